@@ -1,0 +1,55 @@
+# Parapheur — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+SYSTEM_PACKAGES := softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+.DEFAULT_GOAL := help
+.PHONY: help install sysdeps run test bench lint demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the project and its test extras
+
+sysdeps: ## Install the system packages the tests need (apt-get, when missing and possible)
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do pkg=$${pair%%:*}; probe=$${pair#*:}; \
+	  if [[ $$probe == /* ]]; then [ -e "$$probe" ] || missing="$$missing $$pkg"; \
+	  else command -v $$probe >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Missing system packages:$$missing (tests that need them will skip; run as root to install)"; fi; \
+	fi
+
+run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+	$(BIN)/parapheur db upgrade
+	$(BIN)/parapheur demo seed --if-empty
+	$(BIN)/parapheur serve --host $(HOST) --port $(PORT)
+
+demo: install ## Reset the demo data (database, files, demo PKI)
+	$(BIN)/parapheur demo seed --reset
+
+test: install sysdeps ## Run the whole test suite (in parallel)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+bench: install sysdeps ## Run the benchmarks; they print ratios against baselines measured in the same run
+	$(BIN)/python -m bench
+
+lint: install ## Lint with ruff
+	$(BIN)/ruff check parapheur signing tests bench
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) var

@@ -1,0 +1,34 @@
+"""Parapheur: electronic signature workflow and paperless accounting chain for local governments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from parapheur import config as config_module
+from parapheur.config import PROJECT_ROOT
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults → PARAPHEUR_* environment → `test_config` overrides."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "parapheur" / "static"),
+    )
+    settings = config_module.load_settings()
+    if test_config:
+        settings.update(test_config)
+    app.config.update(settings)
+    config_module.finalize(app.config)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+
+    from parapheur import db, web
+
+    db.init_app(app)
+    web.init_app(app)
+    return app

@@ -1,0 +1,43 @@
+"""The `parapheur` command: each domain contributes its commands to this group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from parapheur.config import ConfigError
+
+
+class ParapheurGroup(click.Group):
+    """Turns configuration and domain errors into a message and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from parapheur.errors import ParapheurError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"Erreur de configuration : {exc}", err=True)
+            sys.exit(2)
+        except ParapheurError as exc:
+            click.echo(f"Erreur : {exc.message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=ParapheurGroup)
+@click.version_option(package_name="parapheur")
+def main() -> None:
+    """Parapheur électronique: circuits, PAdES signatures, audit and accounting exports."""
+
+
+def _register() -> None:
+    # Each domain owns its commands; they are gathered here.
+    from parapheur.app_cli import db_group, demo_group, serve
+
+    main.add_command(db_group)
+    main.add_command(demo_group)
+    main.add_command(serve)
+
+
+_register()

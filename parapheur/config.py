@@ -1,0 +1,109 @@
+"""Settings in one place: defaults, then PARAPHEUR_* environment variables, then test overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting has a value the application cannot use."""
+
+    def __init__(self, variable: str, message: str):
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
+
+
+def _database_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(value)
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key, the environment variable that sets it and how to read it."""
+
+    key: str
+    variable: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "PARAPHEUR_DATA_DIR", lambda v: Path(v).expanduser().resolve(),
+            "Directory for the database, the document store and the demo PKI (default: ./var)."),
+    Setting("DATABASE_URL", "PARAPHEUR_DATABASE_URL", _database_url,
+            "SQLAlchemy URL (default: sqlite under DATA_DIR; PostgreSQL: postgresql+psycopg://…)."),
+    Setting("SECRET_KEY", "PARAPHEUR_SECRET_KEY", str,
+            "Key that signs sessions and CSRF tokens (default: generated once into DATA_DIR/secret_key)."),
+    Setting("MAX_UPLOAD_MB", "PARAPHEUR_MAX_UPLOAD_MB", _positive_int,
+            "Largest accepted upload, in megabytes (default: 50)."),
+    Setting("SESSION_COOKIE_SECURE", "PARAPHEUR_SECURE_COOKIES", _boolean,
+            "Send session cookies over HTTPS only (default: false; set true behind TLS)."),
+    Setting("TSA_URL", "PARAPHEUR_TSA_URL", str,
+            "RFC 3161 time-stamping service for PAdES B-T and above (default: none)."),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the settings from defaults and the environment; raise ConfigError naming a bad one."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        "DATA_DIR": (PROJECT_ROOT / "var").resolve(),
+        "DATABASE_URL": None,
+        "SECRET_KEY": None,
+        "MAX_UPLOAD_MB": 50,
+        "SESSION_COOKIE_SECURE": False,
+        "TSA_URL": None,
+    }
+    for setting in SETTINGS:
+        raw = environ.get(setting.variable)
+        if raw is None:
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(setting.variable, f"invalid value {raw!r}: {exc}") from None
+    return values
+
+
+def finalize(config: dict[str, Any]) -> None:
+    """Fill in the settings that derive from others (database path, secret key, upload limit)."""
+    data_dir = Path(config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{data_dir / 'parapheur.sqlite3'}"
+    if not config.get("SECRET_KEY"):
+        key_file = data_dir / "secret_key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        config["SECRET_KEY"] = key_file.read_text().strip()
+    config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
