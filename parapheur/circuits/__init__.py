@@ -1,0 +1,1 @@
+"""Circuits: YAML definitions, their strict checking, and the pure state-machine engine."""
