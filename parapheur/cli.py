@@ -33,11 +33,14 @@ def main() -> None:
 
 def _register() -> None:
     # Each domain owns its commands; they are gathered here.
-    from parapheur.app_cli import db_group, demo_group, serve
+    from parapheur.app_cli import audit_group, db_group, demo_group, desks_group, serve, users_group
 
     main.add_command(db_group)
     main.add_command(demo_group)
     main.add_command(serve)
+    main.add_command(audit_group)
+    main.add_command(users_group)
+    main.add_command(desks_group)
 
 
 _register()

@@ -66,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted upload, in megabytes (default: 50)."),
     Setting("SESSION_COOKIE_SECURE", "PARAPHEUR_SECURE_COOKIES", _boolean,
             "Send session cookies over HTTPS only (default: false; set true behind TLS)."),
+    Setting("ORGANISATION_NAME", "PARAPHEUR_ORGANISATION_NAME", str,
+            "Name of the collectivité shown in pages and documents (default: Métropole de Démo)."),
     Setting("TSA_URL", "PARAPHEUR_TSA_URL", str,
             "RFC 3161 time-stamping service for PAdES B-T and above (default: none)."),
 )
@@ -81,6 +83,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAX_UPLOAD_MB": 50,
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,
+        "ORGANISATION_NAME": "Métropole de Démo",
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

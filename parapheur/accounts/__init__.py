@@ -1,0 +1,1 @@
+"""Users, roles, desks (bureaux) and their members, delegations, login."""

@@ -1,0 +1,122 @@
+"""Accounts: users with roles, desks (bureaux) with members, delegations between desks."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Column, Enum, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from parapheur.db import Base, UTCDateTime
+
+
+class Role(enum.StrEnum):
+    """What a user may do in the application as a whole (desks say on which documents)."""
+
+    ADMIN = "administrateur"
+    AGENT = "agent"
+    SIGNATAIRE = "signataire"
+    AUDITEUR = "auditeur"
+
+    @property
+    def label(self) -> str:
+        return {"administrateur": "Administrateur", "agent": "Agent", "signataire": "Signataire (élu)",
+                "auditeur": "Auditeur"}[self.value]
+
+
+desk_members = Table(
+    "desk_members",
+    Base.metadata,
+    Column("desk_id", ForeignKey("desks.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    """A person who logs in; acts for the desks they are a member of."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))  # quality shown on stamps: "Maire"
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20,
+                                            values_callable=lambda e: [m.value for m in e]))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",
+                                             order_by="Desk.name")
+    credentials: Mapped[list[SigningCredential]] = relationship(back_populates="user",
+                                                                cascade="all, delete-orphan")
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Desk(Base):
+    """A bureau: an inbox held by a role (Maire, DGS, Service finances); users act for it."""
+
+    __tablename__ = "desks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    quality: Mapped[str | None] = mapped_column(String(200))  # "Le Maire", shown on stamps
+
+    members: Mapped[list[User]] = relationship(secondary=desk_members, back_populates="desks",
+                                               order_by="User.full_name")
+
+
+class Delegation(Base):
+    """Desk `from_desk` hands its work to `to_desk` between two dates (suppléance)."""
+
+    __tablename__ = "delegations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    to_desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    document_types: Mapped[list[str] | None] = mapped_column(JSON)  # None: every type
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    from_desk: Mapped[Desk] = relationship(foreign_keys=[from_desk_id])
+    to_desk: Mapped[Desk] = relationship(foreign_keys=[to_desk_id])
+
+
+class SigningCredential(Base):
+    """Where a user's signing key lives; the PIN or passphrase is asked at signing, never stored."""
+
+    __tablename__ = "signing_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # "pkcs12" (pkcs11 and agent come later)
+    label: Mapped[str] = mapped_column(String(200))
+    pkcs12_path: Mapped[str | None] = mapped_column(Text)
+    certificate_subject: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="credentials")
+
+
+__all__ = ["Role", "User", "Desk", "Delegation", "SigningCredential", "desk_members"]

@@ -1,0 +1,131 @@
+"""Creating users and desks, checking passwords, and who may act for which desk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parapheur.accounts.models import Delegation, Desk, Role, User
+from parapheur.audit import services as audit
+from parapheur.errors import Conflict, ParapheurError
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login with an unknown user equal to a wrong password.
+_DUMMY_HASH = _hasher.hash("parapheur-dummy-password")
+
+
+class InvalidCredentials(ParapheurError):
+    """Unknown user, wrong password or disabled account (deliberately not told apart)."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("Identifiant ou mot de passe incorrect.")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The user with these credentials, or InvalidCredentials."""
+    user = session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
+    if user is None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        raise InvalidCredentials()
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        raise InvalidCredentials() from None
+    if not user.active:
+        raise InvalidCredentials()
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def create_user(session: Session, *, username: str, full_name: str, password: str, role: Role,
+                title: str | None = None, email: str | None = None, now: datetime,
+                actor: User | None = None) -> User:
+    """Add a user; the username must be free."""
+    if len(password) < 8:
+        raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise Conflict(f"L'identifiant « {username} » est déjà pris.")
+    user = User(username=username, full_name=full_name, password_hash=hash_password(password),
+                role=role, title=title, email=email, active=True, created_at=now)
+    session.add(user)
+    session.flush()
+    audit.record(session, "account:user:created", actor=actor,
+                 details={"user_id": user.id, "username": username, "role": role.value},
+                 clock=lambda: now)
+    return user
+
+
+def create_desk(session: Session, *, slug: str, name: str, quality: str | None = None,
+                members: Iterable[User] = (), now: datetime, actor: User | None = None) -> Desk:
+    """Add a desk (bureau) with its members."""
+    if session.execute(select(Desk.id).where(Desk.slug == slug)).first():
+        raise Conflict(f"Le bureau « {slug} » existe déjà.")
+    desk = Desk(slug=slug, name=name, quality=quality, members=list(members))
+    session.add(desk)
+    session.flush()
+    audit.record(session, "account:desk:created", actor=actor,
+                 details={"desk": slug, "name": name, "members": [u.username for u in desk.members]},
+                 clock=lambda: now)
+    return desk
+
+
+@dataclass(frozen=True)
+class ActingCapacity:
+    """How a user may act for a desk: as a member, or as a delegate in the absence of its holder."""
+
+    desk: Desk
+    via: Desk | None = None  # the user's own desk that received the delegation
+
+    @property
+    def delegated(self) -> bool:
+        return self.via is not None
+
+
+def acting_capacity(session: Session, user: User, desk: Desk, *, doc_type: str,
+                    now: datetime) -> ActingCapacity | None:
+    """Whether `user` may act for `desk` now, directly or through a valid delegation."""
+    if any(member.id == user.id for member in desk.members):
+        return ActingCapacity(desk)
+    own_desk_ids = [d.id for d in user.desks]
+    if not own_desk_ids:
+        return None
+    delegations = session.execute(
+        select(Delegation).where(
+            Delegation.from_desk_id == desk.id,
+            Delegation.to_desk_id.in_(own_desk_ids),
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+        ).order_by(Delegation.id)
+    ).scalars()
+    for delegation in delegations:
+        if delegation.document_types is None or doc_type in delegation.document_types:
+            return ActingCapacity(desk, via=delegation.to_desk)
+    return None
+
+
+def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Delegation]:
+    """Delegations currently in force towards one of the user's desks."""
+    own_desk_ids = [d.id for d in user.desks]
+    if not own_desk_ids:
+        return []
+    return list(session.execute(
+        select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
+                                 Delegation.starts_at <= now, Delegation.ends_at > now)
+    ).scalars())

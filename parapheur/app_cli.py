@@ -1,0 +1,158 @@
+"""Commands that need the application: database migrations, demo data, serving, audit, accounts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from parapheur.accounts.models import Role
+
+
+def _app():
+    from parapheur import create_app
+
+    return create_app()
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations to the configured database."""
+    from parapheur.db import upgrade
+
+    app = _app()
+    upgrade(app.config["DATABASE_URL"], revision)
+    click.echo(f"Base de données à jour ({_display_url(app.config['DATABASE_URL'])}).")
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Demo data: users for each role, a demo PKI, documents waiting."""
+
+
+@demo_group.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option("--reset", is_flag=True, help="Erase the database, the files and the demo PKI first.")
+def demo_seed(if_empty: bool, reset: bool) -> None:
+    """Create the demo (Métropole de Démo) and print its logins."""
+    from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS, reset_data, seed_demo
+
+    app = _app()
+    with app.app_context():
+        if reset:
+            reset_data(app)
+        created = seed_demo(app, only_if_empty=if_empty)
+    if created:
+        click.echo("Démo créée : « Métropole de Démo ».")
+    else:
+        click.echo("Données existantes conservées (démo déjà présente).")
+    click.echo("Comptes de démonstration (identifiant / mot de passe) :")
+    for user in DEMO_USERS:
+        click.echo(f"  {user.username:<10} {user.password:<18} {user.title}")
+    click.echo(f"Code des certificats de signature de démonstration : {DEMO_PASSPHRASE}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the web application (threaded; use a WSGI server such as gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    app = _app()
+    click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit journal."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the whole chain: exit 0 if intact, 1 naming the first broken event."""
+    from parapheur.audit.services import verify_chain
+    from parapheur.db import get_session
+
+    app = _app()
+    with app.app_context():
+        report = verify_chain(get_session())
+    if report.intact:
+        click.echo(f"Journal intègre : {report.events} événements vérifiés.")
+        return
+    click.echo(f"Journal altéré à l'événement n°{report.broken_seq} : {report.reason} "
+               f"({report.events} événements intègres avant lui).", err=True)
+    sys.exit(1)
+
+
+@click.group("users")
+def users_group() -> None:
+    """User accounts."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--full-name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--title", help="Quality shown on stamps, e.g. « Maire ».")
+@click.option("--email")
+@click.option("--desk", "desks", multiple=True, help="Slug of a desk the user joins (repeatable).")
+@click.password_option(envvar="PARAPHEUR_NEW_PASSWORD", help="Password (prompted if absent).")
+def users_create(username, full_name, role, title, email, desks, password) -> None:
+    """Create a user, optionally member of desks."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import Desk
+    from parapheur.accounts.services import create_user
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+    from parapheur.errors import NotFound
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            user = create_user(session, username=username, full_name=full_name, password=password,
+                               role=Role(role), title=title, email=email, now=now())
+            for slug in desks:
+                desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+                if desk is None:
+                    raise NotFound(f"Le bureau « {slug} » n'existe pas.")
+                desk.members.append(user)
+    click.echo(f"Utilisateur « {username} » créé.")
+
+
+@click.group("desks")
+def desks_group() -> None:
+    """Desks (bureaux)."""
+
+
+@desks_group.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--quality", help="Quality shown on stamps, e.g. « Le Maire ».")
+def desks_create(slug, name, quality) -> None:
+    """Create a desk."""
+    from parapheur.accounts.services import create_desk
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            create_desk(session, slug=slug, name=name, quality=quality, now=now())
+    click.echo(f"Bureau « {slug} » créé.")

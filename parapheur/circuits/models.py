@@ -1,0 +1,34 @@
+"""What happened at each step of a document's circuit (the history behind the bordereau)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from parapheur.accounts.models import Desk, User
+from parapheur.db import Base, UTCDateTime
+
+
+class StepAction(Base):
+    """One decision taken on a step: a visa, a signature, a seal, a rejection, a take-back."""
+
+    __tablename__ = "step_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))  # visa, signature, cachet, export, notification
+    decision: Mapped[str] = mapped_column(String(20))  # approve, reject, take_back
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
+    certificate_subject: Mapped[str | None] = mapped_column(Text)
+    acted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    desk: Mapped[Desk | None] = relationship(foreign_keys=[desk_id])
+    on_behalf_of: Mapped[Desk | None] = relationship(foreign_keys=[on_behalf_of_desk_id])

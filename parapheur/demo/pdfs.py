@@ -1,0 +1,15 @@
+"""Rendering the demo's documents as PDF with WeasyPrint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+
+
+def render_pdf(template: str, **context: Any) -> bytes:
+    """Render a templates/pdf/ Jinja template to PDF bytes."""
+    from weasyprint import HTML
+
+    html = render_template(template, **context)
+    return HTML(string=html).write_pdf()

@@ -1,0 +1,154 @@
+"""Seeding the demo: Métropole de Démo, its desks, users, demo certificates and documents."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from parapheur.accounts.models import Role, SigningCredential, User
+from parapheur.accounts.services import create_desk, create_user
+from parapheur.audit import services as audit
+from parapheur.circuits import services as circuits
+from parapheur.clock import now
+from parapheur.db import get_session, transaction, upgrade
+from parapheur.demo.pdfs import render_pdf
+from parapheur.documents import services as documents
+from parapheur.documents.views import get_store
+
+DEMO_PASSPHRASE = "1234"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A demo account."""
+
+    username: str
+    password: str
+    full_name: str
+    title: str
+    role: Role
+    desks: tuple[str, ...]
+    signs: bool = False
+
+
+DEMO_DESKS = (
+    ("maire", "Maire", "Le Maire"),
+    ("adjoint", "1er adjoint", "Le 1er adjoint"),
+    ("dgs", "Direction générale des services", "Le Directeur général des services"),
+    ("finances", "Service finances", "Le Responsable des finances"),
+    ("services-techniques", "Services techniques", "Le Directeur des services techniques"),
+)
+
+DEMO_USERS = (
+    DemoUser("maire", "demo-maire", "Martine Dupont", "Maire", Role.SIGNATAIRE, ("maire",), True),
+    DemoUser("adjoint", "demo-adjoint", "Paul Lefèvre", "1er adjoint", Role.SIGNATAIRE,
+             ("adjoint",), True),
+    DemoUser("dgs", "demo-dgs", "Claire Martin", "Directrice générale des services", Role.AGENT,
+             ("dgs",), True),
+    DemoUser("finances", "demo-finances", "Karim Benali", "Responsable des finances", Role.AGENT,
+             ("finances", "services-techniques")),
+    DemoUser("auditeur", "demo-auditeur", "Sophie Bernard", "Auditrice interne", Role.AUDITEUR, ()),
+    DemoUser("admin", "demo-admin", "Alex Morel", "Administrateur", Role.ADMIN, ()),
+)
+
+DEMO_DELIBERATIONS = (
+    {"number": "2026-041", "title": "Approbation du budget supplémentaire 2026",
+     "subject": "le budget supplémentaire de l'exercice 2026",
+     "articles": ["Le budget supplémentaire 2026 est approuvé tel qu'annexé à la présente délibération.",
+                  "Le Maire est chargé de l'exécution de la présente délibération."]},
+    {"number": "2026-042", "title": "Tarifs de la médiathèque au 1er janvier 2027",
+     "subject": "les tarifs de la médiathèque métropolitaine",
+     "articles": ["Les tarifs annexés sont applicables au 1er janvier 2027.",
+                  "La délibération n° 2024-117 est abrogée à cette date."]},
+    {"number": "2026-043", "title": "Convention de mise à disposition du gymnase Jean-Moulin",
+     "subject": "la convention de mise à disposition du gymnase Jean-Moulin",
+     "articles": ["La convention avec l'association « Sport pour tous » est approuvée.",
+                  "Le Maire est autorisé à la signer."]},
+)
+
+
+def demo_pki_dir(app: Flask) -> Path:
+    """Where the demo PKI lives (generated at seed time, never committed)."""
+    return Path(app.config["DATA_DIR"]) / "demo-pki"
+
+
+def reset_data(app: Flask) -> None:
+    """Erase the database tables, the file store and the demo PKI."""
+    from parapheur.db import Base
+
+    engine = app.extensions["parapheur.engine"]
+    import parapheur.models  # noqa: F401
+
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    for path in (Path(app.config["DATA_DIR"]) / "store", demo_pki_dir(app)):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def deliberation_pdf(app: Flask, spec: dict, when: datetime) -> bytes:
+    """A demo délibération as PDF, with a #signature# tag where the Maire signs."""
+    return render_pdf(
+        "pdf/deliberation.html", organisation=app.config["ORGANISATION_NAME"], place="Démo-Ville",
+        date=when.strftime("%d/%m/%Y"), kind="Extrait du registre des délibérations",
+        number=spec["number"], title=spec["title"],
+        preamble="Le Conseil métropolitain, régulièrement convoqué, s'est réuni en séance publique "
+                 "sous la présidence de Madame Martine Dupont, Maire.",
+        considerants=[f"Vu le Code général des collectivités territoriales ;",
+                      f"Considérant la nécessité de statuer sur {spec['subject']} ;",
+                      "Après en avoir délibéré, à l'unanimité des membres présents et représentés,"],
+        decision_intro="DÉCIDE :", articles=spec["articles"], signatory_quality="Le Maire")
+
+
+def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
+              pdf_factory=None) -> bool:
+    """Migrate, then create the demo; return False when `only_if_empty` and users exist."""
+    from signing.pki import Person, init_dev_pki
+
+    upgrade(app.config["DATABASE_URL"])
+    session = get_session()
+    if only_if_empty and session.execute(select(func.count(User.id))).scalar_one() > 0:
+        return False
+    moment = now()
+    if pki is None:
+        people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
+        pki = init_dev_pki(demo_pki_dir(app), organisation=app.config["ORGANISATION_NAME"],
+                           people=people, passphrase=DEMO_PASSPHRASE)
+    store = get_store()
+    with transaction(session):
+        desks = {slug: create_desk(session, slug=slug, name=name, quality=quality, now=moment)
+                 for slug, name, quality in DEMO_DESKS}
+        users: dict[str, User] = {}
+        for spec in DEMO_USERS:
+            user = create_user(session, username=spec.username, full_name=spec.full_name,
+                               password=spec.password, role=spec.role, title=spec.title,
+                               now=moment)
+            for slug in spec.desks:
+                desks[slug].members.append(user)
+            if spec.signs:
+                session.add(SigningCredential(
+                    user=user, kind="pkcs12", label=f"Certificat de démonstration — {spec.full_name}",
+                    pkcs12_path=str(pki.pkcs12_path(spec.username)),
+                    certificate_subject=spec.full_name, active=True, created_at=moment))
+            users[spec.username] = user
+        session.flush()
+        made = []
+        for spec in DEMO_DELIBERATIONS:
+            data = (pdf_factory or (lambda s: deliberation_pdf(app, s, moment)))(spec)
+            made.append(documents.create_document(
+                session, store, title=f"Délibération n° {spec['number']} — {spec['title']}",
+                doc_type="ACTES", doc_subtype="Délibération", data=data,
+                filename=f"deliberation-{spec['number']}.pdf", author=users["finances"],
+                author_desk=desks["finances"], now=moment))
+        # The third one already has its visa: it waits for the Maire's signature.
+        visa_step = circuits.pending_steps(made[2])[0].state
+        circuits.act(session, made[2], step=visa_step, actor=users["dgs"], decision="approve",
+                     now=moment)
+        audit.record(session, "demo:seeded", details={"documents": [d.id for d in made]},
+                     clock=lambda: moment)
+    return True

@@ -1,0 +1,1 @@
+"""Documents: upload and checks, versions, content-addressed storage, download."""

@@ -1,0 +1,110 @@
+"""Documents, their circuit run, and every version of their file."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from parapheur.accounts.models import Desk, User
+from parapheur.db import Base, UTCDateTime
+
+
+class DocumentStatus(enum.StrEnum):
+    """Where a document stands as a whole."""
+
+    IN_PROGRESS = "en_cours"
+    APPROVED = "termine"
+    REJECTED = "rejete"
+    CANCELLED = "annule"
+
+    @property
+    def label(self) -> str:
+        return {"en_cours": "En cours", "termine": "Terminé", "rejete": "Rejeté",
+                "annule": "Annulé"}[self.value]
+
+
+class CircuitVersion(Base):
+    """A frozen copy of a circuit definition: a document in flight keeps the one it started with."""
+
+    __tablename__ = "circuit_versions"
+    __table_args__ = (UniqueConstraint("circuit_id", "version", name="uq_circuit_versions_id_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    circuit_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Document(Base):
+    """A document travelling through a circuit."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    doc_type: Mapped[str] = mapped_column(String(100))
+    doc_subtype: Mapped[str] = mapped_column(String(100))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    status: Mapped[DocumentStatus] = mapped_column(
+        Enum(DocumentStatus, native_enum=False, length=20,
+             values_callable=lambda e: [m.value for m in e]))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    author_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_versions.id"))
+    run_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Optimistic lock: of two concurrent actions on the same document, exactly one commits.
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    author_desk: Mapped[Desk | None] = relationship(foreign_keys=[author_desk_id])
+    circuit_version: Mapped[CircuitVersion] = relationship()
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document", order_by="DocumentVersion.number", cascade="all, delete-orphan")
+
+    @property
+    def current_version(self) -> DocumentVersion:
+        return self.versions[-1]
+
+
+class VersionKind(enum.StrEnum):
+    """Why a version of the file was made."""
+
+    ORIGINAL = "original"
+    SIGNED = "signature"
+    SEALED = "cachet"
+
+    @property
+    def label(self) -> str:
+        return {"original": "Original", "signature": "Signé", "cachet": "Cacheté"}[self.value]
+
+
+class DocumentVersion(Base):
+    """One state of the document's file: the original, then one per signature or seal."""
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number", name="uq_document_versions_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[VersionKind] = mapped_column(
+        Enum(VersionKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]))
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    page_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    document: Mapped[Document] = relationship(back_populates="versions")
+    created_by: Mapped[User | None] = relationship()

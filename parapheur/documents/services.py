@@ -1,0 +1,100 @@
+"""Creating documents (checked upload + circuit start), and reading their versions back."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parapheur.accounts.models import Desk, User
+from parapheur.audit import services as audit
+from parapheur.circuits import engine
+from parapheur.circuits import services as circuits
+from parapheur.documents.models import (
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    VersionKind,
+)
+from parapheur.documents.pdf import inspect_pdf
+from parapheur.documents.storage import ContentStore
+from parapheur.errors import NotFound, ParapheurError
+
+_UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def clean_filename(name: str, default: str = "document.pdf") -> str:
+    """A filename safe to store and to send back in Content-Disposition."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = _UNSAFE_FILENAME.sub("_", base).strip("._ ")[:200]
+    if not base:
+        base = default
+    if not base.lower().endswith(".pdf"):
+        base += ".pdf"
+    return base
+
+
+def create_document(session: Session, store: ContentStore, *, title: str, doc_type: str,
+                    doc_subtype: str, data: bytes, filename: str, author: User,
+                    author_desk: Desk | None, now: datetime,
+                    metadata: dict[str, Any] | None = None) -> Document:
+    """Check the PDF, store it, start the circuit its typology selects; audit `document:created`."""
+    title = title.strip()
+    if not title:
+        raise ParapheurError("Le titre du document est obligatoire.")
+    if len(title) > 300:
+        raise ParapheurError("Le titre est trop long (300 caractères au plus).")
+    circuit, source = circuits.circuit_for_typology(doc_type, doc_subtype)
+    info = inspect_pdf(data)
+    metadata = dict(metadata or {})
+    frozen = circuits.freeze(session, circuit, source, now=now)
+    if author_desk is None:
+        raise ParapheurError("Vous devez être membre d'un bureau pour déposer un document.")
+    started = engine.begin(circuit, metadata, author_desk=author_desk.slug, now=now)
+    sha256 = store.put(data)
+    document = Document(
+        title=title, doc_type=doc_type, doc_subtype=doc_subtype, meta=metadata,
+        status=DocumentStatus.IN_PROGRESS, author=author, author_desk=author_desk,
+        circuit_version=frozen, run_state=started.state.to_json(), created_at=now, updated_at=now)
+    document.versions.append(DocumentVersion(
+        number=1, kind=VersionKind.ORIGINAL, filename=clean_filename(filename), sha256=sha256,
+        size=len(data), page_count=info.page_count, created_at=now, created_by=author))
+    session.add(document)
+    session.flush()
+    audit.record(session, "document:created", actor=author, document_id=document.id,
+                 details={"title": title, "type": doc_type, "sous_type": doc_subtype,
+                          "circuit": circuit.id, "circuit_version": circuit.version,
+                          "sha256": sha256, "size": len(data), "pages": info.page_count},
+                 clock=lambda: now)
+    for name, details in started.events:
+        audit.record(session, name, actor=author, document_id=document.id, details=details,
+                     clock=lambda: now)
+    return document
+
+
+def add_version(session: Session, store: ContentStore, document: Document, *, data: bytes,
+                kind: VersionKind, actor: User | None, now: datetime) -> DocumentVersion:
+    """Store a new version of the document's file (after a signature or a seal)."""
+    info = inspect_pdf(data)
+    sha256 = store.put(data)
+    previous = document.current_version
+    version = DocumentVersion(
+        number=previous.number + 1, kind=kind, filename=previous.filename, sha256=sha256,
+        size=len(data), page_count=info.page_count, created_at=now, created_by=actor)
+    document.versions.append(version)
+    session.flush()
+    return version
+
+
+def get_version(session: Session, document: Document, number: int) -> DocumentVersion:
+    """A version of the document by its number, or NotFound."""
+    version = session.execute(
+        select(DocumentVersion).where(DocumentVersion.document_id == document.id,
+                                      DocumentVersion.number == number)
+    ).scalar_one_or_none()
+    if version is None:
+        raise NotFound("Cette version du document n'existe pas.")
+    return version

@@ -1,0 +1,114 @@
+"""A content-addressed file store: files are named by their SHA-256 and written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from parapheur.errors import ParapheurError
+
+CHUNK = 1024 * 1024
+
+
+class StoreCorruption(ParapheurError):
+    """A stored file no longer matches its hash (or is missing): never served."""
+
+    status = 500
+
+    def __init__(self, sha256: str, reason: str):
+        super().__init__(f"Le fichier {sha256[:12]}… est altéré ou manquant ({reason}) : "
+                         "il n'est pas servi. Prévenez l'administrateur.")
+        self.sha256 = sha256
+
+
+class ContentStore:
+    """Files under `root/ab/cdef…`; writing the same content twice stores it once."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the file with this hash lives."""
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put(self, data: bytes) -> str:
+        """Store bytes; return their SHA-256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        self._write(sha256, [data])
+        return sha256
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Store a stream without holding it in memory; return (sha256, size)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    tmp.write(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            sha256 = digest.hexdigest()
+            self._publish(Path(tmp_name), sha256)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return sha256, size
+
+    def _write(self, sha256: str, chunks: list[bytes]) -> None:
+        target = self.path_for(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                for chunk in chunks:
+                    tmp.write(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            self._publish(Path(tmp_name), sha256)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def _publish(self, tmp_path: Path, sha256: str) -> None:
+        target = self.path_for(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp_path, 0o440)
+        os.replace(tmp_path, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def read(self, sha256: str) -> bytes:
+        """The file's bytes, checked against their hash."""
+        path = self.path_for(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreCorruption(sha256, "absent du stockage") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StoreCorruption(sha256, "empreinte SHA-256 différente")
+        return data
+
+    def verify(self, sha256: str) -> bool:
+        """Whether the stored file is present and matches its hash (streamed)."""
+        path = self.path_for(sha256)
+        if not path.exists():
+            return False
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256

@@ -1,0 +1,176 @@
+"""Inbox, upload, document page, downloads, and visa / rejection actions."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from parapheur.accounts.models import Desk, Role
+from parapheur.circuits import services as circuits
+from parapheur.circuits.models import StepAction
+from parapheur.clock import now
+from parapheur.db import get_session, transaction
+from parapheur.documents import services
+from parapheur.documents.errors import InvalidUpload
+from parapheur.documents.models import Document, DocumentStatus
+from parapheur.documents.storage import ContentStore
+from parapheur.errors import Forbidden, ParapheurError
+
+bp = Blueprint("documents", __name__)
+
+
+def get_store() -> ContentStore:
+    """The application's content-addressed file store."""
+    return ContentStore(current_app.config["DATA_DIR"] / "store")
+
+
+def can_view(session, document: Document, user) -> bool:
+    """Admins, auditors, the author, and the desks the document passes through may see it."""
+    if user.role in (Role.ADMIN, Role.AUDITEUR) or document.author_id == user.id:
+        return True
+    if circuits.user_can_act(session, document, user, now=now()):
+        return True
+    user_desk_ids = {d.id for d in user.desks}
+    acted = session.execute(
+        select(StepAction.desk_id, StepAction.on_behalf_of_desk_id, StepAction.actor_id)
+        .where(StepAction.document_id == document.id)).all()
+    return any(row.actor_id == user.id or row.desk_id in user_desk_ids for row in acted)
+
+
+def _load_visible(document_id: int) -> Document:
+    session = get_session()
+    document = circuits.get_document(session, document_id)
+    if not can_view(session, document, current_user):
+        raise Forbidden("Vous n'avez pas accès à ce document.")
+    return document
+
+
+@bp.route("/")
+@login_required
+def inbox():
+    """The bannettes: to process, mine in progress, processed."""
+    session = get_session()
+    moment = now()
+    in_progress = session.execute(
+        select(Document).where(Document.status == DocumentStatus.IN_PROGRESS)
+        .order_by(Document.created_at)).scalars().all()
+    to_process = []
+    for document in in_progress:
+        for pending, capacity in circuits.user_can_act(session, document, current_user, now=moment):
+            to_process.append((document, pending, capacity))
+    mine = session.execute(
+        select(Document).where(Document.author_id == current_user.id)
+        .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
+    processed = session.execute(
+        select(Document).join(StepAction, StepAction.document_id == Document.id)
+        .where(StepAction.actor_id == current_user.id)
+        .order_by(Document.updated_at.desc()).distinct().limit(50)).scalars().all()
+    return render_template("pages/inbox.html", to_process=to_process, mine=mine,
+                           processed=processed)
+
+
+@bp.route("/documents/new", methods=["GET", "POST"])
+@login_required
+def new_document():
+    """Upload a PDF with its title and typology; it starts its circuit."""
+    typology = circuits.typology_choices()
+    session = get_session()
+    form = {"title": request.form.get("title", ""), "typology": request.form.get("typology", "")}
+    if request.method == "GET":
+        return render_template("pages/new_document.html", typology=typology, form=form)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise InvalidUpload("Choisissez un fichier PDF à déposer.", reason="missing")
+        doc_type, _, doc_subtype = form["typology"].partition("/")
+        if not doc_type or not doc_subtype:
+            raise ParapheurError("Choisissez le type et le sous-type du document.")
+        desk = _author_desk(session, request.form.get("author_desk"))
+        with transaction(session):
+            document = services.create_document(
+                session, get_store(), title=form["title"], doc_type=doc_type,
+                doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
+                author=current_user, author_desk=desk, now=now())
+    except ParapheurError as exc:
+        return render_template("pages/new_document.html", typology=typology, form=form,
+                               error=exc.message), exc.status
+    flash(f"Le document « {document.title} » est déposé et part dans son circuit.", "success")
+    return redirect(url_for("documents.show", document_id=document.id))
+
+
+def _author_desk(session, slug: str | None) -> Desk | None:
+    desks = list(current_user.desks)
+    if slug:
+        for desk in desks:
+            if desk.slug == slug:
+                return desk
+        raise Forbidden("Vous n'êtes pas membre de ce bureau.")
+    return desks[0] if desks else None
+
+
+@bp.route("/documents/<int:document_id>")
+@login_required
+def show(document_id: int):
+    """The document: its pages, its circuit, its history and the actions open to the user."""
+    document = _load_visible(document_id)
+    session = get_session()
+    actions = circuits.user_can_act(session, document, current_user, now=now())
+    history = session.execute(
+        select(StepAction).where(StepAction.document_id == document.id)
+        .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
+    return render_template("pages/document.html", document=document, actions=actions,
+                           history=history, pending=circuits.pending_steps(document))
+
+
+@bp.route("/documents/<int:document_id>/versions/<int:number>/file")
+@login_required
+def download(document_id: int, number: int):
+    """A version of the file, checked against its SHA-256 before it is sent."""
+    document = _load_visible(document_id)
+    version = services.get_version(get_session(), document, number)
+    data = get_store().read(version.sha256)
+    disposition = "inline" if request.args.get("inline") else "attachment"
+    stem = version.filename[:-4] if version.filename.lower().endswith(".pdf") else version.filename
+    name = version.filename if version.number == 1 else f"{stem}-v{version.number}.pdf"
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    response.headers["X-Content-SHA256"] = version.sha256
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/documents/<int:document_id>/steps/<step>/visa", methods=["POST"])
+@login_required
+def give_visa(document_id: int, step: str):
+    """Give the visa on a step."""
+    return _decide(document_id, step, "approve", "Visa donné.")
+
+
+@bp.route("/documents/<int:document_id>/steps/<step>/reject", methods=["POST"])
+@login_required
+def reject(document_id: int, step: str):
+    """Reject the document at a step, with a mandatory reason."""
+    return _decide(document_id, step, "reject", "Document rejeté.")
+
+
+def _decide(document_id: int, step: str, decision: str, done_message: str):
+    session = get_session()
+    document = circuits.get_document(session, document_id)
+    if not can_view(session, document, current_user):
+        abort(403)
+    with transaction(session):
+        circuits.act(session, document, step=step, actor=current_user, decision=decision,
+                     reason=request.form.get("reason"), now=now())
+    flash(done_message, "success")
+    return redirect(url_for("documents.inbox"))

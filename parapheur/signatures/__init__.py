@@ -1,0 +1,1 @@
+"""Signature and seal steps: the web app's side of the signing layer."""

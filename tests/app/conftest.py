@@ -1,0 +1,152 @@
+"""Fixtures for the web application: an app on SQLite or PostgreSQL, the demo, logged-in clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from parapheur import create_app
+from parapheur.db import Base, get_session, upgrade
+
+POSTGRES_URL = os.environ.get("PARAPHEUR_TEST_POSTGRES_URL")
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite database, copied for each test (migrations run once per worker)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id) -> str:
+    """A database of this worker's own on the test PostgreSQL server, migrated once."""
+    if not POSTGRES_URL:
+        pytest.skip("PARAPHEUR_TEST_POSTGRES_URL is not set: PostgreSQL tests do not run here")
+    base = make_url(POSTGRES_URL)
+    name = f"parapheur_test_{worker_id}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path, sqlite_template) -> str:
+    """Each app test runs on SQLite, and on PostgreSQL when PARAPHEUR_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        path = tmp_path / "parapheur.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+class FrozenClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(database_url, tmp_path, clock):
+    """An application on a fresh database with its own data directory."""
+    application = create_app({
+        "TESTING": True,
+        "DATA_DIR": tmp_path / "data",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "MAX_UPLOAD_MB": 2,
+        "CLOCK": clock,
+    })
+    yield application
+    application.extensions["parapheur.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def sample_pdf() -> bytes:
+    """A small real PDF (two pages, with a #signature# tag), rendered once per session."""
+    from weasyprint import HTML
+
+    return HTML(string=(
+        "<html lang='fr'><body><h1>Délibération d'essai</h1><p>Première page.</p>"
+        "<p style='page-break-before: always'>Seconde page — Le Maire,</p><p>#signature#</p>"
+        "</body></html>")).write_pdf()
+
+
+@pytest.fixture
+def demo(app, dev_pki, sample_pdf):
+    """The demo seeded on the test app, with the session's dev PKI and small PDFs."""
+    from parapheur.demo.seed import seed_demo
+
+    with app.app_context():
+        seed_demo(app, pki=dev_pki, pdf_factory=lambda spec: sample_pdf)
+    return app
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token in a page's form."""
+    match = TOKEN_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, username: str, password: str | None = None):
+    """Log a demo user in through the real form (CSRF included)."""
+    page = client.get("/login")
+    return client.post("/login", data={
+        "username": username, "password": password or f"demo-{username}",
+        "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+@pytest.fixture
+def client_for(demo):
+    """`client_for("maire")`: a test client logged in as that demo user."""
+    def make(username: str):
+        client = demo.test_client()
+        response = login(client, username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+    return make
+
+
+def db_snapshot(app) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove a failed action changed nothing."""
+    with app.app_context():
+        session = get_session()
+        snapshot = {}
+        for table in Base.metadata.sorted_tables:
+            rows = session.execute(table.select()).all()
+            snapshot[table.name] = sorted(tuple(map(repr, row)) for row in rows)
+        return snapshot
