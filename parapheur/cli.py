@@ -41,6 +41,9 @@ def _register() -> None:
     main.add_command(audit_group)
     main.add_command(users_group)
     main.add_command(desks_group)
+    from parapheur.circuits.cli import workflows_group
+
+    main.add_command(workflows_group)
 
 
 _register()

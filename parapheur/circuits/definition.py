@@ -420,22 +420,33 @@ class _CircuitBuilder:
             return State(name, label, line, outcome=outcome, external_status=external,
                          description=description)
         r.known_keys(entries, STEP_KEYS, what)
+        # Without a valid action the step is still read, so its other defects are reported too.
+        action: str | None = None
         if "action" not in entries:
             r.report(key, f"l'étape « {name} » n'a pas d'« action » ({', '.join(ACTIONS)}) ni "
                           "de « final » (état final)")
-            return None
-        action = r.text(entries["action"][1], "« action »")
+        else:
+            action = r.text(entries["action"][1], "« action »")
+            if action is not None and action not in ACTIONS:
+                r.report(entries["action"][1], f"action inconnue « {action} »"
+                                               f"{did_you_mean(action, ACTIONS)} (actions : "
+                                               f"{', '.join(ACTIONS)})")
+                action = None
         if action is None:
-            return None
-        if action not in ACTIONS:
-            r.report(entries["action"][1], f"action inconnue « {action} »"
-                                           f"{did_you_mean(action, ACTIONS)} (actions : "
-                                           f"{', '.join(ACTIONS)})")
+            self._actor(name, key, "visa", entries, quiet_missing=True)
+            self._next(name, key, entries)
+            if "on_reject" in entries:
+                self._reference(entries, "on_reject", "la destination du rejet")
+            if "deadline" in entries:
+                self._deadline(entries["deadline"][1])
             return None
         actor = self._actor(name, key, action, entries)
         next_branches = self._next(name, key, entries)
-        on_reject = default_reject
-        if "on_reject" in entries:
+        on_reject = default_reject if action != "notification" else None
+        if "on_reject" in entries and action == "notification":
+            r.report(entries["on_reject"][0], "une notification n'attend personne : elle ne se "
+                                              "rejette pas (pas de « on_reject »)")
+        elif "on_reject" in entries:
             on_reject = self._reference(entries, "on_reject", "la destination du rejet")
         elif default_reject is None and action != "notification":
             r.report(key, f"l'étape « {name} » ne dit pas où va un rejet : ajouter « on_reject » "
@@ -454,7 +465,8 @@ class _CircuitBuilder:
                      on_reject=on_reject, deadline=deadline, signature=signature,
                      description=description)
 
-    def _actor(self, name: str, key: ScalarNode, action: str, entries) -> Actor | None:
+    def _actor(self, name: str, key: ScalarNode, action: str, entries, *,
+               quiet_missing: bool = False) -> Actor | None:
         r = self.r
         given = [k for k in ("desk", "desks", "desk_from", "author") if k in entries]
         if len(given) > 1:
@@ -464,7 +476,7 @@ class _CircuitBuilder:
         if "mode" in entries and given != ["desks"]:
             r.report(entries["mode"][0], "« mode » (all/any) ne s'applique qu'à « desks »")
         if not given:
-            if action in AUTOMATIC_ACTIONS:
+            if action in AUTOMATIC_ACTIONS or quiet_missing:
                 return Actor("system", (SYSTEM_DESK,))
             r.report(key, f"l'étape « {name} » ne dit pas qui agit : desk, desks, desk_from ou "
                           "author")
