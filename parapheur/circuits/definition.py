@@ -300,21 +300,22 @@ class _CircuitBuilder:
         on_cancel = self._reference(top, "on_cancel", "la destination des abandons (on_cancel)")
         initial = self._reference(top, "initial", "l'état initial")
         states: dict[str, State] = {}
+        entries = None
         if "states" in top:
-            entries = r.mapping(top["states"][1], "« states »") or {}
-            for name, (key, value) in entries.items():
+            entries = r.mapping(top["states"][1], "« states »")
+            for name, (key, value) in (entries or {}).items():
                 self.state_keys[name] = key
                 state = self._state(name, key, value, on_reject)
                 if state is not None:
                     states[name] = state
-            if not entries:
+            if entries == {}:
                 r.report(top["states"][1], "aucun état dans « states »")
+        if entries is not None:
+            self._check_references(states)
         if r.problems:
             # Whole-graph checks on a partly read circuit would only repeat the same defects.
-            self._check_references(states)
             return None
         assert circuit_id is not None and title is not None and initial is not None
-        self._check_references(states)
         self._check_graph(states, initial, on_cancel, top)
         if r.problems:
             return None

@@ -189,10 +189,55 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
         raise ParapheurError("Cette étape demande une signature électronique : utilisez « Signer ».")
     if decision == "reject" and not (reason and reason.strip()):
         raise ParapheurError("Le motif du rejet est obligatoire.")
+    reason = reason.strip() if reason and reason.strip() else None
+    transition = engine.apply(circuit_of(document), run_state(document), step=step,
+                              desk=capacity.desk.slug, decision=decision, metadata=document.meta,
+                              reason=reason, now=now)
+    return _commit(session, document, transition, step=step, action=pending.action,
+                   decision=decision, actor=actor, capacity=capacity, now=now, reason=reason,
+                   payload=payload, version_id=version_id,
+                   certificate_subject=certificate_subject)
+
+
+def take_back(session: Session, document: Document, *, actor: User, now: datetime) -> ActResult:
+    """"Droit de remords": undo the last visa while the next step has not acted."""
+    option = engine.take_back_option(run_state(document)) \
+        if document.status is DocumentStatus.IN_PROGRESS else None
+    if option is None:
+        raise StepNotCurrent("Le droit de remords n'est plus possible : l'étape suivante a déjà "
+                             "été traitée.")
+    step, desk_slug = option
+    desk = _desks_by_slug(session, [desk_slug]).get(desk_slug)
+    capacity = desk and acting_capacity(session, actor, desk, doc_type=document.doc_type, now=now)
+    if not capacity:
+        raise Forbidden("Seul le bureau qui a donné le visa peut exercer le droit de remords.")
     circuit = circuit_of(document)
-    transition = engine.apply(circuit, run_state(document), step=step, desk=capacity.desk.slug,
-                              decision=decision, metadata=document.meta,
-                              reason=reason.strip() if reason else None, now=now)
+    transition = engine.apply(circuit, run_state(document), step=step, desk=desk_slug,
+                              decision="take_back", metadata=document.meta, now=now)
+    return _commit(session, document, transition, step=step,
+                   action=circuit.states[step].action or "visa", decision="take_back",
+                   actor=actor, capacity=capacity, now=now)
+
+
+def take_back_step(session: Session, document: Document, user: User, *, now: datetime) -> str | None:
+    """The step this user could take back now, if any (for the document page)."""
+    if document.status is not DocumentStatus.IN_PROGRESS:
+        return None
+    option = engine.take_back_option(run_state(document))
+    if option is None:
+        return None
+    desk = _desks_by_slug(session, [option[1]]).get(option[1])
+    if desk is None or acting_capacity(session, user, desk, doc_type=document.doc_type,
+                                       now=now) is None:
+        return None
+    return option[0]
+
+
+def _commit(session: Session, document: Document, transition: engine.Transition, *, step: str,
+            action: str, decision: str, actor: User, capacity: ActingCapacity, now: datetime,
+            reason: str | None = None, payload: dict[str, Any] | None = None,
+            version_id: int | None = None, certificate_subject: str | None = None) -> ActResult:
+    """Persist a transition: run state, status, the step's record and its audit events."""
     document.run_state = transition.state.to_json()
     status = DocumentStatus.IN_PROGRESS
     if transition.state.is_final:
@@ -200,40 +245,28 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
     document.status = status
     document.updated_at = now
     try:
-        session.flush()  # takes the document's row lock / checks its version first
+        session.flush()  # takes the document's row lock and checks its version first
     except StaleDataError:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") from None
+        raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") \
+            from None
     step_action = StepAction(
-        document_id=document.id, step=step, action=pending.action, decision=decision,
+        document_id=document.id, step=step, action=action, decision=decision,
         actor_id=actor.id, desk_id=(capacity.via or capacity.desk).id,
         on_behalf_of_desk_id=capacity.desk.id if capacity.delegated else None,
-        reason=reason.strip() if reason else None, version_id=version_id,
-        certificate_subject=certificate_subject, acted_at=now)
+        reason=reason, version_id=version_id, certificate_subject=certificate_subject,
+        acted_at=now)
     session.add(step_action)
-    details = {"step": step, "action": pending.action, "decision": decision,
-               "desk": capacity.desk.slug, **(payload or {})}
+    who: dict[str, Any] = {"actor": actor.username, **(payload or {})}
     if capacity.delegated:
-        details["en_l_absence_de"] = capacity.desk.slug
-        details["via_desk"] = capacity.via.slug if capacity.via else None
-    if reason:
-        details["reason"] = reason.strip()
-    event_name = {"approve": f"document:step:{_approve_verb(pending.action)}",
-                  "reject": "document:step:rejected",
-                  "take_back": "document:step:taken_back"}.get(decision, f"document:step:{decision}")
-    audit.record(session, event_name, actor=actor, document_id=document.id, details=details,
-                 clock=lambda: now)
-    for name, extra in transition.events:
-        if name == event_name:
-            continue
-        audit.record(session, name, actor=actor, document_id=document.id,
-                     details={"step": step, **(extra or {})}, clock=lambda: now)
+        who["en_l_absence_de"] = capacity.desk.slug
+        who["via_desk"] = capacity.via.slug if capacity.via else None
+    for index, (name, details) in enumerate(transition.events):
+        # The first event is the decision itself: it says who acted and in which capacity.
+        merged = {**(details or {}), **who} if index == 0 else dict(details or {})
+        audit.record(session, name, actor=actor, document_id=document.id, details=merged,
+                     clock=lambda: now)
     session.flush()
     return ActResult(step_action, status)
-
-
-def _approve_verb(action: str) -> str:
-    return {"visa": "approved", "signature": "signed", "cachet": "sealed",
-            "export": "exported", "notification": "notified"}.get(action, "approved")
 
 
 def get_document(session: Session, document_id: int) -> Document:
