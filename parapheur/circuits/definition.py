@@ -705,7 +705,7 @@ class _CircuitBuilder:
             if on_cancel is not None and not s.is_final:
                 edges[name].append(on_cancel)
         reachable = _reach([initial], edges)
-        for name, s in states.items():
+        for name in states:
             if name not in reachable:
                 r.report(self.state_keys[name], f"état « {name} » inaccessible depuis l'état "
                                                 f"initial « {initial} »")

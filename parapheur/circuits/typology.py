@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from parapheur.circuits.definition import Circuit
 from parapheur.circuits.errors import CircuitDefinitionError, CircuitError, Problem
 from parapheur.circuits.yamlnodes import Reader, did_you_mean
 
@@ -48,18 +47,18 @@ class Typology:
         return [e for e in self.entries.values() if e.type == doc_type]
 
 
-def load_typology(path: Path, circuits: Mapping[str, Circuit] | None = None) -> Typology:
-    """Load typologie.yaml; with `circuits`, every circuit id must be one of them."""
+def load_typology(path: Path, circuits: Collection[str] | None = None) -> Typology:
+    """Load typologie.yaml; with `circuits` (ids, or a dict keyed by id), each must be known."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CircuitDefinitionError([Problem(str(path), 1, 1, f"lecture impossible : {exc}")])
+        raise CircuitDefinitionError([Problem(str(path), 1, 1, f"lecture impossible : {exc}")]) from None
     return parse_typology(text, str(path), circuits)
 
 
 def parse_typology(text: str, source: str = "<string>",
-                   circuits: Mapping[str, Circuit] | None = None) -> Typology:
+                   circuits: Collection[str] | None = None) -> Typology:
     """Parse the typology's text, reporting every defect with its position."""
     r = Reader(source)
     entries: dict[tuple[str, str], Subtype] = {}
