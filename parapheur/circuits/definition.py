@@ -286,6 +286,8 @@ class _CircuitBuilder:
         top = r.mapping(root, "le circuit")
         if top is None:
             return None
+        # x-… keys hold YAML anchors to reuse (`<<: *visa_dgs`); the engine ignores them.
+        top = {k: v for k, v in top.items() if not k.startswith("x-")}
         r.known_keys(top, TOP_KEYS, "le circuit")
         for required in ("id", "title", "initial", "states"):
             if required not in top:

@@ -323,6 +323,8 @@ def _operand_type(node: Literal | Name, fields: Mapping[str, FieldSpec], names: 
             message += f" ; champs déclarés : {', '.join(sorted(fields))}"
         else:
             message += " : déclarez-le dans « metadata »"
+        if not hint:
+            message += f" (un texte s'écrit entre apostrophes : '{node.name}')"
         raise GuardSyntaxError(message, node.offset)
     names.add(node.name)
     return spec.type

@@ -20,6 +20,7 @@ INT = "tag:yaml.org,2002:int"
 FLOAT = "tag:yaml.org,2002:float"
 BOOL = "tag:yaml.org,2002:bool"
 NULL = "tag:yaml.org,2002:null"
+MERGE = "tag:yaml.org,2002:merge"
 
 _KIND = {STR: "un texte", INT: "un entier", FLOAT: "un nombre", BOOL: "un booléen",
          NULL: "une valeur vide"}
@@ -78,8 +79,19 @@ class Reader:
                               f"{kind_of(node)}")
             return None
         result: dict[str, tuple[ScalarNode, Node]] = {}
+        merged: list[tuple[ScalarNode, Node]] = []
         for key, value in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            if isinstance(key, ScalarNode) and key.tag == MERGE:
+                # `<<: *anchor` reuses another mapping; keys written here take precedence.
+                sources = value.value if isinstance(value, SequenceNode) else [value]
+                for source in sources:
+                    if isinstance(source, MappingNode):
+                        merged.extend(source.value)
+                    else:
+                        self.report(source, f"« << » dans {what} attend un dictionnaire "
+                                            "(ancre &nom) ou une liste de dictionnaires")
+                continue
+            if not isinstance(key, ScalarNode):
                 self.report(key, f"clé invalide dans {what} : un nom simple est attendu")
                 continue
             name = key.value
@@ -89,6 +101,9 @@ class Reader:
                                  f"{first})")
                 continue
             result[name] = (key, value)
+        for key, value in merged:
+            if isinstance(key, ScalarNode) and key.value not in result:
+                result[key.value] = (key, value)
         return result
 
     def known_keys(self, keys: dict[str, tuple[ScalarNode, Node]], allowed: Iterable[str],

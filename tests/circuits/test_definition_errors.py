@@ -407,3 +407,68 @@ def test_every_problem_is_reported_at_once():
     text = (VALID.replace("title: Démo\n", "title: Démo\ntitle: Bis\n")
             .replace("desk: dgs", "desk: dsg").replace("next: signe", "next: sign"))
     assert len(located(text)) == 3
+
+
+def test_yaml_anchors_and_merge_keys_are_supported():
+    c = circuit("""
+        id: demo
+        title: Démo
+        initial: a
+        on_reject: rejete
+        x-visa: &visa {action: visa, desk: dgs, deadline: 5d}
+        states:
+          a:
+            <<: *visa
+            next: b
+          b:
+            <<: *visa
+            desk: maire
+            next: signe
+          signe: {final: approved}
+          rejete: {final: rejected}
+        """)
+    assert c.states["a"].actor.desks == ("dgs",)
+    assert c.states["b"].actor.desks == ("maire",)  # the key written here wins
+    assert str(c.states["b"].deadline) == "5d"
+
+
+def test_merged_mapping_with_a_misspelt_key_is_reported_where_written():
+    found = located("""
+        id: demo
+        title: Démo
+        initial: a
+        on_reject: rejete
+        x-visa: &visa {action: visa, dessk: dgs}
+        states:
+          a:
+            <<: *visa
+            desk: dgs
+            next: signe
+          signe: {final: approved}
+          rejete: {final: rejected}
+        """)
+    assert found[0][:2] == (5, 30)
+    assert "clé inconnue « dessk »" in found[0][2]
+
+
+def test_unquoted_text_in_a_guard_gets_a_hint():
+    found = located("""
+        id: demo
+        title: Démo
+        metadata: {nature: string}
+        initial: a
+        on_reject: rejete
+        states:
+          a:
+            action: visa
+            desk: dgs
+            next:
+              - if: nature == travaux
+                to: signe
+              - to: signe
+          signe: {final: approved}
+          rejete: {final: rejected}
+        """)
+    assert found == [(11, 23, "condition invalide : champ de métadonnées inconnu « travaux » ; "
+                              "champs déclarés : nature (un texte s'écrit entre apostrophes : "
+                              "'travaux')")]
