@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from circuit_helpers import WORKFLOWS
 from click.testing import CliRunner
-from conftest import WORKFLOWS
 from lxml import etree
 
 from parapheur.cli import main

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import circuit_helpers
 import pytest
-from conftest import WORKFLOWS
-from helpers import circuit
+from circuit_helpers import WORKFLOWS, circuit
 
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, load_directory
 from parapheur.circuits.desks import check_against, referenced_desks
 from parapheur.circuits.errors import CircuitDefinitionError, CircuitError
 from parapheur.circuits.typology import parse_typology
+
+# The shared fixtures (bound here: a conftest.py would shadow tests/conftest.py).
+now = circuit_helpers.now
+shipped = circuit_helpers.shipped
 
 SEALED = """
 id: cachet

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import circuit, located
+from circuit_helpers import circuit, located
 
 VALID = """
 id: demo

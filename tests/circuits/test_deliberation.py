@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
+import circuit_helpers
 import pytest
 
 from parapheur.circuits import engine
 from parapheur.circuits.errors import ActionNotAllowed, StepNotCurrent
+
+# The shared fixtures (bound here: a conftest.py would shadow tests/conftest.py).
+now = circuit_helpers.now
+shipped = circuit_helpers.shipped
 
 
 @pytest.fixture

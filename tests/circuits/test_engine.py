@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import circuit_helpers
 import pytest
-from helpers import circuit
+from circuit_helpers import circuit
 
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK
@@ -15,6 +16,10 @@ from parapheur.circuits.errors import (
     MetadataError,
     StepNotCurrent,
 )
+
+# The shared fixtures (bound here: a conftest.py would shadow tests/conftest.py).
+now = circuit_helpers.now
+shipped = circuit_helpers.shipped
 
 AUTHOR = "services-techniques"
 

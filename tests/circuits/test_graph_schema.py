@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 
+import circuit_helpers
 import jsonschema
 import pytest
 import yaml
-from conftest import WORKFLOWS
+from circuit_helpers import WORKFLOWS
 from lxml import etree
 
 from parapheur.circuits import engine
 from parapheur.circuits.graph import layers, render_svg
+
+# The shared fixtures (bound here: a conftest.py would shadow tests/conftest.py).
+now = circuit_helpers.now
+shipped = circuit_helpers.shipped
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import yaml
-from helpers import DESKS
+from circuit_helpers import DESKS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
