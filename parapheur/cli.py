@@ -44,6 +44,9 @@ def _register() -> None:
     from parapheur.circuits.cli import workflows_group
 
     main.add_command(workflows_group)
+    from parapheur.verification.cli import verify_command
+
+    main.add_command(verify_command)
 
 
 _register()

@@ -1,0 +1,107 @@
+"""Text rendering of verification reports: one readable block per file, then a summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import click
+
+from signing.report import Changes, Coverage, FileReport, Indication, Kind, Revocation, SignatureReport
+
+_COLOURS = {Indication.TOTAL_PASSED: "green", Indication.INDETERMINATE: "yellow", Indication.TOTAL_FAILED: "red"}
+
+_COVERAGE = {
+    Coverage.WHOLE_FILE: "tout le fichier",
+    Coverage.EARLIER_REVISION: "une révision antérieure du fichier",
+    Coverage.UNCLEAR: "indéterminée (plages signées anormales)",
+}
+_CHANGES = {
+    Changes.NONE: "aucune",
+    Changes.VALIDATION_DATA: "données de validation seulement (DSS, horodatages)",
+    Changes.FORM_FILLING: "remplissage de formulaire / autres signatures",
+    Changes.ANNOTATIONS: "annotations",
+    Changes.OTHER: "AUTRES MODIFICATIONS (contenu, pages…)",
+    Changes.UNKNOWN: "inconnues",
+}
+_REVOCATION = {
+    Revocation.GOOD: "non révoqué (vérifié)",
+    Revocation.REVOKED: "RÉVOQUÉ",
+    Revocation.UNKNOWN: "inconnue (aucune donnée de révocation utilisable)",
+    Revocation.NOT_REQUIRED: "sans objet (le certificat n'indique aucun service de révocation)",
+}
+
+
+def verdict(indication: Indication, sub: str | None = None) -> str:
+    """The indication, coloured (click strips colours when the output is not a terminal)."""
+    text = indication.value + (f" / {sub}" if sub else "")
+    return click.style(text, fg=_COLOURS[indication], bold=True)
+
+
+def _dt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "—"
+
+
+def file_block(report: FileReport) -> str:
+    """The readable block for one file."""
+    lines = [f"{click.style(report.path, bold=True)} : {verdict(report.indication)}"]
+    if report.error:
+        lines.append(f"  Erreur : {report.error}")
+        return "\n".join(lines)
+    if not report.has_signature:
+        lines.append("  Aucune signature dans ce fichier.")
+    for sig in report.signatures:
+        lines.extend(_signature_lines(sig))
+    return "\n".join(lines)
+
+
+def _signature_lines(sig: SignatureReport) -> list[str]:
+    what = "Horodatage de document" if sig.kind is Kind.DOCUMENT_TIMESTAMP else "Signature"
+    level = f" (PAdES {sig.level.value})" if sig.level else (f" ({sig.subfilter})" if sig.subfilter else "")
+    lines = [f"  {what} « {sig.field_name} »{level} : {verdict(sig.indication, sig.sub_indication)}"]
+    if sig.signer:
+        label = "Autorité d'horodatage" if sig.kind is Kind.DOCUMENT_TIMESTAMP else "Signataire"
+        lines.append(f"    {label} : {sig.signer.subject}")
+        lines.append(f"    Émetteur : {sig.signer.issuer} ; n° de série {sig.signer.serial}")
+    if sig.kind is Kind.SIGNATURE:
+        lines.append(f"    Heure déclarée : {_dt(sig.signing_time)} ; horodatage : {_dt(sig.timestamp_time)}")
+    else:
+        lines.append(f"    Heure de l'horodatage : {_dt(sig.timestamp_time)}")
+    lines.append(f"    Algorithmes : {sig.digest_algorithm or '—'} / {sig.signature_algorithm or '—'}")
+    lines.append(f"    Couvre : {_COVERAGE[sig.coverage]} ; modifications depuis : {_CHANGES[sig.changes_after_signing]}")
+    if sig.chain:
+        lines.append("    Chaîne : " + " → ".join(c.common_name or c.subject for c in sig.chain) + " (ancre de confiance)")
+    else:
+        lines.append("    Chaîne : aucune chaîne validée vers une ancre de confiance")
+    revocation = _REVOCATION[sig.revocation]
+    if sig.revocation_date:
+        revocation += f" depuis le {_dt(sig.revocation_date)}"
+    lines.append(f"    Révocation : {revocation}")
+    lines.append(f"    {sig.message}")
+    return lines
+
+
+def summary_table(reports: Sequence[FileReport]) -> str:
+    """The summary: one row per file, then the totals."""
+    rows = []
+    for r in reports:
+        if r.error:
+            detail = r.error_code or "erreur"
+        elif not r.has_signature:
+            detail = "aucune signature"
+        else:
+            subs = sorted({s.sub_indication for s in r.signatures if s.sub_indication})
+            levels = sorted({s.level.value for s in r.signatures if s.level})
+            detail = ", ".join(levels + subs)
+        rows.append((r.path, str(len(r.signatures)), r.indication, detail))
+    width = max([len("Fichier")] + [len(row[0]) for row in rows])
+    out = ["", click.style("Résumé", bold=True), f"  {'Fichier'.ljust(width)}  Sig.  {'Verdict'.ljust(13)}  Détail"]
+    for path, count, indication, detail in rows:
+        coloured = click.style(indication.value.ljust(13), fg=_COLOURS[indication])
+        out.append(f"  {path.ljust(width)}  {count.rjust(4)}  {coloured}  {detail}")
+    counts = {i: sum(1 for r in reports if r.indication is i) for i in Indication}
+    out.append(
+        f"  {len(reports)} fichier(s) : {counts[Indication.TOTAL_PASSED]} valide(s), "
+        f"{counts[Indication.INDETERMINATE]} non concluant(s), {counts[Indication.TOTAL_FAILED]} en échec"
+    )
+    return "\n".join(out)

@@ -1,0 +1,73 @@
+"""Runs the validation of many files on a pool of worker processes started once.
+
+Each worker parses the trust anchors once and keeps one `Validator` (one validation set-up, one event
+loop) for all the files it is given: per-file cost is the validation itself, not start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from asn1crypto import x509
+
+from signing.report import FileReport
+from signing.validation import Validator
+
+_worker_validator: Validator | None = None
+
+
+def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files given explicitly, plus the PDFs found by recursing into given directories (sorted, no duplicates)."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            candidates = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file())
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(candidate)
+    return found
+
+
+def _init_worker(root_ders: list[bytes], online: bool) -> None:
+    global _worker_validator
+    roots = [x509.Certificate.load(der) for der in root_ders]
+    _worker_validator = Validator(roots, online=online)
+
+
+def _validate_in_worker(path: str) -> FileReport:
+    assert _worker_validator is not None
+    return _worker_validator.validate_file(path)
+
+
+def validate_files(
+    files: Sequence[Path],
+    trust_roots: Sequence[x509.Certificate],
+    *,
+    online: bool = False,
+    jobs: int | None = None,
+) -> Iterator[FileReport]:
+    """Yield one report per file, in the order given, validating on `jobs` processes (default: every core)."""
+    jobs = jobs or os.cpu_count() or 1
+    jobs = min(jobs, len(files))
+    if jobs <= 1:
+        validator = Validator(trust_roots, online=online)
+        try:
+            for path in files:
+                yield validator.validate_file(path)
+        finally:
+            validator.close()
+        return
+    ders = [cert.dump() for cert in trust_roots]
+    # Small chunks keep the order-preserving stream moving; large enough to amortise the IPC.
+    chunksize = max(1, min(32, len(files) // (jobs * 8)))
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online)) as pool:
+        yield from pool.map(_validate_in_worker, [str(p) for p in files], chunksize=chunksize)

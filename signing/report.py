@@ -1,0 +1,219 @@
+"""Validation report objects: what `parapheur verify`, the web app and the evidence bundle show.
+
+Plain frozen dataclasses with a stable JSON form (`to_dict` / `to_json` / `from_dict`), so that a report
+can be embedded in another document (an evidence bundle) and read back without pyHanko.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+REPORT_FORMAT_VERSION = 1
+
+
+class Indication(str, Enum):
+    """ETSI EN 319 102-1 main status indication."""
+
+    TOTAL_PASSED = "TOTAL-PASSED"
+    TOTAL_FAILED = "TOTAL-FAILED"
+    INDETERMINATE = "INDETERMINATE"
+
+    @property
+    def severity(self) -> int:
+        """Order used to find the worst indication (failed > indeterminate > passed)."""
+        return {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}[self.value]
+
+
+class Level(str, Enum):
+    """PAdES baseline level actually present in the file (ETSI EN 319 142-1)."""
+
+    B_B = "B-B"
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+
+class Coverage(str, Enum):
+    """What the signature's byte ranges cover."""
+
+    WHOLE_FILE = "whole-file"
+    EARLIER_REVISION = "earlier-revision"
+    UNCLEAR = "unclear"
+
+
+class Changes(str, Enum):
+    """What was changed in the file after the signed revision (pyHanko's difference analysis)."""
+
+    NONE = "none"
+    VALIDATION_DATA = "validation-data"  # DSS and document time stamps only (LTV updates)
+    FORM_FILLING = "form-filling"  # form fields filled, further signatures
+    ANNOTATIONS = "annotations"
+    OTHER = "other"  # anything else: content, pages, …
+    UNKNOWN = "unknown"  # analysis could not be carried out
+
+
+class Revocation(str, Enum):
+    """Revocation status of the signer's certificate as far as the available data tells."""
+
+    GOOD = "good"  # checked against revocation data, not revoked
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"  # no usable revocation data
+    NOT_REQUIRED = "not-required"  # the certificate declares no revocation source
+
+
+class Kind(str, Enum):
+    """A signature, or a document time stamp (RFC 3161 over the whole revision)."""
+
+    SIGNATURE = "signature"
+    DOCUMENT_TIMESTAMP = "document-timestamp"
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """Who a certificate names, and by whom it was issued."""
+
+    subject: str
+    issuer: str
+    serial: str  # hexadecimal, as printed by most tools
+    common_name: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """The verdict on one signature or document time stamp, with what it is based on."""
+
+    field_name: str
+    kind: Kind
+    indication: Indication
+    sub_indication: str | None
+    message: str  # a sentence in French for the auditor
+    signer: CertificateInfo | None = None
+    signing_time: datetime | None = None  # claimed by the signer (not proven)
+    timestamp_time: datetime | None = None  # proven by a time stamp (signature TS, or the document TS itself)
+    digest_algorithm: str | None = None
+    signature_algorithm: str | None = None
+    level: Level | None = None  # None for document time stamps and non-PAdES (adbe.pkcs7) signatures
+    subfilter: str | None = None
+    coverage: Coverage = Coverage.UNCLEAR
+    signed_revision: int | None = None  # 0-based revision the signature covers
+    changes_after_signing: Changes = Changes.UNKNOWN
+    intact: bool | None = None  # the document digest matches
+    valid: bool | None = None  # the cryptographic signature verifies
+    trusted: bool | None = None  # a chain to a given trust anchor was validated
+    chain: tuple[CertificateInfo, ...] = ()  # signer first, trust anchor last
+    revocation: Revocation = Revocation.UNKNOWN
+    revocation_date: datetime | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (dates in ISO 8601, enums as their values)."""
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SignatureReport:
+        """Inverse of `to_dict`."""
+        values = dict(data)
+        values["kind"] = Kind(values["kind"])
+        values["indication"] = Indication(values["indication"])
+        values["level"] = Level(values["level"]) if values.get("level") else None
+        values["coverage"] = Coverage(values["coverage"])
+        values["changes_after_signing"] = Changes(values["changes_after_signing"])
+        values["revocation"] = Revocation(values["revocation"])
+        values["signer"] = _cert_from_dict(values["signer"]) if values.get("signer") else None
+        values["chain"] = tuple(_cert_from_dict(c) for c in values.get("chain", ()))
+        values["warnings"] = tuple(values.get("warnings", ()))
+        for key in ("signing_time", "timestamp_time", "revocation_date"):
+            values[key] = _parse_dt(values.get(key))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """Everything found in one file: its signatures, or why it could not be checked."""
+
+    path: str
+    signatures: tuple[SignatureReport, ...] = ()
+    error: str | None = None  # French message when the file could not be read at all
+    error_code: str | None = None  # stable machine code: not-pdf, truncated, encrypted, unreadable, …
+    sha256: str | None = None
+    size: int | None = None
+    revisions: int | None = None
+    validation_time: datetime | None = None
+    format_version: int = field(default=REPORT_FORMAT_VERSION)
+
+    @property
+    def has_signature(self) -> bool:
+        """True when at least one signature (not only document time stamps) is present."""
+        return any(s.kind is Kind.SIGNATURE for s in self.signatures)
+
+    @property
+    def indication(self) -> Indication:
+        """The file's overall verdict: its worst entry; unreadable or unsigned files fail."""
+        if self.error is not None or not self.has_signature:
+            return Indication.TOTAL_FAILED
+        return worst(s.indication for s in self.signatures)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: {"path", "signatures": [...], "error", ...}."""
+        data = _jsonable(asdict(self))
+        data["indication"] = self.indication.value
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The report as a JSON document."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileReport:
+        """Inverse of `to_dict` (the evidence bundle reads embedded reports back with it)."""
+        values = {k: v for k, v in data.items() if k != "indication"}
+        values["signatures"] = tuple(SignatureReport.from_dict(s) for s in values.get("signatures", ()))
+        values["validation_time"] = _parse_dt(values.get("validation_time"))
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> FileReport:
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+def worst(indications: Iterable[Indication]) -> Indication:
+    """The most severe of some indications (TOTAL-PASSED when there are none)."""
+    return max(indications, key=lambda i: i.severity, default=Indication.TOTAL_PASSED)
+
+
+def exit_code(reports: Iterable[FileReport]) -> int:
+    """0 all passed; 1 any failure, unsigned or unreadable file; 3 some indeterminate and none failed."""
+    overall = worst(r.indication for r in reports)
+    return {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 3}[overall]
+
+
+def _cert_from_dict(data: dict[str, Any]) -> CertificateInfo:
+    values = dict(data)
+    for key in ("not_before", "not_after"):
+        values[key] = _parse_dt(values.get(key))
+    return CertificateInfo(**values)
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
