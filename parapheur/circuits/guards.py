@@ -22,6 +22,7 @@ _NUMERIC = {"integer", "decimal"}
 _TEXT = {"string", "desk"}
 _COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+_DESK_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,8 @@ def coerce(spec: FieldSpec, raw: Any) -> Any:
         if kind in ("string", "desk"):
             if not isinstance(raw, str):
                 raise ValueError
+            if kind == "desk" and not _DESK_SLUG.match(raw):
+                raise ValueError
             if spec.values is not None and raw not in spec.values:
                 raise ValueError
             return raw
@@ -430,6 +433,8 @@ def coerce(spec: FieldSpec, raw: Any) -> Any:
     except (ValueError, InvalidOperation, TypeError):
         pass
     expected = _french(kind)
+    if kind == "desk":
+        expected = "identifiant de bureau (ex. services-techniques)"
     if spec.values is not None:
         expected += f" parmi {', '.join(spec.values)}"
     raise GuardError(f"la métadonnée « {spec.name} » vaut {raw!r} : {expected} attendu")

@@ -113,6 +113,7 @@ def test_guard_reports_fields_it_reads():
     (FIELDS["montant"], "douze"), (FIELDS["montant"], True), (FIELDS["montant"], "NaN"),
     (FIELDS["lignes"], 2.5), (FIELDS["lignes"], "3a"), (FIELDS["urgent"], "oui"),
     (FIELDS["nature"], "autre"), (FIELDS["nature"], 3), (FIELDS["echeance"], "demain"),
+    (FIELDS["service"], "Services Techniques"), (FIELDS["service"], 12),
 ])
 def test_bad_values_are_refused(spec, raw):
     with pytest.raises(GuardError, match=f"« {spec.name} »"):
