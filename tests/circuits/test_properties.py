@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import yaml
-from circuit_helpers import DESKS
+from circuit_helpers import DESKS, WORKFLOWS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from parapheur.circuits import engine
 from parapheur.circuits.definition import Circuit, parse_circuit
-from parapheur.circuits.errors import ActionNotAllowed, StepNotCurrent
+from parapheur.circuits.errors import ActionNotAllowed, CircuitDefinitionError, StepNotCurrent
 
 SLUGS = sorted(DESKS)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -210,3 +210,47 @@ def test_take_back_restores_the_state_before_the_visa(circuit, amount, service, 
                 continue
         state = moved
     event(f"taken back: {min(taken_back, 3)}+")
+
+
+SHIPPED_TEXTS = [p.read_text() for p in sorted(WORKFLOWS.glob("*.yaml"))
+                 if p.name not in ("desks.yaml", "typologie.yaml")]
+
+
+@st.composite
+def damaged_circuits(draw) -> str:
+    """A shipped circuit with lines deleted, duplicated, re-indented or with words swapped."""
+    lines = draw(st.sampled_from(SHIPPED_TEXTS)).splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        index = draw(st.integers(0, len(lines) - 1))
+        change = draw(st.sampled_from(["delete", "duplicate", "indent", "dedent", "word",
+                                       "garbage"]))
+        if change == "delete" and len(lines) > 1:
+            del lines[index]
+        elif change == "duplicate":
+            lines.insert(index, lines[index])
+        elif change == "indent":
+            lines[index] = "  " + lines[index]
+        elif change == "dedent":
+            lines[index] = lines[index].removeprefix("  ")
+        elif change == "word":
+            words = ["visa", "signe", "dgs", "next", "5d", "all", "[", "]", ":", "{", "true",
+                     "montant_ttc > 'x'", "- to: rejete", "&a", "*a", "<<: *a", "'", "\t"]
+            lines[index] = lines[index] + " " + draw(st.sampled_from(words))
+        else:
+            lines[index] = draw(st.text(max_size=20))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=damaged_circuits())
+def test_damaged_files_give_located_problems_never_a_traceback(text):
+    line_count = text.count("\n") + 1
+    try:
+        parse_circuit(text, "abime.yaml", desks=DESKS)
+    except CircuitDefinitionError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert problem.file == "abime.yaml"
+            assert 1 <= problem.line <= line_count
+            assert problem.column >= 1
+            assert problem.message
