@@ -167,12 +167,15 @@ def _edge(src: tuple[float, float], dst: tuple[float, float], label: str, *, rej
         x2, y2 = dx + BOX_W, dy + BOX_H / 2
         cx = max(x1, x2) + bulge
         path = f"M{x1:.1f},{y1:.1f} C{cx:.1f},{y1:.1f} {cx:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        lx, ly = cx - bulge / 4, (y1 + y2) / 2
+        # A cubic with both controls at cx peaks at 3/4 of the way: label just right of it.
+        lx, ly = max(x1, x2) + bulge * 0.75 + 4, (y1 + y2) / 2 + 4
     parts = [f'<path d="{path}" fill="none" stroke="{stroke}" stroke-width="1.4"{dash} '
              f'marker-end="url(#{marker})"/>']
     if label:
+        # Long guards are clipped on the drawing; the full text shows on hover.
+        parts.append(f"<title>{escape(label)}</title>")
         parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" fill="{stroke}" font-size="10">'
-                     f"{escape(_clip(label, 40))}</text>")
+                     f"{escape(_clip(label, 32))}</text>")
     return f'<g class="edge{" reject" if rejected else ""}">{"".join(parts)}</g>'
 
 
