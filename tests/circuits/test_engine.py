@@ -414,3 +414,10 @@ def test_signature_options_reach_the_pending_step(shipped, now):
     assert options is not None
     assert (options.level, options.certify) == ("B-LTA", True)
     assert options.stamp is not None and (options.stamp.page, options.stamp.width) == (-1, 220)
+
+
+def test_an_arrete_without_the_optional_flag_goes_straight_to_the_maire(shipped, now):
+    arrete = shipped["arrete"]
+    state = engine.start(arrete, {}, author_desk=AUTHOR, now=now)
+    moved = act(arrete, state, "visa_dgs", "dgs", now=now)
+    assert moved.state.current == "signature_maire"
