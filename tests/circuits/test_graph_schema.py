@@ -96,3 +96,20 @@ def test_schema_rejects_what_check_rejects(validator, change, path):
     errors = list(validator.iter_errors(data))
     assert errors
     assert any(list(e.absolute_path)[:len(path)] == path for e in errors)
+
+
+def test_schema_and_checker_know_the_same_keys():
+    from parapheur.circuits import definition as d
+
+    schema = json.loads((WORKFLOWS / "circuit.schema.json").read_text())
+    defs = schema["$defs"]
+    assert set(schema["properties"]) == set(d.TOP_KEYS)
+    assert set(defs["step"]["properties"]) == set(d.STEP_KEYS)
+    assert set(defs["finalState"]["properties"]) == set(d.FINAL_KEYS)
+    assert set(defs["step"]["properties"]["signature"]["properties"]) == set(d.SIGNATURE_KEYS)
+    stamp = defs["step"]["properties"]["signature"]["properties"]["stamp"]
+    assert set(stamp["properties"]) == set(d.STAMP_KEYS)
+    assert defs["step"]["properties"]["action"]["enum"] == list(d.ACTIONS)
+    assert defs["finalState"]["properties"]["final"]["enum"] == list(d.OUTCOMES)
+    assert defs["step"]["properties"]["signature"]["properties"]["level"]["enum"] == \
+        list(d.LEVELS)
