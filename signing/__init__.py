@@ -1,5 +1,39 @@
 """Parapheur's signing layer: PAdES signatures with pyHanko, with no Flask and no database.
 
 Usable alone; the web application, the bulk `parapheur sign` command and the browser flow all go
-through it.
+through it::
+
+    from signing import Level, SignOptions, Stamp, sign_document
+    from signing.keys import Pkcs12Key
+
+    key = Pkcs12Key.open(Path("maire.p12"), "passphrase")
+    signed = sign_document(pdf_bytes, key, SignOptions(
+        level=Level.B_B, stamp=Stamp(signer_name="Martine Dupont", quality="Le Maire")))
+
+Every refusal is a `signing.errors.SigningError` subclass with a French `.message`; the input is
+never modified.
 """
+
+from signing.errors import (
+    CertificateNotUsable,
+    EncryptedPdf,
+    SigningError,
+    TimestampUnavailable,
+    UnreadablePdf,
+    WrongPassphrase,
+)
+from signing.pades import Level, SignOptions, Stamp, sign_document, sign_file
+
+__all__ = [
+    "CertificateNotUsable",
+    "EncryptedPdf",
+    "Level",
+    "SignOptions",
+    "SigningError",
+    "Stamp",
+    "TimestampUnavailable",
+    "UnreadablePdf",
+    "WrongPassphrase",
+    "sign_document",
+    "sign_file",
+]

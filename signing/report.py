@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -115,7 +115,7 @@ class SignatureReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (dates in ISO 8601, enums as their values)."""
-        return _jsonable(asdict(self))
+        return _jsonable(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignatureReport:
@@ -163,7 +163,7 @@ class FileReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: {"path", "signatures": [...], "error", ...}."""
-        data = _jsonable(asdict(self))
+        data = _jsonable(self)
         data["indication"] = self.indication.value
         return data
 
@@ -208,6 +208,10 @@ def _parse_dt(value: str | None) -> datetime | None:
 
 
 def _jsonable(value: Any) -> Any:
+    # By hand rather than dataclasses.asdict(), which deep-copies every value: a quarter of the
+    # time of a bulk run went there.
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

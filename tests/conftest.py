@@ -42,3 +42,45 @@ def shared_dir() -> Path:
 def pdfsig() -> str:
     """poppler's independent PDF signature checker."""
     return require_system_tool("pdfsig", "poppler-utils")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, for end-to-end tests driven by Playwright."""
+    return require_system_tool("chromium", "chromium")
+
+
+# --- PKI and tokens (signing layer) ---
+# Session fixtures from the signing layer: a development PKI generated once per test process
+# (each xdist worker has its own) and its TSA/OCSP/CRL responders on real loopback HTTP.
+
+DEV_PKI_PASSPHRASE = "dev-passphrase"
+DEV_PKI_PEOPLE = (
+    ("maire", "Martine Dupont", "Maire"),
+    ("adjoint", "Jean-Étienne Lefèvre", "Premier adjoint"),
+    ("dgs", "Françoise Nguyen", "Directrice générale des services"),
+)
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory):
+    """A signing.pki.DevPki (passphrase DEV_PKI_PASSPHRASE); see signing/pki.py for its keys."""
+    from signing.pki import Person, init_dev_pki
+    from signing.pki_server import free_loopback_port
+
+    directory = tmp_path_factory.mktemp("dev-pki")
+    port = free_loopback_port()
+    return init_dev_pki(directory, organisation="Ville de Saint-Étienne-les-Orgues",
+                        people=[Person(*p) for p in DEV_PKI_PEOPLE],
+                        passphrase=DEV_PKI_PASSPHRASE, base_url=f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def pki_server(dev_pki):
+    """The dev PKI's TSA, OCSP and CRL served on 127.0.0.1 (`.tsa_url`, `.base_url`)."""
+    from signing.pki_server import PkiServer
+
+    server = PkiServer(dev_pki)
+    server.start()
+    yield server
+    server.stop()
