@@ -29,7 +29,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.validation import async_validate_pdf_timestamp
-from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.ades import ades_basic_validation, ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
@@ -43,6 +43,7 @@ from pyhanko.sign.validation.policy_decl import (
 )
 from pyhanko.sign.validation.status import (
     DocumentTimestampStatus,
+    ModificationInfo,
     PdfSignatureStatus,
     SignatureCoverageLevel,
 )
@@ -309,8 +310,22 @@ class Validator:
         timestamps: list[EmbeddedPdfSignature],
     ) -> SignatureReport:
         common = _common_fields(sig)
+        tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
+        has_ts = bool(tokens)
         try:
-            result = await ades_lta_validation(sig, self._spec, timing_info=timing)
+            if has_ts or has_dss or timestamps:
+                result = await ades_lta_validation(sig, self._spec, timing_info=timing)
+            else:
+                # Nothing in the file can prove when it was signed (no time stamp, no DSS): the
+                # long-term process has nothing to add to the basic one (EN 319 102-1 §5.3), which
+                # costs less — and B-B signatures are most of what auditors receive.
+                sig.compute_integrity_info(diff_policy=self._spec.diff_policy)
+                result = await ades_basic_validation(
+                    sig.signed_data,
+                    self._spec.signature_validation_spec,
+                    timing_info=timing,
+                    raw_digest=sig.compute_digest(),
+                )
         except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
             return SignatureReport(
                 **common,
@@ -323,8 +338,6 @@ class Validator:
         sub = result.ades_subindic
         indication = _indication(sub)
         sub_name: str | None = sub.name
-        tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
-        has_ts = bool(tokens)
         # Two pyHanko policies are stricter than EN 319 102-1, and both keep the verdict of the
         # current-time validation in trust_problem_indic (None when the chain was fine):
         # - without a signature time stamp it answers SIG_CONSTRAINTS_FAILURE ("No signature timestamp
@@ -341,12 +354,15 @@ class Validator:
             sub_name = None
 
         warnings = list(self._reasons.messages)
-        changes = _changes(status)
-        coverage = _coverage(status)
+        # The basic validation's status carries no PDF information (pyHanko builds a plain CMS status
+        # there): take coverage and modifications from the embedded signature itself.
+        modifications = status if isinstance(status, ModificationInfo) else _integrity(sig)
+        changes = _changes(modifications)
+        coverage = _coverage(modifications)
         if status is not None and indication is not Indication.TOTAL_FAILED:
             if coverage is Coverage.UNCLEAR:
                 indication, sub_name = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
-            elif status.docmdp_ok is False or changes is Changes.OTHER:
+            elif getattr(modifications, "docmdp_ok", None) is False or changes is Changes.OTHER:
                 # Changes after signing that the signature does not allow: the validation constraint
                 # "the signed revision is what is shown" is not met.
                 if sub_name is not None:
@@ -473,6 +489,13 @@ def _open(
             return None, [], ("truncated", "Fichier PDF tronqué (fin de fichier absente) : il est incomplet.")
         return None, [], ("corrupt", f"Structure de signature illisible ({exc}).")
     return reader, embedded, None
+
+
+def _integrity(sig: EmbeddedPdfSignature) -> ModificationInfo | None:
+    try:
+        return ModificationInfo(**sig.summarise_integrity_info())
+    except Exception:  # integrity not computed (the validation stopped before): nothing to say
+        return None
 
 
 def _indication(sub: object) -> Indication:
