@@ -343,35 +343,37 @@ async def async_sign_prepared(writer: IncrementalPdfFileWriter, pdf_signer: _Fix
 
 def classify_failure(exc: BaseException, level: Level) -> SigningError:
     """Turn a pyHanko/aiohttp failure during signing into one of our French refusals."""
-    text = f"{type(exc).__name__}: {exc}"
-    chain = [exc]
-    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+    chain: list[BaseException] = [exc]
+    while True:
         nxt = chain[-1].__cause__ or chain[-1].__context__
-        if nxt in chain:
+        if nxt is None or nxt in chain:
             break
         chain.append(nxt)
-    names = " ".join(type(e).__module__ + "." + type(e).__name__ for e in chain)
-    joined = " | ".join(str(e) for e in chain)
-    if "TimestampRequestError" in names or "timestamp" in joined.lower() and (
-            "aiohttp" in names or "connect" in joined.lower()):
-        return TimestampUnavailable()
-    if "aiohttp" in names or "ClientConnector" in names:
-        if level.needs_revocation_info:
-            return RevocationInfoUnavailable()
-        return TimestampUnavailable()
-    if "revoked" in joined.lower() or "Revoked" in names:
+    names = {type(e).__name__ for e in chain}
+    modules = " ".join(type(e).__module__ for e in chain)
+    detail = str(exc)
+    if names & {"RevokedError"}:
         return CertificateNotUsable("Le certificat de signature est révoqué : il ne peut plus "
                                     "signer.")
-    if "PathValidationError" in names or "ValidationError" in names or \
-            "validation" in joined.lower() and level.needs_revocation_info:
-        return RevocationInfoUnavailable(
-            "La chaîne de certification ou l'état de révocation du certificat n'a pas pu être "
-            f"vérifié : la signature longue durée n'a pas été faite ({exc}).")
-    if isinstance(exc, PdfReadError):
+    if names & {"InsufficientRevinfoError", "StaleRevinfoError", "OCSPFetchError",
+                "CRLFetchError", "OCSPValidationError", "CRLValidationError"}:
+        return RevocationInfoUnavailable()
+    if names & {"TimestampRequestError"} or "timestamp" in detail.lower():
+        return TimestampUnavailable()
+    if "aiohttp" in modules or names & {"ClientConnectorError", "ServerDisconnectedError",
+                                        "TimeoutError"}:
+        return RevocationInfoUnavailable() if level.needs_revocation_info and \
+            not level.needs_timestamp else TimestampUnavailable()
+    if names & {"PathBuildingError", "PathValidationError", "InvalidCertificateError",
+                "ExpiredError", "NotYetValidError", "DisallowedAlgorithmError"}:
+        return CertificateNotUsable(
+            "Le certificat de signature n'a pas pu être validé (chaîne de confiance ou "
+            f"révocation) : la signature longue durée n'a pas été faite ({detail}).")
+    if isinstance(exc, (PdfReadError, PdfError)):
         return UnreadablePdf(f"Le PDF est illisible ou endommagé : il n'a pas été signé ({exc}).")
     if isinstance(exc, PyHankoSigningError):
-        return SigningError(f"La signature a échoué : {exc}")
-    return SigningError(f"La signature a échoué ({text}).")
+        return SigningError(f"La signature a échoué : {detail}")
+    return SigningError(f"La signature a échoué ({type(exc).__name__} : {detail}).")
 
 
 def sign_document(pdf: bytes, key: Any, options: SignOptions, *, signed_at: datetime | None = None,
@@ -381,12 +383,13 @@ def sign_document(pdf: bytes, key: Any, options: SignOptions, *, signed_at: date
 
     Raises a `SigningError` subclass (with a French `message`) instead of signing whenever the
     certificate, the document or the timestamping service is not fit; `pdf` is never modified.
+    `timestamper` is a pyHanko TimeStamper or a TSA URL; it is required from B-T up.
     """
-    writer, pdf_signer, params = prepare(bytes(pdf), key, options, signed_at=signed_at,
-                                         timestamper=timestamper,
-                                         validation_context=validation_context)
-    out = run_sync(async_sign_prepared(writer, pdf_signer, params, options.level))
-    return out.getvalue()  # type: ignore[union-attr]
+    from signing.batch import BatchSigner
+
+    signer = BatchSigner(key, options, timestamper=timestamper,
+                         validation_context=validation_context)
+    return signer.sign_bytes(bytes(pdf), signed_at=signed_at)
 
 
 def sign_file(source: Path, target: Path, key: Any, options: SignOptions, *,
@@ -394,20 +397,15 @@ def sign_file(source: Path, target: Path, key: Any, options: SignOptions, *,
               validation_context: ValidationContext | None = None) -> None:
     """Sign the file `source` into `target`, streaming (a 1 GB PDF is never held in memory).
 
-    `target` is written next to itself and renamed into place only when the signature succeeded.
+    `target` appears only when the signature succeeded; raises SigningError otherwise.
     """
-    target = Path(target)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        with open(source, "rb") as src, open(partial, "w+b") as out:
-            writer, pdf_signer, params = prepare(src, key, options, signed_at=signed_at,
-                                                 timestamper=timestamper,
-                                                 validation_context=validation_context)
-            run_sync(async_sign_prepared(writer, pdf_signer, params, options.level, output=out))
-        os.replace(partial, target)
-    finally:
-        if partial.exists():
-            partial.unlink()
+    from signing.batch import BatchSigner
+
+    signer = BatchSigner(key, options, timestamper=timestamper,
+                         validation_context=validation_context)
+    (outcome,) = signer.sign_files([(Path(source), Path(target))], signed_at=signed_at)
+    if outcome.error is not None:
+        raise outcome.error
 
 
 def run_sync(coroutine: Any) -> Any:

@@ -8,10 +8,12 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
 
-def simple_pdf(pages: int = 1, *, text: str = "Délibération n° 2026-042", tag_on_page: int | None = None,
-               tag: str = "#signature#", tag_at: tuple[float, float] = (350, 200)) -> bytes:
+def simple_pdf(pages: int = 1, *, text: str = "Délibération n° 2026-042",
+               tag_on_page: int | None = None, tag: str = "#signature#",
+               tag_at: tuple[float, float] = (350, 200), encrypt_with: str | None = None,
+               stream_xrefs: bool = True) -> bytes:
     """A PDF with `pages` A4 pages of Helvetica text; optionally a tag at `tag_at` on one page."""
-    writer = PdfFileWriter()
+    writer = PdfFileWriter(stream_xrefs=stream_xrefs)
     font = writer.add_object(generic.DictionaryObject({
         generic.NameObject("/Type"): generic.NameObject("/Font"),
         generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
@@ -38,9 +40,39 @@ def simple_pdf(pages: int = 1, *, text: str = "Délibération n° 2026-042", tag
             generic.NameObject("/Contents"): writer.add_object(stream),
         })
         writer.insert_page(page)
+    if encrypt_with is not None:
+        writer.encrypt(encrypt_with, encrypt_with)
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def hybrid_xref_pdf() -> bytes:
+    """A hybrid-reference file: a classic xref section whose trailer has /XRefStm (PDF 1.5 §7.5.8.4).
+
+    The update adds one object listed only in the cross-reference stream, as such files do.
+    """
+    base = simple_pdf(stream_xrefs=False)
+    prev = int(base.rsplit(b"startxref", 1)[1].split()[0])
+    trailer = base.rsplit(b"trailer", 1)[1]
+    size = int(trailer.split(b"/Size", 1)[1].split()[0])
+    root = trailer.split(b"/Root", 1)[1].split(b"R", 1)[0].strip() + b" R"
+    extra_num, stream_num = size, size + 1
+    body = bytearray(base)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    extra_offset = len(body)
+    body += b"%d 0 obj\n<< /Note (hybrid) >>\nendobj\n" % extra_num
+    entries = bytes([1]) + extra_offset.to_bytes(4, "big") + (0).to_bytes(2, "big")
+    stream_offset = len(body)
+    body += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%d 1] /Length %d >>\nstream\n"
+             % (stream_num, size + 2, extra_num, len(entries)))
+    body += entries + b"\nendstream\nendobj\n"
+    xref_offset = len(body)
+    body += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (stream_num, stream_offset)
+    body += (b"trailer\n<< /Size %d /Root %s /Prev %d /XRefStm %d >>\nstartxref\n%d\n%%%%EOF\n"
+             % (size + 2, root, prev, stream_offset, xref_offset))
+    return bytes(body)
 
 
 def _escape(text: str) -> str:

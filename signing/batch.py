@@ -1,0 +1,198 @@
+"""Signing many documents with one key: one login, one timestamper, one validation context.
+
+What makes a batch fast compared with calling pyHanko's `sign_pdf` per file:
+
+- the key is opened (PKCS#12 decrypted, token logged in) once and its parsed form kept;
+- the signature size is reserved up front, so pyHanko does not run a dry-run signature;
+- one aiohttp session carries every TSA/OCSP/CRL request, and one validation context caches the
+  OCSP responses and CRLs (they stay valid for the whole batch);
+- documents are signed as concurrent tasks on one event loop: while one waits for its timestamp,
+  the next one is parsed and hashed.
+
+The web app's batch signing and `parapheur sign` both use `BatchSigner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
+
+from signing.errors import SigningError
+from signing.pades import SignOptions, async_sign_prepared, classify_failure, prepare, run_sync
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass
+class FileOutcome:
+    """The result of signing one file of a batch: `error` is None when it was signed."""
+
+    source: Path
+    target: Path
+    error: SigningError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was signed."""
+        return self.error is None
+
+
+@dataclass
+class DocumentOutcome:
+    """The result of signing one in-memory document: `signed` or `error`."""
+
+    name: str
+    signed: bytes | None = None
+    error: SigningError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the document was signed."""
+        return self.error is None
+
+
+class BatchSigner:
+    """Signs documents with one key and shared network clients; see the module docstring."""
+
+    def __init__(self, key: Any, options: SignOptions, *,
+                 timestamper: TimeStamper | str | None = None,
+                 validation_context: ValidationContext | None = None,
+                 trust_roots: Sequence[Any] | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.key = key
+        self.options = options
+        self.timestamper = timestamper
+        self.validation_context = validation_context
+        self.trust_roots = trust_roots
+        self.concurrency = max(1, concurrency)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    # -- shared clients -------------------------------------------------------------------------
+
+    def _clients(self) -> tuple[TimeStamper | None, ValidationContext | None, LazySession]:
+        """A session, timestamper and validation context for one event-loop run."""
+        session = LazySession()
+        stamper = self.timestamper
+        if isinstance(stamper, str):
+            stamper = HTTPTimeStamper(stamper, timeout=10, session=session)
+        context = self.validation_context
+        if context is None and self.options.level.needs_revocation_info:
+            roots = list(self.trust_roots) if self.trust_roots else [
+                c for c in self.key.signer.cert_registry if c.self_signed]
+            context = ValidationContext(
+                trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
+                fetcher_backend=AIOHttpFetcherBackend(session))
+        return stamper, context, session
+
+    async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,
+                        context: ValidationContext | None, gate: asyncio.Semaphore,
+                        signed_at: datetime | None) -> Any:
+        async with gate:
+            try:
+                writer, pdf_signer, params = prepare(
+                    source, self.key, self.options, signed_at=signed_at or self.clock(),
+                    timestamper=stamper, validation_context=context)
+            except SigningError:
+                raise
+            except Exception as exc:  # odd PDFs fail in many ways while locating the stamp
+                raise classify_failure(exc, self.options.level) from exc
+            return await async_sign_prepared(writer, pdf_signer, params, self.options.level,
+                                             output=output)
+
+    # -- in memory ------------------------------------------------------------------------------
+
+    def sign_bytes(self, pdf: bytes, *, signed_at: datetime | None = None) -> bytes:
+        """Sign one document in memory; raises SigningError."""
+        (outcome,) = self.sign_documents([("document", pdf)], signed_at=signed_at)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.signed is not None
+        return outcome.signed
+
+    def sign_documents(self, documents: Iterable[tuple[str, bytes]], *,
+                       signed_at: datetime | None = None,
+                       progress: Callable[[DocumentOutcome], None] | None = None,
+                       ) -> list[DocumentOutcome]:
+        """Sign (name, bytes) pairs; a failure is reported in its outcome, the others go on."""
+        items = list(documents)
+
+        async def run() -> list[DocumentOutcome]:
+            stamper, context, session = self._clients()
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(name: str, pdf: bytes) -> DocumentOutcome:
+                try:
+                    out = await self._sign_one(bytes(pdf), None, stamper, context, gate,
+                                               signed_at)
+                    outcome = DocumentOutcome(name, signed=out.getvalue())
+                except SigningError as exc:
+                    outcome = DocumentOutcome(name, error=exc)
+                if progress is not None:
+                    progress(outcome)
+                return outcome
+
+            try:
+                return list(await asyncio.gather(*(one(n, p) for n, p in items)))
+            finally:
+                await session.close()
+
+        return run_sync(run())
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def sign_files(self, pairs: Iterable[tuple[Path, Path]], *,
+                   signed_at: datetime | None = None,
+                   progress: Callable[[FileOutcome], None] | None = None) -> list[FileOutcome]:
+        """Sign each source into its target, streaming; targets appear only when signed."""
+        items = [(Path(s), Path(t)) for s, t in pairs]
+
+        async def run() -> list[FileOutcome]:
+            stamper, context, session = self._clients()
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(source: Path, target: Path) -> FileOutcome:
+                outcome = FileOutcome(source, target)
+                partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+                try:
+                    with open(source, "rb") as src, open(partial, "w+b") as out:
+                        await self._sign_one(src, out, stamper, context, gate, signed_at)
+                    os.replace(partial, target)
+                except SigningError as exc:
+                    outcome.error = exc
+                except OSError as exc:
+                    outcome.error = SigningError(f"Le fichier {source.name} n'a pas pu être lu "
+                                                 f"ou écrit : {exc.strerror or exc}.")
+                finally:
+                    if partial.exists():
+                        partial.unlink()
+                if progress is not None:
+                    progress(outcome)
+                return outcome
+
+            try:
+                return list(await asyncio.gather(*(one(s, t) for s, t in items)))
+            finally:
+                await session.close()
+
+        return run_sync(run())
+
+
+def sign_in_memory(pdf: bytes, key: Any, options: SignOptions, **kwargs: Any) -> bytes:
+    """Convenience: a one-document batch (same code path as `sign_document`)."""
+    signed_at = kwargs.pop("signed_at", None)
+    return BatchSigner(key, options, **kwargs).sign_bytes(pdf, signed_at=signed_at)
+
+
+__all__ = ["BatchSigner", "DocumentOutcome", "FileOutcome", "sign_in_memory"]
