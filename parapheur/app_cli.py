@@ -156,3 +156,78 @@ def desks_create(slug, name, quality) -> None:
         with transaction(session):
             create_desk(session, slug=slug, name=name, quality=quality, now=now())
     click.echo(f"Bureau « {slug} » créé.")
+
+
+@click.group("delegations")
+def delegations_group() -> None:
+    """Delegations between desks (suppléance)."""
+
+
+@delegations_group.command("create")
+@click.argument("from_desk")
+@click.argument("to_desk")
+@click.option("--start", "starts", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              required=True, help="First day (Paris time), e.g. 2026-12-01.")
+@click.option("--end", "ends", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              required=True, help="End, exclusive (Paris time), e.g. 2026-12-15.")
+@click.option("--type", "types", multiple=True, help="Only documents of this type (repeatable).")
+def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
+    """FROM_DESK hands its work to TO_DESK between two dates."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import Desk
+    from parapheur.accounts.services import create_delegation
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+    from parapheur.errors import NotFound
+    from parapheur.web import PARIS
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        desks = {}
+        for slug in (from_desk, to_desk):
+            desks[slug] = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+            if desks[slug] is None:
+                raise NotFound(f"Le bureau « {slug} » n'existe pas.")
+        with transaction(session):
+            create_delegation(session, from_desk=desks[from_desk], to_desk=desks[to_desk],
+                              starts_at=starts.replace(tzinfo=PARIS),
+                              ends_at=ends.replace(tzinfo=PARIS), document_types=list(types),
+                              now=now())
+    click.echo(f"Délégation de « {from_desk} » à « {to_desk} » enregistrée.")
+
+
+@audit_group.command("export")
+@click.argument("document_id", type=int)
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The ZIP file to write.")
+def audit_export(document_id: int, out: str) -> None:
+    """Write a document's evidence bundle: versions, signed PDF, bordereau, journal, validation."""
+    from pathlib import Path
+
+    from parapheur.audit.bordereau import render_bordereau
+    from parapheur.audit.evidence import build_bundle
+    from parapheur.circuits.services import get_document
+    from parapheur.clock import now
+    from parapheur.db import get_session
+    from parapheur.documents.views import get_store
+    from parapheur.signatures.reports import validation_report
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        document = get_document(session, document_id)
+        store = get_store()
+        moment = now()
+        data = build_bundle(
+            session, store, document, organisation=app.config["ORGANISATION_NAME"],
+            render_bordereau=lambda doc, journal: render_bordereau(session, doc, journal,
+                                                                   now=moment),
+            validation=validation_report(app, store.read(document.current_version.sha256)),
+            now=moment)
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    click.echo(f"Dossier de preuve du document n° {document_id} écrit dans {target}.")

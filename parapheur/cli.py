@@ -33,7 +33,15 @@ def main() -> None:
 
 def _register() -> None:
     # Each domain owns its commands; they are gathered here.
-    from parapheur.app_cli import audit_group, db_group, demo_group, desks_group, serve, users_group
+    from parapheur.app_cli import (
+        audit_group,
+        db_group,
+        delegations_group,
+        demo_group,
+        desks_group,
+        serve,
+        users_group,
+    )
 
     main.add_command(db_group)
     main.add_command(demo_group)
@@ -41,6 +49,7 @@ def _register() -> None:
     main.add_command(audit_group)
     main.add_command(users_group)
     main.add_command(desks_group)
+    main.add_command(delegations_group)
     from parapheur.circuits.cli import workflows_group
 
     main.add_command(workflows_group)

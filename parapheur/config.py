@@ -36,6 +36,14 @@ def _boolean(value: str) -> bool:
     raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
 
 
+def _paths(value: str) -> tuple[Path, ...]:
+    paths = tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p.strip())
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ValueError(f"not found: {', '.join(missing)}")
+    return paths
+
+
 def _database_url(value: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -68,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Send session cookies over HTTPS only (default: false; set true behind TLS)."),
     Setting("ORGANISATION_NAME", "PARAPHEUR_ORGANISATION_NAME", str,
             "Name of the collectivité shown in pages and documents (default: Métropole de Démo)."),
+    Setting("TRUST_ANCHORS", "PARAPHEUR_TRUST_ANCHORS", _paths,
+            "Trusted root certificates (PEM/DER files or directories, separated by ':') for "
+            "validation reports (default: the demo CA when the demo PKI exists)."),
     Setting("TSA_URL", "PARAPHEUR_TSA_URL", str,
             "RFC 3161 time-stamping service for PAdES B-T and above (default: none)."),
 )
@@ -84,6 +95,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,
         "ORGANISATION_NAME": "Métropole de Démo",
+        "TRUST_ANCHORS": (),
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

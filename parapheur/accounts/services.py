@@ -129,3 +129,22 @@ def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Dele
         select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
                                  Delegation.starts_at <= now, Delegation.ends_at > now)
     ).scalars())
+
+
+def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, starts_at: datetime,
+                      ends_at: datetime, document_types: list[str] | None = None,
+                      now: datetime, actor: User | None = None) -> Delegation:
+    """Desk `from_desk` hands its work to `to_desk` from `starts_at` to `ends_at`."""
+    if from_desk.id == to_desk.id:
+        raise ParapheurError("Un bureau ne peut pas se déléguer à lui-même.")
+    if ends_at <= starts_at:
+        raise ParapheurError("La fin de la délégation doit suivre son début.")
+    delegation = Delegation(from_desk=from_desk, to_desk=to_desk, starts_at=starts_at,
+                            ends_at=ends_at, document_types=document_types or None, created_at=now)
+    session.add(delegation)
+    session.flush()
+    audit.record(session, "account:delegation:created", actor=actor,
+                 details={"from": from_desk.slug, "to": to_desk.slug,
+                          "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                          "types": document_types or None}, clock=lambda: now)
+    return delegation

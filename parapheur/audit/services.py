@@ -36,13 +36,14 @@ def canonical_content(event: AuditEvent) -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def chain_hash(prev_hash: str, content: bytes) -> str:
+    """sha256(prev_hash + "\\n" + canonical content): the link of one event to its predecessor."""
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + content).hexdigest()
+
+
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:
     """Hash of an event chained to its predecessor."""
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode("ascii"))
-    digest.update(b"\n")
-    digest.update(canonical_content(event))
-    return digest.hexdigest()
+    return chain_hash(prev_hash, canonical_content(event))
 
 
 def record(

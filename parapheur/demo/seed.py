@@ -108,14 +108,14 @@ def deliberation_pdf(app: Flask, spec: dict, when: datetime) -> bytes:
 def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
               pdf_factory=None) -> bool:
     """Migrate, then create the demo; return False when `only_if_empty` and users exist."""
-    from signing.pki import Person, init_dev_pki
-
     upgrade(app.config["DATABASE_URL"])
     session = get_session()
     if only_if_empty and session.execute(select(func.count(User.id))).scalar_one() > 0:
         return False
     moment = now()
     if pki is None:
+        from signing.pki import Person, init_dev_pki
+
         people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
         pki = init_dev_pki(demo_pki_dir(app), organisation=app.config["ORGANISATION_NAME"],
                            people=people, passphrase=DEMO_PASSPHRASE)
@@ -142,7 +142,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
             data = (pdf_factory or (lambda s: deliberation_pdf(app, s, moment)))(spec)
             made.append(documents.create_document(
                 session, store, title=f"Délibération n° {spec['number']} — {spec['title']}",
-                doc_type="ACTES", doc_subtype="Délibération", data=data,
+                doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
                 filename=f"deliberation-{spec['number']}.pdf", author=users["finances"],
                 author_desk=desks["finances"], now=moment))
         # The third one already has its visa: it waits for the Maire's signature.

@@ -73,9 +73,9 @@ def inbox():
         select(Document).where(Document.author_id == current_user.id)
         .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
     processed = session.execute(
-        select(Document).join(StepAction, StepAction.document_id == Document.id)
-        .where(StepAction.actor_id == current_user.id)
-        .order_by(Document.updated_at.desc()).distinct().limit(50)).scalars().all()
+        select(Document).where(Document.id.in_(
+            select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
+        .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
                            processed=processed)
 
@@ -130,7 +130,9 @@ def show(document_id: int):
         select(StepAction).where(StepAction.document_id == document.id)
         .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
     return render_template("pages/document.html", document=document, actions=actions,
-                           history=history, pending=circuits.pending_steps(document))
+                           history=history, pending=circuits.pending_steps(document),
+                           take_back=circuits.take_back_step(session, document, current_user,
+                                                             now=now()))
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/file")
@@ -162,6 +164,20 @@ def give_visa(document_id: int, step: str):
 def reject(document_id: int, step: str):
     """Reject the document at a step, with a mandatory reason."""
     return _decide(document_id, step, "reject", "Document rejeté.")
+
+
+@bp.route("/documents/<int:document_id>/take-back", methods=["POST"])
+@login_required
+def take_back(document_id: int):
+    """Exercise the "droit de remords" on the last visa."""
+    session = get_session()
+    document = circuits.get_document(session, document_id)
+    if not can_view(session, document, current_user):
+        abort(403)
+    with transaction(session):
+        circuits.take_back(session, document, actor=current_user, now=now())
+    flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
+    return redirect(url_for("documents.show", document_id=document_id))
 
 
 def _decide(document_id: int, step: str, decision: str, done_message: str):

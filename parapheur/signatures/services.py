@@ -75,7 +75,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
             SignOptions(level=level, stamp=stamp, certify=certify,
                         reason=f"Signature — {document.title}"[:200],
                         field_name=f"Signature{len(document.versions)}"),
-            signed_at=now, timestamper=_timestamper(tsa_url) if level is not Level.B_B else None)
+            signed_at=now, timestamper=_require_tsa(tsa_url) if level.needs_timestamp else None)
     except signing_errors.SigningError as exc:
         raise SigningRefused(exc.message) from None
     version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
@@ -97,10 +97,8 @@ def _has_signature_version(document: Document) -> bool:
     return any(v.kind in (VersionKind.SIGNED, VersionKind.SEALED) for v in document.versions)
 
 
-def _timestamper(tsa_url: str | None):
+def _require_tsa(tsa_url: str | None) -> str:
     if not tsa_url:
         raise SigningRefused("Ce niveau de signature demande un horodatage, mais aucun service "
                              "d'horodatage (PARAPHEUR_TSA_URL) n'est configuré.")
-    from pyhanko.sign.timestamps import HTTPTimeStamper
-
-    return HTTPTimeStamper(tsa_url)
+    return tsa_url

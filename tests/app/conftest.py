@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,7 +78,8 @@ class FrozenClock:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
+    # Frozen at the start of the test: certificates and the loopback TSA live in real time.
+    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -105,14 +108,43 @@ def sample_pdf() -> bytes:
         "</body></html>")).write_pdf()
 
 
+@pytest.fixture(scope="session")
+def demo_pki(tmp_path_factory):
+    """The demo's PKI (one certificate per signing demo user), generated once per worker."""
+    from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS
+    from signing.pki import Person, init_dev_pki
+
+    from signing.pki_server import PkiServer
+
+    people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
+    pki = init_dev_pki(tmp_path_factory.mktemp("demo-pki"), organisation="Métropole de Démo",
+                       people=people, passphrase=DEMO_PASSPHRASE,
+                       base_url=f"http://127.0.0.1:{_free_port()}")
+    server = PkiServer(pki).start()  # real TSA, OCSP and CRL on loopback, for B-T and above
+    yield pki
+    server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
-def demo(app, dev_pki, sample_pdf):
-    """The demo seeded on the test app, with the session's dev PKI and small PDFs."""
+def demo(app, demo_pki, sample_pdf):
+    """The demo seeded on the test app, with the session's demo PKI and small PDFs."""
     from parapheur.demo.seed import seed_demo
 
+    app.config["TSA_URL"] = demo_pki.tsa_url
     with app.app_context():
-        seed_demo(app, pki=dev_pki, pdf_factory=lambda spec: sample_pdf)
+        seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
     return app
+
+
+def page_text(response) -> str:
+    """A response's body with HTML entities decoded, to look for messages."""
+    return html.unescape(response.get_data(as_text=True))
 
 
 def csrf_from(html: str) -> str:

@@ -1,0 +1,111 @@
+"""Acting on steps through HTTP: only the right desk, only once, with the passphrase it needs."""
+
+from __future__ import annotations
+
+from conftest import csrf_from, page_text, db_snapshot
+from parapheur.audit.services import verify_chain
+from parapheur.circuits.services import pending_steps
+from parapheur.db import get_session
+from parapheur.documents.models import Document
+from sqlalchemy import select
+
+
+def _first_waiting(app, action: str) -> tuple[int, str]:
+    with app.app_context():
+        for document in get_session().execute(select(Document).order_by(Document.id)).scalars():
+            pending = pending_steps(document)
+            if pending and pending[0].action == action:
+                return document.id, pending[0].state
+    raise AssertionError(action)
+
+
+def test_second_visa_on_the_same_step_is_already_processed(demo, client_for):
+    document_id, step = _first_waiting(demo, "visa")
+    dgs = client_for("dgs")
+    token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
+    assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
+                    data={"csrf_token": token}).status_code == 302
+    before = db_snapshot(demo)
+    again = dgs.post(f"/documents/{document_id}/steps/{step}/visa", data={"csrf_token": token})
+    assert again.status_code == 409
+    assert "déjà" in page_text(again)
+    assert db_snapshot(demo) == before
+
+
+def test_user_of_another_desk_gets_403(demo, client_for):
+    document_id, step = _first_waiting(demo, "visa")
+    adjoint = client_for("adjoint")  # member of the adjoint desk, not of the DGS desk
+    token = csrf_from(adjoint.get("/").get_data(as_text=True))
+    before = db_snapshot(demo)
+    response = adjoint.post(f"/documents/{document_id}/steps/{step}/visa",
+                            data={"csrf_token": token})
+    assert response.status_code == 403
+    assert db_snapshot(demo) == before
+
+
+def test_maire_cannot_sign_before_the_visa(demo, client_for):
+    document_id, _step = _first_waiting(demo, "visa")
+    maire = client_for("maire")
+    token = csrf_from(maire.get("/").get_data(as_text=True))
+    before = db_snapshot(demo)
+    response = maire.post(f"/documents/{document_id}/steps/signature/sign",
+                          data={"csrf_token": token, "passphrase": "1234"})
+    assert response.status_code in (403, 409)
+    assert db_snapshot(demo) == before
+
+
+def test_wrong_certificate_passphrase_leaves_the_document_unsigned(demo, client_for):
+    document_id, step = _first_waiting(demo, "signature")
+    maire = client_for("maire")
+    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
+    before = db_snapshot(demo)
+    store_before = sorted(p.name for p in (demo.config["DATA_DIR"] / "store").glob("*/*"))
+    response = maire.post(f"/documents/{document_id}/steps/{step}/sign",
+                          data={"csrf_token": csrf_from(page), "passphrase": "0000"})
+    assert response.status_code == 400
+    assert "incorrect" in page_text(response)
+    assert db_snapshot(demo) == before
+    assert sorted(p.name for p in (demo.config["DATA_DIR"] / "store").glob("*/*")) == store_before
+
+
+def test_rejection_needs_a_reason_and_then_ends_the_circuit(demo, client_for):
+    document_id, step = _first_waiting(demo, "visa")
+    dgs = client_for("dgs")
+    token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
+    before = db_snapshot(demo)
+    response = dgs.post(f"/documents/{document_id}/steps/{step}/reject",
+                        data={"csrf_token": token, "reason": "  "})
+    assert response.status_code == 400
+    assert "motif" in page_text(response).lower()
+    assert db_snapshot(demo) == before
+    response = dgs.post(f"/documents/{document_id}/steps/{step}/reject",
+                        data={"csrf_token": token, "reason": "Montant erroné à l'article 1"})
+    assert response.status_code == 302
+    with demo.app_context():
+        document = get_session().get(Document, document_id)
+        assert not pending_steps(document) or document.status.value != "en_cours"
+        assert verify_chain(get_session()).intact
+
+
+def test_anonymous_users_are_sent_to_login(demo):
+    client = demo.test_client()
+    response = client.get("/documents/1")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_download_of_a_missing_version_is_404(demo, client_for):
+    document_id, _ = _first_waiting(demo, "visa")
+    response = client_for("dgs").get(f"/documents/{document_id}/versions/99/file")
+    assert response.status_code == 404
+
+
+def test_tampered_stored_file_is_never_served(demo, client_for):
+    document_id, _ = _first_waiting(demo, "visa")
+    with demo.app_context():
+        sha = get_session().get(Document, document_id).current_version.sha256
+    path = demo.config["DATA_DIR"] / "store" / sha[:2] / sha[2:]
+    path.chmod(0o640)
+    path.write_bytes(path.read_bytes() + b"% altered\n")
+    response = client_for("dgs").get(f"/documents/{document_id}/versions/1/file")
+    assert response.status_code == 500
+    assert "altéré" in page_text(response)

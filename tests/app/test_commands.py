@@ -1,0 +1,72 @@
+"""What `make run` does, command by command, on an empty data directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+
+def _env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARAPHEUR_")}
+    env["PARAPHEUR_DATA_DIR"] = str(tmp_path / "var")
+    return env
+
+
+def _run(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
+                          text=True, env=env, timeout=180)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
+    env = _env(tmp_path)
+    assert _run(env, "db", "upgrade").returncode == 0
+    first = _run(env, "demo", "seed", "--if-empty")
+    assert first.returncode == 0, first.stderr
+    assert "Démo créée" in first.stdout
+    assert "maire" in first.stdout and "demo-maire" in first.stdout
+    second = _run(env, "demo", "seed", "--if-empty")
+    assert second.returncode == 0, second.stderr
+    assert "Données existantes conservées" in second.stdout
+    assert (tmp_path / "var" / "parapheur.sqlite3").exists()
+    assert (tmp_path / "var" / "demo-pki").is_dir()
+    assert _run(env, "audit", "verify").returncode == 0
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(server.stdout.read().decode())
+                time.sleep(0.1)
+        assert body is not None and "Connexion" in body and "Métropole de Démo" in body
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_unknown_document_export_is_a_clear_error(tmp_path):
+    env = _env(tmp_path)
+    assert _run(env, "db", "upgrade").returncode == 0
+    result = _run(env, "audit", "export", "999", "--out", str(tmp_path / "x.zip"))
+    assert result.returncode == 1
+    assert "n'existe pas" in result.stderr
+    assert "Traceback" not in result.stderr
