@@ -7,6 +7,8 @@ one raises `WrongPassphrase` and is never retried here, because a card locks aft
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,104 @@ def _looks_like_pkcs12(data: bytes) -> bool:
         return True
     except Exception:  # asn1crypto raises many kinds on garbage
         return False
+
+
+_TOKEN_LOGINS: dict[tuple[str, str | None, int | None], bytes] = {}
+
+
+def _pin_digest(pin: str | None) -> bytes:
+    return hashlib.sha256((pin or "").encode("utf-8")).digest()
+
+
+class Pkcs11Key:
+    """A key on a PKCS#11 token (smartcard, HSM): one login, kept open for a whole batch.
+
+    The token is chosen by `token_label` or `slot`; the key by `key_label` or `key_id`, its
+    certificate by `cert_label`/`cert_id` (default: same as the key). The PIN is tried once:
+    a wrong PIN raises WrongPassphrase and is never retried (cards lock after three tries).
+    """
+
+    kind = "pkcs11"
+
+    def __init__(self, session: Any, signer: Any, certificate: asn1_x509.Certificate) -> None:
+        self._session = session
+        self.signer = signer
+        self.certificate = certificate
+        self.subject_name = subject_common_name(certificate)
+
+    @classmethod
+    def open(cls, module: str | Path, *, pin: str | None, token_label: str | None = None,
+             slot: int | None = None, key_label: str | None = None,
+             key_id: bytes | None = None, cert_label: str | None = None,
+             cert_id: bytes | None = None) -> "Pkcs11Key":
+        """Log in to the token and locate the key and its certificate."""
+        import pkcs11
+        from pkcs11 import exceptions as p11_errors
+        from pyhanko.config.pkcs11 import TokenCriteria
+        from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+
+        if key_label is None and key_id is None:
+            raise KeyUnavailable("Indiquez le libellé (ou l'identifiant) de la clé sur le jeton.")
+        if not Path(module).is_file():
+            raise KeyUnavailable(f"Le module PKCS#11 {module} est introuvable.")
+        criteria = TokenCriteria(label=token_label) if token_label else None
+        try:
+            session = open_pkcs11_session(str(module), slot_no=slot, token_criteria=criteria,
+                                          user_pin=pin)
+        except p11_errors.PinIncorrect:
+            raise WrongPassphrase("Code PIN incorrect : la carte ou le jeton n'a pas été "
+                                  "déverrouillé. Vérifiez le code avant de réessayer (une carte "
+                                  "se bloque après trois essais).") from None
+        except p11_errors.PinLocked:
+            raise KeyUnavailable("La carte ou le jeton est bloqué (trop de codes PIN erronés) : "
+                                 "faites-le débloquer avec le code PUK.") from None
+        except (p11_errors.PinLenRange, p11_errors.PinInvalid):
+            raise WrongPassphrase("Le code PIN n'a pas un format valide pour ce jeton.") from None
+        except p11_errors.UserAlreadyLoggedIn:
+            # PKCS#11 login is per process: another open key of ours already logged this token
+            # in, and a new session shares that login. The token cannot check this PIN again, so
+            # compare it with the one that logged in (no card attempt is spent either way).
+            login_key = (str(module), token_label, slot)
+            known = _TOKEN_LOGINS.get(login_key)
+            if known is None:
+                raise KeyUnavailable("Le jeton est déjà ouvert par un autre programme de ce "
+                                     "processus : réessayez quand il sera libéré.") from None
+            if not hmac.compare_digest(known, _pin_digest(pin)):
+                raise WrongPassphrase("Code PIN incorrect : il ne correspond pas à celui qui a "
+                                      "déverrouillé ce jeton.") from None
+            session = open_pkcs11_session(str(module), slot_no=slot, token_criteria=criteria,
+                                          user_pin=None)
+        except pkcs11.PKCS11Error as exc:
+            raise KeyUnavailable(f"Le jeton PKCS#11 n'a pas pu être ouvert ({type(exc).__name__})."
+                                 ) from None
+        except Exception as exc:  # pyHanko raises its own SigningError for "no such token"
+            raise KeyUnavailable(f"Le jeton PKCS#11 est introuvable ou inaccessible : {exc}"
+                                 ) from None
+        try:
+            signer = PKCS11Signer(
+                session, key_label=key_label, key_id=key_id,
+                cert_label=cert_label or (key_label if cert_id is None else None),
+                cert_id=cert_id if cert_id is not None else (key_id if cert_label is None
+                                                            and key_label is None else None),
+                other_certs_to_pull=None)
+            certificate = signer.signing_cert
+        except Exception as exc:
+            session.close()
+            raise KeyUnavailable(f"La clé ou le certificat est introuvable sur le jeton : {exc}"
+                                 ) from None
+        _TOKEN_LOGINS[(str(module), token_label, slot)] = _pin_digest(pin)
+        return cls(session, signer, certificate)
+
+    def close(self) -> None:
+        """Log out and close the session."""
+        if self._session is not None:
+            try:
+                self._session.close()
+            finally:
+                self._session = None
+
+    def __enter__(self) -> "Pkcs11Key":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -309,7 +309,7 @@ class Validator:
         has_dss: bool,
         timestamps: list[EmbeddedPdfSignature],
     ) -> SignatureReport:
-        common = _common_fields(sig)
+        common, signer_cert = _common_fields(sig)
         tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
         has_ts = bool(tokens)
         try:
@@ -376,7 +376,7 @@ class Validator:
             ts_time = _tst_time(tokens[0])
         later_doc_ts = any(ts.signed_revision > sig.signed_revision for ts in timestamps)
         level = _level(common["subfilter"], has_ts, has_dss, later_doc_ts)
-        revocation, revocation_date = _revocation(status, sub_name, indication, sig.signer_cert)
+        revocation, revocation_date = _revocation(status, sub_name, indication, signer_cert)
         return SignatureReport(
             **common,
             kind=Kind.SIGNATURE,
@@ -397,7 +397,7 @@ class Validator:
         )
 
     async def _timestamp_report(self, reader: PdfFileReader, sig: EmbeddedPdfSignature, now: datetime) -> SignatureReport:
-        common = _common_fields(sig)
+        common, signer_cert = _common_fields(sig)
         common["signing_time"] = None
         try:
             status: DocumentTimestampStatus = await async_validate_pdf_timestamp(
@@ -427,7 +427,7 @@ class Validator:
             indication, sub = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
         else:
             indication, sub = Indication.TOTAL_PASSED, None
-        revocation, revocation_date = _revocation(status, sub, indication, sig.signer_cert)
+        revocation, revocation_date = _revocation(status, sub, indication, signer_cert)
         return SignatureReport(
             **common,
             kind=Kind.DOCUMENT_TIMESTAMP,
@@ -533,7 +533,21 @@ def _dn(name: x509.Name) -> str:
     return ", ".join(parts)
 
 
+_cert_info_cache: dict[bytes, CertificateInfo] = {}
+
+
 def _cert_info(cert: x509.Certificate) -> CertificateInfo:
+    # Memoised by DER: in a bulk run the same few signer and CA certificates recur in every file.
+    der = cert.dump()
+    info = _cert_info_cache.get(der)
+    if info is None:
+        info = _describe_cert(cert)
+        if len(_cert_info_cache) < 10_000:
+            _cert_info_cache[der] = info
+    return info
+
+
+def _describe_cert(cert: x509.Certificate) -> CertificateInfo:
     return CertificateInfo(
         subject=_dn(cert.subject),
         issuer=_dn(cert.issuer),
@@ -545,12 +559,14 @@ def _cert_info(cert: x509.Certificate) -> CertificateInfo:
     )
 
 
-def _common_fields(sig: EmbeddedPdfSignature) -> dict:
+def _common_fields(sig: EmbeddedPdfSignature) -> tuple[dict, x509.Certificate | None]:
     signer_info = sig.signer_info
     try:
-        signer = _cert_info(sig.signer_cert)
+        # pyHanko re-parses the CMS certificates on each access to signer_cert: read it once.
+        signer_cert = sig.signer_cert
+        signer = _cert_info(signer_cert)
     except Exception:  # no signer certificate in the CMS: reported by the validation itself
-        signer = None
+        signer_cert = signer = None
     subfilter = sig.sig_object.get("/SubFilter")
     return {
         "field_name": sig.field_name or "",
@@ -560,7 +576,7 @@ def _common_fields(sig: EmbeddedPdfSignature) -> dict:
         "signature_algorithm": signer_info["signature_algorithm"]["algorithm"].native,
         "subfilter": str(subfilter)[1:] if subfilter is not None else None,
         "signed_revision": sig.signed_revision,
-    }
+    }, signer_cert
 
 
 def _tst_time(tst_signed_data) -> datetime | None:
@@ -618,11 +634,11 @@ def _chain(status) -> tuple[CertificateInfo, ...]:
         return ()
 
 
-def _declares_revocation_source(cert: x509.Certificate) -> bool:
-    return bool(cert.crl_distribution_points or cert.ocsp_urls)
+def _declares_revocation_source(cert: x509.Certificate | None) -> bool:
+    return cert is not None and bool(cert.crl_distribution_points or cert.ocsp_urls)
 
 
-def _revocation(status, sub: str | None, indication: Indication, cert: x509.Certificate):
+def _revocation(status, sub: str | None, indication: Indication, cert: x509.Certificate | None):
     details = getattr(status, "revocation_details", None)
     if details is not None and not details.ca_revoked:
         return Revocation.REVOKED, details.revocation_date

@@ -84,3 +84,15 @@ def pki_server(dev_pki):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(dev_pki, tmp_path_factory):
+    """A real SoftHSM2 token (SOFTHSM2_CONF set for this process) with the mayor's key and the seal.
+
+    Attributes: module, token_label, pin, key_labels ("maire", "seal").
+    """
+    require_system_tool("softhsm2-util", "softhsm2")
+    from signing.softhsm import provision
+
+    return provision(tmp_path_factory.mktemp("softhsm"), dev_pki, keys=("maire",))
