@@ -53,6 +53,10 @@ def _register() -> None:
     from parapheur.circuits.cli import workflows_group
 
     main.add_command(workflows_group)
+    from parapheur.signatures.cli import pki_group, sign_command
+
+    main.add_command(sign_command)
+    main.add_command(pki_group)
     from parapheur.verification.cli import verify_command
 
     main.add_command(verify_command)
