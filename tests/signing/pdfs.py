@@ -77,3 +77,36 @@ def hybrid_xref_pdf() -> bytes:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+PDFA_XMP = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+            b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+            b'xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"><pdfaid:part>2</pdfaid:part>'
+            b'<pdfaid:conformance>B</pdfaid:conformance></rdf:Description></rdf:RDF></x:xmpmeta>'
+            b'<?xpacket end="w"?>')
+
+
+def pdfa_marked_pdf() -> bytes:
+    """A PDF whose catalog has PDF/A-2B XMP metadata, added by a hand-written update."""
+    base = simple_pdf(stream_xrefs=False)
+    prev = int(base.rsplit(b"startxref", 1)[1].split()[0])
+    trailer = base.rsplit(b"trailer", 1)[1]
+    size = int(trailer.split(b"/Size", 1)[1].split()[0])
+    root_num = int(trailer.split(b"/Root", 1)[1].split()[0])
+    catalog_start = base.index(b"\n%d 0 obj" % root_num) + 1
+    catalog = base[catalog_start: base.index(b"endobj", catalog_start)]
+    pages = catalog.split(b"/Pages", 1)[1].split(b"R", 1)[0].strip() + b" R"
+    body = bytearray(base if base.endswith(b"\n") else base + b"\n")
+    meta_offset = len(body)
+    body += (b"%d 0 obj\n<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n"
+             % (size, len(PDFA_XMP)) + PDFA_XMP + b"\nendstream\nendobj\n")
+    root_offset = len(body)
+    body += b"%d 0 obj\n<< /Type /Catalog /Pages %s /Metadata %d 0 R >>\nendobj\n" % (
+        root_num, pages, size)
+    xref = len(body)
+    body += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n%d 1\n%010d 00000 n \n" % (
+        root_num, root_offset, size, meta_offset)
+    body += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size + 1, root_num, prev, xref)
+    return bytes(body)

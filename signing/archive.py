@@ -1,0 +1,78 @@
+"""Archival refresh: extending already signed documents to B-LT or B-LTA, incrementally.
+
+Adding validation data (certificates, OCSP/CRL in the DSS) and a document timestamp never touches
+the signatures already there; a document already at B-LTA gets its timestamp chain renewed.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any, Sequence
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.validation import async_add_validation_info
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
+
+from signing.errors import SignatureFieldError, SigningError, TimestampUnavailable
+from signing.pades import Level, classify_failure, open_pdf, run_sync
+
+
+def extend_document(pdf: bytes, level: Level, *, trust_roots: Sequence[Any],
+                    timestamper: TimeStamper | str | None = None,
+                    validation_context: ValidationContext | None = None) -> bytes:
+    """Bring every signature of `pdf` to B-LT, or B-LT plus a document timestamp for B-LTA."""
+    if level not in (Level.B_LT, Level.B_LTA):
+        raise ValueError("only B-LT and B-LTA can be added to a signed document")
+    if level is Level.B_LTA and timestamper is None:
+        raise TimestampUnavailable("L'archivage B-LTA demande un service d'horodatage : aucun "
+                                   "n'est configuré.")
+    open_pdf(bytes(pdf))  # the same refusals as signing: unreadable, encrypted, hybrid
+    reader = PdfFileReader(BytesIO(pdf))
+    if not reader.embedded_signatures:
+        raise SignatureFieldError("Le document n'est pas signé : il n'y a rien à archiver.")
+    return run_sync(_extend(bytes(pdf), level, list(trust_roots), timestamper,
+                            validation_context))
+
+
+async def _extend(pdf: bytes, level: Level, roots: list[Any], timestamper: Any,
+                  validation_context: ValidationContext | None) -> bytes:
+    session = LazySession()
+    context = validation_context or ValidationContext(
+        trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
+        fetcher_backend=AIOHttpFetcherBackend(session))
+    stamper = (HTTPTimeStamper(timestamper, timeout=10, session=session)
+               if isinstance(timestamper, str) else timestamper)
+    try:
+        current = pdf
+        reader = PdfFileReader(BytesIO(current))
+        has_doc_timestamp = any(s.sig_object.get("/Type") == "/DocTimeStamp"
+                                for s in reader.embedded_signatures)
+        if level is Level.B_LTA and has_doc_timestamp:
+            # Renew the chain: revocation data for the last timestamp, then a new one.
+            out = await signers.PdfTimeStamper(stamper).async_update_archival_timestamp_chain(
+                reader, context, in_place=False, output=BytesIO())
+            return out.getvalue()
+        count = len(reader.embedded_signatures)
+        for index in range(count):
+            embedded = PdfFileReader(BytesIO(current)).embedded_signatures[index]
+            if embedded.sig_object.get("/Type") == "/DocTimeStamp":
+                continue
+            out = await async_add_validation_info(embedded, context, output=BytesIO())
+            current = out.getvalue()
+        if level is Level.B_LTA:
+            writer = IncrementalPdfFileWriter(BytesIO(current))
+            out = await signers.PdfTimeStamper(stamper).async_timestamp_pdf(
+                writer, "sha256", validation_context=context, output=BytesIO())
+            current = out.getvalue()
+        return current
+    except SigningError:
+        raise
+    except Exception as exc:  # classify network/validation failures in French
+        raise classify_failure(exc, level) from exc
+    finally:
+        await session.close()
