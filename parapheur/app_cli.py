@@ -68,12 +68,38 @@ def demo_seed(if_empty: bool, reset: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
-    """Serve the web application (threaded; use a WSGI server such as gunicorn in production)."""
+    """Serve the web application (threaded; use a WSGI server such as gunicorn in production).
+
+    With the demo PKI and no PARAPHEUR_TSA_URL, the demo's time-stamping, OCSP and CRL responders
+    are served on loopback too, so that the demo signs at the levels its circuits ask for.
+    """
     from werkzeug.serving import run_simple
 
     app = _app()
+    _start_demo_pki_responders(app)
     click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _start_demo_pki_responders(app) -> None:
+    from pathlib import Path
+
+    pki_dir = Path(app.config["DATA_DIR"]) / "demo-pki"
+    if app.config.get("TSA_URL") or not pki_dir.is_dir():
+        return
+    from signing.pki import DevPki
+    from signing.pki_server import PkiServer
+
+    pki = DevPki.load(pki_dir)
+    try:
+        PkiServer(pki).start()
+    except OSError as exc:
+        click.echo(f"Attention : les services d'horodatage et OCSP de démonstration n'ont pas pu "
+                   f"démarrer sur {pki.base_url} ({exc.strerror}) ; les signatures horodatées "
+                   "échoueront.", err=True)
+        return
+    app.config["TSA_URL"] = pki.tsa_url
+    click.echo(f"Horodatage, OCSP et CRL de démonstration servis sur {pki.base_url}")
 
 
 @click.group("audit")

@@ -118,7 +118,8 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
 
         people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
         pki = init_dev_pki(demo_pki_dir(app), organisation=app.config["ORGANISATION_NAME"],
-                           people=people, passphrase=DEMO_PASSPHRASE)
+                           people=people, passphrase=DEMO_PASSPHRASE,
+                           base_url=f"http://127.0.0.1:{app.config['DEMO_PKI_PORT']}")
     store = get_store()
     with transaction(session):
         desks = {slug: create_desk(session, slug=slug, name=name, quality=quality, now=moment)

@@ -7,14 +7,18 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 
 import pytest
+from conftest import csrf_from
 
 
 def _env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARAPHEUR_")}
     env["PARAPHEUR_DATA_DIR"] = str(tmp_path / "var")
+    env["PARAPHEUR_DEMO_PKI_PORT"] = str(_free_port())
     return env
 
 
@@ -58,6 +62,7 @@ def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
                     pytest.fail(server.stdout.read().decode())
                 time.sleep(0.1)
         assert body is not None and "Connexion" in body and "Métropole de Démo" in body
+        _visa_and_sign_over_http(f"http://127.0.0.1:{port}")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -70,3 +75,26 @@ def test_unknown_document_export_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert "n'existe pas" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _visa_and_sign_over_http(base: str) -> None:
+    """The demo's third délibération is at the Maire's signature (B-LT, demo TSA and OCSP)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def get(path: str) -> str:
+        with opener.open(base + path, timeout=30) as answer:
+            return answer.read().decode()
+
+    def post(path: str, fields: dict[str, str]) -> str:
+        data = urllib.parse.urlencode(fields).encode()
+        with opener.open(base + path, data=data, timeout=60) as answer:
+            return answer.read().decode()
+
+    post("/login", {"username": "maire", "password": "demo-maire",
+                    "csrf_token": csrf_from(get("/login"))})
+    page = get("/documents/3")
+    result = post("/documents/3/steps/signature_maire/sign",
+                  {"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert "est signé" in result
+    with opener.open(base + "/documents/3/versions/2/file", timeout=30) as answer:
+        assert b"/ETSI.CAdES.detached" in answer.read()
