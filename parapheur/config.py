@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUST_ANCHORS", "PARAPHEUR_TRUST_ANCHORS", _paths,
             "Trusted root certificates (PEM/DER files or directories, separated by ':') for "
             "validation reports (default: the demo CA when the demo PKI exists)."),
+    Setting("DEMO_PKI_PORT", "PARAPHEUR_DEMO_PKI_PORT", _positive_int,
+            "Loopback port of the demo PKI's TSA/OCSP/CRL, written into the demo certificates "
+            "when the demo is seeded (default: 8765)."),
     Setting("TSA_URL", "PARAPHEUR_TSA_URL", str,
             "RFC 3161 time-stamping service for PAdES B-T and above (default: none)."),
 )
@@ -96,6 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "TSA_URL": None,
         "ORGANISATION_NAME": "Métropole de Démo",
         "TRUST_ANCHORS": (),
+        "DEMO_PKI_PORT": 8765,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)
