@@ -45,6 +45,12 @@ def pdfsig() -> str:
 
 
 @pytest.fixture(scope="session")
+def system_tool():
+    """`system_tool(name, package)`: a system tool's path, or skip/fail as require_system_tool."""
+    return require_system_tool
+
+
+@pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium, for end-to-end tests driven by Playwright."""
     return require_system_tool("chromium", "chromium")
