@@ -187,3 +187,19 @@ def test_bad_trust_anchor_is_a_clear_error(tmp_path, content, reason):
     with pytest.raises(TrustAnchorError) as excinfo:
         load_trust_roots([path])
     assert reason in excinfo.value.message and str(path) in excinfo.value.message
+
+
+@pytest.mark.parametrize("name", ["valide-b-lta.pdf", "deux-signatures.pdf"])
+def test_damaged_files_always_give_a_report(name, verify_corpus, validator):
+    """Truncations and overwritten bytes anywhere in a signed file: a report every time, never an exception."""
+    data = verify_corpus[name].read_bytes()
+    rng = __import__("random").Random(4)
+    variants = [data[:cut] for cut in range(0, len(data), max(1, len(data) // 40))]
+    for _ in range(60):
+        at = rng.randrange(len(data))
+        variants.append(data[:at] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 16))) + data[at + 16 :])
+    for variant in variants:
+        report = validator.validate(variant, path="abîmé.pdf")
+        assert report.indication in (P, F, I)
+        if report.error is None and variant != data:
+            assert all(s.indication is not P or s.intact for s in report.signatures)
