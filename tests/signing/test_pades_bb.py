@@ -89,3 +89,20 @@ def test_wrong_passphrase_is_reported_as_such(dev_pki):
 
 def test_b_b_level_is_the_default():
     assert SignOptions().level is Level.B_B
+
+
+def test_every_document_of_a_batch_verifies(dev_pki, pdfsig, passphrase, tmp_path):
+    """The first signature of a key comes from pyHanko, later ones reuse its encoded parts."""
+    from signing.batch import BatchSigner
+
+    key = Pkcs12Key.open(dev_pki.pkcs12_path("dgs"), passphrase)
+    documents = [(f"doc{i}", simple_pdf(text=f"Mandat n° {i}")) for i in range(4)]
+
+    outcomes = BatchSigner(key, SignOptions(stamp=STAMP)).sign_documents(documents)
+
+    for outcome in outcomes:
+        assert outcome.ok
+        assert_pdfsig_valid(pdfsig, outcome.signed, tmp_path, 1)
+        assert_pyhanko_valid(outcome.signed, dev_pki.ca_certificate_path, 1)
+    signatures = [PdfFileReader(BytesIO(o.signed)).embedded_signatures[0] for o in outcomes]
+    assert len({s.signer_info["signature"].native for s in signatures}) == 4
