@@ -27,21 +27,50 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from signing.errors import CertificateNotUsable, KeyUnavailable, WrongPassphrase
 
 
-class _CachedKeySigner(SimpleSigner):
-    """SimpleSigner for a key kept in memory, with a fast path for batches.
+class _TemplateSigning:
+    """Mixin for pyHanko signers: later PAdES signatures reuse the first one's CMS encoding.
 
-    pyHanko re-parses the private key for every signature and rebuilds the whole CMS structure
-    from Python dictionaries (about 10 ms a document, ten times the RSA operation). For a plain
-    PAdES B-B signature everything but the message digest and the signature value is the same
-    from one document to the next, so the first signature is made by pyHanko and kept as a
+    pyHanko rebuilds the whole CMS structure from Python dictionaries for every signature (about
+    10 ms a document, ten times the RSA operation). For PAdES signatures made by one key,
+    everything but the message digest, the signature value and the signature timestamp is the
+    same from one document to the next, so the first signature is made by pyHanko and kept as a
     template; later ones reuse its encoded parts and only encode what changed. Anything else
-    (timestamps, CAdES attributes, dry runs) goes through pyHanko unchanged.
+    (CAdES attributes, dry runs, non-PDF use) goes through pyHanko unchanged.
     """
+
+    _templates: dict[str, "_CmsTemplate | None"]
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
+                         use_pades: bool = False, timestamper: Any = None,
+                         signed_attr_settings: Any = None, is_pdf_sig: bool = True,
+                         encap_content_info: Any = None) -> cms.ContentInfo:
+        """Sign a digest; PAdES signatures after the first reuse the first one's encoding."""
+        templates = self.__dict__.setdefault("_templates", {})
+        plain = (not dry_run and use_pades and is_pdf_sig and encap_content_info is None
+                 and (signed_attr_settings is None
+                      or (signed_attr_settings.cades_signed_attrs is None
+                          and signed_attr_settings.adobe_revinfo_attr is None)))
+        if plain:
+            template = templates.get(digest_algorithm)
+            if template is not None:
+                return await template.sign(
+                    data_digest, lambda tbs: self.async_sign_raw(tbs, digest_algorithm),
+                    timestamper)
+        result = await super().async_sign(  # type: ignore[misc]
+            data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+            timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+            is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+        if plain and digest_algorithm not in templates:
+            templates[digest_algorithm] = _CmsTemplate.from_signature(result)
+        return result
+
+
+class _CachedKeySigner(_TemplateSigning, SimpleSigner):
+    """SimpleSigner for a key kept in memory (pyHanko re-parses it for every signature)."""
 
     def __init__(self, pyca_key: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pyca_key = pyca_key
-        self._templates: dict[str, _CmsTemplate | None] = {}
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         """Sign with the cached key; other mechanisms than RSA PKCS#1 v1.5/ECDSA go to pyHanko."""
@@ -57,28 +86,6 @@ class _CachedKeySigner(SimpleSigner):
             return self._pyca_key.sign(data, ec.ECDSA(hash_algo))
         return super().sign_raw(data, digest_algorithm)
 
-    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
-                         use_pades: bool = False, timestamper: Any = None,
-                         signed_attr_settings: Any = None, is_pdf_sig: bool = True,
-                         encap_content_info: Any = None) -> cms.ContentInfo:
-        """Sign a digest; B-B PAdES signatures after the first reuse the first one's encoding."""
-        plain = (not dry_run and use_pades and timestamper is None and is_pdf_sig
-                 and encap_content_info is None
-                 and (signed_attr_settings is None
-                      or (signed_attr_settings.cades_signed_attrs is None
-                          and signed_attr_settings.adobe_revinfo_attr is None)))
-        if plain:
-            template = self._templates.get(digest_algorithm)
-            if template is not None:
-                return template.sign(data_digest, lambda tbs: self.sign_raw(tbs, digest_algorithm))
-        result = await super().async_sign(
-            data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
-            timestamper=timestamper, signed_attr_settings=signed_attr_settings,
-            is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
-        if plain and digest_algorithm not in self._templates:
-            self._templates[digest_algorithm] = _CmsTemplate.from_signature(result)
-        return result
-
 
 def _tlv(tag: int, content: bytes) -> bytes:
     """DER tag-length-value."""
@@ -87,6 +94,9 @@ def _tlv(tag: int, content: bytes) -> bytes:
         return bytes((tag, size)) + content
     length = size.to_bytes((size.bit_length() + 7) // 8, "big")
     return bytes((tag, 0x80 | len(length))) + length + content
+
+
+_SIGNATURE_TIMESTAMP_OID = cms.CMSAttributeType("signature_time_stamp_token").dump()
 
 
 class _CmsTemplate:
@@ -102,6 +112,7 @@ class _CmsTemplate:
         self.attributes = [(a["type"].native, a.dump()) for a in signer_info["signed_attrs"]]
         self.message_digest_type = next(a["type"] for a in signer_info["signed_attrs"]
                                         if a["type"].native == "message_digest").dump()
+        self.digest_algorithm = signer_info["digest_algorithm"]["algorithm"].native
         self.signer_head = b"".join(signer_info[k].dump() for k in
                                     ("version", "sid", "digest_algorithm"))
         self.signature_algorithm = signer_info["signature_algorithm"].dump()
@@ -122,7 +133,9 @@ class _CmsTemplate:
         if len(signer_infos) != 1:
             return None
         signer_info = signer_infos[0]
-        if signer_info["unsigned_attrs"].native is not None:
+        unsigned = signer_info["unsigned_attrs"]
+        if unsigned.native is not None and any(
+                a["type"].native != "signature_time_stamp_token" for a in unsigned):
             return None
         types = [a["type"].native for a in signer_info["signed_attrs"]]
         if "message_digest" not in types or not set(types) - {"message_digest"} <= \
@@ -130,15 +143,25 @@ class _CmsTemplate:
             return None
         return cls(parsed)
 
-    def sign(self, digest: bytes, sign_raw: Any) -> cms.ContentInfo:
-        """A SignedData for `digest`, signed by `sign_raw(der_of_signed_attributes)`."""
+    async def sign(self, digest: bytes, async_sign_raw: Any, timestamper: Any = None
+                   ) -> cms.ContentInfo:
+        """A SignedData for `digest`, signed by `async_sign_raw(der_of_signed_attributes)`.
+
+        With a timestamper, the signature value is timestamped (RFC 3161) into the unsigned
+        attribute signature-time-stamp-token, as PAdES B-T requires.
+        """
         digest_attribute = _tlv(0x30, self.message_digest_type + _tlv(0x31, _tlv(0x04, digest)))
         # Same order as pyHanko wrote them; verifiers hash the attributes as encoded.
         encoded = b"".join(digest_attribute if kind == "message_digest" else der
                            for kind, der in self.attributes)
-        signature = sign_raw(_tlv(0x31, encoded))
+        signature = await async_sign_raw(_tlv(0x31, encoded))
+        unsigned = b""
+        if timestamper is not None:
+            token = await timestamper.async_timestamp(
+                hashlib.new(self.digest_algorithm, signature).digest(), self.digest_algorithm)
+            unsigned = _tlv(0xA1, _tlv(0x30, _SIGNATURE_TIMESTAMP_OID + _tlv(0x31, token.dump())))
         signer_info = _tlv(0x30, self.signer_head + _tlv(0xA0, encoded)
-                           + self.signature_algorithm + _tlv(0x04, signature))
+                           + self.signature_algorithm + _tlv(0x04, signature) + unsigned)
         signed_data = _tlv(0x30, self.signed_data_head + _tlv(0x31, signer_info))
         return cms.ContentInfo.load(_tlv(0x30, self.content_type + _tlv(0xA0, signed_data)))
 
@@ -243,6 +266,23 @@ def _looks_like_pkcs12(data: bytes) -> bool:
         return False
 
 
+def _template_pkcs11_signer_class() -> type:
+    from pyhanko.sign.pkcs11 import PKCS11Signer
+
+    class TemplatePkcs11Signer(_TemplateSigning, PKCS11Signer):
+        """PKCS11Signer with the batch fast path (the token still makes every signature)."""
+
+    return TemplatePkcs11Signer
+
+
+def _TemplatePkcs11Signer(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - a class factory
+    global _PKCS11_SIGNER_CLASS
+    if _PKCS11_SIGNER_CLASS is None:
+        _PKCS11_SIGNER_CLASS = _template_pkcs11_signer_class()
+    return _PKCS11_SIGNER_CLASS(*args, **kwargs)
+
+
+_PKCS11_SIGNER_CLASS: type | None = None
 _TOKEN_LOGINS: dict[tuple[str, str | None, int | None], bytes] = {}
 
 
@@ -275,7 +315,7 @@ class Pkcs11Key:
         import pkcs11
         from pkcs11 import exceptions as p11_errors
         from pyhanko.config.pkcs11 import TokenCriteria
-        from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+        from pyhanko.sign.pkcs11 import open_pkcs11_session
 
         if key_label is None and key_id is None:
             raise KeyUnavailable("Indiquez le libellé (ou l'identifiant) de la clé sur le jeton.")
@@ -315,7 +355,7 @@ class Pkcs11Key:
             raise KeyUnavailable(f"Le jeton PKCS#11 est introuvable ou inaccessible : {exc}"
                                  ) from None
         try:
-            signer = PKCS11Signer(
+            signer = _TemplatePkcs11Signer(
                 session, key_label=key_label, key_id=key_id,
                 cert_label=cert_label or (key_label if cert_id is None else None),
                 cert_id=cert_id if cert_id is not None else (key_id if cert_label is None

@@ -10,13 +10,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 REPORT_FORMAT_VERSION = 1
 
 
-class Indication(str, Enum):
+class Indication(StrEnum):
     """ETSI EN 319 102-1 main status indication."""
 
     TOTAL_PASSED = "TOTAL-PASSED"
@@ -29,7 +29,7 @@ class Indication(str, Enum):
         return {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}[self.value]
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """PAdES baseline level actually present in the file (ETSI EN 319 142-1)."""
 
     B_B = "B-B"
@@ -38,7 +38,7 @@ class Level(str, Enum):
     B_LTA = "B-LTA"
 
 
-class Coverage(str, Enum):
+class Coverage(StrEnum):
     """What the signature's byte ranges cover."""
 
     WHOLE_FILE = "whole-file"
@@ -46,7 +46,7 @@ class Coverage(str, Enum):
     UNCLEAR = "unclear"
 
 
-class Changes(str, Enum):
+class Changes(StrEnum):
     """What was changed in the file after the signed revision (pyHanko's difference analysis)."""
 
     NONE = "none"
@@ -57,7 +57,7 @@ class Changes(str, Enum):
     UNKNOWN = "unknown"  # analysis could not be carried out
 
 
-class Revocation(str, Enum):
+class Revocation(StrEnum):
     """Revocation status of the signer's certificate as far as the available data tells."""
 
     GOOD = "good"  # checked against revocation data, not revoked
@@ -66,7 +66,7 @@ class Revocation(str, Enum):
     NOT_REQUIRED = "not-required"  # the certificate declares no revocation source
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """A signature, or a document time stamp (RFC 3161 over the whole revision)."""
 
     SIGNATURE = "signature"
@@ -192,7 +192,12 @@ def worst(indications: Iterable[Indication]) -> Indication:
 
 def exit_code(reports: Iterable[FileReport]) -> int:
     """0 all passed; 1 any failure, unsigned or unreadable file; 3 some indeterminate and none failed."""
-    overall = worst(r.indication for r in reports)
+    return exit_code_for(r.indication for r in reports)
+
+
+def exit_code_for(indications: Iterable[Indication]) -> int:
+    """The exit code for files' overall indications (see `exit_code`)."""
+    overall = worst(indications)
     return {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 3}[overall]
 
 

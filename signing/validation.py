@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import x509
 from pyhanko.keys import load_certs_from_pemder_data
@@ -29,7 +30,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.validation import async_validate_pdf_timestamp
-from pyhanko.sign.validation.ades import ades_basic_validation, ades_lta_validation
+from pyhanko.sign.validation.ades import (
+    AdESBasicValidationResult,
+    ades_basic_validation,
+    ades_lta_validation,
+)
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
@@ -44,7 +49,6 @@ from pyhanko.sign.validation.policy_decl import (
 from pyhanko.sign.validation.status import (
     DocumentTimestampStatus,
     ModificationInfo,
-    PdfSignatureStatus,
     SignatureCoverageLevel,
 )
 from pyhanko_certvalidator import ValidationContext
@@ -187,7 +191,7 @@ def _read_certificates(file: Path) -> list[x509.Certificate]:
     try:
         certs = list(load_certs_from_pemder_data(data))
         for cert in certs:
-            cert.native  # force a full parse now: a damaged anchor must fail here, not mid-run
+            _ = cert.native  # force a full parse now: a damaged anchor must fail here, not mid-run
     except Exception as exc:  # asn1crypto raises ValueError/TypeError on garbage
         raise TrustAnchorError(str(file), "ce n'est pas un certificat X.509 PEM ou DER") from exc
     if not certs:
@@ -261,7 +265,7 @@ class Validator:
     def validate(self, data: bytes, *, path: str = "") -> FileReport:
         """Validate the PDF in `data`; errors in the file become the report's `error`."""
         now = self.clock()
-        base = {
+        base: dict[str, Any] = {
             "path": path,
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
@@ -312,6 +316,7 @@ class Validator:
         common, signer_cert = _common_fields(sig)
         tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
         has_ts = bool(tokens)
+        result: AdESBasicValidationResult
         try:
             if has_ts or has_dss or timestamps:
                 result = await ades_lta_validation(sig, self._spec, timing_info=timing)
@@ -334,14 +339,16 @@ class Validator:
                 sub_indication="FORMAT_FAILURE",
                 message=f"Signature illisible : {exc}.",
             )
-        status: PdfSignatureStatus | None = result.api_status
+        # A PdfSignatureStatus from the long-term process, a plain CMS status from the basic one.
+        status: Any = result.api_status
         sub = result.ades_subindic
         indication = _indication(sub)
-        sub_name: str | None = sub.name
+        sub_name: str | None = _sub_name(sub)
         # Two pyHanko policies are stricter than EN 319 102-1, and both keep the verdict of the
         # current-time validation in trust_problem_indic (None when the chain was fine):
         # - without a signature time stamp it answers SIG_CONSTRAINTS_FAILURE ("No signature timestamp
-        #   present", its own TODO): a B-B signature is judged by the basic validation (§5.3) instead;
+        #   present", its own TODO) — reached when the file has a DSS or document time stamps but the
+        #   signature itself is not time-stamped: it is judged like a B-B one (basic validation, §5.3);
         # - it runs the past-signature validation even when the current-time result PASSED (also a
         #   TODO) and then answers NO_POE; §5.6.2.4: when past validation cannot improve on the
         #   current-time result, that result stands.
@@ -349,7 +356,7 @@ class Validator:
         if stricter and status is not None and status.intact and status.valid:
             current = status.trust_problem_indic
             indication = Indication.TOTAL_PASSED if current is None else _indication(current)
-            sub_name = None if current is None else current.name
+            sub_name = None if current is None else _sub_name(current)
         if indication is Indication.TOTAL_PASSED:
             sub_name = None
 
@@ -422,7 +429,7 @@ class Validator:
         elif not status.trusted:
             tpi = status.trust_problem_indic
             indication = Indication.INDETERMINATE
-            sub = tpi.name if tpi is not None else "NO_CERTIFICATE_CHAIN_FOUND"
+            sub = _sub_name(tpi) if tpi is not None else "NO_CERTIFICATE_CHAIN_FOUND"
         elif status.docmdp_ok is False or changes is Changes.OTHER:
             indication, sub = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
         else:
@@ -447,7 +454,7 @@ class Validator:
         )
 
     def _timestamp_context(self, reader: PdfFileReader, now: datetime) -> ValidationContext:
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "trust_roots": self.trust_roots,
             "allow_fetching": self.online,
             "revocation_mode": _REVOCATION_POLICY,
@@ -496,6 +503,11 @@ def _integrity(sig: EmbeddedPdfSignature) -> ModificationInfo | None:
         return ModificationInfo(**sig.summarise_integrity_info())
     except Exception:  # integrity not computed (the validation stopped before): nothing to say
         return None
+
+
+def _sub_name(sub: object) -> str:
+    """ETSI sub-indication name of a pyHanko AdES status (its enum member names are ETSI's)."""
+    return str(getattr(sub, "name", sub))
 
 
 def _indication(sub: object) -> Indication:
@@ -559,7 +571,7 @@ def _describe_cert(cert: x509.Certificate) -> CertificateInfo:
     )
 
 
-def _common_fields(sig: EmbeddedPdfSignature) -> tuple[dict, x509.Certificate | None]:
+def _common_fields(sig: EmbeddedPdfSignature) -> tuple[dict[str, Any], x509.Certificate | None]:
     signer_info = sig.signer_info
     try:
         # pyHanko re-parses the CMS certificates on each access to signer_cert: read it once.

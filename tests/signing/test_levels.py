@@ -55,3 +55,24 @@ def test_long_term_levels_embed_revocation_data(level, dev_pki, pki_server, mair
     for timestamp_status in statuses[1:]:
         assert timestamp_status.valid and timestamp_status.trusted
     assert "ETSI.CAdES.detached" in report
+
+
+@pytest.mark.parametrize("level", [Level.B_T, Level.B_LTA])
+def test_every_document_of_a_timestamped_batch_verifies(level, dev_pki, pki_server, passphrase,
+                                                        pdfsig, tmp_path):
+    """Later documents of a batch reuse the first one's CMS encoding, timestamp included."""
+    from signing.batch import BatchSigner
+    from signing.keys import Pkcs12Key
+
+    key = Pkcs12Key.open(dev_pki.pkcs12_path("adjoint"), passphrase)
+    outcomes = BatchSigner(key, SignOptions(level=level), timestamper=pki_server.tsa_url
+                           ).sign_documents([(f"d{i}", simple_pdf()) for i in range(3)])
+
+    for outcome in outcomes:
+        assert outcome.ok, outcome.error
+        statuses = pyhanko_statuses(outcome.signed, dev_pki.ca_certificate_path)
+        assert statuses[0].bottom_line, statuses[0].pretty_print_details()
+        assert statuses[0].timestamp_validity.intact and statuses[0].timestamp_validity.trusted
+        assert len(statuses) == (2 if level is Level.B_LTA else 1)
+        assert_pdfsig_valid(pdfsig, outcome.signed, tmp_path, 1,
+                            doc_timestamps=len(statuses) - 1)
