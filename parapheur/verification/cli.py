@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import click
 
-from signing.report import exit_code
+from signing.report import exit_code_for
 from signing.validation import ValidationSetupError, load_trust_roots
 
-from .render import file_block, summary_table
+from .render import RenderedFile, render_json, render_text, summary_table
 from .runner import find_pdfs, validate_files
 
 USAGE_ERROR = 2
@@ -70,22 +69,20 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
         )
     # pyHanko explains its verdicts through logging; they are collected into the reports instead.
     logging.getLogger("pyhanko").setLevel(logging.WARNING)
-    reports = []
     is_json = output_format == "json"
+    rendered: list[RenderedFile] = []
     if is_json:
         click.echo("[")
-    for index, report in enumerate(validate_files(files, roots, online=online, jobs=jobs)):
-        reports.append(report)
-        if is_json:
-            click.echo(("," if index else "") + report.to_json())
-        else:
-            click.echo(file_block(report) + "\n")
+    render = render_json if is_json else render_text
+    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render)):
+        rendered.append(item)
+        click.echo(("," if is_json and index else "") + item.output)
     if is_json:
         click.echo("]")
     else:
-        click.echo(summary_table(reports))
+        click.echo(summary_table([item.row for item in rendered]))
     sys.stdout.flush()
-    code = exit_code(reports)
+    code = exit_code_for(item.indication for item in rendered)
     if code:
         sys.exit(code)
 

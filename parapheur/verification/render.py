@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import click
 
-from signing.report import Changes, Coverage, FileReport, Indication, Kind, Revocation, SignatureReport
+from signing.report import (
+    Changes,
+    Coverage,
+    FileReport,
+    Indication,
+    Kind,
+    Revocation,
+    SignatureReport,
+)
 
 _COLOURS = {Indication.TOTAL_PASSED: "green", Indication.INDETERMINATE: "yellow", Indication.TOTAL_FAILED: "red"}
 
@@ -81,27 +90,48 @@ def _signature_lines(sig: SignatureReport) -> list[str]:
     return lines
 
 
-def summary_table(reports: Sequence[FileReport]) -> str:
+@dataclass(frozen=True)
+class RenderedFile:
+    """What the command prints for one file, prepared in the worker process (only strings travel back)."""
+
+    output: str
+    indication: Indication
+    row: tuple[str, int, Indication, str]  # path, signatures, verdict, detail: one line of the summary
+
+
+def summary_row(report: FileReport) -> tuple[str, int, Indication, str]:
+    """The file's line in the summary table."""
+    if report.error:
+        detail = report.error_code or "erreur"
+    elif not report.has_signature:
+        detail = "aucune signature"
+    else:
+        subs = sorted({s.sub_indication for s in report.signatures if s.sub_indication})
+        levels = sorted({s.level.value for s in report.signatures if s.level})
+        detail = ", ".join(levels + subs)
+    return (report.path, len(report.signatures), report.indication, detail)
+
+
+def render_text(report: FileReport) -> RenderedFile:
+    """Text block of one file (run in the workers)."""
+    return RenderedFile(file_block(report) + "\n", report.indication, summary_row(report))
+
+
+def render_json(report: FileReport) -> RenderedFile:
+    """JSON object of one file (run in the workers)."""
+    return RenderedFile(report.to_json(), report.indication, summary_row(report))
+
+
+def summary_table(rows: Sequence[tuple[str, int, Indication, str]]) -> str:
     """The summary: one row per file, then the totals."""
-    rows = []
-    for r in reports:
-        if r.error:
-            detail = r.error_code or "erreur"
-        elif not r.has_signature:
-            detail = "aucune signature"
-        else:
-            subs = sorted({s.sub_indication for s in r.signatures if s.sub_indication})
-            levels = sorted({s.level.value for s in r.signatures if s.level})
-            detail = ", ".join(levels + subs)
-        rows.append((r.path, str(len(r.signatures)), r.indication, detail))
     width = max([len("Fichier")] + [len(row[0]) for row in rows])
     out = ["", click.style("Résumé", bold=True), f"  {'Fichier'.ljust(width)}  Sig.  {'Verdict'.ljust(13)}  Détail"]
     for path, count, indication, detail in rows:
         coloured = click.style(indication.value.ljust(13), fg=_COLOURS[indication])
-        out.append(f"  {path.ljust(width)}  {count.rjust(4)}  {coloured}  {detail}")
-    counts = {i: sum(1 for r in reports if r.indication is i) for i in Indication}
+        out.append(f"  {path.ljust(width)}  {str(count).rjust(4)}  {coloured}  {detail}")
+    counts = {i: sum(1 for row in rows if row[2] is i) for i in Indication}
     out.append(
-        f"  {len(reports)} fichier(s) : {counts[Indication.TOTAL_PASSED]} valide(s), "
+        f"  {len(rows)} fichier(s) : {counts[Indication.TOTAL_PASSED]} valide(s), "
         f"{counts[Indication.INDETERMINATE]} non concluant(s), {counts[Indication.TOTAL_FAILED]} en échec"
     )
     return "\n".join(out)

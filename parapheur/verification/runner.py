@@ -7,9 +7,10 @@ loop) for all the files it is given: per-file cost is the validation itself, not
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import x509
 
@@ -17,6 +18,7 @@ from signing.report import FileReport
 from signing.validation import Validator
 
 _worker_validator: Validator | None = None
+_worker_transform: Callable[[FileReport], Any] | None = None
 
 
 def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -37,15 +39,17 @@ def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def _init_worker(root_ders: list[bytes], online: bool) -> None:
-    global _worker_validator
+def _init_worker(root_ders: list[bytes], online: bool, transform: Callable[[FileReport], Any] | None) -> None:
+    global _worker_validator, _worker_transform
     roots = [x509.Certificate.load(der) for der in root_ders]
     _worker_validator = Validator(roots, online=online)
+    _worker_transform = transform
 
 
-def _validate_in_worker(path: str) -> FileReport:
+def _validate_in_worker(path: str) -> Any:
     assert _worker_validator is not None
-    return _worker_validator.validate_file(path)
+    report = _worker_validator.validate_file(path)
+    return _worker_transform(report) if _worker_transform is not None else report
 
 
 def validate_files(
@@ -54,20 +58,26 @@ def validate_files(
     *,
     online: bool = False,
     jobs: int | None = None,
-) -> Iterator[FileReport]:
-    """Yield one report per file, in the order given, validating on `jobs` processes (default: every core)."""
+    transform: Callable[[FileReport], Any] | None = None,
+) -> Iterator[Any]:
+    """Yield one report per file, in the order given, validating on `jobs` processes (default: every core).
+
+    `transform` (a module-level function) turns each report into what is yielded, inside the worker:
+    the command renders its output there, so that only strings cross the process boundary.
+    """
     jobs = jobs or os.cpu_count() or 1
     jobs = min(jobs, len(files))
     if jobs <= 1:
         validator = Validator(trust_roots, online=online)
         try:
             for path in files:
-                yield validator.validate_file(path)
+                report = validator.validate_file(path)
+                yield transform(report) if transform is not None else report
         finally:
             validator.close()
         return
     ders = [cert.dump() for cert in trust_roots]
     # Small chunks keep the order-preserving stream moving; large enough to amortise the IPC.
     chunksize = max(1, min(32, len(files) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online, transform)) as pool:
         yield from pool.map(_validate_in_worker, [str(p) for p in files], chunksize=chunksize)

@@ -8,29 +8,38 @@ from pathlib import Path
 
 import pytest
 
-from signing.report import Changes, Coverage, FileReport, Indication, Kind, Level, Revocation, exit_code
+from signing.report import (
+    Changes,
+    Coverage,
+    FileReport,
+    Indication,
+    Kind,
+    Level,
+    Revocation,
+    exit_code,
+)
 from signing.validation import TrustAnchorError, Validator, load_trust_roots, validate_pdf
 
-P, F, I = Indication.TOTAL_PASSED, Indication.TOTAL_FAILED, Indication.INDETERMINATE
+P, F, U = Indication.TOTAL_PASSED, Indication.TOTAL_FAILED, Indication.INDETERMINATE
 
 # name → [(indication, sub-indication, level, coverage, changes after signing)] per signature, offline.
 OFFLINE = {
-    "valide-b-b.pdf": [(I, "CERTIFICATE_CHAIN_GENERAL_FAILURE", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
-    "valide-b-t.pdf": [(I, "CERTIFICATE_CHAIN_GENERAL_FAILURE", Level.B_T, Coverage.WHOLE_FILE, Changes.NONE)],
+    "valide-b-b.pdf": [(U, "CERTIFICATE_CHAIN_GENERAL_FAILURE", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
+    "valide-b-t.pdf": [(U, "CERTIFICATE_CHAIN_GENERAL_FAILURE", Level.B_T, Coverage.WHOLE_FILE, Changes.NONE)],
     "valide-b-lt.pdf": [(P, None, Level.B_LT, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA)],
     "valide-b-lta.pdf": [
         (P, None, Level.B_LTA, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA),
         (P, None, None, Coverage.WHOLE_FILE, Changes.NONE),
     ],
     "altere.pdf": [(F, "HASH_FAILURE", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
-    "racine-inconnue.pdf": [(I, "NO_CERTIFICATE_CHAIN_FOUND", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
-    "expire-sans-horodatage.pdf": [(I, "OUT_OF_BOUNDS_NO_POE", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
-    "revoque.pdf": [(I, "REVOKED_NO_POE", Level.B_LT, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA)],
+    "racine-inconnue.pdf": [(U, "NO_CERTIFICATE_CHAIN_FOUND", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
+    "expire-sans-horodatage.pdf": [(U, "OUT_OF_BOUNDS_NO_POE", Level.B_B, Coverage.WHOLE_FILE, Changes.NONE)],
+    "revoque.pdf": [(U, "REVOKED_NO_POE", Level.B_LT, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA)],
     "modifie-apres-signature.pdf": [
-        (I, "SIG_CONSTRAINTS_FAILURE", Level.B_B, Coverage.EARLIER_REVISION, Changes.OTHER)
+        (U, "SIG_CONSTRAINTS_FAILURE", Level.B_B, Coverage.EARLIER_REVISION, Changes.OTHER)
     ],
     "annote-apres-signature.pdf": [
-        (I, "SIG_CONSTRAINTS_FAILURE", Level.B_B, Coverage.EARLIER_REVISION, Changes.OTHER)
+        (U, "SIG_CONSTRAINTS_FAILURE", Level.B_B, Coverage.EARLIER_REVISION, Changes.OTHER)
     ],
     "deux-signatures.pdf": [
         (P, None, Level.B_LT, Coverage.EARLIER_REVISION, Changes.FORM_FILLING),
@@ -90,7 +99,7 @@ def test_expired_signer_without_timestamp_is_out_of_bounds(verify_corpus, roots)
         verify_corpus["valide-b-b.pdf"].read_bytes(), trust_roots=roots, clock=lambda: later
     )
     [sig] = report.signatures
-    assert (sig.indication, sig.sub_indication) == (I, "OUT_OF_BOUNDS_NO_POE")
+    assert (sig.indication, sig.sub_indication) == (U, "OUT_OF_BOUNDS_NO_POE")
     assert report.validation_time == later
 
 
@@ -144,7 +153,7 @@ def test_signature_details(verify_corpus, validator):
 def test_no_trust_anchor_means_no_chain(verify_corpus):
     report = validate_pdf(verify_corpus["valide-b-lt.pdf"].read_bytes(), trust_roots=[])
     [sig] = report.signatures
-    assert (sig.indication, sig.sub_indication) == (I, "NO_CERTIFICATE_CHAIN_FOUND")
+    assert (sig.indication, sig.sub_indication) == (U, "NO_CERTIFICATE_CHAIN_FOUND")
 
 
 def test_report_json_round_trip(verify_corpus, validator):
@@ -200,6 +209,6 @@ def test_damaged_files_always_give_a_report(name, verify_corpus, validator):
         variants.append(data[:at] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 16))) + data[at + 16 :])
     for variant in variants:
         report = validator.validate(variant, path="abîmé.pdf")
-        assert report.indication in (P, F, I)
+        assert report.indication in (P, F, U)
         if report.error is None and variant != data:
             assert all(s.indication is not P or s.intact for s in report.signatures)
