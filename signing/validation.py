@@ -57,6 +57,7 @@ from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
+from signing.errors import SigningError
 from signing.report import (
     CertificateInfo,
     Changes,
@@ -147,12 +148,8 @@ _asn1crypto_rdn_values = x509.RelativeDistinguishedName._get_values
 x509.RelativeDistinguishedName._get_values = _rdn_values_cached  # type: ignore[method-assign]
 
 
-class ValidationSetupError(Exception):
-    """The validation cannot start (bad trust anchors, …); carries a French message."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class ValidationSetupError(SigningError):
+    """The validation cannot start (bad trust anchors, …); `message` is French."""
 
 
 class TrustAnchorError(ValidationSetupError):

@@ -212,3 +212,20 @@ def test_damaged_files_always_give_a_report(name, verify_corpus, validator):
         assert report.indication in (P, F, U)
         if report.error is None and variant != data:
             assert all(s.indication is not P or s.intact for s in report.signatures)
+
+
+@pytest.mark.parametrize(
+    "name, pdfsig_says, ours",
+    [
+        ("valide-b-b.pdf", "Signature is Valid.", (True, None)),
+        ("altere.pdf", "Digest Mismatch.", (False, "HASH_FAILURE")),
+    ],
+)
+def test_agrees_with_pdfsig_on_integrity(name, pdfsig_says, ours, pdfsig, verify_corpus, validator):
+    """poppler's pdfsig, a validator we did not write, reads the same integrity (it exits 0 either way)."""
+    import subprocess
+
+    out = subprocess.run([pdfsig, str(verify_corpus[name])], capture_output=True, text=True).stdout
+    assert f"Signature Validation: {pdfsig_says}" in out
+    [sig] = validator.validate_file(verify_corpus[name]).signatures
+    assert (sig.intact, sig.sub_indication if sig.indication is F else None) == ours
