@@ -19,7 +19,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ class BatchSigner:
         self.validation_context = validation_context
         self.trust_roots = trust_roots
         self.concurrency = max(1, concurrency)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- shared clients -------------------------------------------------------------------------
 

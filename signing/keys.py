@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ class _TemplateSigning:
     (CAdES attributes, dry runs, non-PDF use) goes through pyHanko unchanged.
     """
 
-    _templates: dict[str, "_CmsTemplate | None"]
+    _templates: dict[str, _CmsTemplate | None]
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper: Any = None,
@@ -126,7 +127,7 @@ class _CmsTemplate:
         self.content_type = content_info["content_type"].dump()
 
     @classmethod
-    def from_signature(cls, content_info: cms.ContentInfo) -> "_CmsTemplate | None":
+    def from_signature(cls, content_info: cms.ContentInfo) -> _CmsTemplate | None:
         """A template from a pyHanko-made signature, or None when it has variable parts."""
         parsed = cms.ContentInfo.load(content_info.dump())
         signer_infos = parsed["content"]["signer_infos"]
@@ -196,7 +197,7 @@ def check_certificate_usable(certificate: asn1_x509.Certificate, at: datetime) -
 
 
 def _french_date(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%d/%m/%Y")
+    return moment.astimezone(UTC).strftime("%d/%m/%Y")
 
 
 class Pkcs12Key:
@@ -210,7 +211,7 @@ class Pkcs12Key:
         self.subject_name = subject_common_name(certificate)
 
     @classmethod
-    def open(cls, path: Path, passphrase: str | bytes) -> "Pkcs12Key":
+    def open(cls, path: Path, passphrase: str | bytes) -> Pkcs12Key:
         """Decrypt `path`; raise WrongPassphrase or KeyUnavailable."""
         try:
             data = Path(path).read_bytes()
@@ -233,7 +234,7 @@ class Pkcs12Key:
         return cls.from_key_and_chain(key, cert, extra or [])
 
     @classmethod
-    def from_key_and_chain(cls, key: Any, cert: Any, chain: list[Any]) -> "Pkcs12Key":
+    def from_key_and_chain(cls, key: Any, cert: Any, chain: list[Any]) -> Pkcs12Key:
         """Build from pyca/cryptography objects (a key, its certificate, the issuer chain)."""
         der = serialization.Encoding.DER
         signing_cert = asn1_x509.Certificate.load(cert.public_bytes(der))
@@ -248,7 +249,7 @@ class Pkcs12Key:
     def close(self) -> None:
         """Nothing to release for a file key (kept for symmetry with tokens)."""
 
-    def __enter__(self) -> "Pkcs12Key":
+    def __enter__(self) -> Pkcs12Key:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -310,7 +311,7 @@ class Pkcs11Key:
     def open(cls, module: str | Path, *, pin: str | None, token_label: str | None = None,
              slot: int | None = None, key_label: str | None = None,
              key_id: bytes | None = None, cert_label: str | None = None,
-             cert_id: bytes | None = None) -> "Pkcs11Key":
+             cert_id: bytes | None = None) -> Pkcs11Key:
         """Log in to the token and locate the key and its certificate."""
         import pkcs11
         from pkcs11 import exceptions as p11_errors
@@ -377,8 +378,41 @@ class Pkcs11Key:
             finally:
                 self._session = None
 
-    def __enter__(self) -> "Pkcs11Key":
+    def __enter__(self) -> Pkcs11Key:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """Where a configured key lives (e.g. the organisation's seal): a PKCS#12 file or a token.
+
+    `kind` is "pkcs12" (path, passphrase) or "pkcs11" (module, token_label or slot, key_label or
+    key_id, pin). Secrets are given by the caller, typically read from the environment.
+    """
+
+    kind: str
+    path: Path | None = None
+    passphrase: str | None = None
+    module: str | None = None
+    token_label: str | None = None
+    slot: int | None = None
+    key_label: str | None = None
+    key_id: bytes | None = None
+    pin: str | None = None
+
+
+def open_key(spec: KeySpec) -> Pkcs12Key | Pkcs11Key:
+    """Open the key described by `spec` (one login; close it when the batch is done)."""
+    if spec.kind == "pkcs12":
+        if spec.path is None:
+            raise KeyUnavailable("Aucun fichier PKCS#12 n'est configuré pour cette clé.")
+        return Pkcs12Key.open(Path(spec.path), spec.passphrase or "")
+    if spec.kind == "pkcs11":
+        if not spec.module:
+            raise KeyUnavailable("Aucun module PKCS#11 n'est configuré pour cette clé.")
+        return Pkcs11Key.open(spec.module, pin=spec.pin, token_label=spec.token_label,
+                              slot=spec.slot, key_label=spec.key_label, key_id=spec.key_id)
+    raise KeyUnavailable(f"Type de clé inconnu : {spec.kind!r} (pkcs12 ou pkcs11).")

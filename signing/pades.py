@@ -12,7 +12,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
@@ -297,7 +297,7 @@ def prepare(pdf: bytes | IO[bytes], key: Any, options: SignOptions, *,
             validation_context: ValidationContext | None,
             ) -> tuple[IncrementalPdfFileWriter, _FixedTimePdfSigner, dict[str, str]]:
     """Run every refusal check and set up the writer and signer; nothing is written yet."""
-    moment = signed_at or datetime.now(timezone.utc)
+    moment = signed_at or datetime.now(UTC)
     if moment.tzinfo is None:
         raise ValueError("signed_at must be timezone-aware")
     check_certificate_usable(key.certificate, moment)

@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -57,7 +57,7 @@ class DevPki:
     revoked_serials: tuple[tuple[int, str], ...] = field(default=())
 
     @classmethod
-    def load(cls, directory: Path) -> "DevPki":
+    def load(cls, directory: Path) -> DevPki:
         """Read a PKI written by `init_dev_pki`."""
         directory = Path(directory)
         data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
@@ -139,7 +139,7 @@ def init_dev_pki(directory: Path, *, organisation: str, people: Sequence[Person]
                  base_url: str | None = None) -> DevPki:
     """Create a CA, personal and seal certificates, a TSA and an OCSP responder in `directory`."""
     directory = Path(directory)
-    now = (clock or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    now = (clock or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     base_url = (base_url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
     for person in people:
         if person.key in SPECIAL_KEYS or "/" in person.key or not person.key:

@@ -19,12 +19,12 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import algos, core, crl, keys, ocsp, pem, tsp, x509
+from asn1crypto import algos, crl, keys, ocsp, pem, tsp, x509
 from certomancer import services as certomancer_services
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -106,7 +106,7 @@ class PkiResponders:
 
     def __init__(self, pki: DevPki, clock: Callable[[], datetime] | None = None) -> None:
         self.pki = pki
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.ca_cert = _load_cert(pki.ca_certificate_path)
         self.ca_key = _load_key(pki.ca_key_path)
         sha256_rsa = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
@@ -260,7 +260,7 @@ class PkiServer:
         finally:
             httpd.server_close()
 
-    def start(self) -> "PkiServer":
+    def start(self) -> PkiServer:
         """Serve from a daemon thread of this process."""
         httpd = self.bind()
         self._thread = threading.Thread(target=httpd.serve_forever, name="dev-pki-server",
@@ -268,7 +268,7 @@ class PkiServer:
         self._thread.start()
         return self
 
-    def start_process(self, timeout: float = 20.0) -> "PkiServer":
+    def start_process(self, timeout: float = 20.0) -> PkiServer:
         """Serve from a child process (its own interpreter, so its own GIL)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "signing.pki_server", str(self.pki.directory), str(self.port)],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 import pytest
@@ -60,7 +60,7 @@ def test_stamp_text_keeps_french_accents(maire_key, tmp_path):
     if pdftotext is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     # Inside the dev certificates' validity (issued now, valid three years).
-    at = datetime(datetime.now(timezone.utc).year + 1, 3, 2, 9, 5, tzinfo=timezone.utc)
+    at = datetime(datetime.now(UTC).year + 1, 3, 2, 9, 5, tzinfo=UTC)
     signed = sign_document(simple_pdf(), maire_key, SignOptions(stamp=STAMP), signed_at=at)
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed)
@@ -72,7 +72,7 @@ def test_stamp_text_keeps_french_accents(maire_key, tmp_path):
 
 
 def test_signing_time_comes_from_the_injected_clock(dev_pki, maire_key):
-    at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=30)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
 
     signed = sign_document(simple_pdf(), maire_key, SignOptions(), signed_at=at)
 

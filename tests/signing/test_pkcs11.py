@@ -85,3 +85,26 @@ def test_unknown_token_is_reported(softhsm_token):
     with pytest.raises(KeyUnavailable):
         Pkcs11Key.open(softhsm_token.module, pin=softhsm_token.pin, token_label="no-such-token",
                        key_label="maire")
+
+
+def test_seal_is_configured_as_either_kind(softhsm_token, dev_pki, pdfsig, tmp_path):
+    from signing.keys import KeySpec, open_key
+
+    file_seal = KeySpec(kind="pkcs12", path=dev_pki.seal_pkcs12_path,
+                        passphrase=dev_pki.passphrase)
+    token_seal = KeySpec(kind="pkcs11", module=softhsm_token.module,
+                         token_label=softhsm_token.token_label, key_label="seal",
+                         pin=softhsm_token.pin)
+
+    for spec in (file_seal, token_seal):
+        with open_key(spec) as seal:
+            signed = sign_document(simple_pdf(), seal, SignOptions())
+        assert seal.subject_name.startswith("Cachet serveur")
+        assert_pdfsig_valid(pdfsig, signed, tmp_path, 1)
+
+
+def test_unknown_key_kind_is_refused():
+    from signing.keys import KeySpec, open_key
+
+    with pytest.raises(KeyUnavailable):
+        open_key(KeySpec(kind="remote"))

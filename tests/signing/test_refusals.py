@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def _key_with(dev_pki, *, usage: x509.KeyUsage) -> Pkcs12Key:
     ca_key = serialization.load_pem_private_key(dev_pki.ca_key_path.read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate(dev_pki.ca_certificate_path.read_bytes())
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Chiffrement Seul")]))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
@@ -67,7 +67,7 @@ def test_expired_certificate_is_refused(tmp_path, dev_pki, passphrase):
 
 
 def test_not_yet_valid_certificate_is_refused(tmp_path, maire_key):
-    before = datetime.now(timezone.utc) - timedelta(days=10)
+    before = datetime.now(UTC) - timedelta(days=10)
 
     error = _refused(tmp_path, simple_pdf(), maire_key, SignOptions(), CertificateNotUsable,
                      signed_at=before)
