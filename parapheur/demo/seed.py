@@ -99,7 +99,7 @@ def deliberation_pdf(app: Flask, spec: dict, when: datetime) -> bytes:
         number=spec["number"], title=spec["title"],
         preamble="Le Conseil métropolitain, régulièrement convoqué, s'est réuni en séance publique "
                  "sous la présidence de Madame Martine Dupont, Maire.",
-        considerants=[f"Vu le Code général des collectivités territoriales ;",
+        considerants=["Vu le Code général des collectivités territoriales ;",
                       f"Considérant la nécessité de statuer sur {spec['subject']} ;",
                       "Après en avoir délibéré, à l'unanimité des membres présents et représentés,"],
         decision_intro="DÉCIDE :", articles=spec["articles"], signatory_quality="Le Maire")

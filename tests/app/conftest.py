@@ -113,7 +113,6 @@ def demo_pki(tmp_path_factory):
     """The demo's PKI (one certificate per signing demo user), generated once per worker."""
     from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS
     from signing.pki import Person, init_dev_pki
-
     from signing.pki_server import PkiServer
 
     people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]

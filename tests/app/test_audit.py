@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select, update
+
 from parapheur.audit import services as audit
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session, transaction
-from sqlalchemy import select, update
 
 
 def _seed_events(app, count: int = 5) -> None:

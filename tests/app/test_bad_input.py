@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import csrf_from, page_text, db_snapshot, login
+from conftest import csrf_from, db_snapshot, login, page_text
+from sqlalchemy import select
+
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session
 from parapheur.documents.models import Document
-from sqlalchemy import select
 
 
 def _upload(client, data: bytes, *, filename="piece.pdf", title="Arrêté de voirie",

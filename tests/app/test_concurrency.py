@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import func, select
+
 from parapheur.accounts.models import User
 from parapheur.audit.services import verify_chain
 from parapheur.circuits import services as circuits
@@ -11,7 +13,6 @@ from parapheur.circuits.errors import StepNotCurrent
 from parapheur.circuits.models import StepAction
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document
-from sqlalchemy import func, select
 
 
 def test_two_concurrent_visas_exactly_one_wins(demo, clock):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from parapheur.config import ConfigError, load_settings
 
 
@@ -41,7 +42,7 @@ def test_cli_reports_a_bad_setting_without_traceback(tmp_path):
 
 
 def test_every_setting_is_documented_in_the_readme():
-    from parapheur.config import SETTINGS, PROJECT_ROOT
+    from parapheur.config import PROJECT_ROOT, SETTINGS
 
     readme = (PROJECT_ROOT / "README.md").read_text()
     for setting in SETTINGS:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_from, page_text
+from conftest import csrf_from
+from sqlalchemy import select
+
 from parapheur.accounts.models import Desk
 from parapheur.accounts.services import create_delegation
 from parapheur.audit.models import AuditEvent
@@ -13,7 +15,6 @@ from parapheur.circuits import services as circuits
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document
 from parapheur.errors import ParapheurError
-from sqlalchemy import select
 
 
 def _delegate(app, clock, from_slug, to_slug, *, days=(-1, 5), types=None):

@@ -6,10 +6,11 @@ import io
 import subprocess
 
 from conftest import csrf_from, page_text
+from sqlalchemy import select
+
 from parapheur.audit.services import verify_chain
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
-from sqlalchemy import select
 
 
 def _waiting_for(app, step_action: str) -> Document:

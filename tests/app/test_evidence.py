@@ -10,6 +10,7 @@ import sys
 import zipfile
 
 from conftest import csrf_from
+
 from parapheur.audit.evidence import check_bundle
 
 

@@ -6,6 +6,7 @@ import hashlib
 import io
 
 import pytest
+
 from parapheur.documents.storage import ContentStore, StoreCorruption
 
 
