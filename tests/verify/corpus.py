@@ -241,11 +241,10 @@ def sign(
     *,
     level: str = "B-B",
     field_name: str = "Signature1",
+    subfilter: fields.SigSeedSubFilter = fields.SigSeedSubFilter.PADES,
 ) -> bytes:
     """Sign `pdf` at a PAdES level (B-B, B-T, B-LT, B-LTA) with an identity of the test PKI."""
-    meta = signers.PdfSignatureMetadata(
-        field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256"
-    )
+    meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=subfilter, md_algorithm="sha256")
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     with_ts = level != "B-B"
     signed = signers.sign_pdf(writer, meta, pki.signer(signer), timestamper=pki.timestamper() if with_ts else None)
@@ -339,6 +338,7 @@ def build_corpus(directory: Path, pki: TestPki) -> dict[str, Path]:
         "modifie-apres-signature.pdf": append_page_content(bb),
         "annote-apres-signature.pdf": add_annotation(bb),
         "deux-signatures.pdf": sign(sign(base, pki, level="B-T"), pki, level="B-LT", field_name="Signature2"),
+        "adbe-pkcs7.pdf": sign(base, pki, level="B-LT", subfilter=fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED),
         "sans-signature.pdf": base,
         "pas-un-pdf.pdf": b"Ceci n'est pas un PDF, c'est un bordereau au format texte.\n" * 20,
         "tronque.pdf": bb[: len(bb) // 2],

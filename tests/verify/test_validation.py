@@ -41,6 +41,8 @@ OFFLINE = {
     "annote-apres-signature.pdf": [
         (U, "SIG_CONSTRAINTS_FAILURE", Level.B_B, Coverage.EARLIER_REVISION, Changes.OTHER)
     ],
+    # Not PAdES (adbe.pkcs7.detached, the older Adobe format): validated all the same, no PAdES level.
+    "adbe-pkcs7.pdf": [(P, None, None, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA)],
     "deux-signatures.pdf": [
         (P, None, Level.B_LT, Coverage.EARLIER_REVISION, Changes.FORM_FILLING),
         (P, None, Level.B_LT, Coverage.EARLIER_REVISION, Changes.VALIDATION_DATA),
