@@ -216,8 +216,12 @@ def _placement(writer: IncrementalPdfFileWriter, stamp: Stamp
         if found is not None:
             page_index, (x, y) = found
             width, height = DEFAULT_STAMP_SIZE
-            # The tag's baseline is the stamp's top-left corner area: put the box just below it.
-            return page_index, (round(x), round(y - height + 10), round(x + width), round(y + 10))
+            # The tag marks the stamp's top-left corner; keep the box on the page.
+            px1, py1, px2, py2 = page_size(writer, page_index)
+            left = min(max(x, px1), px2 - width)
+            bottom = min(max(y - height + 10, py1), py2 - height)
+            return page_index, (round(left), round(bottom), round(left + width),
+                                round(bottom + height))
     page = stamp.page if stamp.page >= 0 else count + stamp.page
     if not 0 <= page < count:
         raise SignatureFieldError(f"La page {stamp.page + 1 if stamp.page >= 0 else stamp.page} "

@@ -97,6 +97,8 @@ class _FontDecoder:
     def __init__(self, font: Any) -> None:
         self.two_byte = False
         self.mapping: dict[int, str] = {}
+        self.widths: dict[int, float] = {}
+        self.default_width = 500.0
         if font is None:
             return
         try:
@@ -106,6 +108,32 @@ class _FontDecoder:
                 self._parse_cmap(to_unicode.get_object().data)
         except Exception:  # a broken font only makes its text unsearchable
             self.mapping = {}
+        try:
+            self._read_widths(font)
+        except Exception:  # without widths, positions inside a string are estimated
+            self.widths = {}
+
+    def _read_widths(self, font: Any) -> None:
+        if self.two_byte:
+            descendant = font["/DescendantFonts"][0].get_object()
+            self.default_width = float(descendant.get("/DW", 1000))
+            entries = list(descendant.get("/W", []))
+            index = 0
+            while index < len(entries):
+                first = int(entries[index])
+                nxt = entries[index + 1]
+                if isinstance(nxt, list):
+                    for offset, width in enumerate(nxt):
+                        self.widths[first + offset] = float(width)
+                    index += 2
+                else:
+                    for code in range(first, int(nxt) + 1):
+                        self.widths[code] = float(entries[index + 2])
+                    index += 3
+        elif "/Widths" in font:
+            first = int(font.get("/FirstChar", 0))
+            for offset, width in enumerate(font["/Widths"]):
+                self.widths[first + offset] = float(width)
 
     def _parse_cmap(self, data: bytes) -> None:
         def hexval(token: bytes) -> int:
@@ -134,15 +162,21 @@ class _FontDecoder:
                         self.mapping[start + offset] = code.to_bytes(len(base), "big").decode(
                             "utf-16-be", errors="replace")
 
-    def decode(self, raw: bytes) -> str:
-        """Text for the bytes of a string operand."""
+    def codes(self, raw: bytes) -> list[int]:
+        """Character codes of a string operand."""
         if self.two_byte:
-            codes = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw) - 1, 2)]
-        else:
-            codes = list(raw)
+            return [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw) - 1, 2)]
+        return list(raw)
+
+    def text(self, code: int) -> str:
+        """Unicode text of one code ("" when unknown for composite fonts)."""
         if self.mapping:
-            return "".join(self.mapping.get(c, "\ufffd") for c in codes)
-        return "".join(chr(c) for c in codes) if not self.two_byte else ""
+            return self.mapping.get(code, "\ufffd")
+        return chr(code) if not self.two_byte else ""
+
+    def width(self, code: int) -> float:
+        """Advance of one code in thousandths of text space units."""
+        return self.widths.get(code, self.default_width)
 
 
 def _multiply(a: list[float], b: list[float]) -> list[float]:
@@ -182,28 +216,34 @@ def find_on_page(page: Any, tag: str) -> tuple[float, float] | None:
     tlm = list(tm)
     leading = 0.0
     decoder = _FontDecoder(None)
-    pieces: list[tuple[str, tuple[float, float]]] = []
+    # Shown characters of the current text object with their origin in user space.
+    chars: list[tuple[str, float, float]] = []
+    font_size = 1.0
     operands: list[Any] = []
     array: list[Any] | None = None
 
-    def show(strings: list[bytes]) -> None:
-        origin = _multiply(tm, ctm)
-        pieces.append(("".join(decoder.decode(s) for s in strings), (origin[4], origin[5])))
+    def show(items: list[Any]) -> None:
+        nonlocal tm
+        for item in items:
+            if isinstance(item, float):
+                # TJ adjustment: thousandths of text space, subtracted from the position.
+                tm = _multiply([1, 0, 0, 1, -item / 1000 * font_size, 0], tm)
+                continue
+            for code in decoder.codes(item):
+                origin = _multiply(tm, ctm)
+                text = decoder.text(code)
+                for char in text:
+                    chars.append((char, origin[4], origin[5]))
+                advance = decoder.width(code) / 1000 * font_size
+                tm = _multiply([1, 0, 0, 1, advance, 0], tm)
 
     def search() -> tuple[float, float] | None:
-        joined = ""
-        starts: list[tuple[int, tuple[float, float]]] = []
-        for text, position in pieces:
-            starts.append((len(joined), position))
-            joined += text
+        joined = "".join(c for c, _, _ in chars)
         index = joined.find(tag)
         if index < 0:
             return None
-        position = starts[0][1]
-        for start, pos in starts:
-            if start <= index:
-                position = pos
-        return position
+        _, x, y = chars[index]
+        return x, y
 
     for kind, value in _tokens(_page_contents(page)):
         if kind == "array":
@@ -234,12 +274,14 @@ def find_on_page(page: Any, tag: str) -> tuple[float, float] | None:
             found = search()
             if found is not None:
                 return found
-            pieces = []
+            chars = []
         elif op == b"Tf" and operands:
             name = operands[0].decode("latin-1") if isinstance(operands[0], bytes) else ""
             if name not in decoders:
                 decoders[name] = _FontDecoder(fonts.get(name))
             decoder = decoders[name]
+            if nums:
+                font_size = nums[-1]
         elif op == b"TL" and nums:
             leading = nums[-1]
         elif op in (b"Td", b"TD") and len(nums) >= 2:
@@ -260,7 +302,7 @@ def find_on_page(page: Any, tag: str) -> tuple[float, float] | None:
             tm = list(tlm)
             show([operands[-1]])
         elif op == b"TJ" and operands and isinstance(operands[-1], list):
-            show([v for v in operands[-1] if isinstance(v, bytes)])
+            show([v for v in operands[-1] if isinstance(v, (bytes, float))])
         operands = []
     return search()
 

@@ -130,3 +130,28 @@ def test_archival_refresh_from_b_b_to_b_lta(dev_pki, pki_server, maire_key, pdfs
 
     assert renewed.startswith(archived)
     assert len(pyhanko_statuses(renewed, dev_pki.ca_certificate_path)) == 3
+
+
+def test_stamp_at_a_tag_near_the_page_edge_stays_on_the_page(maire_key):
+    pdf = simple_pdf(1, tag_on_page=0, tag_at=(560, 20))
+
+    signed = sign_document(pdf, maire_key, SignOptions(stamp=Stamp("Martine Dupont", "Le Maire")))
+
+    _, (x1, y1, x2, y2) = _widget_rect(signed)
+    assert 0 <= x1 and x2 <= 595 and 0 <= y1 and y2 <= 842
+
+
+def test_tag_inside_a_line_of_a_word_processor_pdf(maire_key):
+    """WeasyPrint writes Type0 fonts with /ToUnicode, as office suites do."""
+    weasyprint = pytest.importorskip("weasyprint")
+    html = ("<p>Délibération du conseil municipal</p>"
+            "<p style='margin-top:400px'>Le Maire, #signature#</p>")
+    pdf = weasyprint.HTML(string=html).write_pdf()
+    reader = PdfFileReader(BytesIO(pdf))
+
+    page, (tag_x, tag_y) = find_text_tag(reader, "#signature#")
+    _, (line_x, line_y) = find_text_tag(reader, "Le Maire")
+
+    assert page == 0
+    assert tag_y == pytest.approx(line_y)
+    assert tag_x > line_x + 30  # after "Le Maire, ", not at the line start
