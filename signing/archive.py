@@ -45,7 +45,7 @@ async def _extend(pdf: bytes, level: Level, roots: list[Any], timestamper: Any,
     session = LazySession()
     context = validation_context or ValidationContext(
         trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-        fetcher_backend=AIOHttpFetcherBackend(session))
+        fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
     stamper = (HTTPTimeStamper(timestamper, timeout=10, session=session)
                if isinstance(timestamper, str) else timestamper)
     try:

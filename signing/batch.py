@@ -93,7 +93,7 @@ class BatchSigner:
                 c for c in self.key.signer.cert_registry if c.self_signed]
             context = ValidationContext(
                 trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-                fetcher_backend=AIOHttpFetcherBackend(session))
+                fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
         return stamper, context, session
 
     async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,

@@ -40,6 +40,7 @@ class _TemplateSigning:
     """
 
     _templates: dict[str, _CmsTemplate | None]
+    async_sign_raw: Any  # provided by the pyHanko signer this is mixed into
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper: Any = None,

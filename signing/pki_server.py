@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -194,7 +195,7 @@ def _handler_for(responders: PkiResponders) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, self._timed("crl", responders.crl), "application/pkix-crl")
             elif self.path.startswith("/ocsp/"):
                 try:
-                    body = base64.b64decode(urllib.request.unquote(self.path[len("/ocsp/"):]))
+                    body = base64.b64decode(urllib.parse.unquote(self.path[len("/ocsp/"):]))
                     answer = self._timed("ocsp", lambda: responders.ocsp(body))
                     self._reply(200, answer, "application/ocsp-response")
                 except Exception as exc:

@@ -76,6 +76,8 @@ def provision(directory: Path, pki: DevPki, *, keys: tuple[str, ...] = ("maire",
     for index, (label, path) in enumerate(sources, start=1):
         key, cert, chain = pkcs12.load_key_and_certificates(path.read_bytes(),
                                                             pki.passphrase.encode())
+        if key is None or cert is None:
+            raise ValueError(f"{path} holds no key and certificate")
         object_id = f"{index:02x}"
         with tempfile.NamedTemporaryFile("wb", suffix=".pem", dir=directory) as pem:
             pem.write(key.private_bytes(serialization.Encoding.PEM,
