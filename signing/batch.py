@@ -98,11 +98,14 @@ class BatchSigner:
 
     async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,
                         context: ValidationContext | None, gate: asyncio.Semaphore,
-                        signed_at: datetime | None) -> Any:
+                        signed_at: datetime | None, options: SignOptions | None = None) -> Any:
+        options = options or self.options
+        if options.level is not self.options.level:
+            raise ValueError("every document of a batch is signed at the batch's level")
         async with gate:
             try:
                 writer, pdf_signer, params = prepare(
-                    source, self.key, self.options, signed_at=signed_at or self.clock(),
+                    source, self.key, options, signed_at=signed_at or self.clock(),
                     timestamper=stamper, validation_context=context)
             except SigningError:
                 raise
@@ -121,21 +124,27 @@ class BatchSigner:
         assert outcome.signed is not None
         return outcome.signed
 
-    def sign_documents(self, documents: Iterable[tuple[str, bytes]], *,
+    def sign_documents(self, documents: Iterable[tuple[str, bytes] | tuple[str, bytes, SignOptions]],
+                       *,
                        signed_at: datetime | None = None,
                        progress: Callable[[DocumentOutcome], None] | None = None,
                        ) -> list[DocumentOutcome]:
-        """Sign (name, bytes) pairs; a failure is reported in its outcome, the others go on."""
-        items = list(documents)
+        """Sign (name, bytes) pairs; a failure is reported in its outcome, the others go on.
+
+        An item may carry its own SignOptions as a third element (its own stamp, field name or
+        reason); the level stays the batch's.
+        """
+        items = [(d[0], d[1], d[2] if len(d) > 2 else None) for d in documents]
 
         async def run() -> list[DocumentOutcome]:
             stamper, context, session = self._clients()
             gate = asyncio.Semaphore(self.concurrency)
 
-            async def one(name: str, pdf: bytes) -> DocumentOutcome:
+            async def one(name: str, pdf: bytes, options: SignOptions | None
+                          ) -> DocumentOutcome:
                 try:
                     out = await self._sign_one(bytes(pdf), None, stamper, context, gate,
-                                               signed_at)
+                                               signed_at, options)
                     outcome = DocumentOutcome(name, signed=out.getvalue())
                 except SigningError as exc:
                     outcome = DocumentOutcome(name, error=exc)
@@ -144,7 +153,7 @@ class BatchSigner:
                 return outcome
 
             try:
-                return list(await asyncio.gather(*(one(n, p) for n, p in items)))
+                return list(await asyncio.gather(*(one(n, p, o) for n, p, o in items)))
             finally:
                 await session.close()
 

@@ -106,3 +106,19 @@ def test_every_document_of_a_batch_verifies(dev_pki, pdfsig, passphrase, tmp_pat
         assert_pyhanko_valid(outcome.signed, dev_pki.ca_certificate_path, 1)
     signatures = [PdfFileReader(BytesIO(o.signed)).embedded_signatures[0] for o in outcomes]
     assert len({s.signer_info["signature"].native for s in signatures}) == 4
+
+
+def test_batch_items_may_carry_their_own_stamp(dev_pki, maire_key):
+    from signing.batch import BatchSigner
+
+    first = SignOptions(stamp=Stamp("Martine Dupont", "Le Maire"), field_name="Maire")
+    second = SignOptions(stamp=Stamp("Martine Dupont", "Présidente"), field_name="Presidente")
+
+    outcomes = BatchSigner(maire_key, SignOptions()).sign_documents(
+        [("a", simple_pdf(), first), ("b", simple_pdf(), second), ("c", simple_pdf())])
+
+    names = [PdfFileReader(BytesIO(o.signed)).embedded_signatures[0].field_name
+             for o in outcomes]
+    assert names[:2] == ["Maire", "Presidente"]
+    for outcome in outcomes:
+        assert_pyhanko_valid(outcome.signed, dev_pki.ca_certificate_path, 1)
