@@ -5,7 +5,18 @@ pyHanko does the cryptography, the path validation and the ETSI long-term valida
 `signing.report` objects, and never lets a bad file escape as an exception.
 
 A `Validator` is built once (trust anchors parsed once, one event loop) and reused for many files:
-that is what makes bulk verification fast.
+that is what makes bulk verification fast. Importing this module also installs two
+behaviour-preserving parsing shortcuts in pyHanko/asn1crypto (a block hex-string reader and memoised
+RFC 5280 name preparation), each falling back to the original code; tests/verify/test_speedups.py
+checks they give the same results.
+
+Verdict policy (EN 319 102-1), where pyHanko leaves a choice:
+- revocation data is required wherever a certificate names a CRL/OCSP source ("hard-fail"):
+  offline, a B-B/B-T signature whose revocation status is unknown is INDETERMINATE;
+- a signature without time stamp in a file without DSS gets the basic validation (§5.3);
+- a current-time PASSED is kept when pyHanko's past-signature validation finds no POE (§5.6.2.4);
+- changes after signing that are not form filling, signatures, annotations or validation data make
+  an otherwise sound signature INDETERMINATE / SIG_CONSTRAINTS_FAILURE (changes_after_signing=other).
 """
 
 from __future__ import annotations
