@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError, PdfReadError
+from pyhanko.pdf_utils.content import RawContent
+from pyhanko.pdf_utils.layout import AxisAlignment, Margins, SimpleBoxLayoutRule
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
@@ -133,22 +135,30 @@ def find_stamp_font() -> str:
     raise StampFontMissing()
 
 
-_STYLE_CACHE: dict[str, TextStampStyle] = {}
+_STYLE_CACHE: dict[tuple[str, bool], TextStampStyle] = {}
+#: An opaque white background: hides the author's tag under a stamp placed over it.
+_WHITE = RawContent(b"1 g -50 -50 2000 2000 re f")
 
 
-def _stamp_style(font_path: str) -> TextStampStyle:
+def _stamp_style(font_path: str, *, opaque: bool = False) -> TextStampStyle:
     # The font factory only keeps the path and size; one style object serves every document.
-    style = _STYLE_CACHE.get(font_path)
+    style = _STYLE_CACHE.get((font_path, opaque))
     if style is None:
         from signing.stamp_font import ScaledGlyphAccumulatorFactory
 
         style = TextStampStyle(
             stamp_text="%(text)s",
-            text_box_style=TextBoxStyle(font=ScaledGlyphAccumulatorFactory(font_path), font_size=9, leading=11),
+            text_box_style=TextBoxStyle(font=ScaledGlyphAccumulatorFactory(font_path),
+                                        font_size=9, leading=11),
             border_width=1,
-            background=None,
+            # Only over a tag: elsewhere the stamp must not hide what lies under it.
+            background=_WHITE if opaque else None,
+            background_opacity=1.0,
+            background_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
+                                                  y_align=AxisAlignment.ALIGN_MIN,
+                                                  margins=Margins.uniform(0)),
         )
-        _STYLE_CACHE[font_path] = style
+        _STYLE_CACHE[(font_path, opaque)] = style
     return style
 
 
@@ -207,7 +217,8 @@ def page_size(writer: IncrementalPdfFileWriter, page_index: int) -> tuple[float,
 
 
 def _placement(writer: IncrementalPdfFileWriter, stamp: Stamp
-               ) -> tuple[int, tuple[int, int, int, int]]:
+               ) -> tuple[int, tuple[int, int, int, int], bool]:
+    """(page index, box, whether the box covers the author's tag)."""
     count = page_count(writer)
     if stamp.text_tag:
         from signing.placement import find_text_tag
@@ -221,17 +232,17 @@ def _placement(writer: IncrementalPdfFileWriter, stamp: Stamp
             left = min(max(x, px1), px2 - width)
             bottom = min(max(y - height + 10, py1), py2 - height)
             return page_index, (round(left), round(bottom), round(left + width),
-                                round(bottom + height))
+                                round(bottom + height)), True
     page = stamp.page if stamp.page >= 0 else count + stamp.page
     if not 0 <= page < count:
         raise SignatureFieldError(f"La page {stamp.page + 1 if stamp.page >= 0 else stamp.page} "
                                   f"n'existe pas : le document a {count} page(s).")
     if stamp.box is not None:
-        return page, tuple(round(v) for v in stamp.box)  # type: ignore[return-value]
+        return page, tuple(round(v) for v in stamp.box), False  # type: ignore[return-value]
     x1, y1, x2, _ = page_size(writer, page)
     width, height = DEFAULT_STAMP_SIZE
     return page, (round(x2 - STAMP_MARGIN - width), round(y1 + STAMP_MARGIN),
-                  round(x2 - STAMP_MARGIN), round(y1 + STAMP_MARGIN + height))
+                  round(x2 - STAMP_MARGIN), round(y1 + STAMP_MARGIN + height)), False
 
 
 def _existing_signature_names(writer: IncrementalPdfFileWriter) -> set[str]:
@@ -262,7 +273,8 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
 
 def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
                  timestamper: TimeStamper | None, validation_context: ValidationContext | None,
-                 field_name: str, page_and_box: tuple[int, tuple[int, int, int, int]] | None,
+                 field_name: str,
+                 page_and_box: tuple[int, tuple[int, int, int, int], bool] | None,
                  ) -> _FixedTimePdfSigner:
     """The pyHanko signer for one document (cheap: no key work here)."""
     level = options.level
@@ -286,9 +298,9 @@ def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
     new_field = None
     stamp_style = None
     if page_and_box is not None:
-        page, box = page_and_box
+        page, box, over_tag = page_and_box
         new_field = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
-        stamp_style = _stamp_style(find_stamp_font())
+        stamp_style = _stamp_style(find_stamp_font(), opaque=over_tag)
     else:
         new_field = fields.SigFieldSpec(sig_field_name=field_name)
     return _FixedTimePdfSigner(meta, signer=key.signer, timestamper=timestamper,

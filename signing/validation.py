@@ -7,7 +7,7 @@ pyHanko does the cryptography, the path validation and the ETSI long-term valida
 A `Validator` is built once (trust anchors parsed once, one event loop) and reused for many files:
 that is what makes bulk verification fast. Importing this module also installs two
 behaviour-preserving parsing shortcuts in pyHanko/asn1crypto (a block hex-string reader and memoised
-RFC 5280 name preparation), each falling back to the original code; tests/verify/test_speedups.py
+RFC 5280 name comparison), each falling back to the original code; tests/verify/test_speedups.py
 checks they give the same results.
 
 Verdict policy (EN 319 102-1), where pyHanko leaves a choice:
@@ -140,12 +140,7 @@ _rdn_values_cache: dict[bytes, dict] = {}
 
 
 def _rdn_values_cached(self: x509.RelativeDistinguishedName, rdn: x509.RelativeDistinguishedName) -> dict:
-    """asn1crypto's prepped RDN values, memoised by DER encoding.
-
-    RFC 5280 name comparison string-preps every attribute again on each comparison, and pyHanko
-    compares the same few issuer names several times per signature; the result only depends on the
-    RDN's encoding. The cache is bounded: a run sees few distinct names (signers and CAs).
-    """
+    """asn1crypto's string-prepped RDN values, memoised by DER (names are hashed as well as compared)."""
     key = rdn.dump()
     values = _rdn_values_cache.get(key)
     if values is None:
@@ -157,6 +152,32 @@ def _rdn_values_cached(self: x509.RelativeDistinguishedName, rdn: x509.RelativeD
 
 _asn1crypto_rdn_values = x509.RelativeDistinguishedName._get_values
 x509.RelativeDistinguishedName._get_values = _rdn_values_cached  # type: ignore[method-assign]
+
+_rdn_equal_cache: dict[tuple[bytes, bytes], bool] = {}
+
+
+def _rdn_equal_cached(self: x509.RelativeDistinguishedName, other: object) -> bool:
+    """asn1crypto's RFC 5280 RDN comparison, memoised by the two DER encodings.
+
+    The comparison string-preps every attribute again each time, and pyHanko compares the same few
+    issuer names many times per signature (matching the signer certificate, the ESS attribute,
+    building the path); the result only depends on the two encodings. The cache is bounded: a run
+    sees few distinct names (signers and CAs).
+    """
+    if not isinstance(other, x509.RelativeDistinguishedName):
+        return False
+    key = (self.dump(), other.dump())
+    equal = _rdn_equal_cache.get(key)
+    if equal is None:
+        equal = _asn1crypto_rdn_eq(self, other)
+        if len(_rdn_equal_cache) < 10_000:
+            _rdn_equal_cache[key] = equal
+    return equal
+
+
+_asn1crypto_rdn_eq = x509.RelativeDistinguishedName.__eq__
+x509.RelativeDistinguishedName.__eq__ = _rdn_equal_cached  # type: ignore[method-assign,assignment]
+x509.RelativeDistinguishedName.__hash__ = None  # type: ignore[assignment]  # as before: __eq__ without __hash__
 
 
 class ValidationSetupError(SigningError):
