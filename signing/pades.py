@@ -334,7 +334,9 @@ def prepare(pdf: bytes | IO[bytes], key: Any, options: SignOptions, *,
     context = validation_context
     if options.level.needs_revocation_info and context is None:
         context = default_validation_context(key, at=None)
-    pdf_signer = build_signer(key, options, signed_at=moment, timestamper=stamper,
+    # A B-B signature stays B-B even when the caller hands over a timestamper.
+    pdf_signer = build_signer(key, options, signed_at=moment,
+                              timestamper=stamper if options.level.needs_timestamp else None,
                               validation_context=context, field_name=field_name,
                               page_and_box=page_and_box)
     params = {"text": stamp_text(options.stamp, moment)} if options.stamp is not None else {}

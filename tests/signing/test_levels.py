@@ -76,3 +76,11 @@ def test_every_document_of_a_timestamped_batch_verifies(level, dev_pki, pki_serv
         assert len(statuses) == (2 if level is Level.B_LTA else 1)
         assert_pdfsig_valid(pdfsig, outcome.signed, tmp_path, 1,
                             doc_timestamps=len(statuses) - 1)
+
+
+def test_b_b_stays_b_b_when_a_timestamper_is_configured(dev_pki, pki_server, maire_key):
+    signed = sign_document(simple_pdf(), maire_key, SignOptions(level=Level.B_B),
+                           timestamper=pki_server.tsa_url)
+
+    (status,) = pyhanko_statuses(signed, dev_pki.ca_certificate_path)
+    assert status.bottom_line and status.timestamp_validity is None
