@@ -7,7 +7,7 @@ pyHanko does the cryptography, the path validation and the ETSI long-term valida
 A `Validator` is built once (trust anchors parsed once, one event loop) and reused for many files:
 that is what makes bulk verification fast. Importing this module also installs two
 behaviour-preserving parsing shortcuts in pyHanko/asn1crypto (a block hex-string reader and memoised
-RFC 5280 name comparison), each falling back to the original code; tests/verify/test_speedups.py
+RFC 5280 name comparison), each falling back to the original code; tests/verify/test_verify_speedups.py
 checks they give the same results.
 
 Verdict policy (EN 319 102-1), where pyHanko leaves a choice:
