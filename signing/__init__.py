@@ -14,6 +14,8 @@ Every refusal is a `signing.errors.SigningError` subclass with a French `.messag
 never modified.
 """
 
+from signing.archive import extend_document
+from signing.batch import BatchSigner, DocumentOutcome, FileOutcome
 from signing.errors import (
     CertificateNotUsable,
     EncryptedPdf,
@@ -22,10 +24,19 @@ from signing.errors import (
     UnreadablePdf,
     WrongPassphrase,
 )
+from signing.keys import KeySpec, Pkcs11Key, Pkcs12Key, open_key
 from signing.pades import Level, SignOptions, Stamp, sign_document, sign_file
 
 __all__ = [
+    "BatchSigner",
     "CertificateNotUsable",
+    "DocumentOutcome",
+    "FileOutcome",
+    "KeySpec",
+    "Pkcs11Key",
+    "Pkcs12Key",
+    "extend_document",
+    "open_key",
     "EncryptedPdf",
     "Level",
     "SignOptions",
