@@ -10,7 +10,7 @@ import click
 from signing.report import exit_code_for
 from signing.validation import ValidationSetupError, load_trust_roots
 
-from .render import RenderedFile, render_json, render_text, summary_table
+from .render import render_json, render_text, summary_table
 from .runner import find_pdfs, validate_files
 
 USAGE_ERROR = 2
@@ -70,19 +70,20 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
     # pyHanko explains its verdicts through logging; they are collected into the reports instead.
     logging.getLogger("pyhanko").setLevel(logging.WARNING)
     is_json = output_format == "json"
-    rendered: list[RenderedFile] = []
+    # Only the summary rows are kept: output is streamed, so memory does not grow with the reports.
+    rows = []
     if is_json:
         click.echo("[")
     render = render_json if is_json else render_text
     for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render)):
-        rendered.append(item)
+        rows.append(item.row)
         click.echo(("," if is_json and index else "") + item.output)
     if is_json:
         click.echo("]")
     else:
-        click.echo(summary_table([item.row for item in rendered]))
+        click.echo(summary_table(rows))
     sys.stdout.flush()
-    code = exit_code_for(item.indication for item in rendered)
+    code = exit_code_for(row[2] for row in rows)
     if code:
         sys.exit(code)
 
