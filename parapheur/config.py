@@ -84,7 +84,23 @@ SETTINGS: tuple[Setting, ...] = (
             "when the demo is seeded (default: 8765)."),
     Setting("TSA_URL", "PARAPHEUR_TSA_URL", str,
             "RFC 3161 time-stamping service for PAdES B-T and above (default: none)."),
+    Setting("SEAL_PKCS12", "PARAPHEUR_SEAL_PKCS12", lambda v: _existing_file(v),
+            "PKCS#12 file of the organisation's seal, applied by the server at cachet steps "
+            "(default: the demo PKI's seal.p12 when the demo PKI exists)."),
+    Setting("SEAL_PASSPHRASE_FILE", "PARAPHEUR_SEAL_PASSPHRASE_FILE", lambda v: _existing_file(v),
+            "File holding the seal's passphrase (first line), so it is never on a command line "
+            "(default: the demo PKI's passphrase with the demo seal)."),
+    Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
+            "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
+
+
+def _existing_file(value: str, *, directory: bool = False) -> Path:
+    # Defined after SETTINGS (the lambdas above call it lazily) so that settings stay together.
+    path = Path(value).expanduser().resolve()
+    if not (path.is_dir() if directory else path.is_file()):
+        raise ValueError(f"{'directory' if directory else 'file'} not found")
+    return path
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -6,12 +6,14 @@ on the document, records the step and the audit events, all in the caller's tran
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,9 +22,9 @@ from parapheur.accounts.models import Desk, User
 from parapheur.accounts.services import ActingCapacity, acting_capacity
 from parapheur.audit import services as audit
 from parapheur.circuits import engine
-from parapheur.circuits.definition import Circuit, load_directory, parse_circuit
-from parapheur.circuits.errors import StepNotCurrent
-from parapheur.circuits.typology import Typology, load_typology
+from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
+from parapheur.circuits.errors import CircuitError, MetadataError, StepNotCurrent
+from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.circuits.models import StepAction
 from parapheur.config import PROJECT_ROOT
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus
@@ -48,13 +50,20 @@ class Catalogue:
 _catalogue_cache: dict[Path, tuple[tuple, Catalogue]] = {}
 
 
-def catalogue(directory: Path = WORKFLOWS_DIR) -> Catalogue:
+def workflows_dir() -> Path:
+    """PARAPHEUR_WORKFLOWS_DIR of the running application, else the shipped workflows/."""
+    if has_app_context() and current_app.config.get("WORKFLOWS_DIR"):
+        return Path(current_app.config["WORKFLOWS_DIR"])
+    return WORKFLOWS_DIR
+
+
+def catalogue(directory: Path | None = None) -> Catalogue:
     """The workflows directory's circuits and typology, reloaded whenever a file changes there.
 
     An edited circuit file gets a new version (the hash of its text); documents already in flight
     keep the frozen copy they started with.
     """
-    directory = Path(directory)
+    directory = Path(directory) if directory is not None else workflows_dir()
     signature = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
                              for p in directory.glob("*.yaml")))
     cached = _catalogue_cache.get(directory)
@@ -67,18 +76,59 @@ def catalogue(directory: Path = WORKFLOWS_DIR) -> Catalogue:
 
 
 def circuit_for_typology(doc_type: str, doc_subtype: str,
-                         directory: Path = WORKFLOWS_DIR) -> tuple[Circuit, str]:
+                         directory: Path | None = None) -> tuple[Circuit, str]:
     """The circuit (and its source text) that documents of this type / sous-type follow."""
     current = catalogue(directory)
     circuit = current.circuits[current.typology.circuit_for(doc_type, doc_subtype)]
     return circuit, circuit.source
 
 
-def typology_choices(directory: Path = WORKFLOWS_DIR) -> list[tuple[str, str]]:
+def typology_choices(directory: Path | None = None) -> list[tuple[str, str]]:
     """("TYPE/SOUS-TYPE", "Type — Sous-type") pairs for the upload form, in file order."""
     typology = catalogue(directory).typology
     return [(f"{entry.type}/{entry.code}", f"{entry.type_label} — {entry.label}")
             for entry in typology.entries.values()]
+
+
+def typology_entry(doc_type: str, doc_subtype: str) -> Subtype | None:
+    """The typology entry (with its French labels) of a type / sous-type, if still configured."""
+    try:
+        return catalogue().typology.entries.get((doc_type, doc_subtype))
+    except CircuitError:  # a broken workflows directory must not break the pages that list labels
+        return None
+
+
+def typology_label(doc_type: str, doc_subtype: str) -> str:
+    """« Type — Sous-type » in French, or the codes when the typology no longer lists them."""
+    entry = typology_entry(doc_type, doc_subtype)
+    if entry is None:
+        return f"{doc_type} / {doc_subtype}"
+    return f"{entry.type_label} — {entry.label}"
+
+
+def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The declared fields of an upload form, checked by the engine and against existing desks.
+
+    Empty values are dropped (the engine then says which required ones are missing); undeclared
+    keys are ignored. MetadataError lists every problem in French.
+    """
+    cleaned: dict[str, Any] = {}
+    for name in circuit.fields:
+        value = raw.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value is None or value == "":
+            continue
+        cleaned[name] = value
+    engine.check_metadata(circuit, cleaned)
+    desk_fields = {name: str(value) for name, value in cleaned.items()
+                   if circuit.fields[name].type == "desk"}
+    known = _desks_by_slug(session, list(desk_fields.values()))
+    unknown = [f"« {circuit.fields[name].label or name} » ({name}) : bureau inconnu « {slug} »"
+               for name, slug in desk_fields.items() if slug not in known]
+    if unknown:
+        raise MetadataError(unknown)
+    return cleaned
 
 
 @lru_cache(maxsize=256)
@@ -124,8 +174,8 @@ def find_pending(document: Document, step: str) -> engine.PendingStep:
     for pending in pending_steps(document):
         if pending.state == step:
             return pending
-    raise StepNotCurrent(f"L'étape « {step} » n'est pas en attente : elle a déjà été traitée "
-                         "ou le document a changé d'état.")
+    raise StepNotCurrent(f"L'étape « {step} » n'est plus en attente : déjà traité (un autre "
+                         "bureau a agi ou le document a changé d'état).", step=step)
 
 
 def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str]) -> dict[str, Desk]:
@@ -237,18 +287,12 @@ def _commit(session: Session, document: Document, transition: engine.Transition,
             action: str, decision: str, actor: User, capacity: ActingCapacity, now: datetime,
             reason: str | None = None, payload: dict[str, Any] | None = None,
             version_id: int | None = None, certificate_subject: str | None = None) -> ActResult:
-    """Persist a transition: run state, status, the step's record and its audit events."""
-    document.run_state = transition.state.to_json()
-    status = DocumentStatus.IN_PROGRESS
-    if transition.state.is_final:
-        status = _OUTCOME_STATUS.get(transition.state.outcome or "", DocumentStatus.APPROVED)
-    document.status = status
-    document.updated_at = now
-    try:
-        session.flush()  # takes the document's row lock and checks its version first
-    except StaleDataError:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") \
-            from None
+    """Persist a transition: run state, status, the step's record and its audit events.
+
+    When the move enters automatic steps (cachet, export), the server performs them right away,
+    in the same transaction: if one fails, the whole action is rolled back by the caller.
+    """
+    status = _persist_state(session, document, transition, now)
     step_action = StepAction(
         document_id=document.id, step=step, action=action, decision=decision,
         actor_id=actor.id, desk_id=(capacity.via or capacity.desk).id,
@@ -266,7 +310,228 @@ def _commit(session: Session, document: Document, transition: engine.Transition,
         audit.record(session, name, actor=actor, document_id=document.id, details=merged,
                      clock=lambda: now)
     session.flush()
-    return ActResult(step_action, status)
+    if status is DocumentStatus.IN_PROGRESS:
+        run_automatic_steps(session, document, now=now, triggered_by=actor)
+    return ActResult(step_action, document.status)
+
+
+def _persist_state(session: Session, document: Document, transition: engine.Transition,
+                   now: datetime) -> DocumentStatus:
+    document.run_state = transition.state.to_json()
+    status = DocumentStatus.IN_PROGRESS
+    if transition.state.is_final:
+        status = _OUTCOME_STATUS.get(transition.state.outcome or "", DocumentStatus.APPROVED)
+    document.status = status
+    document.updated_at = now
+    try:
+        session.flush()  # takes the document's row lock and checks its version first
+    except StaleDataError:
+        raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") \
+            from None
+    return status
+
+
+# --- automatic steps (cachet, export) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AutomaticRun:
+    """What an automatic step's handler gets: the document waiting at `step`, and when."""
+
+    session: Session
+    document: Document
+    step: engine.PendingStep
+    now: datetime
+    triggered_by: User | None = None
+
+
+@dataclass(frozen=True)
+class AutomaticOutcome:
+    """What a handler did: audit details, and the new version of the file it made, if any."""
+
+    details: dict[str, Any] = field(default_factory=dict)
+    version_id: int | None = None
+    certificate_subject: str | None = None
+
+
+AutomaticHandler = Callable[[AutomaticRun], AutomaticOutcome]
+_automatic_handlers: dict[str, AutomaticHandler] = {}
+
+
+def register_automatic_action(action: str, handler: AutomaticHandler) -> None:
+    """Plug in what the server does at `action` steps (e.g. the PES V2 / FEC exporters)."""
+    _automatic_handlers[action] = handler
+
+
+def automatic_handler(action: str) -> AutomaticHandler:
+    """The handler of an automatic action; the defaults are loaded on first use."""
+    if action not in _automatic_handlers:
+        if action == "cachet":
+            # Imported here: the seal lives in parapheur.signatures, which imports this module.
+            from parapheur.signatures.seal import seal_step
+
+            _automatic_handlers.setdefault("cachet", seal_step)
+        elif action == "export":
+            _automatic_handlers.setdefault("export", record_export)
+    handler = _automatic_handlers.get(action)
+    if handler is None:
+        raise CircuitError(f"Aucun traitement automatique n'est défini pour l'action "
+                           f"« {action} ».")
+    return handler
+
+
+def record_export(run: AutomaticRun) -> AutomaticOutcome:
+    """Default export: the step is recorded as done; real exporters register their own handler."""
+    return AutomaticOutcome({"exporter": None, "version": run.document.current_version.number,
+                             "sha256": run.document.current_version.sha256})
+
+
+def run_automatic_steps(session: Session, document: Document, *, now: datetime,
+                        triggered_by: User | None = None) -> list[StepAction]:
+    """Perform the automatic steps the document now waits on, one after the other.
+
+    Runs in the caller's transaction; a handler's error propagates so that the caller rolls back
+    everything, including the human action that led here.
+    """
+    done: list[StepAction] = []
+    circuit = circuit_of(document)
+    for _ in range(len(circuit.states) + 1):  # each state at most once per pass: no endless loop
+        if document.status is not DocumentStatus.IN_PROGRESS:
+            break
+        step = next((p for p in pending_steps(document) if p.automatic), None)
+        if step is None:
+            break
+        outcome = automatic_handler(step.action)(
+            AutomaticRun(session, document, step, now, triggered_by))
+        transition = engine.apply(circuit, run_state(document), step=step.state,
+                                  desk=SYSTEM_DESK, decision="approve", metadata=document.meta,
+                                  now=now)
+        _persist_state(session, document, transition, now)
+        record = StepAction(document_id=document.id, step=step.state, action=step.action,
+                            decision="approve", actor_id=None, desk_id=None,
+                            version_id=outcome.version_id,
+                            certificate_subject=outcome.certificate_subject, acted_at=now)
+        session.add(record)
+        extra: dict[str, Any] = {"actor": "serveur", **outcome.details}
+        if triggered_by is not None:
+            extra["triggered_by"] = triggered_by.username
+        for index, (name, details) in enumerate(transition.events):
+            merged = {**(details or {}), **extra} if index == 0 else dict(details or {})
+            audit.record(session, name, actor=None, document_id=document.id, details=merged,
+                         clock=lambda: now)
+        session.flush()
+        done.append(record)
+    return done
+
+
+# --- what the document page shows ---------------------------------------------------------------
+
+SYSTEM_DESK_LABEL = "Serveur (automatique)"
+
+
+@dataclass(frozen=True)
+class DeskProgress:
+    """One desk of a step: "done" (acted), "waiting", or "settled" (another desk of an `any` step
+    acted first: « déjà traité »)."""
+
+    slug: str
+    name: str
+    status: str
+    decision: str | None = None
+    actor: str | None = None
+    at: datetime | None = None
+    on_behalf_of: bool = False
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """A step of the run as the document page shows it."""
+
+    state: str
+    label: str
+    action: str
+    mode: str
+    desks: tuple[DeskProgress, ...]
+    current: bool
+    due: datetime | None = None
+    late: bool = False
+
+
+def desk_labels(session: Session) -> dict[str, str]:
+    """Desk slug → name for every desk in the database (and the server's pseudo-desk)."""
+    labels = {desk.slug: desk.name for desk in session.execute(select(Desk)).scalars()}
+    labels[SYSTEM_DESK] = SYSTEM_DESK_LABEL
+    return labels
+
+
+def progress(session: Session, document: Document, *, now: datetime) -> list[StepProgress]:
+    """The steps passed and the current one, with who acted, who is awaited, who is « déjà traité »."""
+    circuit = circuit_of(document)
+    state = run_state(document)
+    names = desk_labels(session)
+    actions = session.execute(
+        select(StepAction).where(StepAction.document_id == document.id)
+        .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
+    # The latest decision of each desk on each step; a take-back cancels the visa it undoes.
+    latest: dict[str, dict[str, StepAction]] = {}
+    for record in actions:
+        if record.on_behalf_of is not None:
+            slug = record.on_behalf_of.slug
+        elif record.desk is not None:
+            slug = record.desk.slug
+        else:
+            slug = SYSTEM_DESK
+        per_step = latest.setdefault(record.step, {})
+        if record.decision == "take_back":
+            per_step.pop(slug, None)
+        else:
+            per_step[slug] = record
+    ordered: list[str] = []
+    for name in state.trail:
+        step = circuit.states.get(name)
+        if step is None or step.is_final or step.action == "notification":
+            continue
+        if name in ordered:
+            ordered.remove(name)  # a step visited again (after a rejection) shows its last visit
+        ordered.append(name)
+    result = []
+    for name in ordered:
+        step = circuit.states[name]
+        is_current = not state.is_final and name == state.current
+        mode = state.mode if is_current else (step.actor.mode if step.actor else "single")
+        if is_current:
+            slugs: tuple[str, ...] = state.desks
+        elif step.actor is not None and step.actor.kind in ("desk", "system"):
+            slugs = step.actor.desks
+        else:
+            slugs = tuple(latest.get(name, {}))
+        records = latest.get(name, {})
+        desks = []
+        anyone_done = any(records.get(slug) for slug in slugs)
+        for slug in slugs:
+            record = records.get(slug)
+            acted = slug in state.acted if is_current else record is not None
+            if acted and record is not None:
+                desks.append(DeskProgress(
+                    slug, names.get(slug, slug), "done", record.decision,
+                    record.actor.full_name if record.actor else SYSTEM_DESK_LABEL,
+                    record.acted_at, record.on_behalf_of is not None))
+            elif not is_current and mode == "any" and anyone_done:
+                desks.append(DeskProgress(slug, names.get(slug, slug), "settled"))
+            elif is_current:
+                desks.append(DeskProgress(slug, names.get(slug, slug), "waiting"))
+            else:
+                desks.append(DeskProgress(slug, names.get(slug, slug), "skipped"))
+        result.append(StepProgress(name, step.label, step.action or "", mode, tuple(desks),
+                                   is_current, state.due if is_current else None,
+                                   is_current and state.is_late(now)))
+    return result
+
+
+def is_late(document: Document, now: datetime) -> bool:
+    """True when the document's current step has passed its deadline."""
+    if document.status is not DocumentStatus.IN_PROGRESS:
+        return False
+    return run_state(document).is_late(now)
 
 
 def get_document(session: Session, document_id: int) -> Document:

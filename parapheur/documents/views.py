@@ -1,6 +1,8 @@
-"""Inbox, upload, document page, downloads, and visa / rejection actions."""
+"""Inbox, upload, document page with its circuit diagram, downloads, and visa / rejection actions."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -14,10 +16,14 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 
 from parapheur.accounts.models import Desk, Role
+from parapheur.circuits import graph
 from parapheur.circuits import services as circuits
+from parapheur.circuits.definition import Circuit
+from parapheur.circuits.errors import CircuitError, MetadataError
 from parapheur.circuits.models import StepAction
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
@@ -56,10 +62,16 @@ def _load_visible(document_id: int) -> Document:
     return document
 
 
+@bp.app_template_global()
+def typology_label(doc_type: str, doc_subtype: str) -> str:
+    """« Type — Sous-type » in French for pages (the codes when no longer configured)."""
+    return circuits.typology_label(doc_type, doc_subtype)
+
+
 @bp.route("/")
 @login_required
 def inbox():
-    """The bannettes: to process, mine in progress, processed."""
+    """The bannettes: to process (late ones first), mine in progress, processed."""
     session = get_session()
     moment = now()
     in_progress = session.execute(
@@ -68,7 +80,10 @@ def inbox():
     to_process = []
     for document in in_progress:
         for pending, capacity in circuits.user_can_act(session, document, current_user, now=moment):
-            to_process.append((document, pending, capacity))
+            late = pending.due is not None and moment > pending.due
+            to_process.append((document, pending, capacity, late))
+    # Late documents first, the most overdue on top; then the others in arrival order (stable).
+    to_process.sort(key=lambda row: (not row[3], row[1].due if row[3] else moment))
     mine = session.execute(
         select(Document).where(Document.author_id == current_user.id)
         .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
@@ -76,35 +91,96 @@ def inbox():
         select(Document).where(Document.id.in_(
             select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
         .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
+    late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
-                           processed=processed)
+                           processed=processed, late_ids=late_ids,
+                           late_count=sum(1 for row in to_process if row[3]))
+
+
+@dataclass(frozen=True)
+class FormField:
+    """A metadata field of the selected circuit, as the upload form shows it."""
+
+    name: str
+    label: str
+    type: str
+    optional: bool
+    choices: tuple[tuple[str, str], ...] | None  # (value, label) for selects
+    value: str
+
+
+def _form_fields(session, circuit: Circuit, values) -> list[FormField]:
+    desks = None
+    result = []
+    for name, spec in circuit.fields.items():
+        choices: tuple[tuple[str, str], ...] | None = None
+        if spec.type == "desk":
+            if desks is None:
+                desks = tuple((d.slug, d.name) for d in session.execute(
+                    select(Desk).order_by(Desk.name)).scalars())
+            choices = desks
+        elif spec.type == "boolean":
+            choices = (("true", "Oui"), ("false", "Non"))
+        elif spec.values is not None:
+            choices = tuple((v, v) for v in spec.values)
+        result.append(FormField(name, spec.label or name, spec.type, spec.optional, choices,
+                                str(values.get(name, "") or "")))
+    return result
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])
 @login_required
 def new_document():
-    """Upload a PDF with its title and typology; it starts its circuit."""
+    """Upload a PDF with its title, typology and the metadata its circuit asks; it starts its circuit.
+
+    Two steps without JavaScript: choosing the typology (GET ?typology=) shows the circuit's fields.
+    """
     typology = circuits.typology_choices()
     session = get_session()
-    form = {"title": request.form.get("title", ""), "typology": request.form.get("typology", "")}
+    source = request.form if request.method == "POST" else request.args
+    form = {"title": source.get("title", ""), "typology": source.get("typology", "")}
+    circuit = None
+    fields: list[FormField] = []
+    error = None
+    status = 200
+    if form["typology"]:
+        doc_type, _, doc_subtype = form["typology"].partition("/")
+        try:
+            circuit, _ = circuits.circuit_for_typology(doc_type, doc_subtype)
+            fields = _form_fields(session, circuit, source)
+        except CircuitError as exc:
+            error, status = exc.message, exc.status
     if request.method == "GET":
-        return render_template("pages/new_document.html", typology=typology, form=form)
+        return render_template("pages/new_document.html", typology=typology, form=form,
+                               circuit=circuit, fields=fields, error=error), status
     upload = request.files.get("file")
     try:
+        if error is not None:
+            raise ParapheurError(error, status=status)
         if upload is None or not upload.filename:
             raise InvalidUpload("Choisissez un fichier PDF à déposer.", reason="missing")
         doc_type, _, doc_subtype = form["typology"].partition("/")
-        if not doc_type or not doc_subtype:
+        if not doc_type or not doc_subtype or circuit is None:
             raise ParapheurError("Choisissez le type et le sous-type du document.")
+        if not form["title"].strip():
+            raise ParapheurError("Le titre du document est obligatoire.")
+        metadata = circuits.clean_metadata(session, circuit, request.form)
         desk = _author_desk(session, request.form.get("author_desk"))
+        moment = now()
         with transaction(session):
             document = services.create_document(
                 session, get_store(), title=form["title"], doc_type=doc_type,
                 doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
-                author=current_user, author_desk=desk, now=now())
+                author=current_user, author_desk=desk, now=moment, metadata=metadata)
+            # A circuit may start with a server step (a seal, an export): done at once.
+            circuits.run_automatic_steps(session, document, now=moment,
+                                         triggered_by=current_user)
     except ParapheurError as exc:
+        session.rollback()
+        problems = exc.problems if isinstance(exc, MetadataError) else []
         return render_template("pages/new_document.html", typology=typology, form=form,
-                               error=exc.message), exc.status
+                               circuit=circuit, fields=fields, error=exc.message,
+                               problems=problems), exc.status
     flash(f"Le document « {document.title} » est déposé et part dans son circuit.", "success")
     return redirect(url_for("documents.show", document_id=document.id))
 
@@ -125,14 +201,34 @@ def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
     document = _load_visible(document_id)
     session = get_session()
-    actions = circuits.user_can_act(session, document, current_user, now=now())
+    moment = now()
+    actions = circuits.user_can_act(session, document, current_user, now=moment)
     history = session.execute(
         select(StepAction).where(StepAction.document_id == document.id)
         .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
     return render_template("pages/document.html", document=document, actions=actions,
                            history=history, pending=circuits.pending_steps(document),
+                           progress=circuits.progress(session, document, now=moment),
+                           late=circuits.is_late(document, moment),
+                           diagram=Markup(_diagram(session, document)),
                            take_back=circuits.take_back_step(session, document, current_user,
-                                                             now=now()))
+                                                             now=moment))
+
+
+def _diagram(session, document: Document) -> str:
+    # Presentation attributes only (no style=): the CSP's style-src 'self' allows it inline.
+    return graph.render_svg(circuits.circuit_of(document), circuits.run_state(document),
+                            desk_labels=circuits.desk_labels(session))
+
+
+@bp.route("/documents/<int:document_id>/circuit.svg")
+@login_required
+def circuit_svg(document_id: int):
+    """The document's circuit diagram with its current step highlighted, as an SVG image."""
+    document = _load_visible(document_id)
+    response = Response(_diagram(get_session(), document), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/file")

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parapheur.accounts.models import SigningCredential, User
+from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.circuits import services as circuits
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
@@ -61,11 +61,16 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
     credential = active_credential(session, actor)
     options = pending.signature
     level = Level(options.level) if options is not None and options.level else Level.B_B
-    stamp = Stamp(
-        signer_name=actor.full_name,
-        quality=_quality(capacity, actor),
-        on_behalf_of=capacity.desk.name if capacity.delegated else None,
-    )
+    on_behalf_of = absent_holder(capacity.desk) if capacity.delegated else None
+    # The author's #signature# tag wins; else the box the circuit gives; else bottom right.
+    page, box = -1, None
+    where = options.stamp if options is not None else None
+    if where is not None:
+        # Circuit pages count from 1 (negative from the end); the signing layer from 0.
+        page = where.page - 1 if where.page > 0 else where.page
+        box = (where.x, where.y, where.x + where.width, where.y + where.height)
+    stamp = Stamp(signer_name=actor.full_name, quality=_quality(capacity, actor),
+                  on_behalf_of=on_behalf_of, page=page, box=box)
     certify = bool(options is not None and options.certify) and not _has_signature_version(document)
     try:
         key = Pkcs12Key.open(Path(credential.pkcs12_path), passphrase)
@@ -84,12 +89,28 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
                  capacity=capacity, allow_signature=True, version_id=version.id,
                  certificate_subject=key.subject_name,
                  payload={"sha256": version.sha256, "version": version.number,
-                          "certificate": key.subject_name, "level": level.value})
+                          "certificate": key.subject_name, "level": level.value,
+                          **({"stamp_on_behalf_of": f"en l'absence de {on_behalf_of}"}
+                             if on_behalf_of else {})})
+
+
+def absent_holder(desk: Desk) -> str:
+    """Who a delegate signs for, as the stamp's « en l'absence de … » line reads.
+
+    The holder's name and quality when the desk has one member (« Martine Dupont, Le Maire »),
+    else the desk itself.
+    """
+    members = list(desk.members)
+    quality = desk.quality or desk.name
+    if len(members) == 1:
+        return f"{members[0].full_name}, {quality}"
+    return f"{quality} (bureau {desk.name})" if desk.quality else f"bureau {desk.name}"
 
 
 def _quality(capacity, actor: User) -> str:
     if capacity.delegated:
-        return "Par délégation"
+        own = capacity.via.quality or capacity.via.name if capacity.via else actor.title
+        return f"{own}, par délégation" if own else "Par délégation"
     return capacity.desk.quality or actor.title or capacity.desk.name
 
 

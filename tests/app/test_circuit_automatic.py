@@ -1,0 +1,314 @@
+"""Server steps (cachet, export) run in the action that reaches them; signatures by delegation."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from datetime import timedelta
+
+import pytest
+from conftest import csrf_from, db_snapshot, page_text
+from parapheur.accounts.models import Desk
+from parapheur.accounts.services import create_delegation
+from parapheur.audit.models import AuditEvent
+from parapheur.audit.services import verify_chain
+from parapheur.circuits import services as circuits
+from parapheur.circuits.models import StepAction
+from parapheur.config import PROJECT_ROOT
+from parapheur.db import get_session, transaction
+from parapheur.documents.models import Document, DocumentStatus, VersionKind
+from parapheur.errors import ParapheurError
+from sqlalchemy import select
+
+SEALED_CIRCUIT = """\
+id: acte-cachete
+title: Acte cacheté
+description: Visa du DGS, cachet de la collectivité, export vers l'archivage.
+initial: visa_dgs
+on_reject: rejete
+states:
+  visa_dgs:
+    label: Visa du DGS
+    action: visa
+    desk: dgs
+    next: cachet_serveur
+  cachet_serveur:
+    label: Cachet de la collectivité
+    action: cachet
+    signature:
+      level: B-B
+      stamp: {page: 1, x: 40, y: 40, width: 220, height: 60}
+    next: export_archives
+  export_archives:
+    label: Export vers l'archivage
+    action: export
+    next: termine
+  termine:
+    label: Terminé
+    final: approved
+  rejete:
+    label: Rejeté
+    final: rejected
+"""
+
+TYPOLOGY_ADDITION = """\
+  ARCHIVES:
+    label: Actes à cacheter
+    subtypes:
+      ACTE_CACHETE: {label: Acte cacheté, circuit: acte-cachete}
+"""
+
+
+@pytest.fixture
+def workflows(app, tmp_path):
+    """A workflows directory: the shipped circuits plus one with a cachet and an export step."""
+    directory = tmp_path / "workflows"
+    shutil.copytree(PROJECT_ROOT / "workflows", directory)
+    (directory / "acte-cachete.yaml").write_text(SEALED_CIRCUIT, encoding="utf-8")
+    with (directory / "typologie.yaml").open("a", encoding="utf-8") as typology:
+        typology.write(TYPOLOGY_ADDITION)
+    app.config["WORKFLOWS_DIR"] = directory
+    return directory
+
+
+@pytest.fixture
+def seal_passphrase(tmp_path):
+    """`seal_passphrase(text)`: a passphrase file, as PARAPHEUR_SEAL_PASSPHRASE_FILE names."""
+    def write(text: str):
+        path = tmp_path / "seal-passphrase"
+        path.write_text(text + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        return path
+    return write
+
+
+@pytest.fixture
+def sealing(app, workflows, demo_pki, seal_passphrase, request):
+    """The demo, with the extra circuit and the demo PKI's seal configured explicitly."""
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    app.config["SEAL_PKCS12"] = demo_pki.seal_pkcs12_path
+    app.config["SEAL_PASSPHRASE_FILE"] = seal_passphrase(DEMO_PASSPHRASE)
+    request.getfixturevalue("demo")
+    return app
+
+
+def _upload(client, sample_pdf, typology: str, title: str, **metadata):
+    page = client.get(f"/documents/new?typology={typology}")
+    assert page.status_code == 200, page_text(page)
+    return client.post("/documents/new", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "title": title,
+        "typology": typology, **metadata, "file": (io.BytesIO(sample_pdf), "piece.pdf")})
+
+
+def _document_id(app, title: str) -> int:
+    with app.app_context():
+        return get_session().execute(
+            select(Document.id).where(Document.title == title)).scalar_one()
+
+
+def _visa(client, document_id: int, step: str = "visa_dgs"):
+    page = client.get(f"/documents/{document_id}").get_data(as_text=True)
+    return client.post(f"/documents/{document_id}/steps/{step}/visa",
+                       data={"csrf_token": csrf_from(page)})
+
+
+def _events(app, document_id: int) -> dict[str, dict]:
+    with app.app_context():
+        rows = get_session().execute(select(AuditEvent).where(
+            AuditEvent.document_id == document_id).order_by(AuditEvent.seq)).scalars()
+        return {row.name: row.details for row in rows}
+
+
+def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
+    path = tmp_path / "checked.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run([pdfsig, str(path)], capture_output=True, text=True).stdout
+
+
+# --- cachet and export ------------------------------------------------------------------------------
+
+def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_for, sample_pdf,
+                                                                pdfsig, tmp_path):
+    finances = client_for("finances")
+    assert _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté à cacheter")\
+        .status_code == 302
+    document_id = _document_id(sealing, "Arrêté à cacheter")
+    dgs = client_for("dgs")
+    assert _visa(dgs, document_id).status_code == 302
+
+    with sealing.app_context():
+        session = get_session()
+        document = session.get(Document, document_id)
+        assert document.status is DocumentStatus.APPROVED
+        assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL, VersionKind.SEALED]
+        assert document.current_version.created_by is None  # made by the server
+        steps = session.execute(select(StepAction).where(StepAction.document_id == document_id)
+                                .order_by(StepAction.id)).scalars().all()
+        assert [(s.step, s.action, s.actor_id is None) for s in steps] == [
+            ("visa_dgs", "visa", False), ("cachet_serveur", "cachet", True),
+            ("export_archives", "export", True)]
+        assert steps[1].version_id == document.current_version.id
+        assert steps[1].certificate_subject == "Cachet serveur — Métropole de Démo"
+        sealed_sha = document.current_version.sha256
+        assert verify_chain(session).intact
+
+    events = _events(sealing, document_id)
+    assert events["document:step:sealed"]["sha256"] == sealed_sha
+    assert events["document:step:sealed"]["triggered_by"] == "dgs"
+    assert events["document:step:sealed"]["seal"] == "configured"
+    assert events["document:step:exported"]["step"] == "export_archives"
+    assert events["document:circuit:completed"]["outcome"] == "approved"
+
+    pdf = dgs.get(f"/documents/{document_id}/versions/2/file").data
+    output = _pdfsig(pdfsig, pdf, tmp_path)
+    assert "Signature is Valid." in output, output
+    assert "Cachet serveur" in output
+    history = page_text(dgs.get(f"/documents/{document_id}"))
+    assert "v2 — Cacheté" in history
+
+
+def test_a_failing_seal_rolls_back_the_visa_that_led_to_it(sealing, client_for, sample_pdf,
+                                                           seal_passphrase):
+    finances = client_for("finances")
+    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté sans cachet")
+    document_id = _document_id(sealing, "Arrêté sans cachet")
+    seal_passphrase("not-the-seal-passphrase")
+    dgs = client_for("dgs")
+    before = db_snapshot(sealing)
+    response = _visa(dgs, document_id)
+    assert response.status_code == 503
+    text = page_text(response)
+    assert "Le cachet serveur n'a pas pu être apposé" in text
+    assert "mot de passe" in text.lower() or "incorrect" in text
+    assert "le document est inchangé" in text
+    assert db_snapshot(sealing) == before
+    with sealing.app_context():
+        document = get_session().get(Document, document_id)
+        assert [p.state for p in circuits.pending_steps(document)] == ["visa_dgs"]
+
+
+def test_without_any_seal_configured_the_visa_is_refused_and_nothing_changes(
+        app, workflows, client_for, sample_pdf):
+    finances = client_for("finances")
+    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté orphelin")
+    document_id = _document_id(app, "Arrêté orphelin")
+    dgs = client_for("dgs")
+    before = db_snapshot(app)
+    response = _visa(dgs, document_id)
+    assert response.status_code == 503
+    assert "aucun certificat de cachet n'est configuré (PARAPHEUR_SEAL_PKCS12)" in \
+        page_text(response)
+    assert db_snapshot(app) == before
+
+
+def test_demo_pki_seal_is_the_default(app, workflows, demo_pki, client_for, sample_pdf):
+    shutil.copytree(demo_pki.directory, app.config["DATA_DIR"] / "demo-pki")
+    finances = client_for("finances")
+    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté de démonstration")
+    document_id = _document_id(app, "Arrêté de démonstration")
+    assert _visa(client_for("dgs"), document_id).status_code == 302
+    assert _events(app, document_id)["document:step:sealed"]["seal"] == "demo"
+
+
+def test_seal_settings_name_missing_files(tmp_path):
+    from parapheur.config import ConfigError, load_settings
+
+    for variable in ("PARAPHEUR_SEAL_PKCS12", "PARAPHEUR_SEAL_PASSPHRASE_FILE",
+                     "PARAPHEUR_WORKFLOWS_DIR"):
+        with pytest.raises(ConfigError) as error:
+            load_settings({variable: str(tmp_path / "absent")})
+        assert error.value.variable == variable
+
+
+def _waiting_signature(app) -> int:
+    with app.app_context():
+        for document in get_session().execute(select(Document).order_by(Document.id)).scalars():
+            pending = circuits.pending_steps(document)
+            if pending and pending[0].action == "signature":
+                return document.id
+    raise AssertionError("no document waits for a signature")
+
+
+def test_bordereau_signature_is_followed_by_the_export_hook(demo, client_for, sample_pdf,
+                                                            monkeypatch):
+    calls = []
+
+    def exporter(run: circuits.AutomaticRun) -> circuits.AutomaticOutcome:
+        calls.append((run.document.title, run.step.state, run.document.current_version.kind))
+        return circuits.AutomaticOutcome({"exporter": "pes-test", "batch": 7})
+
+    monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
+    finances = client_for("finances")
+    assert _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 12",
+                   exercice="2026", numero_bordereau="12", montant_total="15230,40")\
+        .status_code == 302
+    document_id = _document_id(demo, "Bordereau n° 12")
+    maire = client_for("maire")
+    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
+    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
+                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert response.status_code == 302, page_text(response)
+    assert calls == [("Bordereau n° 12", "export_pes", VersionKind.SIGNED)]
+    events = _events(demo, document_id)
+    assert events["document:step:exported"]["exporter"] == "pes-test"
+    assert events["document:step:exported"]["batch"] == 7
+    assert events["document:circuit:completed"]["state"] == "transmis"
+
+
+def test_a_failing_export_rolls_back_the_signature(demo, client_for, sample_pdf, monkeypatch):
+    def exporter(run):
+        raise ParapheurError("Export PES impossible : le comptable est injoignable.", status=503)
+
+    monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
+    finances = client_for("finances")
+    _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 13",
+            exercice="2026", numero_bordereau="13", montant_total="100")
+    document_id = _document_id(demo, "Bordereau n° 13")
+    maire = client_for("maire")
+    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
+    before = db_snapshot(demo)
+    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
+                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert response.status_code == 503
+    assert "Export PES impossible" in page_text(response)
+    assert db_snapshot(demo) == before
+
+
+# --- signature by delegation ------------------------------------------------------------------------
+
+def test_signature_in_the_absence_of_the_maire_says_so_on_the_stamp(demo, client_for, clock,
+                                                                     pdfsig, system_tool, tmp_path):
+    pdftotext = system_tool("pdftotext", "poppler-utils")
+    with demo.app_context():
+        session = get_session()
+        desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
+        with transaction(session):
+            create_delegation(session, from_desk=desks["maire"], to_desk=desks["adjoint"],
+                              starts_at=clock() - timedelta(days=1),
+                              ends_at=clock() + timedelta(days=7), now=clock())
+    document_id = _waiting_signature(demo)
+    adjoint = client_for("adjoint")
+    page = adjoint.get(f"/documents/{document_id}").get_data(as_text=True)
+    assert "Code de votre certificat" in page
+    response = adjoint.post(f"/documents/{document_id}/steps/signature_maire/sign",
+                            data={"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert response.status_code == 302, page_text(response)
+
+    pdf = adjoint.get(f"/documents/{document_id}/versions/2/file").data
+    path = tmp_path / "delegated.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True,
+                          text=True).stdout
+    flat = " ".join(text.split())
+    assert "en l'absence de Martine Dupont, Le Maire" in flat, text
+    assert "Paul Lefèvre" in flat and "par délégation" in flat
+    output = _pdfsig(pdfsig, pdf, tmp_path)
+    assert "Signature is Valid." in output, output
+    assert "Paul Lef" in output
+
+    signed = _events(demo, document_id)["document:step:signed"]
+    assert signed["actor"] == "adjoint"
+    assert signed["en_l_absence_de"] == "maire"
+    assert signed["stamp_on_behalf_of"] == "en l'absence de Martine Dupont, Le Maire"
