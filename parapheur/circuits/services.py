@@ -24,8 +24,8 @@ from parapheur.audit import services as audit
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
 from parapheur.circuits.errors import CircuitError, MetadataError, StepNotCurrent
-from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.circuits.models import StepAction
+from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.config import PROJECT_ROOT
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus
 from parapheur.errors import Forbidden, NotFound, ParapheurError
@@ -508,13 +508,13 @@ def progress(session: Session, document: Document, *, now: datetime) -> list[Ste
         desks = []
         anyone_done = any(records.get(slug) for slug in slugs)
         for slug in slugs:
-            record = records.get(slug)
-            acted = slug in state.acted if is_current else record is not None
-            if acted and record is not None:
+            found = records.get(slug)
+            acted = slug in state.acted if is_current else found is not None
+            if acted and found is not None:
                 desks.append(DeskProgress(
-                    slug, names.get(slug, slug), "done", record.decision,
-                    record.actor.full_name if record.actor else SYSTEM_DESK_LABEL,
-                    record.acted_at, record.on_behalf_of is not None))
+                    slug, names.get(slug, slug), "done", found.decision,
+                    found.actor.full_name if found.actor else SYSTEM_DESK_LABEL,
+                    found.acted_at, found.on_behalf_of is not None))
             elif not is_current and mode == "any" and anyone_done:
                 desks.append(DeskProgress(slug, names.get(slug, slug), "settled"))
             elif is_current:

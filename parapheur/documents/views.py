@@ -48,10 +48,24 @@ def can_view(session, document: Document, user) -> bool:
     if circuits.user_can_act(session, document, user, now=now()):
         return True
     user_desk_ids = {d.id for d in user.desks}
+    if _named_in_passed_steps(document, {d.slug for d in user.desks}):
+        return True
     acted = session.execute(
         select(StepAction.desk_id, StepAction.on_behalf_of_desk_id, StepAction.actor_id)
         .where(StepAction.document_id == document.id)).all()
     return any(row.actor_id == user.id or row.desk_id in user_desk_ids for row in acted)
+
+
+def _named_in_passed_steps(document: Document, slugs: set[str]) -> bool:
+    # A desk of an `any` step another desk settled still sees the document (« déjà traité »).
+    if not slugs:
+        return False
+    circuit = circuits.circuit_of(document)
+    for name in circuits.run_state(document).trail:
+        actor = circuit.states[name].actor if name in circuit.states else None
+        if actor is not None and actor.kind == "desk" and slugs & set(actor.desks):
+            return True
+    return False
 
 
 def _load_visible(document_id: int) -> Document:

@@ -73,7 +73,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
                   on_behalf_of=on_behalf_of, page=page, box=box)
     certify = bool(options is not None and options.certify) and not _has_signature_version(document)
     try:
-        key = Pkcs12Key.open(Path(credential.pkcs12_path), passphrase)
+        key = Pkcs12Key.open(Path(credential.pkcs12_path or ""), passphrase)  # checked above
         original = store.read(document.current_version.sha256)
         signed = sign_document(
             original, key,

@@ -8,7 +8,9 @@ import subprocess
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text
+from sqlalchemy import select
+
 from parapheur.accounts.models import Desk
 from parapheur.accounts.services import create_delegation
 from parapheur.audit.models import AuditEvent
@@ -19,7 +21,6 @@ from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
 from parapheur.errors import ParapheurError
-from sqlalchemy import select
 
 SEALED_CIRCUIT = """\
 id: acte-cachete

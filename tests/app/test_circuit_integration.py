@@ -7,11 +7,12 @@ import re
 from datetime import timedelta
 from xml.etree import ElementTree
 
-from conftest import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text
+from sqlalchemy import select
+
 from parapheur.circuits import services as circuits
 from parapheur.db import get_session
 from parapheur.documents.models import Document
-from sqlalchemy import select
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -198,19 +199,21 @@ def test_any_mode_step_is_already_processed_for_the_other_desk(demo, client_for,
                            data={"csrf_token": csrf_from(page)}).status_code == 302
     maire = client_for("maire")
     adjoint = client_for("adjoint")
-    html = page_text(maire.get(f"/documents/{document.id}"))
+    html = page_text(adjoint.get(f"/documents/{document.id}"))
     assert "(un seul bureau suffit)" in html
-    maire_token = csrf_from(html)
-    page = adjoint.get(f"/documents/{document.id}").get_data(as_text=True)
-    assert adjoint.post(f"/documents/{document.id}/steps/visa_adjoint/visa",
-                        data={"csrf_token": csrf_from(page)}).status_code == 302
+    adjoint_token = csrf_from(html)
+    page = maire.get(f"/documents/{document.id}").get_data(as_text=True)
+    assert maire.post(f"/documents/{document.id}/steps/visa_adjoint/visa",
+                      data={"csrf_token": csrf_from(page)}).status_code == 302
 
-    html = page_text(maire.get(f"/documents/{document.id}"))
-    assert _desk_line(html, "Maire") == "settled: déjà traité (un autre bureau a agi)"
-    assert _desk_line(html, "1er adjoint").startswith("done: fait par Paul Lefèvre")
+    # The adjoint's desk acts nowhere later, yet still sees the document and that it is settled.
+    html = page_text(adjoint.get(f"/documents/{document.id}"))
+    assert _desk_line(html, "1er adjoint") == "settled: déjà traité (un autre bureau a agi)"
+    assert _desk_line(html, "Maire").startswith("done: fait par Martine Dupont")
+    assert "Donner le visa" not in html
     before = db_snapshot(demo)
-    late_visa = maire.post(f"/documents/{document.id}/steps/visa_adjoint/visa",
-                           data={"csrf_token": maire_token})
+    late_visa = adjoint.post(f"/documents/{document.id}/steps/visa_adjoint/visa",
+                             data={"csrf_token": adjoint_token})
     assert late_visa.status_code == 409
     assert "déjà traité" in page_text(late_visa).lower()
     assert db_snapshot(demo) == before

@@ -1,0 +1,92 @@
+"""In Chromium: the circuit diagram draws under the CSP, and the two-step upload form works."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def live_server(demo, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("one browser run is enough; it runs on SQLite")
+    server = make_server("127.0.0.1", 0, demo, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="fr-FR")
+        page = context.new_page()
+        page.console_errors = []  # type: ignore[attr-defined]
+        page.failed = []  # type: ignore[attr-defined]
+        page.on("console", lambda message: page.console_errors.append(message.text)
+                if message.type == "error" else None)
+        # Chromium asks for /favicon.ico on its own; every other failed request is a bug.
+        page.on("response", lambda response: page.failed.append(response.url)
+                if response.status >= 400 and not response.url.endswith("/favicon.ico")
+                else None)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(f"demo-{username}")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base}/")
+
+
+def test_diagram_draws_under_the_content_security_policy(live_server, browser_page):
+    page = browser_page
+    _login(page, live_server, "dgs")
+    page.locator("section[aria-labelledby=a-traiter]").get_by_role("link").first.click()
+    diagram = page.get_by_role("img", name="Délibération")
+    box = diagram.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 200
+    current = page.locator("svg g.state.current rect")
+    assert current.get_attribute("stroke") == "#e67e22"
+    # Presentation attributes apply: the computed stroke is the orange of the current step.
+    assert current.evaluate("e => getComputedStyle(e).stroke") == "rgb(230, 126, 34)"
+    assert not [m for m in page.console_errors if "Content Security Policy" in m], \
+        page.console_errors
+
+
+def test_upload_in_two_steps_with_the_circuit_fields(live_server, browser_page, sample_pdf,
+                                                      tmp_path):
+    page = browser_page
+    pdf = tmp_path / "facture.pdf"
+    pdf.write_bytes(sample_pdf)
+    _login(page, live_server, "finances")
+    page.get_by_role("link", name="Déposer un document").click()
+    page.get_by_label("1. Type et sous-type").select_option("FACTURES/FACTURE")
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_label("Titre").fill("Facture Électricité novembre")
+    page.get_by_label("Montant TTC (€)").fill("1 250,00".replace(" ", ""))
+    page.get_by_label("Service ordonnateur").select_option(label="Services techniques")
+    page.get_by_label("Fichier PDF").set_input_files(str(pdf))
+    page.get_by_role("button", name="Déposer et lancer le circuit").click()
+    main = page.locator("main").inner_text()
+    assert "est déposé" in main, main
+    assert "Constatation du service fait" in main
+    assert "Services techniques : attendu" in " ".join(main.split())
+    assert not page.failed, page.failed
+    assert not [m for m in page.console_errors if "404" not in m], page.console_errors
