@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from parapheur import config as config_module
 from parapheur.config import PROJECT_ROOT
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults → PARAPHEUR_* environment → `test_config` overrides."""
+    # Imported here so that commands which need no web application (verify, sign, workflows)
+    # start without loading Flask.
+    from flask import Flask
+
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),

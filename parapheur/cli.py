@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from parapheur.config import ConfigError
+from parapheur.errors import ParapheurError
+
+
+# Command name → "module:attribute". Commands are imported only when used, so that a command
+# such as `parapheur verify`, run once per batch by auditors' scripts, does not pay for Flask,
+# SQLAlchemy or the signing stack at start-up.
+COMMANDS: dict[str, str] = {
+    "db": "parapheur.app_cli:db_group",
+    "demo": "parapheur.app_cli:demo_group",
+    "serve": "parapheur.app_cli:serve",
+    "audit": "parapheur.app_cli:audit_group",
+    "users": "parapheur.app_cli:users_group",
+    "desks": "parapheur.app_cli:desks_group",
+    "delegations": "parapheur.app_cli:delegations_group",
+    "workflows": "parapheur.circuits.cli:workflows_group",
+    "sign": "parapheur.signatures.cli:sign_command",
+    "pki": "parapheur.signatures.cli:pki_group",
+    "verify": "parapheur.verification.cli:verify_command",
+}
 
 
 class ParapheurGroup(click.Group):
-    """Turns configuration and domain errors into a message and a non-zero exit, never a traceback."""
+    """Lazily loaded commands; configuration and domain errors become a message and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, ctx: click.Context):
-        from parapheur.errors import ParapheurError
-
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
@@ -29,37 +57,3 @@ class ParapheurGroup(click.Group):
 @click.version_option(package_name="parapheur")
 def main() -> None:
     """Parapheur électronique: circuits, PAdES signatures, audit and accounting exports."""
-
-
-def _register() -> None:
-    # Each domain owns its commands; they are gathered here.
-    from parapheur.app_cli import (
-        audit_group,
-        db_group,
-        delegations_group,
-        demo_group,
-        desks_group,
-        serve,
-        users_group,
-    )
-
-    main.add_command(db_group)
-    main.add_command(demo_group)
-    main.add_command(serve)
-    main.add_command(audit_group)
-    main.add_command(users_group)
-    main.add_command(desks_group)
-    main.add_command(delegations_group)
-    from parapheur.circuits.cli import workflows_group
-
-    main.add_command(workflows_group)
-    from parapheur.signatures.cli import pki_group, sign_command
-
-    main.add_command(sign_command)
-    main.add_command(pki_group)
-    from parapheur.verification.cli import verify_command
-
-    main.add_command(verify_command)
-
-
-_register()

@@ -14,18 +14,54 @@ Every refusal is a `signing.errors.SigningError` subclass with a French `.messag
 never modified.
 """
 
-from signing.archive import extend_document
-from signing.batch import BatchSigner, DocumentOutcome, FileOutcome
-from signing.errors import (
-    CertificateNotUsable,
-    EncryptedPdf,
-    SigningError,
-    TimestampUnavailable,
-    UnreadablePdf,
-    WrongPassphrase,
-)
-from signing.keys import KeySpec, Pkcs11Key, Pkcs12Key, open_key
-from signing.pades import Level, SignOptions, Stamp, sign_document, sign_file
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Public names → defining module. They are imported on first use (PEP 562), so that a tool which
+# only validates (`signing.validation`, `parapheur verify`) does not load the whole signing stack.
+_EXPORTS = {
+    "extend_document": "signing.archive",
+    "BatchSigner": "signing.batch",
+    "DocumentOutcome": "signing.batch",
+    "FileOutcome": "signing.batch",
+    "CertificateNotUsable": "signing.errors",
+    "EncryptedPdf": "signing.errors",
+    "SigningError": "signing.errors",
+    "TimestampUnavailable": "signing.errors",
+    "UnreadablePdf": "signing.errors",
+    "WrongPassphrase": "signing.errors",
+    "KeySpec": "signing.keys",
+    "Pkcs11Key": "signing.keys",
+    "Pkcs12Key": "signing.keys",
+    "open_key": "signing.keys",
+    "Level": "signing.pades",
+    "SignOptions": "signing.pades",
+    "Stamp": "signing.pades",
+    "sign_document": "signing.pades",
+    "sign_file": "signing.pades",
+}
+
+if TYPE_CHECKING:
+    from signing.archive import extend_document
+    from signing.batch import BatchSigner, DocumentOutcome, FileOutcome
+    from signing.errors import (
+        CertificateNotUsable,
+        EncryptedPdf,
+        SigningError,
+        TimestampUnavailable,
+        UnreadablePdf,
+        WrongPassphrase,
+    )
+    from signing.keys import KeySpec, Pkcs11Key, Pkcs12Key, open_key
+    from signing.pades import Level, SignOptions, Stamp, sign_document, sign_file
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signing' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __all__ = [
     "BatchSigner",

@@ -12,20 +12,17 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.audit.bundle import BUNDLE_FORMAT
 from parapheur.audit.models import AuditChainHead, AuditEvent
-from parapheur.audit.services import canonical_content, chain_hash
+from parapheur.audit.services import canonical_content
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
-
-BUNDLE_FORMAT = 1
 
 
 def event_to_json(event: AuditEvent) -> dict[str, Any]:
@@ -49,76 +46,6 @@ def journal_slice(session: Session, document_id: int) -> dict[str, Any]:
     return {"format": BUNDLE_FORMAT, "document_id": document_id,
             "events": [event_to_json(e) for e in events], "chain": skeleton,
             "head": {"seq": head.seq, "hash": head.hash} if head else None}
-
-
-def check_journal_slice(journal: dict[str, Any]) -> list[str]:
-    """Problems found in a journal slice (empty when every hash holds and chains up)."""
-    problems: list[str] = []
-    skeleton = {link["seq"]: link for link in journal.get("chain", [])}
-    seqs = sorted(skeleton)
-    if seqs and seqs != list(range(seqs[0], seqs[-1] + 1)):
-        problems.append("la chaîne du journal présente une lacune")
-    for before, after in zip(seqs, seqs[1:], strict=False):
-        if skeleton[after]["prev_hash"] != skeleton[before]["hash"]:
-            problems.append(f"l'événement n°{after} ne suit pas l'événement n°{before}")
-    for entry in journal.get("events", []):
-        seq = entry.get("seq")
-        content = json.dumps(entry.get("content"), sort_keys=True, separators=(",", ":"),
-                             ensure_ascii=False).encode()
-        if chain_hash(entry["prev_hash"], content) != entry.get("hash"):
-            problems.append(f"l'événement n°{seq} a été modifié (empreinte différente)")
-        link = skeleton.get(seq)
-        if link is None or link["hash"] != entry["hash"] or link["prev_hash"] != entry["prev_hash"]:
-            problems.append(f"l'événement n°{seq} n'est pas à sa place dans la chaîne")
-        if entry.get("content", {}).get("document_id") != journal.get("document_id"):
-            problems.append(f"l'événement n°{seq} concerne un autre document")
-    return problems
-
-
-@dataclass
-class BundleCheck:
-    """Result of re-checking an evidence bundle offline."""
-
-    problems: list[str] = field(default_factory=list)
-    files: int = 0
-    events: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def check_bundle(path: Path) -> BundleCheck:
-    """Re-check a bundle: manifest hashes, journal chain, and that the journal names these files."""
-    result = BundleCheck()
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        result.problems.append(f"archive illisible : {exc}")
-        return result
-    with archive:
-        names = set(archive.namelist())
-        try:
-            manifest = json.loads(archive.read("manifest.json"))
-            journal = json.loads(archive.read("journal.json"))
-        except (KeyError, ValueError) as exc:
-            result.problems.append(f"manifest.json ou journal.json absent ou illisible : {exc}")
-            return result
-        for name, expected in manifest.get("files", {}).items():
-            if name not in names:
-                result.problems.append(f"{name} manque dans l'archive")
-                continue
-            if hashlib.sha256(archive.read(name)).hexdigest() != expected:
-                result.problems.append(f"{name} ne correspond pas à son empreinte du manifeste")
-            result.files += 1
-        result.problems.extend(check_journal_slice(journal))
-        result.events = len(journal.get("events", []))
-        recorded = {e["content"]["details"].get("sha256") for e in journal.get("events", [])
-                    if isinstance(e.get("content", {}).get("details"), dict)}
-        for name, expected in manifest.get("versions", {}).items():
-            if expected not in recorded:
-                result.problems.append(f"{name} n'est mentionné par aucun événement du journal")
-    return result
 
 
 def build_bundle(session: Session, store: ContentStore, document: Document, *, organisation: str,

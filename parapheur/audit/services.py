@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,9 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.audit.chain import GENESIS_HASH, canonical_json, chain_hash
 from parapheur.audit.models import AuditChainHead, AuditEvent
-
-GENESIS_HASH = "0" * 64
 
 
 def utcnow() -> datetime:
@@ -33,12 +31,7 @@ def canonical_content(event: AuditEvent) -> bytes:
         "document_id": event.document_id,
         "details": event.details,
     }
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def chain_hash(prev_hash: str, content: bytes) -> str:
-    """sha256(prev_hash + "\\n" + canonical content): the link of one event to its predecessor."""
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + content).hexdigest()
+    return canonical_json(content)
 
 
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:

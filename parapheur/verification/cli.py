@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
+import zipfile
+from pathlib import Path
 
 import click
 
@@ -47,19 +50,75 @@ USAGE_ERROR = 2
     default=False,
     help="Interroger aussi les services OCSP/CRL en ligne (sinon : seulement les données incluses dans le fichier).",
 )
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True), metavar="CHEMIN...")
-def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None, online: bool, paths: tuple[str, ...]):
+@click.option(
+    "--bundle",
+    "bundles",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="DOSSIER.zip",
+    help="Dossier de preuve (parapheur audit export) à revérifier : empreintes, chaîne du journal, "
+    "et signatures du document (répétable).",
+)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True), metavar="CHEMIN...")
+def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None, online: bool,
+                   bundles: tuple[str, ...], paths: tuple[str, ...]):
     """Verify every signature and document time stamp of PDF files (directories are searched recursively).
 
-    Exit code: 0 all TOTAL-PASSED; 1 any TOTAL-FAILED, unsigned or unreadable file; 3 some INDETERMINATE
-    and none failed; 2 usage error.
+    Exit code: 0 all TOTAL-PASSED; 1 any TOTAL-FAILED, unsigned or unreadable file, or a bundle whose
+    files or journal do not hold; 3 some INDETERMINATE and none failed; 2 usage error.
     """
+    if not paths and not bundles:
+        raise click.UsageError("Donnez au moins un CHEMIN ou un --bundle.")
     try:
         roots = load_trust_roots(trust)
     except ValidationSetupError as exc:
         raise click.BadParameter(exc.message, param_hint="--trust") from exc
-    files = find_pdfs(paths)
+    with tempfile.TemporaryDirectory(prefix="parapheur-verify-") as workdir:
+        bundle_failed, bundle_pdfs = _check_bundles(bundles, Path(workdir),
+                                                    as_json=output_format == "json")
+        code = _verify_files([*find_pdfs(paths), *bundle_pdfs], roots, output_format, jobs,
+                             online, nothing_else=bool(bundles))
+    if bundle_failed:
+        code = 1  # a bundle whose files or journal do not hold fails, whatever its signatures say
+    if code:
+        sys.exit(code)
+
+
+def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool) -> tuple[bool, list]:
+    """Check each bundle's manifest and journal; extract its signed PDF for validation."""
+    from parapheur.audit.bundle import check_bundle
+
+    failed = False
+    pdfs = []
+    for index, bundle in enumerate(bundles):
+        result = check_bundle(Path(bundle))
+        failed = failed or not result.ok
+        stream = sys.stderr if as_json else sys.stdout
+        if result.ok:
+            print(f"Dossier de preuve {bundle} : {result.files} fichiers conformes au manifeste, "
+                  f"journal intègre ({result.events} événements chaînés).", file=stream)
+        else:
+            print(f"Dossier de preuve {bundle} : NON CONFORME", file=stream)
+            for problem in result.problems:
+                print(f"  - {problem}", file=stream)
+        target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
+        try:
+            with zipfile.ZipFile(bundle) as archive:
+                data = archive.read("document.pdf")
+        except (OSError, KeyError, zipfile.BadZipFile):
+            continue
+        target.parent.mkdir(parents=True)
+        target.write_bytes(data)
+        pdfs.append(target)
+    return failed, pdfs
+
+
+def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,
+                  *, nothing_else: bool) -> int:
+    """Validate the files, print their reports and the summary; return the exit code."""
     if not files:
+        if nothing_else:
+            return 0
         click.echo("Erreur : aucun fichier PDF trouvé dans les chemins donnés.", err=True)
         sys.exit(USAGE_ERROR)
     if not roots:
@@ -83,8 +142,6 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
     else:
         click.echo(summary_table(rows))
     sys.stdout.flush()
-    code = exit_code_for(row[2] for row in rows)
-    if code:
-        sys.exit(code)
+    return exit_code_for(row[2] for row in rows)
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import os
-import re
 import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from app_helpers import login
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -18,7 +17,6 @@ from parapheur import create_app
 from parapheur.db import Base, get_session, upgrade
 
 POSTGRES_URL = os.environ.get("PARAPHEUR_TEST_POSTGRES_URL")
-TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
@@ -138,27 +136,13 @@ def demo(app, demo_pki, sample_pdf):
     app.config["TSA_URL"] = demo_pki.tsa_url
     with app.app_context():
         seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
-    return app
+    yield app
+    # Whatever the scenario did, succeeded or refused, the audit chain still holds.
+    from parapheur.audit.services import verify_chain
 
-
-def page_text(response) -> str:
-    """A response's body with HTML entities decoded, to look for messages."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token in a page's form."""
-    match = TOKEN_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def login(client, username: str, password: str | None = None):
-    """Log a demo user in through the real form (CSRF included)."""
-    page = client.get("/login")
-    return client.post("/login", data={
-        "username": username, "password": password or f"demo-{username}",
-        "csrf_token": csrf_from(page.get_data(as_text=True))})
+    with app.app_context():
+        report = verify_chain(get_session())
+        assert report.intact, f"audit chain broken at event {report.broken_seq}: {report.reason}"
 
 
 @pytest.fixture
@@ -170,14 +154,3 @@ def client_for(demo):
         assert response.status_code == 302, response.get_data(as_text=True)
         return client
     return make
-
-
-def db_snapshot(app) -> dict[str, list[tuple]]:
-    """Every row of every table, to prove a failed action changed nothing."""
-    with app.app_context():
-        session = get_session()
-        snapshot = {}
-        for table in Base.metadata.sorted_tables:
-            rows = session.execute(table.select()).all()
-            snapshot[table.name] = sorted(tuple(map(repr, row)) for row in rows)
-        return snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import csrf_from, db_snapshot, login, page_text
+from app_helpers import csrf_from, db_snapshot, login, page_text
 from sqlalchemy import select
 
 from parapheur.audit.models import AuditEvent

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import csrf_from, page_text, db_snapshot
+from app_helpers import csrf_from, db_snapshot, page_text
+from sqlalchemy import select
+
 from parapheur.audit.services import verify_chain
 from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document
-from sqlalchemy import select
 
 
 def _first_waiting(app, action: str) -> tuple[int, str]:

@@ -53,11 +53,31 @@ states:
     final: rejected
 """
 
+SEAL_ON_ARRIVAL = """\
+id: copie-conforme
+title: Copie conforme
+initial: cachet
+on_reject: rejete
+states:
+  cachet:
+    label: Cachet dès le dépôt
+    action: cachet
+    signature: {level: B-B}
+    next: fait
+  fait:
+    label: Cachetée
+    final: approved
+  rejete:
+    label: Rejetée
+    final: rejected
+"""
+
 TYPOLOGY_ADDITION = """\
   ARCHIVES:
     label: Actes à cacheter
     subtypes:
       ACTE_CACHETE: {label: Acte cacheté, circuit: acte-cachete}
+      COPIE: {label: Copie conforme, circuit: copie-conforme}
 """
 
 
@@ -67,6 +87,7 @@ def workflows(app, tmp_path):
     directory = tmp_path / "workflows"
     shutil.copytree(PROJECT_ROOT / "workflows", directory)
     (directory / "acte-cachete.yaml").write_text(SEALED_CIRCUIT, encoding="utf-8")
+    (directory / "copie-conforme.yaml").write_text(SEAL_ON_ARRIVAL, encoding="utf-8")
     with (directory / "typologie.yaml").open("a", encoding="utf-8") as typology:
         typology.write(TYPOLOGY_ADDITION)
     app.config["WORKFLOWS_DIR"] = directory
@@ -131,7 +152,7 @@ def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
 # --- cachet and export ------------------------------------------------------------------------------
 
 def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_for, sample_pdf,
-                                                                pdfsig, tmp_path):
+                                                                pdfsig, system_tool, tmp_path):
     finances = client_for("finances")
     assert _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté à cacheter")\
         .status_code == 302
@@ -166,8 +187,39 @@ def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_
     output = _pdfsig(pdfsig, pdf, tmp_path)
     assert "Signature is Valid." in output, output
     assert "Cachet serveur" in output
+    # The circuit asked for a visible seal stamp on page 1.
+    text = subprocess.run([system_tool("pdftotext", "poppler-utils"), "-f", "1", "-l", "1",
+                           str(tmp_path / "checked.pdf"), "-"], capture_output=True,
+                          text=True).stdout
+    assert "Cachet électronique" in text and "Cachet serveur — Métropole de Démo" in text, text
     history = page_text(dgs.get(f"/documents/{document_id}"))
     assert "v2 — Cacheté" in history
+
+
+def test_a_circuit_starting_with_a_seal_is_sealed_on_upload(sealing, client_for, sample_pdf):
+    finances = client_for("finances")
+    response = _upload(finances, sample_pdf, "ARCHIVES/COPIE", "Copie de l'arrêté 2026-12")
+    assert response.status_code == 302, page_text(response)
+    with sealing.app_context():
+        document = get_session().get(Document, _document_id(sealing, "Copie de l'arrêté 2026-12"))
+        assert document.status is DocumentStatus.APPROVED
+        assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL, VersionKind.SEALED]
+        # Invisible seal: no stamp was asked for.
+        assert document.current_version.page_count == 2
+
+
+def test_a_failing_seal_on_upload_stores_no_document(sealing, client_for, sample_pdf,
+                                                     seal_passphrase):
+    seal_passphrase("wrong")
+    finances = client_for("finances")
+    page = finances.get("/documents/new?typology=ARCHIVES/COPIE").get_data(as_text=True)
+    before = db_snapshot(sealing)
+    response = finances.post("/documents/new", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(page), "title": "Copie refusée", "typology": "ARCHIVES/COPIE",
+        "file": (io.BytesIO(sample_pdf), "copie.pdf")})
+    assert response.status_code == 503
+    assert "Le cachet serveur n'a pas pu être apposé" in page_text(response)
+    assert db_snapshot(sealing) == before
 
 
 def test_a_failing_seal_rolls_back_the_visa_that_led_to_it(sealing, client_for, sample_pdf,

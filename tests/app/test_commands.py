@@ -12,7 +12,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 
 import pytest
-from conftest import csrf_from
+from app_helpers import csrf_from
 
 
 def _env(tmp_path) -> dict[str, str]:

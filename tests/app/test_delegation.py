@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_from
+from app_helpers import csrf_from
 from sqlalchemy import select
 
 from parapheur.accounts.models import Desk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 
-from conftest import csrf_from, page_text
+from app_helpers import csrf_from, page_text
 from sqlalchemy import select
 
 from parapheur.audit.services import verify_chain

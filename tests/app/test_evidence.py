@@ -9,9 +9,9 @@ import subprocess
 import sys
 import zipfile
 
-from conftest import csrf_from
+from app_helpers import csrf_from
 
-from parapheur.audit.evidence import check_bundle
+from parapheur.audit.bundle import check_bundle
 
 
 def _sign_third_document(demo, client_for) -> int:
@@ -118,3 +118,27 @@ def _refresh_manifest(path, tmp_path):
             archive.writestr(n, d)
     out.write_bytes(buffer.getvalue())
     return out
+
+
+def test_verify_bundle_command(demo, client_for, demo_pki, tmp_path):
+    document_id = _sign_third_document(demo, client_for)
+    bundle = tmp_path / "preuve.zip"
+    assert _export(demo, document_id, bundle).returncode == 0
+    verify = [sys.executable, "-m", "parapheur", "verify", "--trust",
+              str(demo_pki.ca_certificate_path), "--bundle"]
+    result = subprocess.run([*verify, str(bundle)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "journal intègre" in result.stdout and "TOTAL-PASSED" in result.stdout
+
+    with zipfile.ZipFile(bundle) as archive:
+        items = {n: archive.read(n) for n in archive.namelist()}
+    journal = json.loads(items["journal.json"])
+    journal["events"][-1]["content"]["name"] = "document:step:forged"
+    items["journal.json"] = json.dumps(journal).encode()
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(forged, "w") as archive:
+        for name, data in items.items():
+            archive.writestr(name, data)
+    result = subprocess.run([*verify, str(forged)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "NON CONFORME" in result.stdout

@@ -78,7 +78,7 @@ def test_without_trust_nothing_passes_and_a_warning_says_why(verify_corpus):
 @pytest.mark.parametrize(
     "args, message",
     [
-        ([], "Missing argument"),
+        ([], "au moins un CHEMIN"),
         (["--trust", "/nonexistent/ca.pem", "."], "introuvable"),
         (["--format", "xml", "."], "xml"),
         (["--jobs", "0", "."], "0"),

@@ -1,0 +1,44 @@
+"""Helpers of the application tests: reading pages, CSRF tokens, logging in, snapshots of the data.
+
+(A module of its own rather than conftest.py: `from conftest import …` would resolve to whichever
+conftest pytest imported last.)"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from parapheur.db import Base, get_session
+
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def page_text(response) -> str:
+    """A response's body with HTML entities decoded, to look for messages."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def csrf_from(page: str) -> str:
+    """The CSRF token in a page's form."""
+    match = TOKEN_RE.search(page)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, username: str, password: str | None = None):
+    """Log a demo user in through the real form (CSRF included)."""
+    page = client.get("/login")
+    return client.post("/login", data={
+        "username": username, "password": password or f"demo-{username}",
+        "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+def db_snapshot(app) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove a failed action changed nothing."""
+    with app.app_context():
+        session = get_session()
+        snapshot = {}
+        for table in Base.metadata.sorted_tables:
+            rows = session.execute(table.select()).all()
+            snapshot[table.name] = sorted(tuple(map(repr, row)) for row in rows)
+        return snapshot
