@@ -23,7 +23,8 @@ from parapheur.accounts.services import ActingCapacity, acting_capacity
 from parapheur.audit import services as audit
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
-from parapheur.circuits.errors import CircuitError, MetadataError, StepNotCurrent
+from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, StepNotCurrent
+from parapheur.circuits.guards import coerce
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.config import PROJECT_ROOT
@@ -120,6 +121,20 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -
         if value is None or value == "":
             continue
         cleaned[name] = value
+    # The engine's own check names fields by code; users read the labels of the form.
+    problems = []
+    for name, spec in circuit.fields.items():
+        label = spec.label or name
+        if name not in cleaned:
+            if not spec.optional:
+                problems.append(f"« {label} » ({name}) est obligatoire")
+            continue
+        try:
+            coerce(spec, cleaned[name])
+        except GuardError as exc:
+            problems.append(f"« {label} » : {exc.message}")
+    if problems:
+        raise MetadataError(problems)
     engine.check_metadata(circuit, cleaned)
     desk_fields = {name: str(value) for name, value in cleaned.items()
                    if circuit.fields[name].type == "desk"}

@@ -129,7 +129,8 @@ def test_bad_metadata_get_a_french_400_and_store_nothing(demo, client_for, sampl
     assert response.status_code == 400
     text = page_text(response)
     assert "Métadonnées du document invalides" in text, text[text.find("notice-error"):][:800]
-    assert "la métadonnée « montant_ttc » vaut 'beaucoup' : décimal attendu" in text
+    assert "« Montant TTC (€) » : la métadonnée « montant_ttc » vaut 'beaucoup' : décimal " \
+           "attendu" in text
     assert "« Service ordonnateur » (service_ordonnateur) est obligatoire" in text
     # The form comes back filled in, so nothing typed is lost.
     assert 'value="beaucoup"' in text and 'value="Facture douteuse"' in text
