@@ -15,6 +15,7 @@ The web app's batch signing and `parapheur sign` both use `BatchSigner`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -97,12 +98,13 @@ class BatchSigner:
         return stamper, context, session
 
     async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,
-                        context: ValidationContext | None, gate: asyncio.Semaphore,
+                        context: ValidationContext | None, gate: asyncio.Semaphore | None,
                         signed_at: datetime | None, options: SignOptions | None = None) -> Any:
+        """Sign one document; `gate` bounds how many are in flight (None: the caller holds it)."""
         options = options or self.options
         if options.level is not self.options.level:
             raise ValueError("every document of a batch is signed at the batch's level")
-        async with gate:
+        async with gate or contextlib.nullcontext():
             try:
                 writer, pdf_signer, params = prepare(
                     source, self.key, options, signed_at=signed_at or self.clock(),
@@ -175,9 +177,12 @@ class BatchSigner:
                 outcome = FileOutcome(source, target)
                 partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
-                    with open(source, "rb") as src, open(partial, "w+b") as out:
-                        await self._sign_one(src, out, stamper, context, gate, signed_at)
-                    os.replace(partial, target)
+                    # Files are opened inside the gate: a batch of any size keeps at most
+                    # `concurrency` pairs of files open.
+                    async with gate:
+                        with open(source, "rb") as src, open(partial, "w+b") as out:
+                            await self._sign_one(src, out, stamper, context, None, signed_at)
+                        os.replace(partial, target)
                 except SigningError as exc:
                     outcome.error = exc
                 except OSError as exc:
