@@ -284,6 +284,25 @@ def _waiting_signature(app) -> int:
     raise AssertionError("no document waits for a signature")
 
 
+def test_bordereau_export_is_recorded_as_done_by_default(demo, client_for, sample_pdf):
+    finances = client_for("finances")
+    _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 11",
+            exercice="2026", numero_bordereau="11", montant_total="980")
+    document_id = _document_id(demo, "Bordereau n° 11")
+    maire = client_for("maire")
+    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
+    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
+                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert response.status_code == 302, page_text(response)
+    with demo.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.APPROVED
+        signed_sha = document.current_version.sha256
+    exported = _events(demo, document_id)["document:step:exported"]
+    assert exported["exporter"] is None  # no PES exporter plugged in yet
+    assert exported["sha256"] == signed_sha and exported["triggered_by"] == "maire"
+
+
 def test_bordereau_signature_is_followed_by_the_export_hook(demo, client_for, sample_pdf,
                                                             monkeypatch):
     calls = []
