@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, render_template, request
+from flask import Flask, redirect, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -62,6 +62,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
+
+    @app.route("/favicon.ico")
+    def _favicon():
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
 
     @app.after_request
     def _security_headers(response):

@@ -72,6 +72,8 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     for name, details in started.events:
         audit.record(session, name, actor=author, document_id=document.id, details=details,
                      clock=lambda: now)
+    # A circuit may start with a server step (a seal, an export): done at once, in this transaction.
+    circuits.run_automatic_steps(session, document, now=now, triggered_by=author)
     return document
 
 

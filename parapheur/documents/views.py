@@ -186,9 +186,6 @@ def new_document():
                 session, get_store(), title=form["title"], doc_type=doc_type,
                 doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
                 author=current_user, author_desk=desk, now=moment, metadata=metadata)
-            # A circuit may start with a server step (a seal, an export): done at once.
-            circuits.run_automatic_steps(session, document, now=moment,
-                                         triggered_by=current_user)
     except ParapheurError as exc:
         session.rollback()
         problems = exc.problems if isinstance(exc, MetadataError) else []

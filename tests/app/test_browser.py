@@ -2,38 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def live_server(demo):
-    server = make_server("127.0.0.1", 0, demo, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def page(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR")
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def _login(page, base: str, username: str) -> None:
@@ -48,9 +19,8 @@ def _logout(page) -> None:
     page.get_by_role("button", name="Se déconnecter").click()
 
 
-def test_visa_and_signature_in_the_browser(live_server, page, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("one browser run is enough; it runs on SQLite")
+def test_visa_and_signature_in_the_browser(live_server, browser_page):
+    page = browser_page
     _login(page, live_server, "dgs")
     page.locator("section#a-traiter, section[aria-labelledby=a-traiter]").get_by_role(
         "link").first.click()
@@ -67,3 +37,4 @@ def test_visa_and_signature_in_the_browser(live_server, page, database_url):
     page.get_by_role("link", name=title).first.click()
     assert "Terminé" in page.locator("main").inner_text()
     assert page.get_by_role("link", name="v2 — Signé").is_visible()
+    assert page.console_errors == [] and page.failed == []

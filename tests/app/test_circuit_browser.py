@@ -2,50 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def live_server(demo, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("one browser run is enough; it runs on SQLite")
-    server = make_server("127.0.0.1", 0, demo, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def browser_page(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR")
-        page = context.new_page()
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.failed = []  # type: ignore[attr-defined]
-        page.on("console", lambda message: page.console_errors.append(message.text)
-                if message.type == "error" else None)
-        # Chromium asks for /favicon.ico on its own; every other failed request is a bug.
-        page.on("response", lambda response: page.failed.append(response.url)
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None)
-        yield page
-        context.close()
-        browser.close()
-
 
 def _login(page, base: str, username: str) -> None:
     page.goto(f"{base}/login")
