@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Desk, SigningCredential, User
+from parapheur.accounts.services import ActingCapacity
 from parapheur.circuits import services as circuits
+from parapheur.db import transaction
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+
+if TYPE_CHECKING:
+    from signing.pades import SignOptions
 
 
 class SigningRefused(ParapheurError):
@@ -44,21 +51,35 @@ def active_credential(session: Session, user: User) -> SigningCredential:
     return credential
 
 
-def sign_step(session: Session, store: ContentStore, document: Document, *, step: str,
-              actor: User, passphrase: str, now: datetime, tsa_url: str | None = None) -> None:
-    """Sign the current version at `step` and advance the circuit, in the caller's transaction.
+@dataclass
+class SignatureRequest:
+    """One document to sign at one step, authorised and with its options decided."""
 
-    The passphrase only unlocks the key in memory; it is never stored or logged.
-    """
-    from signing import errors as signing_errors
-    from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, Stamp, sign_document
+    document: Document
+    step: str
+    capacity: ActingCapacity
+    options: SignOptions
+    on_behalf_of: str | None
+    original: bytes = b""
+
+
+@dataclass
+class BatchResult:
+    """What a batch signature did: the documents signed, and why the others were not."""
+
+    signed: list[Document] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (document title, reason)
+
+
+def plan_signature(session: Session, store: ContentStore, document: Document, *, step: str,
+                   actor: User, now: datetime) -> SignatureRequest:
+    """Check that `actor` may sign `document` at `step` now, and decide how (level, stamp)."""
+    from signing.pades import Level, SignOptions, Stamp
 
     pending = circuits.find_pending(document, step)
     if pending.action != "signature":
         raise ParapheurError("Cette étape n'est pas une étape de signature.")
     capacity = circuits.capacity_for(session, document, pending, actor, now=now)
-    credential = active_credential(session, actor)
     options = pending.signature
     level = Level(options.level) if options is not None and options.level else Level.B_B
     on_behalf_of = absent_holder(capacity.desk) if capacity.delegated else None
@@ -72,26 +93,111 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
     stamp = Stamp(signer_name=actor.full_name, quality=_quality(capacity, actor),
                   on_behalf_of=on_behalf_of, page=page, box=box)
     certify = bool(options is not None and options.certify) and not _has_signature_version(document)
+    sign_options = SignOptions(level=level, stamp=stamp, certify=certify,
+                               reason=f"Signature — {document.title}"[:200],
+                               field_name=f"Signature{len(document.versions)}")
+    return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
+                            store.read(document.current_version.sha256))
+
+
+def open_signing_key(session: Session, actor: User, passphrase: str):
+    """The actor's key, unlocked in memory (the passphrase is neither stored nor logged)."""
+    from signing import errors as signing_errors
+    from signing.keys import Pkcs12Key
+
+    credential = active_credential(session, actor)
     try:
-        key = Pkcs12Key.open(Path(credential.pkcs12_path or ""), passphrase)  # checked above
-        original = store.read(document.current_version.sha256)
-        signed = sign_document(
-            original, key,
-            SignOptions(level=level, stamp=stamp, certify=certify,
-                        reason=f"Signature — {document.title}"[:200],
-                        field_name=f"Signature{len(document.versions)}"),
-            signed_at=now, timestamper=_require_tsa(tsa_url) if level.needs_timestamp else None)
+        return Pkcs12Key.open(Path(credential.pkcs12_path or ""), passphrase)
     except signing_errors.SigningError as exc:
         raise SigningRefused(exc.message) from None
+
+
+def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
+              tsa_url: str | None) -> list[tuple[SignatureRequest, bytes | None, str | None]]:
+    """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
+    from signing.batch import BatchSigner
+
+    results = []
+    by_level: dict = {}
+    for request in requests:
+        by_level.setdefault(request.options.level, []).append(request)
+    for level, group in by_level.items():
+        signer = BatchSigner(key, group[0].options, clock=lambda: now,
+                             timestamper=_require_tsa(tsa_url) if level.needs_timestamp else None)
+        outcomes = signer.sign_documents(
+            [(str(index), request.original, request.options) for index, request in enumerate(group)],
+            signed_at=now)
+        for request, outcome in zip(group, outcomes, strict=True):
+            results.append((request, outcome.signed,
+                            outcome.error.message if outcome.error is not None else None))
+    return results
+
+
+def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
+                      signed: bytes, *, key, actor: User, now: datetime) -> None:
+    """Store the signed version and advance the circuit (in the caller's transaction)."""
+    document = request.document
     version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
                                     actor=actor, now=now)
-    circuits.act(session, document, step=step, actor=actor, decision="approve", now=now,
-                 capacity=capacity, allow_signature=True, version_id=version.id,
+    circuits.act(session, document, step=request.step, actor=actor, decision="approve", now=now,
+                 capacity=request.capacity, allow_signature=True, version_id=version.id,
                  certificate_subject=key.subject_name,
                  payload={"sha256": version.sha256, "version": version.number,
-                          "certificate": key.subject_name, "level": level.value,
-                          **({"stamp_on_behalf_of": f"en l'absence de {on_behalf_of}"}
-                             if on_behalf_of else {})})
+                          "certificate": key.subject_name, "level": request.options.level.value,
+                          **({"stamp_on_behalf_of": f"en l'absence de {request.on_behalf_of}"}
+                             if request.on_behalf_of else {})})
+
+
+def sign_step(session: Session, store: ContentStore, document: Document, *, step: str,
+              actor: User, passphrase: str, now: datetime, tsa_url: str | None = None) -> None:
+    """Sign the current version at `step` and advance the circuit, in the caller's transaction.
+
+    The passphrase only unlocks the key in memory; it is never stored or logged.
+    """
+    request = plan_signature(session, store, document, step=step, actor=actor, now=now)
+    key = open_signing_key(session, actor, passphrase)
+    [(_, signed, error)] = _sign_all(key, [request], now=now, tsa_url=tsa_url)
+    if error is not None or signed is None:
+        raise SigningRefused(error or "La signature a échoué.")
+    _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+
+
+def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
+               actor: User, passphrase: str, now: datetime,
+               tsa_url: str | None = None) -> BatchResult:
+    """Sign several documents with one passphrase entry; each is committed on its own.
+
+    A document that cannot be signed (not waiting for this user any more, refused by the signing
+    layer, taken by someone else meanwhile) is reported and left as it was; the others go on. A
+    wrong passphrase refuses the whole batch before anything is signed.
+    """
+    result = BatchResult()
+    requests: list[SignatureRequest] = []
+    for document_id, step in items:
+        document = session.get(Document, document_id)
+        if document is None:
+            result.failed.append((f"document n° {document_id}", "ce document n'existe pas"))
+            continue
+        try:
+            requests.append(plan_signature(session, store, document, step=step, actor=actor,
+                                           now=now))
+        except ParapheurError as exc:
+            result.failed.append((document.title, exc.message))
+    if not requests:
+        return result
+    key = open_signing_key(session, actor, passphrase)
+    for request, signed, error in _sign_all(key, requests, now=now, tsa_url=tsa_url):
+        if signed is None:
+            result.failed.append((request.document.title, error or "la signature a échoué"))
+            continue
+        try:
+            with transaction(session):
+                _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+        except ParapheurError as exc:
+            result.failed.append((request.document.title, exc.message))
+            continue
+        result.signed.append(request.document)
+    return result
 
 
 def absent_holder(desk: Desk) -> str:

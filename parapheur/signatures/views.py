@@ -14,6 +14,8 @@ from parapheur.signatures import services
 
 bp = Blueprint("signatures", __name__)
 
+MAX_BATCH = 200  # one request signs at most this many documents
+
 
 @bp.route("/documents/<int:document_id>/steps/<step>/sign", methods=["POST"])
 @login_required
@@ -31,4 +33,34 @@ def sign(document_id: int, step: str):
                            passphrase=passphrase, now=now(),
                            tsa_url=current_app.config.get("TSA_URL"))
     flash(f"« {document.title} » est signé.", "success")
+    return redirect(url_for("documents.inbox"))
+
+
+@bp.route("/signatures/batch", methods=["POST"])
+@login_required
+def sign_batch():
+    """Sign every document ticked in the inbox with one entry of the certificate's code."""
+    items = []
+    for value in request.form.getlist("items"):
+        document_id, _, step = value.partition(":")
+        if not document_id.isdigit() or not step:
+            raise ParapheurError(f"Sélection invalide : « {value[:40]} ».")
+        items.append((int(document_id), step))
+    if not items:
+        raise ParapheurError("Cochez au moins un document à signer.")
+    if len(items) > MAX_BATCH:
+        raise ParapheurError(f"Une signature groupée porte sur {MAX_BATCH} documents au plus.")
+    if request.form.get("reviewed") != "1":
+        raise ParapheurError("Confirmez avoir pris connaissance des documents sélectionnés.")
+    passphrase = request.form.get("passphrase", "")
+    if not passphrase:
+        raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour signer.")
+    session = get_session()
+    result = services.sign_batch(session, get_store(), items, actor=current_user,
+                                 passphrase=passphrase, now=now(),
+                                 tsa_url=current_app.config.get("TSA_URL"))
+    if result.signed:
+        flash(f"{len(result.signed)} document(s) signé(s).", "success")
+    for title, reason in result.failed:
+        flash(f"Non signé : « {title} » — {reason}", "error")
     return redirect(url_for("documents.inbox"))
