@@ -10,7 +10,6 @@ import click
 from parapheur.config import ConfigError
 from parapheur.errors import ParapheurError
 
-
 # Command name → "module:attribute". Commands are imported only when used, so that a command
 # such as `parapheur verify`, run once per batch by auditors' scripts, does not pay for Flask,
 # SQLAlchemy or the signing stack at start-up.

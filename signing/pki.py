@@ -45,8 +45,29 @@ class Person:
     title: str
 
 
+class ResponderUrls:
+    """The endpoints of the dev PKI's responders below `base_url` (the PKI and its server)."""
+
+    base_url: str
+
+    @property
+    def tsa_url(self) -> str:
+        """Where `parapheur pki serve` answers RFC 3161 requests."""
+        return self.base_url + "/tsa"
+
+    @property
+    def ocsp_url(self) -> str:
+        """Where `parapheur pki serve` answers OCSP requests (also in the certificates' AIA)."""
+        return self.base_url + "/ocsp"
+
+    @property
+    def crl_url(self) -> str:
+        """Where `parapheur pki serve` publishes the CRL (also in the certificates' CDP)."""
+        return self.base_url + "/crl/ca.crl"
+
+
 @dataclass(frozen=True)
-class DevPki:
+class DevPki(ResponderUrls):
     """A development PKI on disk: paths to its trust anchor, PKCS#12 files and service keys."""
 
     directory: Path
@@ -105,21 +126,6 @@ class DevPki:
     def ocsp_key_path(self) -> Path:
         """PEM key of the OCSP responder."""
         return self.directory / "private" / "ocsp.key.pem"
-
-    @property
-    def tsa_url(self) -> str:
-        """Where `parapheur pki serve` answers RFC 3161 requests."""
-        return self.base_url + "/tsa"
-
-    @property
-    def ocsp_url(self) -> str:
-        """Where `parapheur pki serve` answers OCSP requests (also in the certificates' AIA)."""
-        return self.base_url + "/ocsp"
-
-    @property
-    def crl_url(self) -> str:
-        """Where `parapheur pki serve` publishes the CRL (also in the certificates' CDP)."""
-        return self.base_url + "/crl/ca.crl"
 
     @property
     def port(self) -> int:

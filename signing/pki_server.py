@@ -30,7 +30,7 @@ from certomancer import services as certomancer_services
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 
-from signing.pki import DevPki
+from signing.pki import DevPki, ResponderUrls
 
 OCSP_VALIDITY = timedelta(minutes=30)
 CRL_VALIDITY = timedelta(days=7)
@@ -212,7 +212,7 @@ def _handler_for(responders: PkiResponders) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class PkiServer:
+class PkiServer(ResponderUrls):
     """The dev PKI responders on 127.0.0.1, in a thread or a child process."""
 
     def __init__(self, pki: DevPki, *, port: int | None = None,
@@ -229,21 +229,6 @@ class PkiServer:
     def base_url(self) -> str:
         """http://127.0.0.1:<port>"""
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def tsa_url(self) -> str:
-        """The RFC 3161 endpoint."""
-        return self.base_url + "/tsa"
-
-    @property
-    def ocsp_url(self) -> str:
-        """The OCSP endpoint."""
-        return self.base_url + "/ocsp"
-
-    @property
-    def crl_url(self) -> str:
-        """The CRL."""
-        return self.base_url + "/crl/ca.crl"
 
     def bind(self) -> ThreadingHTTPServer:
         """Create the listening server (used by `serve_forever` and `start`)."""

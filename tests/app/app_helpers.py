@@ -6,6 +6,7 @@ conftest pytest imported last.)"""
 from __future__ import annotations
 
 import html
+import io
 import re
 
 from parapheur.db import Base, get_session
@@ -42,3 +43,13 @@ def db_snapshot(app) -> dict[str, list[tuple]]:
             rows = session.execute(table.select()).all()
             snapshot[table.name] = sorted(tuple(map(repr, row)) for row in rows)
         return snapshot
+
+
+def upload(client, data: bytes, *, typology: str = "ACTES/DELIBERATION",
+           title: str = "Arrêté de voirie", filename: str = "piece.pdf", token: str | None = None,
+           **metadata: str):
+    """Deposit a PDF through the two-step form (typology, then the circuit's fields and the file)."""
+    page = client.get(f"/documents/new?typology={typology}").get_data(as_text=True)
+    return client.post("/documents/new", content_type="multipart/form-data", data={
+        "csrf_token": token if token is not None else csrf_from(page), "title": title,
+        "typology": typology, **metadata, "file": (io.BytesIO(data), filename)})

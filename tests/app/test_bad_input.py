@@ -5,21 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from app_helpers import csrf_from, db_snapshot, login, page_text
+from app_helpers import db_snapshot, login, page_text, upload
 from sqlalchemy import select
 
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session
 from parapheur.documents.models import Document
-
-
-def _upload(client, data: bytes, *, filename="piece.pdf", title="Arrêté de voirie",
-            typology="ACTES/DELIBERATION", token=None):
-    page = client.get("/documents/new").get_data(as_text=True)
-    return client.post("/documents/new", content_type="multipart/form-data", data={
-        "csrf_token": token if token is not None else csrf_from(page),
-        "title": title, "typology": typology,
-        "file": (io.BytesIO(data), filename)})
 
 
 def _encrypted(pdf: bytes) -> bytes:
@@ -35,7 +26,7 @@ def _encrypted(pdf: bytes) -> bytes:
 
 def test_upload_of_a_good_pdf_starts_its_circuit(demo, client_for, sample_pdf):
     client = client_for("finances")
-    response = _upload(client, sample_pdf)
+    response = upload(client, sample_pdf)
     assert response.status_code == 302
     with demo.app_context():
         document = get_session().execute(
@@ -58,7 +49,7 @@ def test_bad_uploads_are_refused_and_change_nothing(demo, client_for, sample_pdf
     }[case]
     client = client_for("finances")
     before = db_snapshot(demo)
-    response = _upload(client, data)
+    response = upload(client, data)
     assert response.status_code == 400
     assert expected in page_text(response)
     assert db_snapshot(demo) == before
@@ -69,7 +60,7 @@ def test_oversized_upload_gets_413_and_changes_nothing(demo, client_for):
     client = client_for("finances")
     before = db_snapshot(demo)
     big = b"%PDF-1.7\n" + b"0" * (3 * 1024 * 1024) + b"\n%%EOF\n"
-    response = _upload(client, big)
+    response = upload(client, big)
     assert response.status_code == 413
     assert "taille maximale" in page_text(response)
     assert db_snapshot(demo) == before
@@ -78,7 +69,7 @@ def test_oversized_upload_gets_413_and_changes_nothing(demo, client_for):
 def test_unknown_typology_is_refused(demo, client_for, sample_pdf):
     client = client_for("finances")
     before = db_snapshot(demo)
-    response = _upload(client, sample_pdf, typology="ACTES/Inexistant")
+    response = upload(client, sample_pdf, typology="ACTES/Inexistant")
     assert response.status_code in (400, 404)
     assert db_snapshot(demo) == before
 
@@ -102,7 +93,7 @@ def test_wrong_login_password_is_refused(demo):
 def test_missing_csrf_token_is_refused(demo, client_for, sample_pdf):
     client = client_for("finances")
     before = db_snapshot(demo)
-    response = _upload(client, sample_pdf, token="")
+    response = upload(client, sample_pdf, token="")
     assert response.status_code == 400
     assert "CSRF" in page_text(response)
     assert db_snapshot(demo) == before

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 
 from app_helpers import csrf_from, db_snapshot, page_text
+from sqlalchemy import select
+
 from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
-from sqlalchemy import select
 
 
 def _all_at_signature(demo, client_for) -> list[tuple[int, str]]:

@@ -8,7 +8,7 @@ import subprocess
 from datetime import timedelta
 
 import pytest
-from app_helpers import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text, upload
 from sqlalchemy import select
 
 from parapheur.accounts.models import Desk
@@ -116,14 +116,6 @@ def sealing(app, workflows, demo_pki, seal_passphrase, request):
     return app
 
 
-def _upload(client, sample_pdf, typology: str, title: str, **metadata):
-    page = client.get(f"/documents/new?typology={typology}")
-    assert page.status_code == 200, page_text(page)
-    return client.post("/documents/new", content_type="multipart/form-data", data={
-        "csrf_token": csrf_from(page.get_data(as_text=True)), "title": title,
-        "typology": typology, **metadata, "file": (io.BytesIO(sample_pdf), "piece.pdf")})
-
-
 def _document_id(app, title: str) -> int:
     with app.app_context():
         return get_session().execute(
@@ -154,7 +146,7 @@ def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
 def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_for, sample_pdf,
                                                                 pdfsig, system_tool, tmp_path):
     finances = client_for("finances")
-    assert _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté à cacheter")\
+    assert upload(finances, sample_pdf, typology="ARCHIVES/ACTE_CACHETE", title="Arrêté à cacheter")\
         .status_code == 302
     document_id = _document_id(sealing, "Arrêté à cacheter")
     dgs = client_for("dgs")
@@ -198,7 +190,7 @@ def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_
 
 def test_a_circuit_starting_with_a_seal_is_sealed_on_upload(sealing, client_for, sample_pdf):
     finances = client_for("finances")
-    response = _upload(finances, sample_pdf, "ARCHIVES/COPIE", "Copie de l'arrêté 2026-12")
+    response = upload(finances, sample_pdf, typology="ARCHIVES/COPIE", title="Copie de l'arrêté 2026-12")
     assert response.status_code == 302, page_text(response)
     with sealing.app_context():
         document = get_session().get(Document, _document_id(sealing, "Copie de l'arrêté 2026-12"))
@@ -225,7 +217,7 @@ def test_a_failing_seal_on_upload_stores_no_document(sealing, client_for, sample
 def test_a_failing_seal_rolls_back_the_visa_that_led_to_it(sealing, client_for, sample_pdf,
                                                            seal_passphrase):
     finances = client_for("finances")
-    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté sans cachet")
+    upload(finances, sample_pdf, typology="ARCHIVES/ACTE_CACHETE", title="Arrêté sans cachet")
     document_id = _document_id(sealing, "Arrêté sans cachet")
     seal_passphrase("not-the-seal-passphrase")
     dgs = client_for("dgs")
@@ -245,7 +237,7 @@ def test_a_failing_seal_rolls_back_the_visa_that_led_to_it(sealing, client_for, 
 def test_without_any_seal_configured_the_visa_is_refused_and_nothing_changes(
         app, workflows, client_for, sample_pdf):
     finances = client_for("finances")
-    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté orphelin")
+    upload(finances, sample_pdf, typology="ARCHIVES/ACTE_CACHETE", title="Arrêté orphelin")
     document_id = _document_id(app, "Arrêté orphelin")
     dgs = client_for("dgs")
     before = db_snapshot(app)
@@ -259,7 +251,7 @@ def test_without_any_seal_configured_the_visa_is_refused_and_nothing_changes(
 def test_demo_pki_seal_is_the_default(app, workflows, demo_pki, client_for, sample_pdf):
     shutil.copytree(demo_pki.directory, app.config["DATA_DIR"] / "demo-pki")
     finances = client_for("finances")
-    _upload(finances, sample_pdf, "ARCHIVES/ACTE_CACHETE", "Arrêté de démonstration")
+    upload(finances, sample_pdf, typology="ARCHIVES/ACTE_CACHETE", title="Arrêté de démonstration")
     document_id = _document_id(app, "Arrêté de démonstration")
     assert _visa(client_for("dgs"), document_id).status_code == 302
     assert _events(app, document_id)["document:step:sealed"]["seal"] == "demo"
@@ -286,7 +278,7 @@ def _waiting_signature(app) -> int:
 
 def test_bordereau_export_is_recorded_as_done_by_default(demo, client_for, sample_pdf):
     finances = client_for("finances")
-    _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 11",
+    upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 11",
             exercice="2026", numero_bordereau="11", montant_total="980")
     document_id = _document_id(demo, "Bordereau n° 11")
     maire = client_for("maire")
@@ -313,7 +305,7 @@ def test_bordereau_signature_is_followed_by_the_export_hook(demo, client_for, sa
 
     monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
     finances = client_for("finances")
-    assert _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 12",
+    assert upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 12",
                    exercice="2026", numero_bordereau="12", montant_total="15230,40")\
         .status_code == 302
     document_id = _document_id(demo, "Bordereau n° 12")
@@ -335,7 +327,7 @@ def test_a_failing_export_rolls_back_the_signature(demo, client_for, sample_pdf,
 
     monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
     finances = client_for("finances")
-    _upload(finances, sample_pdf, "COMPTABILITE/BORDEREAU_MANDATS", "Bordereau n° 13",
+    upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 13",
             exercice="2026", numero_bordereau="13", montant_total="100")
     document_id = _document_id(demo, "Bordereau n° 13")
     maire = client_for("maire")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 from xml.etree import ElementTree
 
-from app_helpers import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text, upload
 from sqlalchemy import select
 
 from parapheur.circuits import services as circuits
@@ -15,14 +14,6 @@ from parapheur.db import get_session
 from parapheur.documents.models import Document
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def _upload(client, sample_pdf, typology: str, title: str, **metadata):
-    page = client.get(f"/documents/new?typology={typology}")
-    assert page.status_code == 200, page_text(page)
-    return client.post("/documents/new", content_type="multipart/form-data", data={
-        "csrf_token": csrf_from(page.get_data(as_text=True)), "title": title,
-        "typology": typology, **metadata, "file": (io.BytesIO(sample_pdf), "piece.pdf")})
 
 
 def _document(app, title: str) -> Document:
@@ -99,7 +90,7 @@ def test_upload_form_shows_the_fields_of_the_chosen_circuit(demo, client_for):
 
 def test_facture_metadata_are_stored_and_route_the_invoice(demo, client_for, sample_pdf):
     finances = client_for("finances")
-    response = _upload(finances, sample_pdf, "FACTURES/FACTURE", "Facture ACME 2026-118",
+    response = upload(finances, sample_pdf, typology="FACTURES/FACTURE", title="Facture ACME 2026-118",
                        montant_ttc="30 000,50".replace(" ", ""),
                        service_ordonnateur="services-techniques", fournisseur="ACME")
     assert response.status_code == 302, page_text(response)
@@ -124,7 +115,7 @@ def test_bad_metadata_get_a_french_400_and_store_nothing(demo, client_for, sampl
     before = db_snapshot(demo)
     store = demo.config["DATA_DIR"] / "store"
     files_before = sorted(p.name for p in store.glob("*/*"))
-    response = _upload(finances, sample_pdf, "FACTURES/FACTURE", "Facture douteuse",
+    response = upload(finances, sample_pdf, typology="FACTURES/FACTURE", title="Facture douteuse",
                        montant_ttc="beaucoup", service_ordonnateur="")
     assert response.status_code == 400
     text = page_text(response)
@@ -141,7 +132,7 @@ def test_bad_metadata_get_a_french_400_and_store_nothing(demo, client_for, sampl
 def test_unknown_desk_in_metadata_is_refused(demo, client_for, sample_pdf):
     finances = client_for("finances")
     before = db_snapshot(demo)
-    response = _upload(finances, sample_pdf, "FACTURES/FACTURE", "Facture sans bureau",
+    response = upload(finances, sample_pdf, typology="FACTURES/FACTURE", title="Facture sans bureau",
                        montant_ttc="100", service_ordonnateur="bureau-fantome")
     assert response.status_code == 400
     assert "bureau inconnu « bureau-fantome »" in page_text(response)
@@ -151,7 +142,7 @@ def test_unknown_desk_in_metadata_is_refused(demo, client_for, sample_pdf):
 def test_value_outside_the_declared_list_is_refused(demo, client_for, sample_pdf):
     finances = client_for("finances")
     before = db_snapshot(demo)
-    response = _upload(finances, sample_pdf, "CONTRATS/CONTRAT", "Contrat bizarre",
+    response = upload(finances, sample_pdf, typology="CONTRATS/CONTRAT", title="Contrat bizarre",
                        montant_ht="1000", procedure="marche-noir")
     assert response.status_code == 400
     assert "parmi gre-a-gre, mapa, appel-offres" in page_text(response)
@@ -168,7 +159,7 @@ def _desk_line(html: str, desk: str) -> str:
 
 def test_parallel_visas_show_who_acted_and_who_is_awaited(demo, client_for, sample_pdf):
     finances = client_for("finances")
-    assert _upload(finances, sample_pdf, "CONTRATS/CONTRAT", "Marché de voirie 2027",
+    assert upload(finances, sample_pdf, typology="CONTRATS/CONTRAT", title="Marché de voirie 2027",
                    montant_ht="120000", procedure="appel-offres").status_code == 302
     document = _document(demo, "Marché de voirie 2027")
     dgs = client_for("dgs")
@@ -190,7 +181,7 @@ def test_parallel_visas_show_who_acted_and_who_is_awaited(demo, client_for, samp
 
 def test_any_mode_step_is_already_processed_for_the_other_desk(demo, client_for, sample_pdf):
     finances = client_for("finances")
-    assert _upload(finances, sample_pdf, "CONTRATS/CONTRAT", "Marché de restauration",
+    assert upload(finances, sample_pdf, typology="CONTRATS/CONTRAT", title="Marché de restauration",
                    montant_ht="95000", procedure="mapa").status_code == 302
     document = _document(demo, "Marché de restauration")
     dgs = client_for("dgs")
@@ -224,10 +215,10 @@ def test_any_mode_step_is_already_processed_for_the_other_desk(demo, client_for,
 
 def test_late_documents_are_marked_and_listed_first(demo, client_for, sample_pdf, clock):
     finances = client_for("finances")
-    assert _upload(finances, sample_pdf, "CONTRATS/CONTRAT", "Contrat à l'heure",
+    assert upload(finances, sample_pdf, typology="CONTRATS/CONTRAT", title="Contrat à l'heure",
                    montant_ht="1000", procedure="gre-a-gre").status_code == 302
     clock.moment += timedelta(hours=1)
-    assert _upload(finances, sample_pdf, "ACTES/ARRETE", "Arrêté en retard").status_code == 302
+    assert upload(finances, sample_pdf, typology="ACTES/ARRETE", title="Arrêté en retard").status_code == 302
     contract, arrete = _document(demo, "Contrat à l'heure"), _document(demo, "Arrêté en retard")
     with demo.app_context():
         contract_due = circuits.run_state(contract).due
