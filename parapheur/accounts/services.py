@@ -131,6 +131,12 @@ def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Dele
     ).scalars())
 
 
+def acting_desk_slugs(session: Session, user: User, *, now: datetime) -> set[str]:
+    """Desks the user may act for now: their own, and those delegating to one of them."""
+    return ({desk.slug for desk in user.desks}
+            | {delegation.from_desk.slug for delegation in delegated_desks(session, user, now=now)})
+
+
 def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, starts_at: datetime,
                       ends_at: datetime, document_types: list[str] | None = None,
                       now: datetime, actor: User | None = None) -> Delegation:

@@ -28,7 +28,7 @@ from parapheur.circuits.guards import coerce
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.config import PROJECT_ROOT
-from parapheur.documents.models import CircuitVersion, Document, DocumentStatus
+from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 
 WORKFLOWS_DIR = PROJECT_ROOT / "workflows"
@@ -339,6 +339,7 @@ def _persist_state(session: Session, document: Document, transition: engine.Tran
     document.status = status
     document.updated_at = now
     try:
+        sync_waiting(document)  # loading the index may autoflush the document's update
         session.flush()  # takes the document's row lock and checks its version first
     except StaleDataError:
         raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") \

@@ -70,6 +70,7 @@ class Document(Base):
     circuit_version: Mapped[CircuitVersion] = relationship()
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.number", cascade="all, delete-orphan")
+    waiting: Mapped[list[WaitingDesk]] = relationship(cascade="all, delete-orphan")
 
     @property
     def current_version(self) -> DocumentVersion:
@@ -108,3 +109,30 @@ class DocumentVersion(Base):
 
     document: Mapped[Document] = relationship(back_populates="versions")
     created_by: Mapped[User | None] = relationship()
+
+
+class WaitingDesk(Base):
+    """A desk the document waits for now: the index behind the inboxes (kept with the run state)."""
+
+    __tablename__ = "waiting_desks"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    desk_slug: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
+
+
+def waiting_slugs(run_state: dict[str, Any]) -> set[str]:
+    """The desks a run state waits for: the current step's desks that have not acted yet."""
+    if run_state.get("outcome") is not None:
+        return set()
+    acted = set(run_state.get("acted") or ())
+    return {slug for slug in run_state.get("desks") or () if slug not in acted}
+
+
+def sync_waiting(document: Document) -> None:
+    """Bring the document's waiting desks in line with its run state (before a flush)."""
+    wanted = waiting_slugs(document.run_state) if document.status is DocumentStatus.IN_PROGRESS \
+        else set()
+    document.waiting = [row for row in document.waiting if row.desk_slug in wanted]
+    have = {row.desk_slug for row in document.waiting}
+    document.waiting.extend(WaitingDesk(desk_slug=slug) for slug in sorted(wanted - have))

@@ -18,6 +18,7 @@ from parapheur.documents.models import (
     DocumentStatus,
     DocumentVersion,
     VersionKind,
+    sync_waiting,
 )
 from parapheur.documents.pdf import inspect_pdf
 from parapheur.documents.storage import ContentStore
@@ -62,6 +63,7 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     document.versions.append(DocumentVersion(
         number=1, kind=VersionKind.ORIGINAL, filename=clean_filename(filename), sha256=sha256,
         size=len(data), page_count=info.page_count, created_at=now, created_by=author))
+    sync_waiting(document)
     session.add(document)
     session.flush()
     audit.record(session, "document:created", actor=author, document_id=document.id,

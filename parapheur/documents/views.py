@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from parapheur.accounts.models import Desk, Role
+from parapheur.accounts.services import acting_desk_slugs
 from parapheur.circuits import graph
 from parapheur.circuits import services as circuits
 from parapheur.circuits.definition import Circuit
@@ -29,7 +30,7 @@ from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.documents import services
 from parapheur.documents.errors import InvalidUpload
-from parapheur.documents.models import Document, DocumentStatus
+from parapheur.documents.models import Document, DocumentStatus, WaitingDesk
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import Forbidden, ParapheurError
 
@@ -88,11 +89,16 @@ def inbox():
     """The bannettes: to process (late ones first), mine in progress, processed."""
     session = get_session()
     moment = now()
-    in_progress = session.execute(
-        select(Document).where(Document.status == DocumentStatus.IN_PROGRESS)
-        .order_by(Document.created_at)).scalars().all()
+    # The waiting-desks index narrows the search to documents waiting for a desk the user may act
+    # for; user_can_act() then applies the exact rules (delegation types, parallel steps).
+    slugs = acting_desk_slugs(session, current_user, now=moment)
+    candidates = session.execute(
+        select(Document).where(
+            Document.status == DocumentStatus.IN_PROGRESS,
+            Document.id.in_(select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs))))
+        .order_by(Document.created_at)).scalars().all() if slugs else []
     to_process = []
-    for document in in_progress:
+    for document in candidates:
         for pending, capacity in circuits.user_can_act(session, document, current_user, now=moment):
             late = pending.due is not None and moment > pending.due
             to_process.append((document, pending, capacity, late))

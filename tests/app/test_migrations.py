@@ -1,0 +1,44 @@
+"""Migrations and models agree, on SQLite and PostgreSQL; the inbox index follows the run state."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from app_helpers import csrf_from
+from sqlalchemy import create_engine, select
+
+import parapheur.models  # noqa: F401
+from parapheur.db import Base, get_session
+from parapheur.documents.models import Document, WaitingDesk
+
+
+def test_migrated_schema_matches_the_models(app):
+    engine = create_engine(app.config["DATABASE_URL"])
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def _waiting(app) -> dict[int, set[str]]:
+    with app.app_context():
+        rows = get_session().execute(select(WaitingDesk.document_id, WaitingDesk.desk_slug)).all()
+    result: dict[int, set[str]] = {}
+    for document_id, slug in rows:
+        result.setdefault(document_id, set()).add(slug)
+    return result
+
+
+def test_waiting_desks_follow_each_step(demo, client_for):
+    assert _waiting(demo) == {1: {"dgs"}, 2: {"dgs"}, 3: {"maire"}}
+    dgs = client_for("dgs")
+    token = csrf_from(dgs.get("/documents/1").get_data(as_text=True))
+    dgs.post("/documents/1/steps/visa_dgs/visa", data={"csrf_token": token})
+    assert _waiting(demo)[1] == {"maire"}
+    dgs.post("/documents/2/steps/visa_dgs/reject", data={"csrf_token": token, "reason": "Erreur"})
+    assert 2 not in _waiting(demo)
+    with demo.app_context():
+        assert get_session().get(Document, 2).status.value == "rejete"
+    inbox = dgs.get("/").get_data(as_text=True)
+    to_process = inbox[inbox.index('id="a-traiter"'):inbox.index('id="mes-documents"')]
+    assert "Tarifs de la médiathèque" not in to_process and "budget supplémentaire" not in to_process
