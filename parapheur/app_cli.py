@@ -257,3 +257,51 @@ def audit_export(document_id: int, out: str) -> None:
     tmp.write_bytes(data)
     tmp.replace(target)
     click.echo(f"Dossier de preuve du document n° {document_id} écrit dans {target}.")
+
+
+@click.group("store")
+def store_group() -> None:
+    """The content-addressed document store."""
+
+
+@store_group.command("verify")
+def store_verify() -> None:
+    """Re-hash the file of every document version: exit 0 if all hold, 1 naming the others."""
+    from parapheur.db import get_session
+    from parapheur.documents.maintenance import verify_store
+    from parapheur.documents.views import get_store
+
+    app = _app()
+    with app.app_context():
+        report = verify_store(get_session(), get_store())
+    for sha256 in report.missing:
+        click.echo(f"manquant : {sha256}", err=True)
+    for sha256 in report.altered:
+        click.echo(f"altéré : {sha256}", err=True)
+    if not report.ok:
+        click.echo(f"{len(report.missing) + len(report.altered)} fichier(s) sur {report.checked} "
+                   "ne correspondent plus à leur empreinte.", err=True)
+        sys.exit(1)
+    click.echo(f"Stockage intègre : {report.checked} fichiers vérifiés.")
+
+
+@store_group.command("gc")
+@click.option("--older-than", "minutes", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Only files untouched for this many minutes (keeps in-flight transactions' files).")
+@click.option("--dry-run", is_flag=True, help="List the files, remove nothing.")
+def store_gc(minutes: int, dry_run: bool) -> None:
+    """Remove stored files that no document version references (left by rolled-back actions)."""
+    from parapheur.db import get_session
+    from parapheur.documents.maintenance import unreferenced_files
+    from parapheur.documents.views import get_store
+
+    app = _app()
+    with app.app_context():
+        store = get_store()
+        orphans = unreferenced_files(get_session(), store, older_than_seconds=minutes * 60)
+        for sha256 in orphans:
+            click.echo(f"{'à supprimer' if dry_run else 'supprimé'} : {sha256}")
+            if not dry_run:
+                store.path_for(sha256).unlink(missing_ok=True)
+    click.echo(f"{len(orphans)} fichier(s) non référencé(s)"
+               f"{' (rien supprimé : --dry-run)' if dry_run else ' supprimé(s)'}.")

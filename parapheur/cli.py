@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "users": "parapheur.app_cli:users_group",
     "desks": "parapheur.app_cli:desks_group",
     "delegations": "parapheur.app_cli:delegations_group",
+    "store": "parapheur.app_cli:store_group",
     "workflows": "parapheur.circuits.cli:workflows_group",
     "sign": "parapheur.signatures.cli:sign_command",
     "pki": "parapheur.signatures.cli:pki_group",

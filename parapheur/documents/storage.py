@@ -112,3 +112,17 @@ class ContentStore:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
         return digest.hexdigest() == sha256
+
+
+def stored_digests(root: Path) -> dict[str, Path]:
+    """Every file of a store, by its SHA-256 name (temporary files left aside)."""
+    found: dict[str, Path] = {}
+    if not root.is_dir():
+        return found
+    for prefix in root.iterdir():
+        if len(prefix.name) != 2 or not prefix.is_dir():
+            continue
+        for path in prefix.iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                found[prefix.name + path.name] = path
+    return found

@@ -1,0 +1,52 @@
+"""Store maintenance: re-checking every version's file, and removing files no version references."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parapheur.documents.models import DocumentVersion
+from parapheur.documents.storage import ContentStore, stored_digests
+
+
+@dataclass
+class StoreReport:
+    """What a check of the store found."""
+
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.altered
+
+
+def verify_store(session: Session, store: ContentStore) -> StoreReport:
+    """Re-hash the file of every document version; list the missing and the altered ones."""
+    report = StoreReport()
+    digests = session.execute(select(DocumentVersion.sha256).distinct()).scalars()
+    for sha256 in sorted(digests):
+        report.checked += 1
+        path = store.path_for(sha256)
+        if not path.exists():
+            report.missing.append(sha256)
+        elif not store.verify(sha256):
+            report.altered.append(sha256)
+    return report
+
+
+def unreferenced_files(session: Session, store: ContentStore, *,
+                       older_than_seconds: float) -> list[str]:
+    """Stored files no version references, untouched for `older_than_seconds`.
+
+    A file is written before the transaction that references it commits (and stays when that
+    transaction rolls back): the age limit keeps files of transactions still in flight.
+    """
+    referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
+    limit = time.time() - older_than_seconds
+    return sorted(sha256 for sha256, path in stored_digests(store.root).items()
+                  if sha256 not in referenced and path.stat().st_mtime < limit)
