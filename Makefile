@@ -48,8 +48,9 @@ test: install sysdeps ## Run the whole test suite (in parallel)
 bench: install sysdeps ## Run the benchmarks; they print ratios against baselines measured in the same run
 	$(BIN)/python -m bench
 
-lint: install ## Lint with ruff
+lint: install ## Lint with ruff, type-check with mypy
 	$(BIN)/ruff check parapheur signing tests bench
+	$(BIN)/mypy signing parapheur
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var

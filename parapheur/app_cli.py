@@ -211,11 +211,12 @@ def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
     app = _app()
     with app.app_context():
         session = get_session()
-        desks = {}
+        desks: dict[str, Desk] = {}
         for slug in (from_desk, to_desk):
-            desks[slug] = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
-            if desks[slug] is None:
+            desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+            if desk is None:
                 raise NotFound(f"Le bureau « {slug} » n'existe pas.")
+            desks[slug] = desk
         with transaction(session):
             create_delegation(session, from_desk=desks[from_desk], to_desk=desks[to_desk],
                               starts_at=starts.replace(tzinfo=PARIS),

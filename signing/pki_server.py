@@ -224,11 +224,7 @@ class PkiServer(ResponderUrls):
         self._thread: threading.Thread | None = None
         self._process: subprocess.Popen | None = None
         self.responders: PkiResponders | None = None
-
-    @property
-    def base_url(self) -> str:
-        """http://127.0.0.1:<port>"""
-        return f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://127.0.0.1:{self.port}"
 
     def bind(self) -> ThreadingHTTPServer:
         """Create the listening server (used by `serve_forever` and `start`)."""

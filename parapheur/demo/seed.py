@@ -139,12 +139,13 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
             users[spec.username] = user
         session.flush()
         made = []
-        for spec in DEMO_DELIBERATIONS:
-            data = (pdf_factory or (lambda s: deliberation_pdf(app, s, moment)))(spec)
+        for deliberation in DEMO_DELIBERATIONS:
+            data = (pdf_factory or (lambda s: deliberation_pdf(app, s, moment)))(deliberation)
             made.append(documents.create_document(
-                session, store, title=f"Délibération n° {spec['number']} — {spec['title']}",
+                session, store,
+                title=f"Délibération n° {deliberation['number']} — {deliberation['title']}",
                 doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
-                filename=f"deliberation-{spec['number']}.pdf", author=users["finances"],
+                filename=f"deliberation-{deliberation['number']}.pdf", author=users["finances"],
                 author_desk=desks["finances"], now=moment))
         # The third one already has its visa: it waits for the Maire's signature.
         visa_step = circuits.pending_steps(made[2])[0].state

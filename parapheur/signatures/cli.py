@@ -129,6 +129,8 @@ def _open_key(pkcs12: Path | None, passphrase_env: str | None, module: str | Non
         identifier = bytes.fromhex(key_id) if key_id else None
     except ValueError:
         raise click.UsageError("--key-id attend un identifiant hexadécimal.") from None
+    if not module:
+        raise click.UsageError("--pkcs11-module est obligatoire pour une clé PKCS#11.")
     return Pkcs11Key.open(module, pin=pin, token_label=token_label, slot=slot,
                           key_label=key_label, key_id=identifier)
 
