@@ -33,3 +33,20 @@ def test_signing_layer_imports_neither_flask_nor_the_database_nor_the_app():
 def test_readme_shows_the_two_set_up_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make run" in readme and "make test" in readme
+
+
+def test_every_command_is_documented_in_the_readme():
+    import click
+
+    from parapheur.cli import COMMANDS, main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    context = click.Context(main)
+    missing = []
+    for name in COMMANDS:
+        command = main.get_command(context, name)
+        names = [name]
+        if isinstance(command, click.Group):
+            names = [f"{name} {sub}" for sub in command.list_commands(context)]
+        missing += [n for n in names if f"parapheur {n}" not in readme]
+    assert missing == []
