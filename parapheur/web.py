@@ -55,11 +55,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["organisation_name"] = lambda: app.config.get(
         "ORGANISATION_NAME", "Parapheur")
 
+    from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.views import bp as documents_bp
     from parapheur.signatures.views import bp as signatures_bp
 
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(delegations_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
 

@@ -154,3 +154,16 @@ def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, start
                           "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
                           "types": document_types or None}, clock=lambda: now)
     return delegation
+
+
+def end_delegation(session: Session, delegation: Delegation, *, now: datetime,
+                   actor: User | None = None) -> None:
+    """End a delegation now; one that has not started yet is cancelled (it ends as it starts)."""
+    if delegation.ends_at <= now:
+        raise Conflict("Cette délégation est déjà terminée.")
+    delegation.ends_at = max(now, delegation.starts_at)
+    session.flush()
+    audit.record(session, "account:delegation:ended", actor=actor,
+                 details={"delegation_id": delegation.id, "from": delegation.from_desk.slug,
+                          "to": delegation.to_desk.slug, "ends_at": delegation.ends_at.isoformat()},
+                 clock=lambda: now)

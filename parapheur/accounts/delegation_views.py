@@ -1,0 +1,101 @@
+"""Delegations in the browser: a desk's members hand its work to another desk for a period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+
+from parapheur.accounts.models import Delegation, Desk, Role
+from parapheur.accounts.services import create_delegation, end_delegation
+from parapheur.circuits import services as circuits
+from parapheur.clock import now
+from parapheur.db import get_session, transaction
+from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.web import PARIS
+
+bp = Blueprint("delegations", __name__)
+
+
+def _managed_desks(session) -> list[Desk]:
+    """Desks whose work the user may delegate: their own, or every desk for an administrator."""
+    if current_user.role is Role.ADMIN:
+        return list(session.execute(select(Desk).order_by(Desk.name)).scalars())
+    return list(current_user.desks)
+
+
+def _parse_day(value: str, label: str) -> datetime:
+    try:
+        day = datetime.strptime(value.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise ParapheurError(f"La date « {label} » est invalide (attendu : AAAA-MM-JJ).") from None
+    return day.replace(tzinfo=PARIS)
+
+
+@bp.route("/delegations", methods=["GET", "POST"])
+@login_required
+def index():
+    """The delegations given and received by the user's desks; create one."""
+    session = get_session()
+    managed = _managed_desks(session)
+    all_desks = list(session.execute(select(Desk).order_by(Desk.name)).scalars())
+    types = list(circuits.catalogue().typology.types().items())
+    status = 200
+    error = None
+    if request.method == "POST":
+        try:
+            by_id = {desk.id: desk for desk in all_desks}
+            from_desk = by_id.get(int(request.form.get("from_desk") or 0))
+            to_desk = by_id.get(int(request.form.get("to_desk") or 0))
+            if from_desk is None or to_desk is None:
+                raise ParapheurError("Choisissez le bureau qui délègue et le bureau délégataire.")
+            if from_desk not in managed:
+                raise Forbidden("Vous ne pouvez déléguer que le travail de vos propres bureaux.")
+            chosen_types = request.form.getlist("types")
+            unknown = [t for t in chosen_types if t not in dict(types)]
+            if unknown:
+                raise ParapheurError(f"Type de document inconnu : {', '.join(unknown)}.")
+            starts = _parse_day(request.form.get("starts", ""), "du")
+            # The end day is included: the delegation ends at midnight after it.
+            ends = _parse_day(request.form.get("ends", ""), "au").replace(hour=23, minute=59,
+                                                                           second=59)
+            with transaction(session):
+                create_delegation(session, from_desk=from_desk, to_desk=to_desk,
+                                  starts_at=starts, ends_at=ends,
+                                  document_types=chosen_types or None, now=now(),
+                                  actor=current_user)
+            flash(f"Délégation du bureau {from_desk.name} au bureau {to_desk.name} enregistrée.",
+                  "success")
+            return redirect(url_for("delegations.index"))
+        except ValueError:
+            error, status = "Bureau invalide.", 400
+        except ParapheurError as exc:
+            session.rollback()
+            error, status = exc.message, exc.status
+    desk_ids = [desk.id for desk in managed] + [desk.id for desk in current_user.desks]
+    delegations = session.execute(
+        select(Delegation).where(or_(Delegation.from_desk_id.in_(desk_ids),
+                                     Delegation.to_desk_id.in_(desk_ids)))
+        .order_by(Delegation.starts_at.desc())).scalars().all()
+    return render_template("pages/delegations.html", managed=managed, all_desks=all_desks,
+                           types=types, delegations=delegations, moment=now(), error=error,
+                           form=request.form), status
+
+
+@bp.route("/delegations/<int:delegation_id>/end", methods=["POST"])
+@login_required
+def end(delegation_id: int):
+    """End a delegation now (or cancel it before it starts)."""
+    session = get_session()
+    delegation = session.get(Delegation, delegation_id)
+    if delegation is None:
+        raise NotFound("Cette délégation n'existe pas.")
+    if delegation.from_desk not in _managed_desks(session):
+        raise Forbidden("Seuls les membres du bureau qui délègue peuvent mettre fin à la "
+                        "délégation.")
+    with transaction(session):
+        end_delegation(session, delegation, now=now(), actor=current_user)
+    flash("La délégation est terminée.", "success")
+    return redirect(url_for("delegations.index"))
