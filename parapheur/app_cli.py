@@ -233,26 +233,17 @@ def audit_export(document_id: int, out: str) -> None:
     """Write a document's evidence bundle: versions, signed PDF, bordereau, journal, validation."""
     from pathlib import Path
 
-    from parapheur.audit.bordereau import render_bordereau
-    from parapheur.audit.evidence import build_bundle
+    from parapheur.audit.evidence import export_document
     from parapheur.circuits.services import get_document
     from parapheur.clock import now
     from parapheur.db import get_session
     from parapheur.documents.views import get_store
-    from parapheur.signatures.reports import validation_report
 
     app = _app()
     with app.app_context():
         session = get_session()
-        document = get_document(session, document_id)
-        store = get_store()
-        moment = now()
-        data = build_bundle(
-            session, store, document, organisation=app.config["ORGANISATION_NAME"],
-            render_bordereau=lambda doc, journal: render_bordereau(session, doc, journal,
-                                                                   now=moment),
-            validation=validation_report(app, store.read(document.current_version.sha256)),
-            now=moment)
+        data = export_document(session, get_store(), get_document(session, document_id),
+                               now=now())
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)

@@ -77,3 +77,19 @@ def build_bundle(session: Session, store: ContentStore, document: Document, *, o
             archive.writestr(name, data)
         archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
     return buffer.getvalue()
+
+
+def export_document(session: Session, store: ContentStore, document: Document, *,
+                    now: datetime) -> bytes:
+    """The document's evidence bundle, with the bordereau and the validation report (app context)."""
+    from flask import current_app
+
+    from parapheur.audit.bordereau import render_bordereau
+    from parapheur.signatures.reports import validation_report
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return build_bundle(
+        session, store, document, organisation=app.config["ORGANISATION_NAME"],
+        render_bordereau=lambda doc, journal: render_bordereau(session, doc, journal, now=now),
+        validation=validation_report(app, store.read(document.current_version.sha256)),
+        now=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from flask import (
@@ -17,10 +18,12 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from parapheur.accounts.models import Desk, Role
 from parapheur.accounts.services import acting_desk_slugs
+from parapheur.audit import services as audit
+from parapheur.audit.evidence import export_document
 from parapheur.circuits import graph
 from parapheur.circuits import services as circuits
 from parapheur.circuits.definition import Circuit
@@ -146,6 +149,72 @@ def _form_fields(session, circuit: Circuit, values) -> list[FormField]:
         result.append(FormField(name, spec.label or name, spec.type, spec.optional, choices,
                                 str(values.get(name, "") or "")))
     return result
+
+
+PAGE_SIZE = 50
+
+
+@bp.route("/documents")
+@login_required
+def listing():
+    """Every document the user may see, filtered by status, type and words of the title."""
+    session = get_session()
+    moment = now()
+    query = select(Document)
+    if current_user.role not in (Role.ADMIN, Role.AUDITEUR):
+        desk_ids = [desk.id for desk in current_user.desks]
+        slugs = acting_desk_slugs(session, current_user, now=moment)
+        query = query.where(or_(
+            Document.author_id == current_user.id,
+            Document.id.in_(select(StepAction.document_id).where(or_(
+                StepAction.actor_id == current_user.id, StepAction.desk_id.in_(desk_ids)))),
+            Document.id.in_(select(WaitingDesk.document_id)
+                            .where(WaitingDesk.desk_slug.in_(slugs)))))
+    text = request.args.get("q", "").strip()[:200]
+    for word in text.split():
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
+    status = request.args.get("status", "")
+    if status:
+        try:
+            query = query.where(Document.status == DocumentStatus(status))
+        except ValueError:
+            raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
+    doc_type = request.args.get("type", "")
+    if doc_type:
+        query = query.where(Document.doc_type == doc_type)
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        raise ParapheurError("Numéro de page invalide.") from None
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    documents = session.execute(query.order_by(Document.updated_at.desc(), Document.id.desc())
+                                .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalars().all()
+    return render_template(
+        "pages/documents.html", documents=documents, total=total, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), statuses=list(DocumentStatus),
+        types=list(circuits.catalogue().typology.types().items()),
+        filters={"q": text, "status": status, "type": doc_type})
+
+
+@bp.route("/documents/<int:document_id>/evidence.zip")
+@login_required
+def evidence(document_id: int):
+    """The document's evidence bundle (administrators and auditors)."""
+    if current_user.role not in (Role.ADMIN, Role.AUDITEUR):
+        raise Forbidden("Le dossier de preuve est réservé aux auditeurs et aux administrateurs.")
+    session = get_session()
+    document = circuits.get_document(session, document_id)
+    data = export_document(session, get_store(), document, now=now())
+    with transaction(session):
+        audit.record(session, "document:evidence:exported", actor=current_user,
+                     document_id=document.id, details={"sha256": hashlib.sha256(data).hexdigest()},
+                     clock=now)
+    response = Response(data, mimetype="application/zip")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="dossier-de-preuve-{document.id}.zip"')
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])
