@@ -55,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["organisation_name"] = lambda: app.config.get(
         "ORGANISATION_NAME", "Parapheur")
 
+    from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.views import bp as documents_bp
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(delegations_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
 

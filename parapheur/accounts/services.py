@@ -167,3 +167,35 @@ def end_delegation(session: Session, delegation: Delegation, *, now: datetime,
                  details={"delegation_id": delegation.id, "from": delegation.from_desk.slug,
                           "to": delegation.to_desk.slug, "ends_at": delegation.ends_at.isoformat()},
                  clock=lambda: now)
+
+
+def set_active(session: Session, user: User, active: bool, *, now: datetime, actor: User) -> None:
+    """Enable or disable an account; nobody disables their own."""
+    if user.id == actor.id and not active:
+        raise ParapheurError("Vous ne pouvez pas désactiver votre propre compte.")
+    user.active = active
+    session.flush()
+    audit.record(session, "account:user:enabled" if active else "account:user:disabled",
+                 actor=actor, details={"user_id": user.id, "username": user.username},
+                 clock=lambda: now)
+
+
+def add_member(session: Session, desk: Desk, user: User, *, now: datetime, actor: User) -> None:
+    """Make `user` a member of `desk`."""
+    if user in desk.members:
+        raise Conflict(f"{user.full_name} est déjà membre du bureau {desk.name}.")
+    desk.members.append(user)
+    session.flush()
+    audit.record(session, "account:desk:member_added", actor=actor,
+                 details={"desk": desk.slug, "username": user.username}, clock=lambda: now)
+
+
+def remove_member(session: Session, desk: Desk, user: User, *, now: datetime,
+                  actor: User) -> None:
+    """Remove `user` from `desk`."""
+    if user not in desk.members:
+        raise Conflict(f"{user.full_name} n'est pas membre du bureau {desk.name}.")
+    desk.members.remove(user)
+    session.flush()
+    audit.record(session, "account:desk:member_removed", actor=actor,
+                 details={"desk": desk.slug, "username": user.username}, clock=lambda: now)

@@ -1,0 +1,145 @@
+"""Administration in the browser: accounts, desks (bureaux) and their members."""
+
+from __future__ import annotations
+
+import re
+from functools import wraps
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from parapheur.accounts import services
+from parapheur.accounts.models import Desk, Role, User
+from parapheur.clock import now
+from parapheur.db import get_session, transaction
+from parapheur.errors import Forbidden, NotFound, ParapheurError
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+_USERNAME = re.compile(r"^[a-zA-Z0-9._-]{2,80}$")
+
+
+def admin_required(view):
+    """Only administrators pass."""
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.role is not Role.ADMIN:
+            raise Forbidden("Cette page est réservée aux administrateurs.")
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _page(error: str | None = None, status: int = 200):
+    session = get_session()
+    users = session.execute(select(User).order_by(User.full_name)).scalars().all()
+    desks = session.execute(select(Desk).order_by(Desk.name)).scalars().all()
+    return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
+                           error=error, form=request.form), status
+
+
+def _get(model, identifier: int, what: str):
+    found = get_session().get(model, identifier)
+    if found is None:
+        raise NotFound(f"{what} introuvable.")
+    return found
+
+
+def _change(action, done: str):
+    """Run one change in its own transaction; a refusal re-shows the page with the reason."""
+    session = get_session()
+    try:
+        with transaction(session):
+            action(session)
+    except ParapheurError as exc:
+        return _page(exc.message, exc.status)
+    flash(done, "success")
+    return redirect(url_for("admin.index"))
+
+
+@bp.route("/")
+@admin_required
+def index():
+    """Accounts and desks."""
+    return _page()
+
+
+@bp.route("/users", methods=["POST"])
+@admin_required
+def create_user():
+    """Create an account, optionally member of desks."""
+    form = request.form
+    username = form.get("username", "").strip()
+    if not _USERNAME.match(username):
+        return _page("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets.", 400)
+    try:
+        role = Role(form.get("role", ""))
+    except ValueError:
+        return _page("Rôle inconnu.", 400)
+    if not form.get("full_name", "").strip():
+        return _page("Le nom complet est obligatoire.", 400)
+    try:
+        desk_ids = [int(value) for value in form.getlist("desks")]
+    except ValueError:
+        return _page("Bureau invalide.", 400)
+
+    def action(session):
+        user = services.create_user(
+            session, username=username, full_name=form["full_name"].strip(),
+            password=form.get("password", ""), role=role,
+            title=form.get("title", "").strip() or None,
+            email=form.get("email", "").strip() or None, now=now(), actor=current_user)
+        for desk_id in desk_ids:
+            services.add_member(session, _get(Desk, desk_id, "Bureau"), user, now=now(),
+                                actor=current_user)
+
+    return _change(action, f"Compte « {username} » créé.")
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@admin_required
+def set_active(user_id: int):
+    """Enable or disable an account."""
+    active = request.form.get("active") == "1"
+    return _change(lambda session: services.set_active(
+        session, _get(User, user_id, "Compte"), active, now=now(), actor=current_user),
+        "Compte réactivé." if active else "Compte désactivé.")
+
+
+@bp.route("/desks", methods=["POST"])
+@admin_required
+def create_desk():
+    """Create a desk."""
+    slug = request.form.get("slug", "").strip()
+    name = request.form.get("name", "").strip()
+    if not _SLUG.match(slug):
+        return _page("Code de bureau invalide : minuscules, chiffres et tirets.", 400)
+    if not name:
+        return _page("Le nom du bureau est obligatoire.", 400)
+    return _change(lambda session: services.create_desk(
+        session, slug=slug, name=name, quality=request.form.get("quality", "").strip() or None,
+        now=now(), actor=current_user), f"Bureau « {name} » créé.")
+
+
+@bp.route("/desks/<int:desk_id>/members", methods=["POST"])
+@admin_required
+def add_member(desk_id: int):
+    """Add a member to a desk."""
+    try:
+        user_id = int(request.form.get("user_id", ""))
+    except ValueError:
+        return _page("Choisissez un compte.", 400)
+    return _change(lambda session: services.add_member(
+        session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),
+        actor=current_user), "Membre ajouté.")
+
+
+@bp.route("/desks/<int:desk_id>/members/<int:user_id>/remove", methods=["POST"])
+@admin_required
+def remove_member(desk_id: int, user_id: int):
+    """Remove a member from a desk."""
+    return _change(lambda session: services.remove_member(
+        session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),
+        actor=current_user), "Membre retiré.")
