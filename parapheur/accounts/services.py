@@ -145,6 +145,8 @@ def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, start
         raise ParapheurError("Un bureau ne peut pas se déléguer à lui-même.")
     if ends_at <= starts_at:
         raise ParapheurError("La fin de la délégation doit suivre son début.")
+    if starts_at.year < 2000 or ends_at.year > 2199:
+        raise ParapheurError("Les dates de la délégation doivent être comprises entre 2000 et 2199.")
     delegation = Delegation(from_desk=from_desk, to_desk=to_desk, starts_at=starts_at,
                             ends_at=ends_at, document_types=document_types or None, created_at=now)
     session.add(delegation)

@@ -188,6 +188,7 @@ def listing():
     except ValueError:
         raise ParapheurError("Numéro de page invalide.") from None
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    page = min(page, max(1, -(-total // PAGE_SIZE)))  # past the last page: the last page
     documents = session.execute(query.order_by(Document.updated_at.desc(), Document.id.desc())
                                 .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalars().all()
     return render_template(

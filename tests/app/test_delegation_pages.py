@@ -72,6 +72,9 @@ def test_bad_delegations_are_refused_and_change_nothing(demo, client_for, clock)
     unknown_type = _post(maire, from_desk=_desk_id(demo, "maire"),
                          to_desk=_desk_id(demo, "adjoint"), types="INCONNU", **_days(clock, 0, 2))
     assert unknown_type.status_code == 400
+    out_of_range = _post(maire, from_desk=_desk_id(demo, "maire"),
+                         to_desk=_desk_id(demo, "adjoint"), starts="0001-01-01", ends="9999-12-31")
+    assert out_of_range.status_code == 400
     assert db_snapshot(demo) == before
 
 
