@@ -143,3 +143,20 @@ def remove_member(desk_id: int, user_id: int):
     return _change(lambda session: services.remove_member(
         session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),
         actor=current_user), "Membre retiré.")
+
+
+@bp.route("/users/<int:user_id>/credential", methods=["POST"])
+@admin_required
+def register_credential(user_id: int):
+    """Give a user their PKCS#12 signing certificate (checked with its code, which is not kept)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    upload = request.files.get("pkcs12")
+    data = upload.read() if upload is not None else b""
+    directory = Path(current_app.config["DATA_DIR"]) / "credentials"
+    return _change(lambda session: services.register_pkcs12(
+        session, _get(User, user_id, "Compte"), data, request.form.get("passphrase", ""),
+        directory=directory, now=now(), actor=current_user),
+        "Certificat de signature enregistré.")

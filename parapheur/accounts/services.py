@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parapheur.accounts.models import Delegation, Desk, Role, User
+from parapheur.accounts.models import Delegation, Desk, Role, SigningCredential, User
 from parapheur.audit import services as audit
 from parapheur.errors import Conflict, ParapheurError
 
@@ -201,3 +203,53 @@ def remove_member(session: Session, desk: Desk, user: User, *, now: datetime,
     session.flush()
     audit.record(session, "account:desk:member_removed", actor=actor,
                  details={"desk": desk.slug, "username": user.username}, clock=lambda: now)
+
+
+def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, *,
+                    directory: Path, now: datetime, actor: User) -> SigningCredential:
+    """Give `user` a PKCS#12 signing key: it must open with `passphrase` and be usable now.
+
+    The file is kept (mode 0600) under `directory`; the passphrase is only used to check it and
+    is asked again at every signature. The user's previous credentials are deactivated.
+    """
+    import os
+    import tempfile
+
+    from signing.errors import SigningError
+    from signing.keys import Pkcs12Key, check_certificate_usable
+
+    if not data:
+        raise ParapheurError("Choisissez le fichier PKCS#12 (.p12 ou .pfx) du certificat.")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".p12")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, 0o600)
+        try:
+            key = Pkcs12Key.open(path, passphrase)
+            check_certificate_usable(key.certificate, now)
+        except SigningError as exc:
+            raise ParapheurError(exc.message) from None
+        target = directory / f"user-{user.id}-{hashlib.sha256(data).hexdigest()[:16]}.p12"
+        os.replace(path, target)
+    finally:
+        path.unlink(missing_ok=True)
+    certificate = key.certificate
+    for previous in user.credentials:
+        previous.active = False
+    credential = SigningCredential(
+        user=user, kind="pkcs12", label=f"Certificat de {key.subject_name}",
+        pkcs12_path=str(target), certificate_subject=certificate.subject.human_friendly,
+        active=True, created_at=now)
+    session.add(credential)
+    session.flush()
+    audit.record(session, "account:credential:registered", actor=actor,
+                 details={"user_id": user.id, "username": user.username, "kind": "pkcs12",
+                          "subject": certificate.subject.human_friendly,
+                          "issuer": certificate.issuer.human_friendly,
+                          "serial": str(certificate.serial_number),
+                          "sha256": hashlib.sha256(data).hexdigest()},
+                 clock=lambda: now)
+    return credential

@@ -84,3 +84,47 @@ def test_only_administrators_get_in(demo, client_for):
     assert maire.post("/admin/desks", data={"csrf_token": token, "slug": "pirate",
                                              "name": "Pirate"}).status_code == 403
     assert db_snapshot(demo) == before
+
+
+def _register(admin, user_id: int, data: bytes, code: str):
+    import io
+
+    return admin.post(f"/admin/users/{user_id}/credential", content_type="multipart/form-data",
+                      data={"csrf_token": _token(admin), "passphrase": code,
+                            "pkcs12": (io.BytesIO(data), "certificat.p12")})
+
+
+def test_admin_registers_a_certificate_and_its_holder_signs(demo, client_for, demo_pki):
+    admin = client_for("admin")
+    admin.post("/admin/users", data={
+        "csrf_token": _token(admin), "username": "suppleant", "full_name": "Sam Suppléant",
+        "role": "signataire", "password": "mot-de-passe-long",
+        "desks": [str(_ids(demo, "maire", "maire")[1])]})
+    user_id, _ = _ids(demo, "suppleant", "maire")
+    response = _register(admin, user_id, demo_pki.pkcs12_path("adjoint").read_bytes(), "1234")
+    assert response.status_code == 302, page_text(response)
+    assert "Paul Lefèvre" in page_text(admin.get("/admin/"))
+    signer = demo.test_client()
+    login(signer, "suppleant", "mot-de-passe-long")
+    token = csrf_from(signer.get("/documents/3").get_data(as_text=True))
+    response = signer.post("/documents/3/steps/signature_maire/sign",
+                           data={"csrf_token": token, "passphrase": "1234"})
+    assert response.status_code == 302, page_text(response)
+    with demo.app_context():
+        names = get_session().execute(select(AuditEvent.name)).scalars().all()
+    assert "account:credential:registered" in names and "document:step:signed" in names
+
+
+def test_bad_certificates_are_refused_and_nothing_is_kept(demo, client_for, demo_pki):
+    admin = client_for("admin")
+    user_id, _ = _ids(demo, "adjoint", "adjoint")
+    before = db_snapshot(demo)
+    credentials = demo.config["DATA_DIR"] / "credentials"
+    wrong_code = _register(admin, user_id, demo_pki.pkcs12_path("adjoint").read_bytes(), "0000")
+    assert wrong_code.status_code == 400 and "incorrect" in page_text(wrong_code)
+    garbage = _register(admin, user_id, b"not a pkcs12 file", "1234")
+    assert garbage.status_code == 400
+    expired = _register(admin, user_id, demo_pki.pkcs12_path("expired").read_bytes(), "1234")
+    assert expired.status_code == 400 and "a expiré" in page_text(expired)
+    assert db_snapshot(demo) == before
+    assert not credentials.exists() or list(credentials.iterdir()) == []
