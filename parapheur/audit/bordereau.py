@@ -23,8 +23,12 @@ def render_bordereau(session: Session, document: Document, journal_json: bytes,
                               .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
     events = session.execute(select(AuditEvent).where(AuditEvent.document_id == document.id)
                              .order_by(AuditEvent.seq)).scalars().all()
+    from parapheur.circuits.services import circuit_of
+
+    states = circuit_of(document).states
+    labels = {name: state.label for name, state in states.items()}
     html = render_template(
-        "pdf/bordereau.html", document=document, history=history, events=events,
+        "pdf/bordereau.html", document=document, history=history, events=events, labels=labels,
         organisation=current_app.config["ORGANISATION_NAME"],
         generated_at=format_datetime(now or datetime.now(UTC), with_seconds=True))
     attachment = Attachment(string=journal_json.decode("utf-8"), name="journal.json",
