@@ -1,6 +1,13 @@
 """Import every model so that metadata (and Alembic) sees the whole schema."""
 
-from parapheur.accounts.models import Delegation, Desk, Role, SigningCredential, User  # noqa: F401
+from parapheur.accounts.models import (  # noqa: F401
+    Delegation,
+    Desk,
+    LoginFailure,
+    Role,
+    SigningCredential,
+    User,
+)
 from parapheur.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from parapheur.circuits.models import StepAction  # noqa: F401
 from parapheur.documents.models import (  # noqa: F401

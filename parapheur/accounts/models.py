@@ -119,4 +119,14 @@ class SigningCredential(Base):
     user: Mapped[User] = relationship(back_populates="credentials")
 
 
-__all__ = ["Role", "User", "Desk", "Delegation", "SigningCredential", "desk_members"]
+class LoginFailure(Base):
+    """A failed login for a username (known or not): too many in a while locks that username."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+__all__ = ["Role", "User", "Desk", "Delegation", "SigningCredential", "desk_members", "LoginFailure"]

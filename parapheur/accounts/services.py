@@ -5,15 +5,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from parapheur.accounts.models import Delegation, Desk, Role, SigningCredential, User
+from parapheur.accounts.models import (
+    Delegation,
+    Desk,
+    LoginFailure,
+    Role,
+    SigningCredential,
+    User,
+)
 from parapheur.audit import services as audit
 from parapheur.errors import Conflict, ParapheurError
 
@@ -29,6 +36,41 @@ class InvalidCredentials(ParapheurError):
 
     def __init__(self) -> None:
         super().__init__("Identifiant ou mot de passe incorrect.")
+
+
+MAX_LOGIN_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+
+
+class TooManyAttempts(ParapheurError):
+    """Too many failed logins for this username lately: it is locked for a while."""
+
+    status = 429
+
+    def __init__(self) -> None:
+        super().__init__(f"Trop de tentatives de connexion échouées pour cet identifiant : "
+                         f"réessayez dans {int(LOCKOUT.total_seconds() // 60)} minutes.")
+
+
+def check_not_locked(session: Session, username: str, *, now: datetime) -> None:
+    """Refuse to even check a password after MAX_LOGIN_FAILURES recent failures."""
+    recent = session.execute(
+        select(func.count(LoginFailure.id)).where(LoginFailure.username == username[:80],
+                                                  LoginFailure.failed_at > now - LOCKOUT)
+    ).scalar_one()
+    if recent >= MAX_LOGIN_FAILURES:
+        raise TooManyAttempts()
+
+
+def record_login_failure(session: Session, username: str, *, now: datetime) -> None:
+    """Remember a failed login (the username need not exist, so as not to reveal which do)."""
+    session.add(LoginFailure(username=username[:80], failed_at=now))
+    session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - LOCKOUT))
+
+
+def clear_login_failures(session: Session, username: str) -> None:
+    """Forget the failures of a username once it logs in."""
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username[:80]))
 
 
 def hash_password(password: str) -> str:

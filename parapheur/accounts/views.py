@@ -34,14 +34,23 @@ def login():
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     session = get_session()
+    moment = now()
+    try:
+        services.check_not_locked(session, username, now=moment)
+    except services.TooManyAttempts as exc:
+        session.rollback()
+        return render_template("pages/login.html", error=exc.message, username=username,
+                               next=request.form.get("next", "")), exc.status
     try:
         with transaction(session):
             user = services.authenticate(session, username, password)
-            audit.record(session, "account:login:succeeded", actor=user, clock=now)
+            services.clear_login_failures(session, username)
+            audit.record(session, "account:login:succeeded", actor=user, clock=lambda: moment)
     except services.InvalidCredentials as exc:
         with transaction(session):
+            services.record_login_failure(session, username, now=moment)
             audit.record(session, "account:login:failed", details={"username": username[:80]},
-                         clock=now)
+                         clock=lambda: moment)
         return render_template("pages/login.html", error=exc.message, username=username,
                                next=request.form.get("next", "")), 401
     login_user(user)

@@ -82,9 +82,11 @@ def test_wrong_login_password_is_refused(demo):
     assert "Identifiant ou mot de passe incorrect" in page_text(response)
     assert client.get("/").status_code == 302  # still anonymous: sent to the login page
     after = db_snapshot(demo)
-    # Only the failed attempt is journaled; nothing else moved.
-    assert {k: v for k, v in after.items() if not k.startswith("audit")} == \
-           {k: v for k, v in before.items() if not k.startswith("audit")}
+    # Only the failed attempt is journaled and counted (for the lockout); nothing else moved.
+    kept = ("audit", "login_failures")
+    assert {k: v for k, v in after.items() if not k.startswith(kept)} == \
+           {k: v for k, v in before.items() if not k.startswith(kept)}
+    assert len(after["login_failures"]) == len(before["login_failures"]) + 1
     with demo.app_context():
         last = get_session().execute(select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
         assert last.name == "account:login:failed"
@@ -104,3 +106,24 @@ def test_login_form_without_csrf_is_refused(demo):
     response = client.post("/login", data={"username": "maire", "password": "demo-maire"})
     assert response.status_code == 400
     assert client.get("/").status_code == 302
+
+
+def test_five_failures_lock_the_username_for_a_while(demo, clock):
+    from datetime import timedelta
+
+    client = demo.test_client()
+    for _ in range(5):
+        assert login(client, "dgs", "wrong-password").status_code == 401
+    locked = login(client, "dgs")  # even the right password is not checked now
+    assert locked.status_code == 429
+    assert "Trop de tentatives" in page_text(locked)
+    assert login(client, "maire").status_code == 302  # other usernames are not affected
+    clock.moment += timedelta(minutes=16)
+    other = demo.test_client()
+    assert login(other, "dgs").status_code == 302
+    # A success clears the count.
+    with demo.app_context():
+        from parapheur.accounts.models import LoginFailure
+
+        assert get_session().execute(
+            select(LoginFailure).where(LoginFailure.username == "dgs")).first() is None
