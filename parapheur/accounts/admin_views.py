@@ -160,3 +160,15 @@ def register_credential(user_id: int):
         session, _get(User, user_id, "Compte"), data, request.form.get("passphrase", ""),
         directory=directory, now=now(), actor=current_user),
         "Certificat de signature enregistré.")
+
+
+@bp.route("/users/<int:user_id>/token", methods=["POST"])
+@admin_required
+def register_token(user_id: int):
+    """Give a user a key on a PKCS#11 token (checked with its PIN, which is not kept)."""
+    form = request.form
+    return _change(lambda session: services.register_pkcs11(
+        session, _get(User, user_id, "Compte"), module=form.get("module", "").strip(),
+        token_label=form.get("token_label", ""), key_label=form.get("key_label", ""),
+        pin=form.get("pin", ""), now=now(), actor=current_user),
+        "Clé sur jeton PKCS#11 enregistrée.")

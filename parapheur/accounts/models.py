@@ -109,9 +109,13 @@ class SigningCredential(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))  # "pkcs12" (pkcs11 and agent come later)
+    kind: Mapped[str] = mapped_column(String(20))  # "pkcs12" or "pkcs11" (the local agent later)
     label: Mapped[str] = mapped_column(String(200))
     pkcs12_path: Mapped[str | None] = mapped_column(Text)
+    # PKCS#11 (smartcard or HSM on the server): the module, the token and the key on it.
+    pkcs11_module: Mapped[str | None] = mapped_column(Text)
+    token_label: Mapped[str | None] = mapped_column(String(200))
+    key_label: Mapped[str | None] = mapped_column(String(200))
     certificate_subject: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -295,3 +295,45 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
                           "sha256": hashlib.sha256(data).hexdigest()},
                  clock=lambda: now)
     return credential
+
+
+def register_pkcs11(session: Session, user: User, *, module: str, token_label: str,
+                    key_label: str, pin: str, now: datetime, actor: User) -> SigningCredential:
+    """Give `user` a key on a PKCS#11 token (smartcard or HSM on the server), checked with its PIN.
+
+    The PIN is used once to find the key and its certificate; it is asked again at every signature
+    and never kept. One login only: a wrong PIN is reported, never retried (cards lock).
+    """
+    from signing.errors import SigningError
+    from signing.keys import KeySpec, check_certificate_usable, open_key
+
+    if not Path(module).is_file():
+        raise ParapheurError(f"Module PKCS#11 introuvable : {module}")
+    if not token_label.strip() or not key_label.strip():
+        raise ParapheurError("Le libellé du jeton et celui de la clé sont obligatoires.")
+    try:
+        key = open_key(KeySpec(kind="pkcs11", module=module, token_label=token_label.strip(),
+                               key_label=key_label.strip(), pin=pin))
+        try:
+            check_certificate_usable(key.certificate, now)
+            certificate = key.certificate
+        finally:
+            key.close()
+    except SigningError as exc:
+        raise ParapheurError(exc.message) from None
+    for previous in user.credentials:
+        previous.active = False
+    credential = SigningCredential(
+        user=user, kind="pkcs11", label=f"Jeton {token_label.strip()} — {key_label.strip()}",
+        pkcs11_module=module, token_label=token_label.strip(), key_label=key_label.strip(),
+        certificate_subject=certificate.subject.human_friendly, active=True, created_at=now)
+    session.add(credential)
+    session.flush()
+    audit.record(session, "account:credential:registered", actor=actor,
+                 details={"user_id": user.id, "username": user.username, "kind": "pkcs11",
+                          "token": token_label.strip(), "key": key_label.strip(),
+                          "subject": certificate.subject.human_friendly,
+                          "issuer": certificate.issuer.human_friendly,
+                          "serial": str(certificate.serial_number)},
+                 clock=lambda: now)
+    return credential

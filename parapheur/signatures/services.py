@@ -44,11 +44,47 @@ def active_credential(session: Session, user: User) -> SigningCredential:
     credential = session.execute(
         select(SigningCredential).where(SigningCredential.user_id == user.id,
                                         SigningCredential.active.is_(True))
-        .order_by(SigningCredential.id)
+        .order_by(SigningCredential.id.desc())
     ).scalars().first()
-    if credential is None or credential.kind != "pkcs12" or not credential.pkcs12_path:
+    usable = credential is not None and (
+        (credential.kind == "pkcs12" and credential.pkcs12_path)
+        or (credential.kind == "pkcs11" and credential.pkcs11_module))
+    if not usable:
         raise NoCredential()
+    assert credential is not None
     return credential
+
+
+def key_spec(credential: SigningCredential, secret: str):
+    """Where the credential's key is, unlocked by `secret` (PKCS#12 passphrase or card PIN)."""
+    from signing.keys import KeySpec
+
+    if credential.kind == "pkcs11":
+        return KeySpec(kind="pkcs11", module=credential.pkcs11_module,
+                       token_label=credential.token_label, key_label=credential.key_label,
+                       pin=secret)
+    return KeySpec(kind="pkcs12", path=Path(credential.pkcs12_path or ""), passphrase=secret)
+
+
+@dataclass(frozen=True)
+class SigningSetup:
+    """The application's signing environment: its time-stamping service and trust anchors.
+
+    The trust anchors (with the signer's own root) validate the certificates a B-LT signature
+    embeds, the TSA's included.
+    """
+
+    tsa_url: str | None = None
+    trust_roots: tuple = ()
+
+
+def setup_from(app) -> SigningSetup:
+    """The signing setup of a Flask application (PARAPHEUR_TSA_URL, PARAPHEUR_TRUST_ANCHORS)."""
+    from parapheur.signatures.reports import trust_anchor_paths
+    from signing.validation import load_trust_roots
+
+    return SigningSetup(tsa_url=app.config.get("TSA_URL"),
+                        trust_roots=tuple(load_trust_roots(trust_anchor_paths(app))))
 
 
 @dataclass
@@ -101,19 +137,18 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
 
 
 def open_signing_key(session: Session, actor: User, passphrase: str):
-    """The actor's key, unlocked in memory (the passphrase is neither stored nor logged)."""
+    """The actor's key, unlocked in memory (the passphrase or PIN is neither stored nor logged)."""
     from signing import errors as signing_errors
-    from signing.keys import Pkcs12Key
+    from signing.keys import open_key
 
-    credential = active_credential(session, actor)
     try:
-        return Pkcs12Key.open(Path(credential.pkcs12_path or ""), passphrase)
+        return open_key(key_spec(active_credential(session, actor), passphrase))
     except signing_errors.SigningError as exc:
         raise SigningRefused(exc.message) from None
 
 
 def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
-              tsa_url: str | None) -> list[tuple[SignatureRequest, bytes | None, str | None]]:
+              setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None, str | None]]:
     """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
     from signing.batch import BatchSigner
 
@@ -122,8 +157,11 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
     for request in requests:
         by_level.setdefault(request.options.level, []).append(request)
     for level, group in by_level.items():
-        signer = BatchSigner(key, group[0].options, clock=lambda: now,
-                             timestamper=_require_tsa(tsa_url) if level.needs_timestamp else None)
+        own_roots = [c for c in key.signer.cert_registry if c.self_signed]
+        signer = BatchSigner(
+            key, group[0].options, clock=lambda: now,
+            timestamper=_require_tsa(setup.tsa_url) if level.needs_timestamp else None,
+            trust_roots=[*setup.trust_roots, *own_roots] if setup.trust_roots else None)
         outcomes = signer.sign_documents(
             [(str(index), request.original, request.options) for index, request in enumerate(group)],
             signed_at=now)
@@ -149,14 +187,18 @@ def _record_signature(session: Session, store: ContentStore, request: SignatureR
 
 
 def sign_step(session: Session, store: ContentStore, document: Document, *, step: str,
-              actor: User, passphrase: str, now: datetime, tsa_url: str | None = None) -> None:
+              actor: User, passphrase: str, now: datetime,
+              setup: SigningSetup = SigningSetup()) -> None:
     """Sign the current version at `step` and advance the circuit, in the caller's transaction.
 
     The passphrase only unlocks the key in memory; it is never stored or logged.
     """
     request = plan_signature(session, store, document, step=step, actor=actor, now=now)
     key = open_signing_key(session, actor, passphrase)
-    [(_, signed, error)] = _sign_all(key, [request], now=now, tsa_url=tsa_url)
+    try:
+        [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup)
+    finally:
+        key.close()  # logs out of a token at once
     if error is not None or signed is None:
         raise SigningRefused(error or "La signature a échoué.")
     _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
@@ -164,7 +206,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
 
 def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
                actor: User, passphrase: str, now: datetime,
-               tsa_url: str | None = None) -> BatchResult:
+               setup: SigningSetup = SigningSetup()) -> BatchResult:
     """Sign several documents with one passphrase entry; each is committed on its own.
 
     A document that cannot be signed (not waiting for this user any more, refused by the signing
@@ -186,7 +228,11 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
     if not requests:
         return result
     key = open_signing_key(session, actor, passphrase)
-    for request, signed, error in _sign_all(key, requests, now=now, tsa_url=tsa_url):
+    try:
+        signatures = _sign_all(key, requests, now=now, setup=setup)
+    finally:
+        key.close()  # one login served the whole batch
+    for request, signed, error in signatures:
         if signed is None:
             result.failed.append((request.document.title, error or "la signature a échoué"))
             continue

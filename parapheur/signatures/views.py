@@ -31,7 +31,7 @@ def sign(document_id: int, step: str):
     with transaction(session):
         services.sign_step(session, get_store(), document, step=step, actor=current_user,
                            passphrase=passphrase, now=now(),
-                           tsa_url=current_app.config.get("TSA_URL"))
+                           setup=services.setup_from(current_app))
     flash(f"« {document.title} » est signé.", "success")
     return redirect(url_for("documents.inbox"))
 
@@ -58,7 +58,7 @@ def sign_batch():
     session = get_session()
     result = services.sign_batch(session, get_store(), items, actor=current_user,
                                  passphrase=passphrase, now=now(),
-                                 tsa_url=current_app.config.get("TSA_URL"))
+                                 setup=services.setup_from(current_app))
     if result.signed:
         flash(f"{len(result.signed)} document(s) signé(s).", "success")
     for title, reason in result.failed:
