@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
+import subprocess
+import sys
 
 from parapheur.db import Base, get_session
 
@@ -53,3 +56,20 @@ def upload(client, data: bytes, *, typology: str = "ACTES/DELIBERATION",
     return client.post("/documents/new", content_type="multipart/form-data", data={
         "csrf_token": token if token is not None else csrf_from(page), "title": title,
         "typology": typology, **metadata, "file": (io.BytesIO(data), filename)})
+
+
+def run_cli(app, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `parapheur ARGS…` in a child process on this app's database and data directory."""
+    environment = {**os.environ, "PARAPHEUR_DATABASE_URL": app.config["DATABASE_URL"],
+                   "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"]), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
+                          text=True, env=environment)
+
+
+def browser_login(page, base: str, username: str) -> None:
+    """Log a demo user in through the login page in the browser."""
+    page.goto(f"{base}/login")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(f"demo-{username}")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base}/")

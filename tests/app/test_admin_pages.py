@@ -37,7 +37,7 @@ def test_admin_creates_an_account_that_can_log_in_and_act(demo, client_for):
 def test_disable_and_membership_changes_are_journaled(demo, client_for):
     admin = client_for("admin")
     adjoint_id, maire_desk = _ids(demo, "adjoint", "maire")
-    assert admin.post("/admin/users/%d/active" % adjoint_id,
+    assert admin.post(f"/admin/users/{adjoint_id}/active",
                       data={"csrf_token": _token(admin), "active": "0"}).status_code == 302
     assert login(demo.test_client(), "adjoint").status_code == 401
     assert admin.post(f"/admin/desks/{maire_desk}/members",

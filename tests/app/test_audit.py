@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from app_helpers import run_cli
 from sqlalchemy import select, update
 
 from parapheur.audit import services as audit
@@ -60,16 +57,9 @@ def test_tampering_is_found_at_the_first_broken_event(app, tamper, broken):
     assert report.broken_seq == broken
 
 
-def _cli(app, *args):
-    env = {**os.environ, "PARAPHEUR_DATABASE_URL": app.config["DATABASE_URL"],
-           "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"])}
-    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
-                          text=True, env=env)
-
-
 def test_audit_verify_command_exit_codes(app):
     _seed_events(app, 3)
-    result = _cli(app, "audit", "verify")
+    result = run_cli(app, "audit", "verify")
     assert result.returncode == 0, result.stderr
     assert "3 événements" in result.stdout
     with app.app_context():
@@ -77,6 +67,6 @@ def test_audit_verify_command_exit_codes(app):
         with transaction(session):
             session.execute(update(AuditEvent).where(AuditEvent.seq == 2)
                             .values(actor_label="intrus"))
-    result = _cli(app, "audit", "verify")
+    result = run_cli(app, "audit", "verify")
     assert result.returncode == 1
     assert "n°2" in result.stderr

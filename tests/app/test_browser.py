@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from app_helpers import browser_login
 
 pytestmark = pytest.mark.e2e
-
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(f"demo-{username}")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"{base}/")
 
 
 def _logout(page) -> None:
@@ -21,7 +14,7 @@ def _logout(page) -> None:
 
 def test_visa_and_signature_in_the_browser(live_server, browser_page):
     page = browser_page
-    _login(page, live_server, "dgs")
+    browser_login(page, live_server, "dgs")
     page.locator("section#a-traiter, section[aria-labelledby=a-traiter]").get_by_role(
         "link").first.click()
     title = page.locator("h1").inner_text()
@@ -29,7 +22,7 @@ def test_visa_and_signature_in_the_browser(live_server, browser_page):
     assert "Visa donné" in page.locator("main").inner_text()
     _logout(page)
 
-    _login(page, live_server, "maire")
+    browser_login(page, live_server, "maire")
     page.get_by_role("link", name=title).click()
     page.get_by_label("Code de votre certificat").fill("1234")
     page.get_by_role("button", name="Signer").click()

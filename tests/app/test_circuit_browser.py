@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from app_helpers import browser_login
 
 pytestmark = pytest.mark.e2e
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(f"demo-{username}")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_diagram_draws_under_the_content_security_policy(live_server, browser_page):
     page = browser_page
-    _login(page, live_server, "dgs")
+    browser_login(page, live_server, "dgs")
     page.locator("section[aria-labelledby=a-traiter]").get_by_role("link").first.click()
     diagram = page.get_by_role("img", name="Délibération")
     box = diagram.bounding_box()
@@ -34,7 +28,7 @@ def test_upload_in_two_steps_with_the_circuit_fields(live_server, browser_page, 
     page = browser_page
     pdf = tmp_path / "facture.pdf"
     pdf.write_bytes(sample_pdf)
-    _login(page, live_server, "finances")
+    browser_login(page, live_server, "finances")
     page.get_by_role("link", name="Déposer un document").click()
     page.get_by_label("1. Type et sous-type").select_option("FACTURES/FACTURE")
     page.get_by_role("button", name="Continuer").click()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
 
-from app_helpers import csrf_from
+from app_helpers import csrf_from, run_cli
 
 from parapheur.audit.bundle import check_bundle
 
@@ -24,12 +23,8 @@ def _sign_third_document(demo, client_for) -> int:
 
 
 def _export(demo, document_id: int, out, trust=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PARAPHEUR_DATABASE_URL": demo.config["DATABASE_URL"],
-           "PARAPHEUR_DATA_DIR": str(demo.config["DATA_DIR"])}
-    if trust is not None:
-        env["PARAPHEUR_TRUST_ANCHORS"] = str(trust)
-    return subprocess.run([sys.executable, "-m", "parapheur", "audit", "export", str(document_id),
-                           "--out", str(out)], capture_output=True, text=True, env=env)
+    env = {"PARAPHEUR_TRUST_ANCHORS": str(trust)} if trust is not None else None
+    return run_cli(demo, "audit", "export", str(document_id), "--out", str(out), env=env)
 
 
 def test_export_then_check_the_bundle(demo, client_for, demo_pki, tmp_path, system_tool):

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
+
+from app_helpers import run_cli
 
 from parapheur.db import get_session
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
 
 
-def _cli(app, *args):
-    env = {**os.environ, "PARAPHEUR_DATABASE_URL": app.config["DATABASE_URL"],
-           "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"])}
-    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
-                          text=True, env=env)
-
-
 def test_store_verify_names_the_altered_file(demo):
-    result = _cli(demo, "store", "verify")
+    result = run_cli(demo, "store", "verify")
     assert result.returncode == 0, result.stderr
     with demo.app_context():
         sha = get_session().get(Document, 1).current_version.sha256
     path = ContentStore(demo.config["DATA_DIR"] / "store").path_for(sha)
     path.chmod(0o640)
     path.write_bytes(b"%PDF-1.7 altered")
-    result = _cli(demo, "store", "verify")
+    result = run_cli(demo, "store", "verify")
     assert result.returncode == 1
     assert f"altéré : {sha}" in result.stderr
 
@@ -42,13 +35,13 @@ def test_store_gc_removes_old_orphans_only(demo):
         referenced = get_session().get(Document, 1).current_version.sha256
     os.utime(store.path_for(referenced), (two_hours_ago, two_hours_ago))
 
-    dry = _cli(demo, "store", "gc", "--dry-run")
+    dry = run_cli(demo, "store", "gc", "--dry-run")
     assert dry.returncode == 0 and old_orphan in dry.stdout
     assert store.path_for(old_orphan).exists()
 
-    result = _cli(demo, "store", "gc", "--older-than", "60")
+    result = run_cli(demo, "store", "gc", "--older-than", "60")
     assert result.returncode == 0, result.stderr
     assert not store.path_for(old_orphan).exists()
     assert store.path_for(fresh_orphan).exists()
     assert store.path_for(referenced).exists()
-    assert _cli(demo, "store", "verify").returncode == 0
+    assert run_cli(demo, "store", "verify").returncode == 0
