@@ -28,8 +28,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings.update(test_config)
     app.config.update(settings)
     config_module.finalize(app.config)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults hold these keys already (SameSite: None), so they are set, not defaulted.
+    overrides = dict(test_config or {})
+    app.config["SESSION_COOKIE_HTTPONLY"] = overrides.get("SESSION_COOKIE_HTTPONLY", True)
+    app.config["SESSION_COOKIE_SAMESITE"] = overrides.get("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
     from parapheur import db, web

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Key that signs sessions and CSRF tokens (default: generated once into DATA_DIR/secret_key)."),
     Setting("MAX_UPLOAD_MB", "PARAPHEUR_MAX_UPLOAD_MB", _positive_int,
             "Largest accepted upload, in megabytes (default: 50)."),
+    Setting("SESSION_HOURS", "PARAPHEUR_SESSION_HOURS", _positive_int,
+            "Hours a login lasts before the user must log in again (default: 8)."),
     Setting("SESSION_COOKIE_SECURE", "PARAPHEUR_SECURE_COOKIES", _boolean,
             "Send session cookies over HTTPS only (default: false; set true behind TLS)."),
     Setting("ORGANISATION_NAME", "PARAPHEUR_ORGANISATION_NAME", str,
@@ -111,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_URL": None,
         "SECRET_KEY": None,
         "MAX_UPLOAD_MB": 50,
+        "SESSION_HOURS": 8,
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,
         "ORGANISATION_NAME": "Métropole de Démo",
@@ -142,3 +146,4 @@ def finalize(config: dict[str, Any]) -> None:
                 handle.write(secrets.token_hex(32))
         config["SECRET_KEY"] = key_file.read_text().strip()
     config["MAX_CONTENT_LENGTH"] = int(config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(config["SESSION_HOURS"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_login import current_user, login_required, login_user, logout_user
 
 from parapheur.accounts import services
@@ -53,6 +54,7 @@ def login():
                          clock=lambda: moment)
         return render_template("pages/login.html", error=exc.message, username=username,
                                next=request.form.get("next", "")), 401
+    flask_session.permanent = True  # expires after PARAPHEUR_SESSION_HOURS
     login_user(user)
     return redirect(_safe_next(request.form.get("next")))
 

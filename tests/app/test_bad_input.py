@@ -127,3 +127,10 @@ def test_five_failures_lock_the_username_for_a_while(demo, clock):
 
         assert get_session().execute(
             select(LoginFailure).where(LoginFailure.username == "dgs")).first() is None
+
+
+def test_a_login_expires_after_the_configured_hours(demo):
+    client = demo.test_client()
+    response = login(client, "maire")
+    cookie = response.headers["Set-Cookie"]
+    assert "Expires=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
