@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from werkzeug.serving import make_server
 
 from parapheur import create_app
 from parapheur.db import Base, get_session, upgrade
+from signing.pki_server import free_loopback_port
 
 POSTGRES_URL = os.environ.get("PARAPHEUR_TEST_POSTGRES_URL")
 
@@ -118,16 +118,10 @@ def demo_pki(tmp_path_factory):
     people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
     pki = init_dev_pki(tmp_path_factory.mktemp("demo-pki"), organisation="Métropole de Démo",
                        people=people, passphrase=DEMO_PASSPHRASE,
-                       base_url=f"http://127.0.0.1:{_free_port()}")
+                       base_url=f"http://127.0.0.1:{free_loopback_port()}")
     server = PkiServer(pki).start()  # real TSA, OCSP and CRL on loopback, for B-T and above
     yield pki
     server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

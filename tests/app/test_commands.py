@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,19 @@ from http.cookiejar import CookieJar
 import pytest
 from app_helpers import csrf_from
 
+from signing.pki_server import free_loopback_port
+
 
 def _env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARAPHEUR_")}
     env["PARAPHEUR_DATA_DIR"] = str(tmp_path / "var")
-    env["PARAPHEUR_DEMO_PKI_PORT"] = str(_free_port())
+    env["PARAPHEUR_DEMO_PKI_PORT"] = str(free_loopback_port())
     return env
 
 
 def _run(env, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
                           text=True, env=env, timeout=180)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
@@ -47,7 +42,7 @@ def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
     assert (tmp_path / "var" / "demo-pki").is_dir()
     assert _run(env, "audit", "verify").returncode == 0
 
-    port = _free_port()
+    port = free_loopback_port()
     server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
