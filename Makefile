@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
-SYSTEM_PACKAGES := softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# package:probe — a command on the PATH, an absolute path, or lib:SONAME (a shared library).
+SYSTEM_PACKAGES := softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium \
+	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	libpango-1.0-0:lib:libpango-1.0.so.0 libpangoft2-1.0-0:lib:libpangoft2-1.0.so.0
 
 .DEFAULT_GOAL := help
 .PHONY: help install sysdeps run test bench lint demo clean
@@ -23,9 +26,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP) ## Create .venv with the project and its test extras
 
-sysdeps: ## Install the system packages the tests need (apt-get, when missing and possible)
+sysdeps: ## Install the system packages needed (apt-get, when missing and possible)
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do pkg=$${pair%%:*}; probe=$${pair#*:}; \
-	  if [[ $$probe == /* ]]; then [ -e "$$probe" ] || missing="$$missing $$pkg"; \
+	  if [[ $$probe == lib:* ]]; then ldconfig -p 2>/dev/null | grep -q "$${probe#lib:}" || missing="$$missing $$pkg"; \
+	  elif [[ $$probe == /* ]]; then [ -e "$$probe" ] || missing="$$missing $$pkg"; \
 	  else command -v $$probe >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -34,12 +38,12 @@ sysdeps: ## Install the system packages the tests need (apt-get, when missing an
 	  else echo "Missing system packages:$$missing (tests that need them will skip; run as root to install)"; fi; \
 	fi
 
-run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+run: install sysdeps ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
 	$(BIN)/parapheur db upgrade
 	$(BIN)/parapheur demo seed --if-empty
 	$(BIN)/parapheur serve --host $(HOST) --port $(PORT)
 
-demo: install ## Reset the demo data (database, files, demo PKI)
+demo: install sysdeps ## Reset the demo data (database, files, demo PKI)
 	$(BIN)/parapheur demo seed --reset
 
 test: install sysdeps ## Run the whole test suite (in parallel)
