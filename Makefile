@@ -8,9 +8,10 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 # package:probe — a command on the PATH, an absolute path, or lib:SONAME (a shared library).
-SYSTEM_PACKAGES := softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium \
-	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+RUN_PACKAGES := fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
 	libpango-1.0-0:lib:libpango-1.0.so.0 libpangoft2-1.0-0:lib:libpangoft2-1.0.so.0
+TEST_PACKAGES := $(RUN_PACKAGES) softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium
+SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
 
 .DEFAULT_GOAL := help
 .PHONY: help install sysdeps run test bench lint demo clean
@@ -26,7 +27,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP) ## Create .venv with the project and its test extras
 
-sysdeps: ## Install the system packages needed (apt-get, when missing and possible)
+sysdeps: ## Install the system packages the tests need (apt-get, when missing and possible)
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do pkg=$${pair%%:*}; probe=$${pair#*:}; \
 	  if [[ $$probe == lib:* ]]; then ldconfig -p 2>/dev/null | grep -q "$${probe#lib:}" || missing="$$missing $$pkg"; \
 	  elif [[ $$probe == /* ]]; then [ -e "$$probe" ] || missing="$$missing $$pkg"; \
@@ -38,12 +39,14 @@ sysdeps: ## Install the system packages needed (apt-get, when missing and possib
 	  else echo "Missing system packages:$$missing (tests that need them will skip; run as root to install)"; fi; \
 	fi
 
-run: install sysdeps ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/parapheur db upgrade
 	$(BIN)/parapheur demo seed --if-empty
 	$(BIN)/parapheur serve --host $(HOST) --port $(PORT)
 
-demo: install sysdeps ## Reset the demo data (database, files, demo PKI)
+demo: install ## Reset the demo data (database, files, demo PKI)
+	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/parapheur demo seed --reset
 
 test: install sysdeps ## Run the whole test suite (in parallel)
