@@ -278,21 +278,29 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
         os.replace(path, target)
     finally:
         path.unlink(missing_ok=True)
-    certificate = key.certificate
+    return _activate_credential(
+        session, user, SigningCredential(kind="pkcs12", label=f"Certificat de {key.subject_name}",
+                                         pkcs12_path=str(target)),
+        key.certificate, {"sha256": hashlib.sha256(data).hexdigest()}, now=now, actor=actor)
+
+
+def _activate_credential(session: Session, user: User, credential: SigningCredential,
+                         certificate, details: dict, *, now: datetime,
+                         actor: User) -> SigningCredential:
+    """Make `credential` the user's only active one, and journal it with its certificate."""
     for previous in user.credentials:
         previous.active = False
-    credential = SigningCredential(
-        user=user, kind="pkcs12", label=f"Certificat de {key.subject_name}",
-        pkcs12_path=str(target), certificate_subject=certificate.subject.human_friendly,
-        active=True, created_at=now)
+    credential.user = user
+    credential.certificate_subject = certificate.subject.human_friendly
+    credential.active = True
+    credential.created_at = now
     session.add(credential)
     session.flush()
     audit.record(session, "account:credential:registered", actor=actor,
-                 details={"user_id": user.id, "username": user.username, "kind": "pkcs12",
+                 details={"user_id": user.id, "username": user.username, "kind": credential.kind,
                           "subject": certificate.subject.human_friendly,
                           "issuer": certificate.issuer.human_friendly,
-                          "serial": str(certificate.serial_number),
-                          "sha256": hashlib.sha256(data).hexdigest()},
+                          "serial": str(certificate.serial_number), **details},
                  clock=lambda: now)
     return credential
 
@@ -321,19 +329,9 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
             key.close()
     except SigningError as exc:
         raise ParapheurError(exc.message) from None
-    for previous in user.credentials:
-        previous.active = False
-    credential = SigningCredential(
-        user=user, kind="pkcs11", label=f"Jeton {token_label.strip()} — {key_label.strip()}",
-        pkcs11_module=module, token_label=token_label.strip(), key_label=key_label.strip(),
-        certificate_subject=certificate.subject.human_friendly, active=True, created_at=now)
-    session.add(credential)
-    session.flush()
-    audit.record(session, "account:credential:registered", actor=actor,
-                 details={"user_id": user.id, "username": user.username, "kind": "pkcs11",
-                          "token": token_label.strip(), "key": key_label.strip(),
-                          "subject": certificate.subject.human_friendly,
-                          "issuer": certificate.issuer.human_friendly,
-                          "serial": str(certificate.serial_number)},
-                 clock=lambda: now)
-    return credential
+    return _activate_credential(
+        session, user, SigningCredential(
+            kind="pkcs11", label=f"Jeton {token_label.strip()} — {key_label.strip()}",
+            pkcs11_module=module, token_label=token_label.strip(), key_label=key_label.strip()),
+        certificate, {"token": token_label.strip(), "key": key_label.strip()}, now=now,
+        actor=actor)
