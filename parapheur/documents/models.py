@@ -6,11 +6,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.accounts.models import Desk, User
-from parapheur.db import Base, UTCDateTime
+from parapheur.db import Base, UTCDateTime, value_enum
 
 
 class DocumentStatus(enum.StrEnum):
@@ -51,9 +51,7 @@ class Document(Base):
     doc_type: Mapped[str] = mapped_column(String(100))
     doc_subtype: Mapped[str] = mapped_column(String(100))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    status: Mapped[DocumentStatus] = mapped_column(
-        Enum(DocumentStatus, native_enum=False, length=20,
-             values_callable=lambda e: [m.value for m in e]))
+    status: Mapped[DocumentStatus] = mapped_column(value_enum(DocumentStatus))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     author_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_versions.id"))
@@ -98,8 +96,7 @@ class DocumentVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[VersionKind] = mapped_column(
-        Enum(VersionKind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]))
+    kind: Mapped[VersionKind] = mapped_column(value_enum(VersionKind))
     filename: Mapped[str] = mapped_column(String(300))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -72,7 +71,8 @@ def _named_in_passed_steps(document: Document, slugs: set[str]) -> bool:
     return False
 
 
-def _load_visible(document_id: int) -> Document:
+def load_visible(document_id: int) -> Document:
+    """The document, if the current user may see it (NotFound / Forbidden otherwise)."""
     session = get_session()
     document = circuits.get_document(session, document_id)
     if not can_view(session, document, current_user):
@@ -286,7 +286,7 @@ def _author_desk(session, slug: str | None) -> Desk | None:
 @login_required
 def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
-    document = _load_visible(document_id)
+    document = load_visible(document_id)
     session = get_session()
     moment = now()
     actions = circuits.user_can_act(session, document, current_user, now=moment)
@@ -312,7 +312,7 @@ def _diagram(session, document: Document) -> str:
 @login_required
 def circuit_svg(document_id: int):
     """The document's circuit diagram with its current step highlighted, as an SVG image."""
-    document = _load_visible(document_id)
+    document = load_visible(document_id)
     response = Response(_diagram(get_session(), document), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -322,7 +322,7 @@ def circuit_svg(document_id: int):
 @login_required
 def download(document_id: int, number: int):
     """A version of the file, checked against its SHA-256 before it is sent."""
-    document = _load_visible(document_id)
+    document = load_visible(document_id)
     version = services.get_version(get_session(), document, number)
     data = get_store().read(version.sha256)
     disposition = "inline" if request.args.get("inline") else "attachment"
@@ -354,9 +354,7 @@ def reject(document_id: int, step: str):
 def take_back(document_id: int):
     """Exercise the "droit de remords" on the last visa."""
     session = get_session()
-    document = circuits.get_document(session, document_id)
-    if not can_view(session, document, current_user):
-        abort(403)
+    document = load_visible(document_id)
     with transaction(session):
         circuits.take_back(session, document, actor=current_user, now=now())
     flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
@@ -365,9 +363,7 @@ def take_back(document_id: int):
 
 def _decide(document_id: int, step: str, decision: str, done_message: str):
     session = get_session()
-    document = circuits.get_document(session, document_id)
-    if not can_view(session, document, current_user):
-        abort(403)
+    document = load_visible(document_id)
     with transaction(session):
         circuits.act(session, document, step=step, actor=current_user, decision=decision,
                      reason=request.form.get("reason"), now=now())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from parapheur.circuits import services as circuits
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
-from parapheur.documents.views import can_view, get_store
+from parapheur.documents.views import get_store, load_visible
 from parapheur.errors import ParapheurError
 from parapheur.signatures import services
 
@@ -22,9 +21,7 @@ MAX_BATCH = 200  # one request signs at most this many documents
 def sign(document_id: int, step: str):
     """Sign the document at this step with the user's certificate."""
     session = get_session()
-    document = circuits.get_document(session, document_id)
-    if not can_view(session, document, current_user):
-        abort(403)
+    document = load_visible(document_id)
     passphrase = request.form.get("passphrase", "")
     if not passphrase:
         raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour signer.")
