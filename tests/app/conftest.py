@@ -35,7 +35,8 @@ def postgres_url(worker_id) -> str:
     if not POSTGRES_URL:
         pytest.skip("PARAPHEUR_TEST_POSTGRES_URL is not set: PostgreSQL tests do not run here")
     base = make_url(POSTGRES_URL)
-    name = f"parapheur_test_{worker_id}"
+    # Named after the base database, so that runs against different base databases never collide.
+    name = f"parapheur_{base.database}_{worker_id}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
