@@ -144,10 +144,10 @@ def users_create(username, full_name, role, title, email, desks, password, organ
 
     from parapheur.accounts.models import Desk
     from parapheur.accounts.services import add_member, create_user
-    from parapheur.organisations.services import resolve_organisation
     from parapheur.clock import now
     from parapheur.db import get_session, transaction
     from parapheur.errors import NotFound
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
@@ -177,9 +177,9 @@ def desks_group() -> None:
 def desks_create(slug, name, quality, organisation) -> None:
     """Create a desk."""
     from parapheur.accounts.services import create_desk
-    from parapheur.organisations.services import resolve_organisation
     from parapheur.clock import now
     from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
