@@ -236,13 +236,13 @@ def audit_export(document_id: int, out: str) -> None:
     from parapheur.audit.evidence import export_document
     from parapheur.circuits.services import get_document
     from parapheur.clock import now
+    from parapheur.context import store_for
     from parapheur.db import get_session
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
         session = get_session()
-        data = export_document(session, get_store(), get_document(session, document_id),
+        data = export_document(session, store_for(app.config), get_document(session, document_id),
                                now=now())
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -259,13 +259,13 @@ def store_group() -> None:
 @store_group.command("verify")
 def store_verify() -> None:
     """Re-hash the file of every document version: exit 0 if all hold, 1 naming the others."""
+    from parapheur.context import store_for
     from parapheur.db import get_session
     from parapheur.documents.maintenance import verify_store
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
-        report = verify_store(get_session(), get_store())
+        report = verify_store(get_session(), store_for(app.config))
     for sha256 in report.missing:
         click.echo(f"manquant : {sha256}", err=True)
     for sha256 in report.altered:
@@ -283,13 +283,13 @@ def store_verify() -> None:
 @click.option("--dry-run", is_flag=True, help="List the files, remove nothing.")
 def store_gc(minutes: int, dry_run: bool) -> None:
     """Remove stored files that no document version references (left by rolled-back actions)."""
+    from parapheur.context import store_for
     from parapheur.db import get_session
     from parapheur.documents.maintenance import unreferenced_files
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
-        store = get_store()
+        store = store_for(app.config)
         orphans = unreferenced_files(get_session(), store, older_than_seconds=minutes * 60)
         for sha256 in orphans:
             click.echo(f"{'à supprimer' if dry_run else 'supprimé'} : {sha256}")

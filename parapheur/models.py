@@ -15,5 +15,6 @@ from parapheur.documents.models import (  # noqa: F401
     Document,
     DocumentStatus,
     DocumentVersion,
+    ReachedDesk,
     VersionKind,
 )

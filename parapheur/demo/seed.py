@@ -15,10 +15,10 @@ from parapheur.accounts.services import create_desk, create_user
 from parapheur.audit import services as audit
 from parapheur.circuits import services as circuits
 from parapheur.clock import now
+from parapheur.context import store_for
 from parapheur.db import get_session, transaction, upgrade
 from parapheur.demo.pdfs import render_pdf
 from parapheur.documents import services as documents
-from parapheur.documents.views import get_store
 
 DEMO_PASSPHRASE = "1234"
 
@@ -120,7 +120,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
         pki = init_dev_pki(demo_pki_dir(app), organisation=app.config["ORGANISATION_NAME"],
                            people=people, passphrase=DEMO_PASSPHRASE,
                            base_url=f"http://127.0.0.1:{app.config['DEMO_PKI_PORT']}")
-    store = get_store()
+    store = store_for(app.config)
     with transaction(session):
         desks = {slug: create_desk(session, slug=slug, name=name, quality=quality, now=moment)
                  for slug, name, quality in DEMO_DESKS}

@@ -14,6 +14,7 @@ from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.accounts.services import ActingCapacity
 from parapheur.circuits import services as circuits
 from parapheur.db import transaction
+from parapheur.documents import access
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
@@ -105,6 +106,8 @@ class BatchResult:
 
     signed: list[Document] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (document title, reason)
+    #: Ids of documents that do not exist or that the signatory may not see: nothing more is said.
+    unavailable: list[int] = field(default_factory=list)
 
 
 def plan_signature(session: Session, store: ContentStore, document: Document, *, step: str,
@@ -216,9 +219,10 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
     result = BatchResult()
     requests: list[SignatureRequest] = []
     for document_id, step in items:
-        document = session.get(Document, document_id)
-        if document is None:
-            result.failed.append((f"document n° {document_id}", "ce document n'existe pas"))
+        try:
+            document = access.get_visible(session, actor, document_id, now=now)
+        except access.DocumentUnavailable:
+            result.unavailable.append(document_id)
             continue
         try:
             requests.append(plan_signature(session, store, document, step=step, actor=actor,

@@ -1,0 +1,31 @@
+"""What views and commands take from the running application to hand to services.
+
+Services never read the application: they get a session, a store, settings and a clock as
+arguments. Views and commands get them here, from the current Flask application.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from parapheur.documents.storage import ContentStore
+
+
+def store_for(config) -> ContentStore:
+    """The content-addressed store of an application's configuration (DATA_DIR/store)."""
+    return ContentStore(Path(config["DATA_DIR"]) / "store")
+
+
+def current_store() -> ContentStore:
+    """The current application's document store."""
+    return store_for(current_app.config)
+
+
+def current_workflows_dir() -> Path:
+    """The current application's circuits directory (PARAPHEUR_WORKFLOWS_DIR or the shipped one)."""
+    from parapheur.circuits.services import WORKFLOWS_DIR
+
+    configured = current_app.config.get("WORKFLOWS_DIR")
+    return Path(configured) if configured else WORKFLOWS_DIR
