@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import current_app
 
 from parapheur.documents.storage import ContentStore
+from parapheur.resources import shipped_dir
 
 
 def store_for(config) -> ContentStore:
@@ -23,9 +24,12 @@ def current_store() -> ContentStore:
     return store_for(current_app.config)
 
 
-def current_workflows_dir() -> Path:
-    """The current application's circuits directory (PARAPHEUR_WORKFLOWS_DIR or the shipped one)."""
-    from parapheur.circuits.services import WORKFLOWS_DIR
+def workflows_dir_for(config) -> Path:
+    """An application's circuits directory: PARAPHEUR_WORKFLOWS_DIR, else the shipped one."""
+    configured = config.get("WORKFLOWS_DIR")
+    return Path(configured) if configured else shipped_dir("workflows")
 
-    configured = current_app.config.get("WORKFLOWS_DIR")
-    return Path(configured) if configured else WORKFLOWS_DIR
+
+def current_workflows_dir() -> Path:
+    """The current application's circuits directory."""
+    return workflows_dir_for(current_app.config)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -28,12 +29,13 @@ from parapheur.circuits.definition import Circuit
 from parapheur.circuits.errors import CircuitError, MetadataError
 from parapheur.circuits.models import StepAction
 from parapheur.clock import now
-from parapheur.context import current_store
+from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.documents import access, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus, WaitingDesk
 from parapheur.errors import Forbidden, ParapheurError
+from parapheur.signatures.reports import trust_anchor_paths
 
 bp = Blueprint("documents", __name__)
 
@@ -46,7 +48,7 @@ def _visible(document_id: int) -> Document:
 @bp.app_template_global()
 def typology_label(doc_type: str, doc_subtype: str) -> str:
     """« Type — Sous-type » in French for pages (the codes when no longer configured)."""
-    return circuits.typology_label(doc_type, doc_subtype)
+    return circuits.typology_label(current_workflows_dir(), doc_type, doc_subtype)
 
 
 @bp.route("/")
@@ -150,7 +152,7 @@ def listing():
     return render_template(
         "pages/documents.html", documents=documents, total=total, page=page,
         pages=max(1, -(-total // PAGE_SIZE)), statuses=list(DocumentStatus),
-        types=list(circuits.catalogue().typology.types().items()),
+        types=list(circuits.catalogue(current_workflows_dir()).typology.types().items()),
         filters={"q": text, "status": status, "type": doc_type})
 
 
@@ -162,7 +164,9 @@ def evidence(document_id: int):
         raise Forbidden("Le dossier de preuve est réservé aux auditeurs et aux administrateurs.")
     session = get_session()
     document = _visible(document_id)
-    data = export_document(session, current_store(), document, now=now())
+    data = export_document(session, current_store(), document,
+                           organisation=current_app.config["ORGANISATION_NAME"],
+                           trust_anchors=trust_anchor_paths(current_app.config), now=now())
     with transaction(session):
         audit.record(session, "document:evidence:exported", actor=current_user,
                      document_id=document.id, details={"sha256": hashlib.sha256(data).hexdigest()},
@@ -181,7 +185,7 @@ def new_document():
 
     Two steps without JavaScript: choosing the typology (GET ?typology=) shows the circuit's fields.
     """
-    typology = circuits.typology_choices()
+    typology = circuits.typology_choices(current_workflows_dir())
     session = get_session()
     source = request.form if request.method == "POST" else request.args
     form = {"title": source.get("title", ""), "typology": source.get("typology", "")}
@@ -192,7 +196,8 @@ def new_document():
     if form["typology"]:
         doc_type, _, doc_subtype = form["typology"].partition("/")
         try:
-            circuit, _ = circuits.circuit_for_typology(doc_type, doc_subtype)
+            circuit, _ = circuits.circuit_for_typology(current_workflows_dir(), doc_type,
+                                                         doc_subtype)
             fields = _form_fields(session, circuit, source)
         except CircuitError as exc:
             error, status = exc.message, exc.status
@@ -217,7 +222,8 @@ def new_document():
             document = services.create_document(
                 session, current_store(), title=form["title"], doc_type=doc_type,
                 doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
-                author=current_user, author_desk=desk, now=moment, metadata=metadata)
+                author=current_user, author_desk=desk, now=moment, metadata=metadata,
+                circuits_dir=current_workflows_dir())
     except ParapheurError as exc:
         session.rollback()
         problems = exc.problems if isinstance(exc, MetadataError) else []

@@ -11,6 +11,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents import access
 from parapheur.errors import ParapheurError
 from parapheur.signatures import services
+from parapheur.signatures.options import SigningSetup
 
 bp = Blueprint("signatures", __name__)
 
@@ -29,7 +30,7 @@ def sign(document_id: int, step: str):
     with transaction(session):
         services.sign_step(session, current_store(), document, step=step, actor=current_user,
                            passphrase=passphrase, now=now(),
-                           setup=services.setup_from(current_app))
+                           setup=SigningSetup.from_config(current_app.config))
     flash(f"« {document.title} » est signé.", "success")
     return redirect(url_for("documents.inbox"))
 
@@ -56,7 +57,7 @@ def sign_batch():
     session = get_session()
     result = services.sign_batch(session, current_store(), items, actor=current_user,
                                  passphrase=passphrase, now=now(),
-                                 setup=services.setup_from(current_app))
+                                 setup=SigningSetup.from_config(current_app.config))
     if result.signed:
         flash(f"{len(result.signed)} document(s) signé(s).", "success")
     for document_id in result.unavailable:

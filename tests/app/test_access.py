@@ -17,7 +17,7 @@ from sqlalchemy import select
 from parapheur.accounts.models import Desk, Role, User
 from parapheur.accounts.services import create_delegation, create_desk, create_user
 from parapheur.circuits import services as circuits
-from parapheur.context import store_for
+from parapheur.context import store_for, workflows_dir_for
 from parapheur.db import get_session, transaction
 from parapheur.documents import access
 from parapheur.documents import services as documents
@@ -89,7 +89,8 @@ def scenario(demo, clock, sample_pdf):
                 return documents.create_document(
                     session, store, title=title, doc_type=doc_type, doc_subtype=subtype,
                     data=sample_pdf, filename="piece.pdf", author=finances,
-                    author_desk=desks["finances"], now=now, metadata=meta)
+                    author_desk=desks["finances"], now=now, metadata=meta,
+                    circuits_dir=workflows_dir_for(demo.config))
 
             deposit(F1, "FACTURES", "FACTURE", montant_ttc="1000", service_ordonnateur="maire")
             c1 = deposit(C1, "CONTRATS", "CONTRAT", montant_ht="95000", procedure="mapa")
