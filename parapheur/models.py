@@ -18,3 +18,4 @@ from parapheur.documents.models import (  # noqa: F401
     ReachedDesk,
     VersionKind,
 )
+from parapheur.organisations.models import Budget, Organisation  # noqa: F401

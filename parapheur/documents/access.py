@@ -2,8 +2,9 @@
 
 The rule, in one place (`visible_documents`):
 
+- nobody sees a document of another organisation (collectivité);
 - a disabled account sees nothing;
-- administrators and auditors see every document;
+- administrators and auditors see every document of their organisation;
 - anybody else sees the documents they deposited, the documents they acted on themselves, and
   the documents that waited for one of their desks at some step, whether that desk acted or not
   (a desk of an `any` step settled by another desk keeps seeing it, « déjà traité »; every desk of
@@ -47,9 +48,9 @@ def visible_documents(session: Session, user: User | None, now: datetime) -> Sel
 
     Use it as `query.where(Document.id.in_(visible_documents(session, user, now)))`.
     """
-    ids = select(Document.id)
     if user is None or not user.active:
-        return ids.where(false())
+        return select(Document.id).where(false())
+    ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
     if user.role in READ_ALL_ROLES:
         return ids
     desk_ids = [desk.id for desk in user.desks]

@@ -22,6 +22,8 @@ from parapheur.db import get_session, transaction
 from parapheur.documents import access
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document
+from parapheur.organisations.models import Organisation
+from parapheur.organisations.services import create_organisation
 
 LINK = re.compile(r'href="/documents/(\d+)"')
 
@@ -40,17 +42,22 @@ EXPECTED = {
     "stagiaire": set(),              # no desk, deposited nothing
     "auditeur": ALL,
     "admin": ALL,
+    "voisin": set(),                 # an administrator of another organisation on the same instance
+    "voisin-dgs": set(),             # a member of the other organisation's « dgs » desk
 }
 DISABLED = "ancien"  # a member of the DGS desk whose account is disabled: nothing
 
 
-def _add_user(session, username: str, desk_slug: str | None, *, now) -> User:
-    user = create_user(session, username=username, full_name=username.title(),
-                       password=f"demo-{username}", role=Role.AGENT, now=now)
+def _add_user(session, username: str, desk_slug: str | None, *, now, organisation=None,
+              role: Role = Role.AGENT) -> User:
+    organisation = organisation or session.execute(select(Organisation)).scalars().first()
+    user = create_user(session, organisation=organisation, username=username,
+                       full_name=username.title(), password=f"demo-{username}", role=role, now=now)
     if desk_slug is not None:
         desk = session.execute(select(Desk).where(Desk.slug == desk_slug)).scalar_one_or_none()
         if desk is None:
-            desk = create_desk(session, slug=desk_slug, name=desk_slug.title(), now=now)
+            desk = create_desk(session, organisation=organisation, slug=desk_slug,
+                               name=desk_slug.title(), now=now)
         desk.members.append(user)
     return user
 
@@ -75,6 +82,10 @@ def scenario(demo, clock, sample_pdf):
                                    ("stagiaire", None), (DISABLED, "dgs")):
                 _add_user(session, username, slug, now=now)
             session.execute(select(User).where(User.username == DISABLED)).scalar_one().active = False
+            other = create_organisation(session, slug="commune-voisine", name="Commune voisine",
+                                        now=now)
+            _add_user(session, "voisin", None, now=now, organisation=other, role=Role.ADMIN)
+            _add_user(session, "voisin-dgs", "voisin-dgs", now=now, organisation=other)
             desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
             for target, days, types in (("adjoint", (-1, 5), ["FACTURES"]),
                                         ("cabinet", (-1, 5), None),

@@ -11,7 +11,7 @@ import yaml
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # TEMP until main has 0005
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
