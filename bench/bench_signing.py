@@ -145,7 +145,7 @@ def _bench_big_pdf(pki, folder: Path) -> None:
         "import resource, sys, time\n"
         "from pathlib import Path\n"
         "from signing.keys import Pkcs12Key\n"
-        "from signing.pades import SignOptions, Stamp, sign_file\n"
+        "from signing.batch import sign_file\nfrom signing.pades import SignOptions, Stamp\n"
         "from signing.pki import DevPki\n"
         "pki = DevPki.load(Path(sys.argv[1]))\n"
         "key = Pkcs12Key.open(pki.pkcs12_path('maire'), pki.passphrase)\n"

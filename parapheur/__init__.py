@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from parapheur import config as config_module
-from parapheur.config import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -18,11 +17,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # start without loading Flask.
     from flask import Flask
 
-    app = Flask(
-        __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "parapheur" / "static"),
-    )
+    from parapheur.resources import shipped_dir
+
+    app = Flask(__name__, template_folder=str(shipped_dir("templates")), static_folder="static")
     settings = config_module.load_settings()
     if test_config:
         settings.update(test_config)
@@ -35,7 +32,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
     from parapheur import db, web
+    from parapheur.circuits.services import register_automatic_action
+    from parapheur.signatures.seal import seal_step
 
     db.init_app(app)
     web.init_app(app)
+    register_automatic_action("cachet", seal_step)
     return app

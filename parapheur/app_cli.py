@@ -198,21 +198,20 @@ def delegations_group() -> None:
 @delegations_group.command("create")
 @click.argument("from_desk")
 @click.argument("to_desk")
-@click.option("--start", "starts", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
-              required=True, help="First day (Paris time), e.g. 2026-12-01.")
-@click.option("--end", "ends", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
-              required=True, help="End, exclusive (Paris time), e.g. 2026-12-15.")
+@click.option("--start", "starts", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="First day (Paris time), e.g. 2026-12-01.")
+@click.option("--end", "ends", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="Last day, included (Paris time), e.g. 2026-12-15.")
 @click.option("--type", "types", multiple=True, help="Only documents of this type (repeatable).")
 def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
-    """FROM_DESK hands its work to TO_DESK between two dates."""
+    """FROM_DESK hands its work to TO_DESK from the --start day to the --end day, both included."""
     from sqlalchemy import select
 
     from parapheur.accounts.models import Desk
-    from parapheur.accounts.services import create_delegation
+    from parapheur.accounts.services import create_delegation, delegation_period
     from parapheur.clock import now
     from parapheur.db import get_session, transaction
     from parapheur.errors import NotFound
-    from parapheur.web import PARIS
 
     app = _app()
     with app.app_context():
@@ -223,10 +222,10 @@ def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
             if desk is None:
                 raise NotFound(f"Le bureau « {slug} » n'existe pas.")
             desks[slug] = desk
+        starts_at, ends_at = delegation_period(starts.date(), ends.date())
         with transaction(session):
             create_delegation(session, from_desk=desks[from_desk], to_desk=desks[to_desk],
-                              starts_at=starts.replace(tzinfo=PARIS),
-                              ends_at=ends.replace(tzinfo=PARIS), document_types=list(types),
+                              starts_at=starts_at, ends_at=ends_at, document_types=list(types),
                               now=now())
     click.echo(f"Délégation de « {from_desk} » à « {to_desk} » enregistrée.")
 
@@ -242,14 +241,16 @@ def audit_export(document_id: int, out: str) -> None:
     from parapheur.audit.evidence import export_document
     from parapheur.circuits.services import get_document
     from parapheur.clock import now
+    from parapheur.context import store_for
     from parapheur.db import get_session
-    from parapheur.documents.views import get_store
+    from parapheur.signatures.reports import trust_anchor_paths
 
     app = _app()
     with app.app_context():
         session = get_session()
-        data = export_document(session, get_store(), get_document(session, document_id),
-                               now=now())
+        data = export_document(session, store_for(app.config), get_document(session, document_id),
+                               organisation=app.config["ORGANISATION_NAME"],
+                               trust_anchors=trust_anchor_paths(app.config), now=now())
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)
@@ -265,13 +266,13 @@ def store_group() -> None:
 @store_group.command("verify")
 def store_verify() -> None:
     """Re-hash the file of every document version: exit 0 if all hold, 1 naming the others."""
+    from parapheur.context import store_for
     from parapheur.db import get_session
     from parapheur.documents.maintenance import verify_store
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
-        report = verify_store(get_session(), get_store())
+        report = verify_store(get_session(), store_for(app.config))
     for sha256 in report.missing:
         click.echo(f"manquant : {sha256}", err=True)
     for sha256 in report.altered:
@@ -289,13 +290,13 @@ def store_verify() -> None:
 @click.option("--dry-run", is_flag=True, help="List the files, remove nothing.")
 def store_gc(minutes: int, dry_run: bool) -> None:
     """Remove stored files that no document version references (left by rolled-back actions)."""
+    from parapheur.context import store_for
     from parapheur.db import get_session
     from parapheur.documents.maintenance import unreferenced_files
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
-        store = get_store()
+        store = store_for(app.config)
         orphans = unreferenced_files(get_session(), store, older_than_seconds=minutes * 60)
         for sha256 in orphans:
             click.echo(f"{'à supprimer' if dry_run else 'supprimé'} : {sha256}")

@@ -110,7 +110,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the settings from defaults and the environment; raise ConfigError naming a bad one."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {
-        "DATA_DIR": (PROJECT_ROOT / "var").resolve(),
+        "DATA_DIR": (Path.cwd() / "var").resolve(),
         "DATABASE_URL": None,
         "SECRET_KEY": None,
         "MAX_UPLOAD_MB": 50,

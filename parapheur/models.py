@@ -15,6 +15,7 @@ from parapheur.documents.models import (  # noqa: F401
     Document,
     DocumentStatus,
     DocumentVersion,
+    ReachedDesk,
     VersionKind,
 )
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from flask import Flask, redirect, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from parapheur.dates import format_datetime
 from parapheur.errors import ParapheurError
 
-PARIS = ZoneInfo("Europe/Paris")
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
@@ -30,15 +27,6 @@ def _load_user(user_id: str):
     except ValueError:
         return None
     return user if user is not None and user.active else None
-
-
-def format_datetime(value: datetime | None, with_seconds: bool = False) -> str:
-    """A UTC datetime as Paris local time, French style."""
-    if value is None:
-        return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S" if with_seconds else "%d/%m/%Y %H:%M")
 
 
 def _error_page(status: int, title: str, message: str):

@@ -37,13 +37,13 @@ _EXPORTS = {
     "Level": "signing.pades",
     "SignOptions": "signing.pades",
     "Stamp": "signing.pades",
-    "sign_document": "signing.pades",
-    "sign_file": "signing.pades",
+    "sign_document": "signing.batch",
+    "sign_file": "signing.batch",
 }
 
 if TYPE_CHECKING:
     from signing.archive import extend_document
-    from signing.batch import BatchSigner, DocumentOutcome, FileOutcome
+    from signing.batch import BatchSigner, DocumentOutcome, FileOutcome, sign_document, sign_file
     from signing.errors import (
         CertificateNotUsable,
         EncryptedPdf,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         WrongPassphrase,
     )
     from signing.keys import KeySpec, Pkcs11Key, Pkcs12Key, open_key
-    from signing.pades import Level, SignOptions, Stamp, sign_document, sign_file
+    from signing.pades import Level, SignOptions, Stamp
 
 
 def __getattr__(name: str) -> Any:

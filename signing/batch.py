@@ -203,10 +203,39 @@ class BatchSigner:
         return run_sync(run())
 
 
+def sign_document(pdf: bytes, key: Any, options: SignOptions, *, signed_at: datetime | None = None,
+                  timestamper: TimeStamper | str | None = None,
+                  validation_context: ValidationContext | None = None) -> bytes:
+    """Sign `pdf` with `key` as an incremental update and return the signed bytes.
+
+    Raises a `SigningError` subclass (with a French `message`) instead of signing whenever the
+    certificate, the document or the timestamping service is not fit; `pdf` is never modified.
+    `timestamper` is a pyHanko TimeStamper or a TSA URL; it is required from B-T up.
+    """
+    signer = BatchSigner(key, options, timestamper=timestamper,
+                         validation_context=validation_context)
+    return signer.sign_bytes(bytes(pdf), signed_at=signed_at)
+
+
+def sign_file(source: Path, target: Path, key: Any, options: SignOptions, *,
+              signed_at: datetime | None = None, timestamper: TimeStamper | str | None = None,
+              validation_context: ValidationContext | None = None) -> None:
+    """Sign the file `source` into `target`, streaming (a 1 GB PDF is never held in memory).
+
+    `target` appears only when the signature succeeded; raises SigningError otherwise.
+    """
+    signer = BatchSigner(key, options, timestamper=timestamper,
+                         validation_context=validation_context)
+    (outcome,) = signer.sign_files([(Path(source), Path(target))], signed_at=signed_at)
+    if outcome.error is not None:
+        raise outcome.error
+
+
 def sign_in_memory(pdf: bytes, key: Any, options: SignOptions, **kwargs: Any) -> bytes:
     """Convenience: a one-document batch (same code path as `sign_document`)."""
     signed_at = kwargs.pop("signed_at", None)
     return BatchSigner(key, options, **kwargs).sign_bytes(pdf, signed_at=signed_at)
 
 
-__all__ = ["BatchSigner", "DocumentOutcome", "FileOutcome", "sign_in_memory"]
+__all__ = ["BatchSigner", "DocumentOutcome", "FileOutcome", "sign_document", "sign_file",
+           "sign_in_memory"]

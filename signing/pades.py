@@ -1,7 +1,8 @@
 """PAdES signatures (baseline B-B, B-T, B-LT, B-LTA) as incremental updates, with a visible stamp.
 
-`sign_document` is the single entry point for one document; `signing.batch.BatchSigner` signs many
-with one key, one timestamper and one validation context, which is what makes batches fast.
+The building blocks (options, preparation, the signing coroutine); `signing.batch` signs with them:
+`sign_document` / `sign_file` for one document, `BatchSigner` for many with one key, one
+timestamper and one validation context, which is what makes batches fast.
 """
 
 from __future__ import annotations
@@ -394,38 +395,6 @@ def classify_failure(exc: BaseException, level: Level) -> SigningError:
     return SigningError(f"La signature a échoué ({type(exc).__name__} : {detail}).")
 
 
-def sign_document(pdf: bytes, key: Any, options: SignOptions, *, signed_at: datetime | None = None,
-                  timestamper: TimeStamper | str | None = None,
-                  validation_context: ValidationContext | None = None) -> bytes:
-    """Sign `pdf` with `key` as an incremental update and return the signed bytes.
-
-    Raises a `SigningError` subclass (with a French `message`) instead of signing whenever the
-    certificate, the document or the timestamping service is not fit; `pdf` is never modified.
-    `timestamper` is a pyHanko TimeStamper or a TSA URL; it is required from B-T up.
-    """
-    from signing.batch import BatchSigner
-
-    signer = BatchSigner(key, options, timestamper=timestamper,
-                         validation_context=validation_context)
-    return signer.sign_bytes(bytes(pdf), signed_at=signed_at)
-
-
-def sign_file(source: Path, target: Path, key: Any, options: SignOptions, *,
-              signed_at: datetime | None = None, timestamper: TimeStamper | str | None = None,
-              validation_context: ValidationContext | None = None) -> None:
-    """Sign the file `source` into `target`, streaming (a 1 GB PDF is never held in memory).
-
-    `target` appears only when the signature succeeded; raises SigningError otherwise.
-    """
-    from signing.batch import BatchSigner
-
-    signer = BatchSigner(key, options, timestamper=timestamper,
-                         validation_context=validation_context)
-    (outcome,) = signer.sign_files([(Path(source), Path(target))], signed_at=signed_at)
-    if outcome.error is not None:
-        raise outcome.error
-
-
 def run_sync(coroutine: Any) -> Any:
     """Run a coroutine from synchronous code, also when a loop already runs in this thread."""
     try:
@@ -445,5 +414,4 @@ def signature_count(pdf: bytes) -> int:
     return _filled_signatures(writer)
 
 
-__all__ = ["Level", "SignOptions", "Stamp", "sign_document", "sign_file", "stamp_text",
-           "signature_count"]
+__all__ = ["Level", "SignOptions", "Stamp", "stamp_text", "signature_count"]

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
 from parapheur.accounts.models import Delegation, Desk, Role
-from parapheur.accounts.services import create_delegation, end_delegation
+from parapheur.accounts.services import create_delegation, delegation_period, end_delegation
 from parapheur.circuits import services as circuits
 from parapheur.clock import now
+from parapheur.context import current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
-from parapheur.web import PARIS
 
 bp = Blueprint("delegations", __name__)
 
@@ -26,12 +26,11 @@ def _managed_desks(session) -> list[Desk]:
     return list(current_user.desks)
 
 
-def _parse_day(value: str, label: str) -> datetime:
+def _parse_day(value: str, label: str) -> date:
     try:
-        day = datetime.strptime(value.strip(), "%Y-%m-%d")
+        return datetime.strptime(value.strip(), "%Y-%m-%d").date()
     except ValueError:
         raise ParapheurError(f"La date « {label} » est invalide (attendu : AAAA-MM-JJ).") from None
-    return day.replace(tzinfo=PARIS)
 
 
 @bp.route("/delegations", methods=["GET", "POST"])
@@ -41,7 +40,7 @@ def index():
     session = get_session()
     managed = _managed_desks(session)
     all_desks = list(session.execute(select(Desk).order_by(Desk.name)).scalars())
-    types = list(circuits.catalogue().typology.types().items())
+    types = list(circuits.catalogue(current_workflows_dir()).typology.types().items())
     status = 200
     error = None
     if request.method == "POST":
@@ -57,10 +56,8 @@ def index():
             unknown = [t for t in chosen_types if t not in dict(types)]
             if unknown:
                 raise ParapheurError(f"Type de document inconnu : {', '.join(unknown)}.")
-            starts = _parse_day(request.form.get("starts", ""), "du")
-            # The end day is included: the delegation ends at midnight after it.
-            ends = _parse_day(request.form.get("ends", ""), "au").replace(hour=23, minute=59,
-                                                                           second=59)
+            starts, ends = delegation_period(_parse_day(request.form.get("starts", ""), "du"),
+                                             _parse_day(request.form.get("ends", ""), "au"))
             with transaction(session):
                 create_delegation(session, from_desk=from_desk, to_desk=to_desk,
                                   starts_at=starts, ends_at=ends,

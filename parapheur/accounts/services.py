@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -22,6 +22,7 @@ from parapheur.accounts.models import (
     User,
 )
 from parapheur.audit import services as audit
+from parapheur.dates import days_period
 from parapheur.errors import Conflict, ParapheurError
 from parapheur.organisations.models import Organisation
 
@@ -186,6 +187,17 @@ def acting_desk_slugs(session: Session, user: User, *, now: datetime) -> set[str
     """Desks the user may act for now: their own, and those delegating to one of them."""
     return ({desk.slug for desk in user.desks}
             | {delegation.from_desk.slug for delegation in delegated_desks(session, user, now=now)})
+
+
+def delegation_period(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """[starts_at, ends_at) of a delegation « du `first_day` au `last_day` », both days included.
+
+    The one rule for the web form and `parapheur delegations create`: days in Paris time, the
+    delegation ends at midnight (Paris) after its last day.
+    """
+    if last_day < first_day:
+        raise ParapheurError("Le dernier jour de la délégation ne peut pas précéder le premier.")
+    return days_period(first_day, last_day)
 
 
 def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, starts_at: datetime,

@@ -12,17 +12,21 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.audit.bordereau import render_bordereau
 from parapheur.audit.bundle import BUNDLE_FORMAT
 from parapheur.audit.models import AuditChainHead, AuditEvent
 from parapheur.audit.services import canonical_content
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
+from parapheur.signatures.reports import validation_report
 
 
 def event_to_json(event: AuditEvent) -> dict[str, Any]:
@@ -80,16 +84,13 @@ def build_bundle(session: Session, store: ContentStore, document: Document, *, o
 
 
 def export_document(session: Session, store: ContentStore, document: Document, *,
-                    now: datetime) -> bytes:
-    """The document's evidence bundle, with the bordereau and the validation report (app context)."""
-    from flask import current_app
-
-    from parapheur.audit.bordereau import render_bordereau
-    from parapheur.signatures.reports import validation_report
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+                    organisation: str, trust_anchors: Sequence[Path], now: datetime) -> bytes:
+    """The document's evidence bundle, with the bordereau and the validation report against
+    `trust_anchors`."""
     return build_bundle(
-        session, store, document, organisation=app.config["ORGANISATION_NAME"],
-        render_bordereau=lambda doc, journal: render_bordereau(session, doc, journal, now=now),
-        validation=validation_report(app, store.read(document.current_version.sha256)),
+        session, store, document, organisation=organisation,
+        render_bordereau=lambda doc, journal: render_bordereau(
+            session, doc, journal, organisation=organisation, now=now),
+        validation=validation_report(store.read(document.current_version.sha256),
+                                     trust_anchors=trust_anchors),
         now=now)

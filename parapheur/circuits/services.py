@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,11 +26,8 @@ from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, S
 from parapheur.circuits.guards import coerce
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
-from parapheur.config import PROJECT_ROOT
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
 from parapheur.errors import Forbidden, NotFound, ParapheurError
-
-WORKFLOWS_DIR = PROJECT_ROOT / "workflows"
 
 _OUTCOME_STATUS = {
     "approved": DocumentStatus.APPROVED,
@@ -51,20 +47,13 @@ class Catalogue:
 _catalogue_cache: dict[Path, tuple[tuple, Catalogue]] = {}
 
 
-def workflows_dir() -> Path:
-    """PARAPHEUR_WORKFLOWS_DIR of the running application, else the shipped workflows/."""
-    if has_app_context() and current_app.config.get("WORKFLOWS_DIR"):
-        return Path(current_app.config["WORKFLOWS_DIR"])
-    return WORKFLOWS_DIR
-
-
-def catalogue(directory: Path | None = None) -> Catalogue:
+def catalogue(directory: Path) -> Catalogue:
     """The workflows directory's circuits and typology, reloaded whenever a file changes there.
 
     An edited circuit file gets a new version (the hash of its text); documents already in flight
     keep the frozen copy they started with.
     """
-    directory = Path(directory) if directory is not None else workflows_dir()
+    directory = Path(directory)
     signature = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
                              for p in directory.glob("*.yaml")))
     cached = _catalogue_cache.get(directory)
@@ -76,32 +65,31 @@ def catalogue(directory: Path | None = None) -> Catalogue:
     return loaded
 
 
-def circuit_for_typology(doc_type: str, doc_subtype: str,
-                         directory: Path | None = None) -> tuple[Circuit, str]:
+def circuit_for_typology(directory: Path, doc_type: str, doc_subtype: str) -> tuple[Circuit, str]:
     """The circuit (and its source text) that documents of this type / sous-type follow."""
     current = catalogue(directory)
     circuit = current.circuits[current.typology.circuit_for(doc_type, doc_subtype)]
     return circuit, circuit.source
 
 
-def typology_choices(directory: Path | None = None) -> list[tuple[str, str]]:
+def typology_choices(directory: Path) -> list[tuple[str, str]]:
     """("TYPE/SOUS-TYPE", "Type — Sous-type") pairs for the upload form, in file order."""
     typology = catalogue(directory).typology
     return [(f"{entry.type}/{entry.code}", f"{entry.type_label} — {entry.label}")
             for entry in typology.entries.values()]
 
 
-def typology_entry(doc_type: str, doc_subtype: str) -> Subtype | None:
+def typology_entry(directory: Path, doc_type: str, doc_subtype: str) -> Subtype | None:
     """The typology entry (with its French labels) of a type / sous-type, if still configured."""
     try:
-        return catalogue().typology.entries.get((doc_type, doc_subtype))
+        return catalogue(directory).typology.entries.get((doc_type, doc_subtype))
     except CircuitError:  # a broken workflows directory must not break the pages that list labels
         return None
 
 
-def typology_label(doc_type: str, doc_subtype: str) -> str:
+def typology_label(directory: Path, doc_type: str, doc_subtype: str) -> str:
     """« Type — Sous-type » in French, or the codes when the typology no longer lists them."""
-    entry = typology_entry(doc_type, doc_subtype)
+    entry = typology_entry(directory, doc_type, doc_subtype)
     if entry is None:
         return f"{doc_type} / {doc_subtype}"
     return f"{entry.type_label} — {entry.label}"
@@ -380,14 +368,10 @@ def register_automatic_action(action: str, handler: AutomaticHandler) -> None:
 
 def automatic_handler(action: str) -> AutomaticHandler:
     """The handler of an automatic action; the defaults are loaded on first use."""
-    if action not in _automatic_handlers:
-        if action == "cachet":
-            # Imported here: the seal lives in parapheur.signatures, which imports this module.
-            from parapheur.signatures.seal import seal_step
-
-            _automatic_handlers.setdefault("cachet", seal_step)
-        elif action == "export":
-            _automatic_handlers.setdefault("export", record_export)
+    # The seal (cachet) is registered by the application factory: importing it here would close
+    # an import cycle (parapheur.signatures.seal imports this module).
+    if action not in _automatic_handlers and action == "export":
+        _automatic_handlers.setdefault("export", record_export)
     handler = _automatic_handlers.get(action)
     if handler is None:
         raise CircuitError(f"Aucun traitement automatique n'est défini pour l'action "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
+from parapheur.templating import render
 
 
 def render_pdf(template: str, **context: Any) -> bytes:
     """Render a templates/pdf/ Jinja template to PDF bytes."""
     from weasyprint import HTML
 
-    html = render_template(template, **context)
+    html = render(template, **context)
     return HTML(string=html).write_pdf()

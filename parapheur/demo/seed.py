@@ -15,10 +15,10 @@ from parapheur.accounts.services import create_desk, create_user
 from parapheur.audit import services as audit
 from parapheur.circuits import services as circuits
 from parapheur.clock import now
+from parapheur.context import store_for, workflows_dir_for
 from parapheur.db import get_session, transaction, upgrade
 from parapheur.demo.pdfs import render_pdf
 from parapheur.documents import services as documents
-from parapheur.documents.views import get_store
 from parapheur.organisations.services import add_budget, create_organisation
 
 DEMO_PASSPHRASE = "1234"
@@ -127,7 +127,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
         pki = init_dev_pki(demo_pki_dir(app), organisation=app.config["ORGANISATION_NAME"],
                            people=people, passphrase=DEMO_PASSPHRASE,
                            base_url=f"http://127.0.0.1:{app.config['DEMO_PKI_PORT']}")
-    store = get_store()
+    store = store_for(app.config)
     with transaction(session):
         organisation = create_organisation(session, name=app.config["ORGANISATION_NAME"],
                                            now=moment, **DEMO_ORGANISATION)
@@ -159,7 +159,8 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
                 title=f"Délibération n° {deliberation['number']} — {deliberation['title']}",
                 doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
                 filename=f"deliberation-{deliberation['number']}.pdf", author=users["finances"],
-                author_desk=desks["finances"], now=moment))
+                author_desk=desks["finances"], now=moment,
+                circuits_dir=workflows_dir_for(app.config)))
         # The third one already has its visa: it waits for the Maire's signature.
         visa_step = circuits.pending_steps(made[2])[0].state
         circuits.act(session, made[2], step=visa_step, actor=users["dgs"], decision="approve",

@@ -72,6 +72,7 @@ class Document(Base):
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.number", cascade="all, delete-orphan")
     waiting: Mapped[list[WaitingDesk]] = relationship(cascade="all, delete-orphan")
+    reached: Mapped[list[ReachedDesk]] = relationship(cascade="all, delete-orphan")
 
     @property
     def current_version(self) -> DocumentVersion:
@@ -121,6 +122,20 @@ class WaitingDesk(Base):
     desk_slug: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
 
 
+class ReachedDesk(Base):
+    """A desk the document has waited for at some step (kept even once settled by another desk).
+
+    The index behind the access rule: a desk sees every document that was once in its tray
+    (parapheur.documents.access).
+    """
+
+    __tablename__ = "reached_desks"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    desk_slug: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
+
+
 def waiting_slugs(run_state: dict[str, Any]) -> set[str]:
     """The desks a run state waits for: the current step's desks that have not acted yet."""
     if run_state.get("outcome") is not None:
@@ -136,3 +151,5 @@ def sync_waiting(document: Document) -> None:
     document.waiting = [row for row in document.waiting if row.desk_slug in wanted]
     have = {row.desk_slug for row in document.waiting}
     document.waiting.extend(WaitingDesk(desk_slug=slug) for slug in sorted(wanted - have))
+    reached = {row.desk_slug for row in document.reached}
+    document.reached.extend(ReachedDesk(desk_slug=slug) for slug in sorted(wanted - reached))

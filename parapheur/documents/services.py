@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -40,15 +41,18 @@ def clean_filename(name: str, default: str = "document.pdf") -> str:
 
 def create_document(session: Session, store: ContentStore, *, title: str, doc_type: str,
                     doc_subtype: str, data: bytes, filename: str, author: User,
-                    author_desk: Desk | None, now: datetime,
+                    author_desk: Desk | None, now: datetime, circuits_dir: Path,
                     metadata: dict[str, Any] | None = None) -> Document:
-    """Check the PDF, store it, start the circuit its typology selects; audit `document:created`."""
+    """Check the PDF, store it, start the circuit its typology selects; audit `document:created`.
+
+    `circuits_dir` is the workflows directory whose typology picks the circuit.
+    """
     title = title.strip()
     if not title:
         raise ParapheurError("Le titre du document est obligatoire.")
     if len(title) > 300:
         raise ParapheurError("Le titre est trop long (300 caractères au plus).")
-    circuit, source = circuits.circuit_for_typology(doc_type, doc_subtype)
+    circuit, source = circuits.circuit_for_typology(circuits_dir, doc_type, doc_subtype)
     info = inspect_pdf(data)
     metadata = dict(metadata or {})
     frozen = circuits.freeze(session, circuit, source, now=now)

@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from parapheur.accounts.models import Desk, Role
 from parapheur.accounts.services import acting_desk_slugs
@@ -29,61 +29,26 @@ from parapheur.circuits.definition import Circuit
 from parapheur.circuits.errors import CircuitError, MetadataError
 from parapheur.circuits.models import StepAction
 from parapheur.clock import now
+from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.documents import services
+from parapheur.documents import access, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus, WaitingDesk
-from parapheur.documents.storage import ContentStore
 from parapheur.errors import Forbidden, ParapheurError
+from parapheur.signatures.reports import trust_anchor_paths
 
 bp = Blueprint("documents", __name__)
 
 
-def get_store() -> ContentStore:
-    """The application's content-addressed file store."""
-    return ContentStore(current_app.config["DATA_DIR"] / "store")
-
-
-def can_view(session, document: Document, user) -> bool:
-    """Admins, auditors, the author, and the desks the document passes through may see it."""
-    if user.role in (Role.ADMIN, Role.AUDITEUR) or document.author_id == user.id:
-        return True
-    if circuits.user_can_act(session, document, user, now=now()):
-        return True
-    user_desk_ids = {d.id for d in user.desks}
-    if _named_in_passed_steps(document, {d.slug for d in user.desks}):
-        return True
-    acted = session.execute(
-        select(StepAction.desk_id, StepAction.on_behalf_of_desk_id, StepAction.actor_id)
-        .where(StepAction.document_id == document.id)).all()
-    return any(row.actor_id == user.id or row.desk_id in user_desk_ids for row in acted)
-
-
-def _named_in_passed_steps(document: Document, slugs: set[str]) -> bool:
-    # A desk of an `any` step another desk settled still sees the document (« déjà traité »).
-    if not slugs:
-        return False
-    circuit = circuits.circuit_of(document)
-    for name in circuits.run_state(document).trail:
-        actor = circuit.states[name].actor if name in circuit.states else None
-        if actor is not None and actor.kind == "desk" and slugs & set(actor.desks):
-            return True
-    return False
-
-
-def load_visible(document_id: int) -> Document:
-    """The document, if the current user may see it (NotFound / Forbidden otherwise)."""
-    session = get_session()
-    document = circuits.get_document(session, document_id)
-    if not can_view(session, document, current_user):
-        raise Forbidden("Vous n'avez pas accès à ce document.")
-    return document
+def _visible(document_id: int) -> Document:
+    """The document if the current user may see it, else « Document n° N indisponible » (404)."""
+    return access.get_visible(get_session(), current_user, document_id, now=now())
 
 
 @bp.app_template_global()
 def typology_label(doc_type: str, doc_subtype: str) -> str:
     """« Type — Sous-type » in French for pages (the codes when no longer configured)."""
-    return circuits.typology_label(doc_type, doc_subtype)
+    return circuits.typology_label(current_workflows_dir(), doc_type, doc_subtype)
 
 
 @bp.route("/")
@@ -95,9 +60,10 @@ def inbox():
     # The waiting-desks index narrows the search to documents waiting for a desk the user may act
     # for; user_can_act() then applies the exact rules (delegation types, parallel steps).
     slugs = acting_desk_slugs(session, current_user, now=moment)
+    visible = access.visible_documents(session, current_user, moment)
     candidates = session.execute(
         select(Document).where(
-            Document.status == DocumentStatus.IN_PROGRESS,
+            Document.status == DocumentStatus.IN_PROGRESS, Document.id.in_(visible),
             Document.id.in_(select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs))))
         .order_by(Document.created_at)).scalars().all() if slugs else []
     to_process = []
@@ -108,10 +74,10 @@ def inbox():
     # Late documents first, the most overdue on top; then the others in arrival order (stable).
     to_process.sort(key=lambda row: (not row[3], row[1].due if row[3] else moment))
     mine = session.execute(
-        select(Document).where(Document.author_id == current_user.id)
+        select(Document).where(Document.author_id == current_user.id, Document.id.in_(visible))
         .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
     processed = session.execute(
-        select(Document).where(Document.id.in_(
+        select(Document).where(Document.id.in_(visible), Document.id.in_(
             select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
         .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
@@ -160,16 +126,8 @@ def listing():
     """Every document the user may see, filtered by status, type and words of the title."""
     session = get_session()
     moment = now()
-    query = select(Document)
-    if current_user.role not in (Role.ADMIN, Role.AUDITEUR):
-        desk_ids = [desk.id for desk in current_user.desks]
-        slugs = acting_desk_slugs(session, current_user, now=moment)
-        query = query.where(or_(
-            Document.author_id == current_user.id,
-            Document.id.in_(select(StepAction.document_id).where(or_(
-                StepAction.actor_id == current_user.id, StepAction.desk_id.in_(desk_ids)))),
-            Document.id.in_(select(WaitingDesk.document_id)
-                            .where(WaitingDesk.desk_slug.in_(slugs)))))
+    query = select(Document).where(
+        Document.id.in_(access.visible_documents(session, current_user, moment)))
     text = request.args.get("q", "").strip()[:200]
     for word in text.split():
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -194,7 +152,7 @@ def listing():
     return render_template(
         "pages/documents.html", documents=documents, total=total, page=page,
         pages=max(1, -(-total // PAGE_SIZE)), statuses=list(DocumentStatus),
-        types=list(circuits.catalogue().typology.types().items()),
+        types=list(circuits.catalogue(current_workflows_dir()).typology.types().items()),
         filters={"q": text, "status": status, "type": doc_type})
 
 
@@ -205,8 +163,10 @@ def evidence(document_id: int):
     if current_user.role not in (Role.ADMIN, Role.AUDITEUR):
         raise Forbidden("Le dossier de preuve est réservé aux auditeurs et aux administrateurs.")
     session = get_session()
-    document = circuits.get_document(session, document_id)
-    data = export_document(session, get_store(), document, now=now())
+    document = _visible(document_id)
+    data = export_document(session, current_store(), document,
+                           organisation=current_app.config["ORGANISATION_NAME"],
+                           trust_anchors=trust_anchor_paths(current_app.config), now=now())
     with transaction(session):
         audit.record(session, "document:evidence:exported", actor=current_user,
                      document_id=document.id, details={"sha256": hashlib.sha256(data).hexdigest()},
@@ -225,7 +185,7 @@ def new_document():
 
     Two steps without JavaScript: choosing the typology (GET ?typology=) shows the circuit's fields.
     """
-    typology = circuits.typology_choices()
+    typology = circuits.typology_choices(current_workflows_dir())
     session = get_session()
     source = request.form if request.method == "POST" else request.args
     form = {"title": source.get("title", ""), "typology": source.get("typology", "")}
@@ -236,7 +196,8 @@ def new_document():
     if form["typology"]:
         doc_type, _, doc_subtype = form["typology"].partition("/")
         try:
-            circuit, _ = circuits.circuit_for_typology(doc_type, doc_subtype)
+            circuit, _ = circuits.circuit_for_typology(current_workflows_dir(), doc_type,
+                                                         doc_subtype)
             fields = _form_fields(session, circuit, source)
         except CircuitError as exc:
             error, status = exc.message, exc.status
@@ -259,9 +220,10 @@ def new_document():
         moment = now()
         with transaction(session):
             document = services.create_document(
-                session, get_store(), title=form["title"], doc_type=doc_type,
+                session, current_store(), title=form["title"], doc_type=doc_type,
                 doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
-                author=current_user, author_desk=desk, now=moment, metadata=metadata)
+                author=current_user, author_desk=desk, now=moment, metadata=metadata,
+                circuits_dir=current_workflows_dir())
     except ParapheurError as exc:
         session.rollback()
         problems = exc.problems if isinstance(exc, MetadataError) else []
@@ -286,7 +248,7 @@ def _author_desk(session, slug: str | None) -> Desk | None:
 @login_required
 def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
-    document = load_visible(document_id)
+    document = _visible(document_id)
     session = get_session()
     moment = now()
     actions = circuits.user_can_act(session, document, current_user, now=moment)
@@ -312,7 +274,7 @@ def _diagram(session, document: Document) -> str:
 @login_required
 def circuit_svg(document_id: int):
     """The document's circuit diagram with its current step highlighted, as an SVG image."""
-    document = load_visible(document_id)
+    document = _visible(document_id)
     response = Response(_diagram(get_session(), document), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -322,9 +284,9 @@ def circuit_svg(document_id: int):
 @login_required
 def download(document_id: int, number: int):
     """A version of the file, checked against its SHA-256 before it is sent."""
-    document = load_visible(document_id)
+    document = _visible(document_id)
     version = services.get_version(get_session(), document, number)
-    data = get_store().read(version.sha256)
+    data = current_store().read(version.sha256)
     disposition = "inline" if request.args.get("inline") else "attachment"
     stem = version.filename[:-4] if version.filename.lower().endswith(".pdf") else version.filename
     name = version.filename if version.number == 1 else f"{stem}-v{version.number}.pdf"
@@ -354,7 +316,7 @@ def reject(document_id: int, step: str):
 def take_back(document_id: int):
     """Exercise the "droit de remords" on the last visa."""
     session = get_session()
-    document = load_visible(document_id)
+    document = _visible(document_id)
     with transaction(session):
         circuits.take_back(session, document, actor=current_user, now=now())
     flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
@@ -363,7 +325,7 @@ def take_back(document_id: int):
 
 def _decide(document_id: int, step: str, decision: str, done_message: str):
     session = get_session()
-    document = load_visible(document_id)
+    document = _visible(document_id)
     with transaction(session):
         circuits.act(session, document, step=step, actor=current_user, decision=decision,
                      reason=request.form.get("reason"), now=now())

@@ -8,16 +8,26 @@ action is rolled back too, and the user gets the reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
+from parapheur.circuits.engine import PendingStep
 from parapheur.circuits.services import AutomaticOutcome, AutomaticRun
 from parapheur.documents import services as documents
-from parapheur.documents.models import VersionKind
+from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from parapheur.signatures.options import (
+    SigningSetup,
+    TimestampNotConfigured,
+    batch_signer,
+    step_sign_options,
+)
 
 
 class SealingFailed(ParapheurError):
@@ -41,17 +51,17 @@ class SealKey:
     source: str  # "configured" or "demo"
 
 
-def seal_key(app: Flask) -> SealKey:
-    """The seal configured for this application, or SealingFailed saying what is missing."""
-    configured = app.config.get("SEAL_PKCS12")
-    passphrase_file = app.config.get("SEAL_PASSPHRASE_FILE")
+def seal_key(config: Mapping[str, Any]) -> SealKey:
+    """The seal an application's configuration names, or SealingFailed saying what is missing."""
+    configured = config.get("SEAL_PKCS12")
+    passphrase_file = config.get("SEAL_PASSPHRASE_FILE")
     passphrase = _read_passphrase(Path(passphrase_file)) if passphrase_file else None
     if configured:
         if passphrase is None:
             raise SealingFailed("PARAPHEUR_SEAL_PKCS12 est configuré sans "
                                 "PARAPHEUR_SEAL_PASSPHRASE_FILE (fichier du mot de passe).")
         return SealKey(Path(configured), passphrase, "configured")
-    demo = Path(app.config["DATA_DIR"]) / "demo-pki"
+    demo = Path(config["DATA_DIR"]) / "demo-pki"
     if (demo / "pki.json").is_file():
         from signing.pki import DevPki
 
@@ -71,45 +81,45 @@ def _read_passphrase(path: Path) -> str:
     return lines[0] if lines else ""
 
 
-def seal_step(run: AutomaticRun) -> AutomaticOutcome:
-    """Seal the document's current version at a cachet step; a new SEALED version is stored."""
+def seal_document(session: Session, store: ContentStore, document: Document, step: PendingStep, *,
+                  now: datetime, key_source: SealKey, setup: SigningSetup) -> AutomaticOutcome:
+    """Seal the document's current version at a cachet step; a new SEALED version is stored.
+
+    The signing options come from the step as for a signature (signatures.options), validated
+    against the same trust anchors; the stamp is drawn only where the circuit puts one.
+    """
     from signing import errors as signing_errors
     from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, Stamp, sign_document
 
-    app = current_app
-    document = run.document
-    options = run.step.signature
-    level = Level(options.level) if options is not None and options.level else Level.B_LT
-    tsa_url = app.config.get("TSA_URL")
-    if level.needs_timestamp and not tsa_url:
-        raise SealingFailed(f"le niveau {level.value} demande un horodatage, mais aucun service "
-                            "d'horodatage (PARAPHEUR_TSA_URL) n'est configuré.", step=run.step.state)
-    key_source = seal_key(app)
-    store = ContentStore(Path(app.config["DATA_DIR"]) / "store")
     try:
         key = Pkcs12Key.open(key_source.pkcs12, key_source.passphrase)
-        stamp = None
-        if options is not None and options.stamp is not None:
-            where = options.stamp
-            # Circuit pages count from 1 (negative from the end); the signing layer from 0.
-            stamp = Stamp(signer_name=key.subject_name, quality="Cachet électronique",
-                          page=where.page - 1 if where.page > 0 else where.page,
-                          box=(where.x, where.y, where.x + where.width, where.y + where.height),
-                          text_tag=None)
-        certify = bool(options is not None and options.certify) and not any(
-            v.kind in (VersionKind.SIGNED, VersionKind.SEALED) for v in document.versions)
-        sealed = sign_document(
-            store.read(document.current_version.sha256), key,
-            SignOptions(level=level, stamp=stamp, certify=certify,
-                        reason=f"Cachet — {document.title}"[:200],
-                        field_name=f"Cachet{len(document.versions)}"),
-            signed_at=run.now, timestamper=tsa_url if level.needs_timestamp else None)
+        options = step_sign_options(
+            step.signature, document, default_level="B-LT", signer_name=key.subject_name,
+            quality="Cachet électronique", always_stamp=False, use_text_tag=False,
+            purpose="Cachet", field_prefix="Cachet")
+        sealed = batch_signer(key, options, setup, now=now).sign_bytes(
+            store.read(document.current_version.sha256), signed_at=now)
+    except TimestampNotConfigured as exc:
+        raise SealingFailed(exc.message[0].lower() + exc.message[1:], step=step.state) from None
     except signing_errors.SigningError as exc:
-        raise SealingFailed(exc.message, step=run.step.state) from None
-    version = documents.add_version(run.session, store, document, data=sealed,
-                                    kind=VersionKind.SEALED, actor=None, now=run.now)
+        raise SealingFailed(exc.message, step=step.state) from None
+    version = documents.add_version(session, store, document, data=sealed,
+                                    kind=VersionKind.SEALED, actor=None, now=now)
     return AutomaticOutcome(
         {"sha256": version.sha256, "version": version.number, "certificate": key.subject_name,
-         "level": level.value, "seal": key_source.source},
+         "level": options.level.value, "seal": key_source.source},
         version_id=version.id, certificate_subject=key.subject_name)
+
+
+def seal_step(run: AutomaticRun) -> AutomaticOutcome:
+    """The cachet steps' handler: the running application's seal, store and signing setup.
+
+    The one place of the seal that reads the application (the automatic-step registry calls
+    handlers with the run only); everything else is `seal_document`'s arguments.
+    """
+    from flask import current_app
+
+    config = current_app.config
+    return seal_document(run.session, ContentStore(Path(config["DATA_DIR"]) / "store"),
+                         run.document, run.step, now=run.now, key_source=seal_key(config),
+                         setup=SigningSetup.from_config(config))

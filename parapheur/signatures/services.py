@@ -14,10 +14,17 @@ from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.accounts.services import ActingCapacity
 from parapheur.circuits import services as circuits
 from parapheur.db import transaction
+from parapheur.documents import access
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from parapheur.signatures.options import (
+    SigningSetup,
+    TimestampNotConfigured,
+    batch_signer,
+    step_sign_options,
+)
 
 if TYPE_CHECKING:
     from signing.pades import SignOptions
@@ -66,27 +73,6 @@ def key_spec(credential: SigningCredential, secret: str):
     return KeySpec(kind="pkcs12", path=Path(credential.pkcs12_path or ""), passphrase=secret)
 
 
-@dataclass(frozen=True)
-class SigningSetup:
-    """The application's signing environment: its time-stamping service and trust anchors.
-
-    The trust anchors (with the signer's own root) validate the certificates a B-LT signature
-    embeds, the TSA's included.
-    """
-
-    tsa_url: str | None = None
-    trust_roots: tuple = ()
-
-
-def setup_from(app) -> SigningSetup:
-    """The signing setup of a Flask application (PARAPHEUR_TSA_URL, PARAPHEUR_TRUST_ANCHORS)."""
-    from parapheur.signatures.reports import trust_anchor_paths
-    from signing.validation import load_trust_roots
-
-    return SigningSetup(tsa_url=app.config.get("TSA_URL"),
-                        trust_roots=tuple(load_trust_roots(trust_anchor_paths(app))))
-
-
 @dataclass
 class SignatureRequest:
     """One document to sign at one step, authorised and with its options decided."""
@@ -105,33 +91,22 @@ class BatchResult:
 
     signed: list[Document] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (document title, reason)
+    #: Ids of documents that do not exist or that the signatory may not see: nothing more is said.
+    unavailable: list[int] = field(default_factory=list)
 
 
 def plan_signature(session: Session, store: ContentStore, document: Document, *, step: str,
                    actor: User, now: datetime) -> SignatureRequest:
     """Check that `actor` may sign `document` at `step` now, and decide how (level, stamp)."""
-    from signing.pades import Level, SignOptions, Stamp
-
     pending = circuits.find_pending(document, step)
     if pending.action != "signature":
         raise ParapheurError("Cette étape n'est pas une étape de signature.")
     capacity = circuits.capacity_for(session, document, pending, actor, now=now)
-    options = pending.signature
-    level = Level(options.level) if options is not None and options.level else Level.B_B
     on_behalf_of = absent_holder(capacity.desk) if capacity.delegated else None
-    # The author's #signature# tag wins; else the box the circuit gives; else bottom right.
-    page, box = -1, None
-    where = options.stamp if options is not None else None
-    if where is not None:
-        # Circuit pages count from 1 (negative from the end); the signing layer from 0.
-        page = where.page - 1 if where.page > 0 else where.page
-        box = (where.x, where.y, where.x + where.width, where.y + where.height)
-    stamp = Stamp(signer_name=actor.full_name, quality=_quality(capacity, actor),
-                  on_behalf_of=on_behalf_of, page=page, box=box)
-    certify = bool(options is not None and options.certify) and not _has_signature_version(document)
-    sign_options = SignOptions(level=level, stamp=stamp, certify=certify,
-                               reason=f"Signature — {document.title}"[:200],
-                               field_name=f"Signature{len(document.versions)}")
+    sign_options = step_sign_options(
+        pending.signature, document, default_level="B-B", signer_name=actor.full_name,
+        quality=_quality(capacity, actor), on_behalf_of=on_behalf_of, always_stamp=True,
+        use_text_tag=True, purpose="Signature", field_prefix="Signature")
     return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
                             store.read(document.current_version.sha256))
 
@@ -150,18 +125,15 @@ def open_signing_key(session: Session, actor: User, passphrase: str):
 def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
               setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None, str | None]]:
     """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
-    from signing.batch import BatchSigner
-
     results = []
     by_level: dict = {}
     for request in requests:
         by_level.setdefault(request.options.level, []).append(request)
-    for level, group in by_level.items():
-        own_roots = [c for c in key.signer.cert_registry if c.self_signed]
-        signer = BatchSigner(
-            key, group[0].options, clock=lambda: now,
-            timestamper=_require_tsa(setup.tsa_url) if level.needs_timestamp else None,
-            trust_roots=[*setup.trust_roots, *own_roots] if setup.trust_roots else None)
+    for group in by_level.values():
+        try:
+            signer = batch_signer(key, group[0].options, setup, now=now)
+        except TimestampNotConfigured as exc:
+            raise SigningRefused(exc.message) from None
         outcomes = signer.sign_documents(
             [(str(index), request.original, request.options) for index, request in enumerate(group)],
             signed_at=now)
@@ -188,7 +160,7 @@ def _record_signature(session: Session, store: ContentStore, request: SignatureR
 
 def sign_step(session: Session, store: ContentStore, document: Document, *, step: str,
               actor: User, passphrase: str, now: datetime,
-              setup: SigningSetup = SigningSetup()) -> None:
+              setup: SigningSetup | None = None) -> None:
     """Sign the current version at `step` and advance the circuit, in the caller's transaction.
 
     The passphrase only unlocks the key in memory; it is never stored or logged.
@@ -196,7 +168,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
     request = plan_signature(session, store, document, step=step, actor=actor, now=now)
     key = open_signing_key(session, actor, passphrase)
     try:
-        [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup)
+        [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup or SigningSetup())
     finally:
         key.close()  # logs out of a token at once
     if error is not None or signed is None:
@@ -206,7 +178,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
 
 def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
                actor: User, passphrase: str, now: datetime,
-               setup: SigningSetup = SigningSetup()) -> BatchResult:
+               setup: SigningSetup | None = None) -> BatchResult:
     """Sign several documents with one passphrase entry; each is committed on its own.
 
     A document that cannot be signed (not waiting for this user any more, refused by the signing
@@ -216,9 +188,10 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
     result = BatchResult()
     requests: list[SignatureRequest] = []
     for document_id, step in items:
-        document = session.get(Document, document_id)
-        if document is None:
-            result.failed.append((f"document n° {document_id}", "ce document n'existe pas"))
+        try:
+            document = access.get_visible(session, actor, document_id, now=now)
+        except access.DocumentUnavailable:
+            result.unavailable.append(document_id)
             continue
         try:
             requests.append(plan_signature(session, store, document, step=step, actor=actor,
@@ -229,7 +202,7 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
         return result
     key = open_signing_key(session, actor, passphrase)
     try:
-        signatures = _sign_all(key, requests, now=now, setup=setup)
+        signatures = _sign_all(key, requests, now=now, setup=setup or SigningSetup())
     finally:
         key.close()  # one login served the whole batch
     for request, signed, error in signatures:
@@ -264,14 +237,3 @@ def _quality(capacity, actor: User) -> str:
         own = capacity.via.quality or capacity.via.name if capacity.via else actor.title
         return f"{own}, par délégation" if own else "Par délégation"
     return capacity.desk.quality or actor.title or capacity.desk.name
-
-
-def _has_signature_version(document: Document) -> bool:
-    return any(v.kind in (VersionKind.SIGNED, VersionKind.SEALED) for v in document.versions)
-
-
-def _require_tsa(tsa_url: str | None) -> str:
-    if not tsa_url:
-        raise SigningRefused("Ce niveau de signature demande un horodatage, mais aucun service "
-                             "d'horodatage (PARAPHEUR_TSA_URL) n'est configuré.")
-    return tsa_url

@@ -6,10 +6,12 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from parapheur.clock import now
+from parapheur.context import current_store
 from parapheur.db import get_session, transaction
-from parapheur.documents.views import get_store, load_visible
+from parapheur.documents import access
 from parapheur.errors import ParapheurError
 from parapheur.signatures import services
+from parapheur.signatures.options import SigningSetup
 
 bp = Blueprint("signatures", __name__)
 
@@ -21,14 +23,14 @@ MAX_BATCH = 200  # one request signs at most this many documents
 def sign(document_id: int, step: str):
     """Sign the document at this step with the user's certificate."""
     session = get_session()
-    document = load_visible(document_id)
+    document = access.get_visible(session, current_user, document_id, now=now())
     passphrase = request.form.get("passphrase", "")
     if not passphrase:
         raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour signer.")
     with transaction(session):
-        services.sign_step(session, get_store(), document, step=step, actor=current_user,
+        services.sign_step(session, current_store(), document, step=step, actor=current_user,
                            passphrase=passphrase, now=now(),
-                           setup=services.setup_from(current_app))
+                           setup=SigningSetup.from_config(current_app.config))
     flash(f"« {document.title} » est signé.", "success")
     return redirect(url_for("documents.inbox"))
 
@@ -53,11 +55,13 @@ def sign_batch():
     if not passphrase:
         raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour signer.")
     session = get_session()
-    result = services.sign_batch(session, get_store(), items, actor=current_user,
+    result = services.sign_batch(session, current_store(), items, actor=current_user,
                                  passphrase=passphrase, now=now(),
-                                 setup=services.setup_from(current_app))
+                                 setup=SigningSetup.from_config(current_app.config))
     if result.signed:
         flash(f"{len(result.signed)} document(s) signé(s).", "success")
+    for document_id in result.unavailable:
+        flash(f"Non signé : document n° {document_id} indisponible.", "error")
     for title, reason in result.failed:
         flash(f"Non signé : « {title} » — {reason}", "error")
     return redirect(url_for("documents.inbox"))

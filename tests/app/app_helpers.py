@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
-import subprocess
-import sys
+from dataclasses import dataclass
 
 from parapheur.db import Base, get_session
 
@@ -58,12 +56,43 @@ def upload(client, data: bytes, *, typology: str = "ACTES/DELIBERATION",
         "typology": typology, **metadata, "file": (io.BytesIO(data), filename)})
 
 
-def run_cli(app, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run `parapheur ARGS…` in a child process on this app's database and data directory."""
-    environment = {**os.environ, "PARAPHEUR_DATABASE_URL": app.config["DATABASE_URL"],
+@dataclass(frozen=True)
+class CliResult:
+    """What a `parapheur` command did: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(app, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    """Run `parapheur ARGS…` in this process (Click's runner) on this app's database and files.
+
+    The command builds its own application from the environment, as it does from the shell; only
+    `make run`'s own test starts real processes.
+    """
+    from click.testing import CliRunner
+
+    from parapheur import app_cli
+    from parapheur.cli import main
+
+    environment = {"PARAPHEUR_DATABASE_URL": app.config["DATABASE_URL"],
                    "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"]), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
-                          text=True, env=environment)
+    made = []
+    build = app_cli._app
+
+    def tracked():
+        made.append(build())
+        return made[-1]
+
+    app_cli._app = tracked  # so that the command's database connections are closed after it
+    try:
+        result = CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
+    finally:
+        app_cli._app = build
+        for made_app in made:
+            made_app.extensions["parapheur.engine"].dispose()
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 def browser_login(page, base: str, username: str) -> None:

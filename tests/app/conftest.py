@@ -19,6 +19,7 @@ from parapheur.db import Base, get_session, upgrade
 from signing.pki_server import free_loopback_port
 
 POSTGRES_URL = os.environ.get("PARAPHEUR_TEST_POSTGRES_URL")
+DEMO_CLONED = pytest.StashKey[bool]()  # the test's database is a copy of the seeded demo
 
 
 @pytest.fixture(scope="session")
@@ -55,14 +56,80 @@ def _truncate_postgres(url: str) -> None:
     engine.dispose()
 
 
+def _clone_postgres(template_url: str, name: str) -> str:
+    """A fresh copy of a PostgreSQL database (CREATE DATABASE … TEMPLATE): milliseconds, not a seed."""
+    template = make_url(template_url)
+    admin = create_engine(template.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"'))
+    admin.dispose()
+    return template.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory, sqlite_template, demo_pki, sample_pdf, worker_id):
+    """`demo_template(kind)`: (database URL, data directory) of the demo seeded once per worker.
+
+    Tests that use the demo get a copy of it (SQLite file copied, PostgreSQL database cloned with
+    CREATE DATABASE … TEMPLATE, data directory copied) instead of seeding it again.
+    """
+    from parapheur.demo.seed import seed_demo
+
+    made: dict[str, tuple[str, Path]] = {}
+
+    def get(kind: str) -> tuple[str, Path]:
+        if kind in made:
+            return made[kind]
+        root = tmp_path_factory.mktemp(f"demo-template-{kind}")
+        if kind == "sqlite":
+            path = root / "parapheur.sqlite3"
+            shutil.copyfile(sqlite_template, path)
+            url = f"sqlite:///{path}"
+        else:
+            base = make_url(POSTGRES_URL)
+            name = f"parapheur_{base.database}_{worker_id}_demo"
+            admin = create_engine(base, isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            url = base.set(database=name).render_as_string(hide_password=False)
+            upgrade(url)
+        application = create_app({"TESTING": True, "DATA_DIR": root / "data", "DATABASE_URL": url,
+                                  "SECRET_KEY": "test-secret"})
+        with application.app_context():
+            seed_demo(application, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
+        application.extensions["parapheur.engine"].dispose()  # a template must have no session
+        made[kind] = (url, root / "data")
+        return made[kind]
+
+    return get
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path, sqlite_template) -> str:
-    """Each app test runs on SQLite, and on PostgreSQL when PARAPHEUR_TEST_POSTGRES_URL is set."""
+    """Each app test runs on SQLite, and on PostgreSQL when PARAPHEUR_TEST_POSTGRES_URL is set.
+
+    A test that uses the demo starts from a copy of the demo seeded once per worker (its data
+    directory is copied to the test's too); the others from an empty migrated database.
+    """
+    uses_demo = "demo" in request.fixturenames
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    if uses_demo:
+        template_url, template_data = request.getfixturevalue("demo_template")(request.param)
+        shutil.copytree(template_data, tmp_path / "data")
+        request.node.stash[DEMO_CLONED] = True
+        if request.param == "sqlite":
+            path = tmp_path / "parapheur.sqlite3"
+            shutil.copyfile(make_url(template_url).database, path)
+            return f"sqlite:///{path}"
+        return _clone_postgres(template_url, f"{make_url(url).database}_test")
     if request.param == "sqlite":
         path = tmp_path / "parapheur.sqlite3"
         shutil.copyfile(sqlite_template, path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
     _truncate_postgres(url)
     return url
 
@@ -126,13 +193,18 @@ def demo_pki(tmp_path_factory):
 
 
 @pytest.fixture
-def demo(app, demo_pki, sample_pdf):
-    """The demo seeded on the test app, with the session's demo PKI and small PDFs."""
+def demo(request, app, demo_pki, sample_pdf):
+    """The demo on the test app, with the session's demo PKI and small PDFs.
+
+    Usually a copy of the demo seeded once per worker (see database_url); a fixture that asks for
+    the demo late (request.getfixturevalue) gets it seeded here.
+    """
     from parapheur.demo.seed import seed_demo
 
     app.config["TSA_URL"] = demo_pki.tsa_url
-    with app.app_context():
-        seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
+    if not request.node.stash.get(DEMO_CLONED, False):
+        with app.app_context():
+            seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
     yield app
     # Whatever the scenario did, succeeded or refused, the audit chain still holds.
     from parapheur.audit.services import verify_chain

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text, upload
 from sqlalchemy import select
 
 from parapheur.audit.services import verify_chain
@@ -33,26 +33,48 @@ def test_second_visa_on_the_same_step_is_already_processed(demo, client_for):
     assert db_snapshot(demo) == before
 
 
-def test_user_of_another_desk_gets_403(demo, client_for):
-    document_id, step = _first_waiting(demo, "visa")
+def _deposit_as(client, sample_pdf, title: str) -> int:
+    """A délibération deposited by this client's user (so that they may see it), at visa_dgs."""
+    assert upload(client, sample_pdf, title=title).status_code == 302
+    with client.application.app_context():
+        return get_session().execute(select(Document.id).where(Document.title == title)).scalar_one()
+
+
+def test_user_of_another_desk_gets_403(demo, client_for, sample_pdf):
     adjoint = client_for("adjoint")  # member of the adjoint desk, not of the DGS desk
-    token = csrf_from(adjoint.get("/").get_data(as_text=True))
+    document_id = _deposit_as(adjoint, sample_pdf, "Délibération de l'adjoint")
+    page = adjoint.get(f"/documents/{document_id}")
+    assert page.status_code == 200  # the author sees it: the refusal below is about the desk
     before = db_snapshot(demo)
-    response = adjoint.post(f"/documents/{document_id}/steps/{step}/visa",
-                            data={"csrf_token": token})
+    response = adjoint.post(f"/documents/{document_id}/steps/visa_dgs/visa",
+                            data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 403
+    assert "ni membre ni délégataire du bureau" in page_text(response)
     assert db_snapshot(demo) == before
 
 
-def test_maire_cannot_sign_before_the_visa(demo, client_for):
-    document_id, _step = _first_waiting(demo, "visa")
+def test_maire_cannot_sign_before_the_visa(demo, client_for, sample_pdf):
     maire = client_for("maire")
-    token = csrf_from(maire.get("/").get_data(as_text=True))
+    document_id = _deposit_as(maire, sample_pdf, "Délibération déposée par le Maire")
+    with demo.app_context():
+        document = get_session().get(Document, document_id)
+        assert [p.state for p in pending_steps(document)] == ["visa_dgs"]
+    token = csrf_from(maire.get(f"/documents/{document_id}").get_data(as_text=True))
+    sign = {"csrf_token": token, "passphrase": "1234"}
     before = db_snapshot(demo)
-    response = maire.post(f"/documents/{document_id}/steps/signature/sign",
-                          data={"csrf_token": token, "passphrase": "1234"})
-    assert response.status_code in (403, 409)
+    response = maire.post(f"/documents/{document_id}/steps/signature_maire/sign", data=sign)
+    assert response.status_code == 409
+    assert "« signature_maire » n'est plus en attente" in page_text(response)
     assert db_snapshot(demo) == before
+    # The very same request, once the DGS has given the visa, signs: the step was the right one.
+    dgs = client_for("dgs")
+    page = dgs.get(f"/documents/{document_id}").get_data(as_text=True)
+    assert dgs.post(f"/documents/{document_id}/steps/visa_dgs/visa",
+                    data={"csrf_token": csrf_from(page)}).status_code == 302
+    assert maire.post(f"/documents/{document_id}/steps/signature_maire/sign",
+                      data=sign).status_code == 302
+    with demo.app_context():
+        assert get_session().get(Document, document_id).current_version.kind.value == "signature"
 
 
 def test_wrong_certificate_passphrase_leaves_the_document_unsigned(demo, client_for):

@@ -68,7 +68,8 @@ def test_circuit_svg_route_serves_the_diagram_as_an_image(demo, client_for):
 def test_circuit_svg_of_an_invisible_document_is_refused(demo, client_for):
     document = _first_waiting_visa(demo)
     response = client_for("adjoint").get(f"/documents/{document.id}/circuit.svg")
-    assert response.status_code == 403
+    assert response.status_code == 404
+    assert f"Document n° {document.id} indisponible." in page_text(response)
 
 
 # --- metadata on upload ----------------------------------------------------------------------------

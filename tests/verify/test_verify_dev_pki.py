@@ -24,8 +24,9 @@ PASSPHRASE = "dev-passphrase"  # tests/conftest.py DEV_PKI_PASSPHRASE
 @pytest.fixture(scope="module")
 def dev_signed(dev_pki, pki_server, tmp_path_factory) -> dict[str, Path]:
     """Documents signed with signing.pades through the loopback TSA and OCSP/CRL responders."""
+    from signing.batch import sign_document
     from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, sign_document
+    from signing.pades import Level, SignOptions
 
     out = tmp_path_factory.mktemp("dev-signed")
     pdf = corpus.one_page_pdf("Délibération n° 2026-042")

@@ -1,0 +1,92 @@
+"""Who may see which document: one query, used by every page, download, bundle and batch.
+
+The rule, in one place (`visible_documents`):
+
+- nobody sees a document of another organisation (collectivité);
+- a disabled account sees nothing;
+- administrators and auditors see every document of their organisation;
+- anybody else sees the documents they deposited, the documents they acted on themselves, and
+  the documents that waited for one of their desks at some step, whether that desk acted or not
+  (a desk of an `any` step settled by another desk keeps seeing it, « déjà traité »; every desk of
+  an `all` step sees it from the moment the step starts), and the documents whose steps their
+  desks acted on (including a delegate's action « en l'absence de » that desk);
+- a delegate (a member of the desk a delegation goes to, while it is in force) also sees what
+  waits now for the delegating desk, of the delegated document types only; once the delegation
+  ends, only what they acted on stays visible.
+
+A document the user may not see is answered exactly like one that does not exist:
+« Document n° N indisponible. » — never its title or its step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy.orm import Session
+
+from parapheur.accounts.models import Role, User
+from parapheur.accounts.services import delegated_desks
+from parapheur.circuits.models import StepAction
+from parapheur.documents.models import Document, ReachedDesk, WaitingDesk
+from parapheur.errors import NotFound
+
+#: Roles that read every document (of their organisation).
+READ_ALL_ROLES = (Role.ADMIN, Role.AUDITEUR)
+
+
+class DocumentUnavailable(NotFound):
+    """The document does not exist or the user may not see it (deliberately not told apart)."""
+
+    def __init__(self, document_id: int):
+        super().__init__(f"Document n° {document_id} indisponible.")
+        self.document_id = document_id
+
+
+def visible_documents(session: Session, user: User | None, now: datetime) -> Select:
+    """`SELECT documents.id` of every document `user` may see at `now`, to filter other queries.
+
+    Use it as `query.where(Document.id.in_(visible_documents(session, user, now)))`.
+    """
+    if user is None or not user.active:
+        return select(Document.id).where(false())
+    ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
+    if user.role in READ_ALL_ROLES:
+        return ids
+    desk_ids = [desk.id for desk in user.desks]
+    slugs = [desk.slug for desk in user.desks]
+    acted = select(StepAction.document_id).where(or_(
+        StepAction.actor_id == user.id,
+        StepAction.desk_id.in_(desk_ids),
+        StepAction.on_behalf_of_desk_id.in_(desk_ids)))
+    conditions = [Document.author_id == user.id, Document.id.in_(acted)]
+    if slugs:
+        conditions.append(Document.id.in_(
+            select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))))
+    for delegation in delegated_desks(session, user, now=now):
+        waiting = Document.id.in_(select(WaitingDesk.document_id).where(
+            WaitingDesk.desk_slug == delegation.from_desk.slug))
+        if delegation.document_types is not None:
+            waiting = and_(waiting, Document.doc_type.in_(list(delegation.document_types)))
+        conditions.append(waiting)
+    return ids.where(or_(*conditions))
+
+
+def get_visible(session: Session, user: User | None, document_id: int, *,
+                now: datetime) -> Document:
+    """The document if `user` may see it, else DocumentUnavailable (absent or not visible)."""
+    document = session.execute(
+        select(Document).where(Document.id == document_id,
+                               Document.id.in_(visible_documents(session, user, now)))
+    ).scalar_one_or_none()
+    if document is None:
+        raise DocumentUnavailable(document_id)
+    return document
+
+
+def is_visible(session: Session, user: User | None, document_id: int, *, now: datetime) -> bool:
+    """Whether `user` may see the document (same rule as `visible_documents`)."""
+    return session.execute(
+        select(Document.id).where(Document.id == document_id,
+                                  Document.id.in_(visible_documents(session, user, now)))
+    ).first() is not None
