@@ -155,3 +155,28 @@ def invoices_history(fmt: str, invoice_ids: tuple[int, ...]) -> None:
     with app.app_context():
         rows = status_history_rows(get_session(), list(invoice_ids) or None)
     click.echo(export_status_history(rows, fmt), nl=False)
+
+
+@click.group("engagements")
+def engagements_group() -> None:
+    """Engagements (budget commitments) from the finance software, to match invoices."""
+
+
+@engagements_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "username", required=True, help="Username of the agent importing.")
+def engagements_import(file: Path, username: str) -> None:
+    """Import a CSV of engagements (columns: see the README); all or nothing."""
+    from parapheur import create_app
+    from parapheur.db import get_session, transaction
+    from parapheur.invoices.engagements import MAX_CSV_BYTES, import_engagements
+
+    app = create_app()
+    with app.app_context():
+        session = get_session()
+        actor = _actor(session, username)
+        clock = app.config.get("CLOCK") or (lambda: datetime.now(UTC))
+        with transaction(session):
+            result = import_engagements(session, file.read_bytes()[: MAX_CSV_BYTES + 1],
+                                        actor=actor, now=clock())
+    click.echo(f"Engagements : {result.created} créé(s), {result.updated} mis à jour.")

@@ -23,9 +23,11 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.documents import services as documents
 from parapheur.documents.storage import ContentStore
-from parapheur.invoices.checks import ERROR, Problem, check_invoice, euros
+from parapheur.invoices.checks import ERROR, WARNING, Problem, check_invoice, euros
+from parapheur.invoices.engagements import credit_problem, find_engagement
 from parapheur.invoices.errors import InvoiceReadError, InvoiceStateError
 from parapheur.invoices.models import (
+    Engagement,
     Invoice,
     InvoiceAttachment,
     InvoiceKind,
@@ -171,9 +173,12 @@ def find_duplicate(session: Session, *, sha256: str, siren: str | None, number: 
 
 
 def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | None,
-                  fallback: Desk | None) -> Desk | None:
-    """The desk certifying service fait: the code service's desk (BT-10), else the default."""
+                  fallback: Desk | None, engagement: Engagement | None = None) -> Desk | None:
+    """The desk certifying service fait: the engagement's, the code service's (BT-10), else
+    the default one."""
     candidates = []
+    if engagement is not None and engagement.desk_slug:
+        candidates.append(engagement.desk_slug)
     if invoice.buyer_reference:
         candidates.append(invoice.buyer_reference.strip().lower())
     if default_slug:
@@ -267,7 +272,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
                       else InvoiceKind.INVOICE,
                       status=InvoiceStatus.DEPOSEE, received_at=now, created_at=now,
                       imported_by_id=actor.id, misaddressed=False, blocked=read is None)
-    duplicate = None
+    duplicate = engagement = None
     if read is not None:
         _fill(invoice, read)
         if read.container == "pdf":
@@ -277,6 +282,17 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
         invoice.misaddressed = any(p.rule_id == "MAL-ADRESSEE" for p in problems)
         duplicate = find_duplicate(session, sha256=sha256, siren=invoice.seller_siren,
                                    number=invoice.number, year=invoice.issue_year)
+        if duplicate is None and not invoice.misaddressed:
+            engagement = find_engagement(session, order_reference=read.order_reference,
+                                         siren=invoice.seller_siren,
+                                         service=read.buyer_reference)
+            if engagement is not None:
+                # By id: the relationship would put the invoice in the session half-filled.
+                invoice.engagement_id = engagement.id
+                warning = credit_problem(session, engagement, invoice)
+                if warning:
+                    problems.append(Problem("engagement", "CREDIT-INSUFFISANT", WARNING,
+                                            warning))
     elif sha256:
         duplicate = find_duplicate(session, sha256=sha256, siren=None, number=None, year=None)
     if duplicate is not None:
@@ -307,7 +323,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     record_status(session, invoice, InvoiceStatus.DEPOSEE, actor=actor, now=now)
     routed = False
     if not invoice.blocked and read is not None:
-        desk = _service_desk(session, read, default_desk, actor_desk)
+        desk = _service_desk(session, read, default_desk, actor_desk, engagement)
         if desk is not None:
             pdf = read.pdf if read.pdf is not None else _visual_pdf(read, filename, render)
             pdf_name = filename if filename.lower().endswith(".pdf") \

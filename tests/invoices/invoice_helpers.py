@@ -45,3 +45,16 @@ def xxe(target: str = "file:///etc/passwd") -> bytes:
     body = body.replace("<ram:ID>F-2026-001</ram:ID>", "<ram:ID>&xxe;</ram:ID>")
     return (f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "{target}">]>\n'
             + body).encode()
+
+
+def supplier(index: int) -> dict[str, str]:
+    """Valid identifiers (SIREN, SIRET, VAT number) of a made-up supplier number `index`."""
+    from stdnum import luhn
+
+    base = f"8{index:07d}"
+    siren = base + luhn.calc_check_digit(base)
+    siret_base = siren + "0001"
+    siret = siret_base + luhn.calc_check_digit(siret_base)
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return {"seller_siren": siren, "seller_siret": siret, "seller_vat_id": f"FR{key:02d}{siren}",
+            "seller_name": f"Fournisseur {index}"}
