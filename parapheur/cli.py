@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "sign": "parapheur.signatures.cli:sign_command",
     "pki": "parapheur.signatures.cli:pki_group",
     "verify": "parapheur.verification.cli:verify_command",
+    "invoices": "parapheur.invoices.cli:invoices_group",
+    "engagements": "parapheur.invoices.cli:engagements_group",
 }
 
 

@@ -18,4 +18,13 @@ from parapheur.documents.models import (  # noqa: F401
     ReachedDesk,
     VersionKind,
 )
+from parapheur.invoices.models import (  # noqa: F401
+    Engagement,
+    Invoice,
+    InvoiceAttachment,
+    InvoiceLine,
+    InvoiceProblem,
+    InvoiceStatusChange,
+    InvoiceVatBreakdown,
+)
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401
