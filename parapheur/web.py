@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -20,16 +20,30 @@ login_manager.login_message = "Connectez-vous pour accéder à cette page."
 login_manager.login_message_category = "info"
 
 
-@login_manager.user_loader
-def _load_user(user_id: str):
-    from parapheur.accounts.models import User
-    from parapheur.db import get_session
 
-    try:
-        user = get_session().get(User, int(user_id))
-    except ValueError:
-        return None
-    return user if user is not None and user.active else None
+
+def _init_login(app: Flask) -> None:
+    from parapheur.accounts import sessions
+
+    login_manager.init_app(app)
+    login_manager.user_loader(sessions.load_user)
+    sessions.init_app(app)
+
+
+def _init_rate_limits(app: Flask) -> None:
+    """Throttle login attempts per source address (Redis when configured, else in memory)."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "parapheur")
+    limiter = Limiter(get_remote_address, app=app)
+    app.extensions["parapheur.limiter"] = limiter
+    app.view_functions["accounts.login"] = limiter.limit(
+        lambda: app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
+        error_message="Trop de tentatives de connexion depuis cette adresse : patientez avant "
+                      "de réessayer.")(app.view_functions["accounts.login"])
 
 
 def format_datetime(value: datetime | None, with_seconds: bool = False) -> str:
@@ -50,7 +64,7 @@ def _error_page(status: int, title: str, message: str):
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints, error handlers and template helpers."""
     csrf.init_app(app)
-    login_manager.init_app(app)
+    _init_login(app)
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.globals["organisation_name"] = lambda: app.config.get(
         "ORGANISATION_NAME", "Parapheur")
@@ -66,6 +80,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
+    _init_rate_limits(app)
 
     @app.route("/favicon.ico")
     def _favicon():
@@ -84,7 +99,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ParapheurError)
     def _domain_error(exc: ParapheurError):
-        return _error_page(exc.status, "Action impossible", exc.message)
+        response = make_response(_error_page(exc.status, "Action impossible", exc.message))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
@@ -100,10 +119,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        titles = {403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non autorisée"}
+        titles = {403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non autorisée",
+                  429: "Trop de tentatives"}
         messages = {403: "Vous n'avez pas le droit d'accéder à cette page.",
                     404: "La page ou le document demandé n'existe pas.",
-                    405: "Cette action n'est pas permise ici."}
+                    405: "Cette action n'est pas permise ici.",
+                    429: "Trop de requêtes : patientez avant de réessayer."}
         status = exc.code or 500
         return _error_page(status, titles.get(status, "Erreur"),
                            messages.get(status, exc.description or "Requête invalide."))

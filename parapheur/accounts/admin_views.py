@@ -37,6 +37,7 @@ def _page(error: str | None = None, status: int = 200):
     users = session.execute(select(User).order_by(User.full_name)).scalars().all()
     desks = session.execute(select(Desk).order_by(Desk.name)).scalars().all()
     return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
+                           locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
 
@@ -106,6 +107,15 @@ def set_active(user_id: int):
     return _change(lambda session: services.set_active(
         session, _get(User, user_id, "Compte"), active, now=now(), actor=current_user),
         "Compte réactivé." if active else "Compte désactivé.")
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@admin_required
+def unlock(user_id: int):
+    """Give an account locked by failed logins its attempts back."""
+    return _change(lambda session: services.unlock(
+        session, _get(User, user_id, "Compte").username, now=now(), actor=current_user),
+        "Connexion débloquée.")
 
 
 @bp.route("/desks", methods=["POST"])
