@@ -9,8 +9,10 @@ from flask import Flask, make_response, redirect, render_template, request, url_
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from parapheur.errors import ParapheurError
+from parapheur.fields import MAX_ID, FieldError
 
 PARIS = ZoneInfo("Europe/Paris")
 csrf = CSRFProtect()
@@ -46,6 +48,24 @@ def _init_rate_limits(app: Flask) -> None:
                       "de réessayer.")(app.view_functions["accounts.login"])
 
 
+class _DatabaseId(IntegerConverter):
+    """`<int:…>` in routes: at most MAX_ID, the largest key the databases store."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _refuse_nul_characters() -> None:
+    """No form or query value may hold a NUL character (PostgreSQL cannot store it)."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                field = name.replace("\x00", "")[:40]
+                raise FieldError(field, f"Le champ « {field} » contient un caractère interdit "
+                                        f"(caractère nul).")
+
+
 def format_datetime(value: datetime | None, with_seconds: bool = False) -> str:
     """A UTC datetime as Paris local time, French style."""
     if value is None:
@@ -63,6 +83,9 @@ def _error_page(status: int, title: str, message: str):
 
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints, error handlers and template helpers."""
+    # Ids in URLs fit the databases' integer keys: a larger one is a plain 404, not an overflow.
+    app.url_map.converters["int"] = _DatabaseId
+    app.before_request(_refuse_nul_characters)
     csrf.init_app(app)
     _init_login(app)
     app.jinja_env.filters["datetime_fr"] = format_datetime

@@ -14,6 +14,7 @@ from parapheur.accounts.models import Desk, Role, User
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.fields import FieldError, parse_id
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -82,9 +83,9 @@ def create_user():
     if not form.get("full_name", "").strip():
         return _page("Le nom complet est obligatoire.", 400)
     try:
-        desk_ids = [int(value) for value in form.getlist("desks")]
-    except ValueError:
-        return _page("Bureau invalide.", 400)
+        desk_ids = [parse_id(value, field="desks", label="Bureaux") for value in form.getlist("desks")]
+    except FieldError as exc:
+        return _page(exc.message, exc.status)
 
     def action(session):
         user = services.create_user(
@@ -138,8 +139,8 @@ def create_desk():
 def add_member(desk_id: int):
     """Add a member to a desk."""
     try:
-        user_id = int(request.form.get("user_id", ""))
-    except ValueError:
+        user_id = parse_id(request.form.get("user_id"), field="user_id", label="Compte")
+    except FieldError:
         return _page("Choisissez un compte.", 400)
     return _change(lambda session: services.add_member(
         session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),

@@ -25,6 +25,7 @@ from parapheur.accounts.models import (
 from parapheur.audit import services as audit
 from parapheur.db import transaction
 from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.fields import bounded
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown user equal to a wrong password.
@@ -160,6 +161,10 @@ def create_user(session: Session, *, username: str, full_name: str, password: st
                 title: str | None = None, email: str | None = None, now: datetime,
                 actor: User | None = None) -> User:
     """Add a user; the username must be free."""
+    bounded(username, field="username", label="Identifiant")
+    bounded(full_name, field="full_name", label="Nom complet")
+    bounded(title, field="title", label="Qualité", kind="quality")
+    bounded(email, field="email", label="Adresse électronique")
     check_password_strength(password)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"L'identifiant « {username} » est déjà pris.")
@@ -176,6 +181,9 @@ def create_user(session: Session, *, username: str, full_name: str, password: st
 def create_desk(session: Session, *, slug: str, name: str, quality: str | None = None,
                 members: Iterable[User] = (), now: datetime, actor: User | None = None) -> Desk:
     """Add a desk (bureau) with its members."""
+    bounded(slug, field="slug", label="Code du bureau", kind="username")
+    bounded(name, field="name", label="Nom du bureau", kind="desk_name")
+    bounded(quality, field="quality", label="Qualité")
     if session.execute(select(Desk.id).where(Desk.slug == slug)).first():
         raise Conflict(f"Le bureau « {slug} » existe déjà.")
     desk = Desk(slug=slug, name=name, quality=quality, members=list(members))
@@ -376,6 +384,8 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
 
     if not Path(module).is_file():
         raise ParapheurError(f"Module PKCS#11 introuvable : {module}")
+    bounded(token_label, field="token_label", label="Libellé du jeton", kind="label")
+    bounded(key_label, field="key_label", label="Libellé de la clé", kind="label")
     if not token_label.strip() or not key_label.strip():
         raise ParapheurError("Le libellé du jeton et celui de la clé sont obligatoires.")
     try:

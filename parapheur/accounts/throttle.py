@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, literal, or_, select, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -97,5 +97,10 @@ def attempts(session: Session, policy: Policy, subject: str, *, now: datetime) -
 
 
 def clear(session: Session, policy: Policy, subject: str) -> None:
-    """Forget the attempts of `subject` (after a success, or an administrator's unlock)."""
-    session.execute(delete(Throttle).where(Throttle.key == policy.key(subject)))
+    """Forget the attempts of `subject` (after a success, or an administrator's unlock).
+
+    The row is reset rather than deleted, so that a reservation waiting on its lock meanwhile
+    finds it again (and succeeds) instead of finding nothing.
+    """
+    session.execute(update(Throttle).where(Throttle.key == policy.key(subject))
+                    .values(attempts=0))

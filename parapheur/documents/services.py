@@ -23,6 +23,7 @@ from parapheur.documents.models import (
 from parapheur.documents.pdf import inspect_pdf
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import NotFound, ParapheurError
+from parapheur.fields import bounded
 
 _UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
@@ -43,11 +44,10 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
                     author_desk: Desk | None, now: datetime,
                     metadata: dict[str, Any] | None = None) -> Document:
     """Check the PDF, store it, start the circuit its typology selects; audit `document:created`."""
-    title = title.strip()
+    title = bounded(title, field="title", label="Titre").strip()
     if not title:
         raise ParapheurError("Le titre du document est obligatoire.")
-    if len(title) > 300:
-        raise ParapheurError("Le titre est trop long (300 caractères au plus).")
+    bounded(filename, field="file", label="Nom du fichier", kind="filename")
     circuit, source = circuits.circuit_for_typology(doc_type, doc_subtype)
     info = inspect_pdf(data)
     metadata = dict(metadata or {})
