@@ -164,6 +164,22 @@ def users_create(username, full_name, role, title, email, desks, password, organ
     click.echo(f"Utilisateur « {username} » créé.")
 
 
+@users_group.command("unlock")
+@click.argument("username")
+def users_unlock(username) -> None:
+    """Give an account locked by failed logins its attempts back (journaled)."""
+    from parapheur.accounts.services import unlock
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            unlock(session, username, now=now(), actor=None)
+    click.echo(f"Connexion de « {username} » débloquée.")
+
+
 @click.group("desks")
 def desks_group() -> None:
     """Desks (bureaux)."""

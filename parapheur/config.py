@@ -45,6 +45,13 @@ def _paths(value: str) -> tuple[Path, ...]:
     return paths
 
 
+def _rate_limit(value: str) -> str:
+    from limits import parse_many
+
+    parse_many(value)  # raises ValueError when it is not "N per minute; M per hour"
+    return value
+
+
 def _database_url(value: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -75,6 +82,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted upload, in megabytes (default: 50)."),
     Setting("SESSION_HOURS", "PARAPHEUR_SESSION_HOURS", _positive_int,
             "Hours a login lasts before the user must log in again (default: 8)."),
+    Setting("SESSION_IDLE_MINUTES", "PARAPHEUR_SESSION_IDLE_MINUTES", _positive_int,
+            "Minutes without any request after which a login ends (default: 60)."),
+    Setting("LOGIN_RATE_LIMIT", "PARAPHEUR_LOGIN_RATE_LIMIT", _rate_limit,
+            "Login attempts accepted from one address, as Flask-Limiter limits "
+            "(default: 20 per minute; 100 per hour)."),
+    Setting("REDIS_URL", "PARAPHEUR_REDIS_URL", str,
+            "Redis URL (redis://host:6379/0) shared by the workers for the rate limits "
+            "(default: none, limits are kept in each process's memory)."),
+    Setting("PKCS11_MODULES", "PARAPHEUR_PKCS11_MODULES", _paths,
+            "PKCS#11 modules (.so files, separated by ':') administrators may register tokens "
+            "with (default: none)."),
     Setting("SESSION_COOKIE_SECURE", "PARAPHEUR_SECURE_COOKIES", _boolean,
             "Send session cookies over HTTPS only (default: false; set true behind TLS)."),
     Setting("ORGANISATION_NAME", "PARAPHEUR_ORGANISATION_NAME", str,
@@ -143,6 +161,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": None,
         "MAX_UPLOAD_MB": 50,
         "SESSION_HOURS": 8,
+        "SESSION_IDLE_MINUTES": 60,
+        "LOGIN_RATE_LIMIT": "20 per minute; 100 per hour",
+        "REDIS_URL": None,
+        "PKCS11_MODULES": (),
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,
         "ORGANISATION_NAME": "Métropole de Démo",
@@ -167,7 +189,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def finalize(config: dict[str, Any]) -> None:
     """Fill in the settings that derive from others (database path, secret key, upload limit)."""
     data_dir = Path(config["DATA_DIR"])
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_uid == os.getuid():
+        data_dir.chmod(0o700)  # documents, keys and the database: the service's account only
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = f"sqlite:///{data_dir / 'parapheur.sqlite3'}"
     if not config.get("SECRET_KEY"):

@@ -59,9 +59,29 @@ def value_enum(enum_class: type[enum.Enum]) -> Enum:
                 values_callable=lambda members: [m.value for m in members])
 
 
+def secure_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (its WAL files inherit the mode)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout."""
+    """Create an engine; SQLite gets a private file, foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
+        secure_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -121,6 +141,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Apply the migrations up to `revision`."""
     from alembic import command
 
+    secure_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

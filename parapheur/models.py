@@ -3,9 +3,9 @@
 from parapheur.accounts.models import (  # noqa: F401
     Delegation,
     Desk,
-    LoginFailure,
     Role,
     SigningCredential,
+    Throttle,
     User,
 )
 from parapheur.audit.models import AuditChainHead, AuditEvent  # noqa: F401

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from parapheur.dates import format_datetime
 from parapheur.errors import ParapheurError
+from parapheur.fields import MAX_ID, FieldError
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -17,16 +19,48 @@ login_manager.login_message = "Connectez-vous pour accéder à cette page."
 login_manager.login_message_category = "info"
 
 
-@login_manager.user_loader
-def _load_user(user_id: str):
-    from parapheur.accounts.models import User
-    from parapheur.db import get_session
 
-    try:
-        user = get_session().get(User, int(user_id))
-    except ValueError:
-        return None
-    return user if user is not None and user.active else None
+
+def _init_login(app: Flask) -> None:
+    from parapheur.accounts import sessions
+
+    login_manager.init_app(app)
+    login_manager.user_loader(sessions.load_user)
+    sessions.init_app(app)
+
+
+def _init_rate_limits(app: Flask) -> None:
+    """Throttle login attempts per source address (Redis when configured, else in memory)."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "parapheur")
+    limiter = Limiter(get_remote_address, app=app)
+    app.extensions["parapheur.limiter"] = limiter
+    app.view_functions["accounts.login"] = limiter.limit(
+        lambda: app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
+        error_message="Trop de tentatives de connexion depuis cette adresse : patientez avant "
+                      "de réessayer.")(app.view_functions["accounts.login"])
+
+
+class _DatabaseId(IntegerConverter):
+    """`<int:…>` in routes: at most MAX_ID, the largest key the databases store."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _refuse_nul_characters() -> None:
+    """No form or query value may hold a NUL character (PostgreSQL cannot store it)."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                field = name.replace("\x00", "")[:40]
+                raise FieldError(field, f"Le champ « {field} » contient un caractère interdit "
+                                        f"(caractère nul).")
 
 
 def _error_page(status: int, title: str, message: str):
@@ -37,8 +71,11 @@ def _error_page(status: int, title: str, message: str):
 
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints, error handlers and template helpers."""
+    # Ids in URLs fit the databases' integer keys: a larger one is a plain 404, not an overflow.
+    app.url_map.converters["int"] = _DatabaseId
+    app.before_request(_refuse_nul_characters)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    _init_login(app)
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.globals["organisation_name"] = lambda: app.config.get(
         "ORGANISATION_NAME", "Parapheur")
@@ -54,6 +91,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
+    _init_rate_limits(app)
 
     @app.route("/favicon.ico")
     def _favicon():
@@ -72,7 +110,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ParapheurError)
     def _domain_error(exc: ParapheurError):
-        return _error_page(exc.status, "Action impossible", exc.message)
+        response = make_response(_error_page(exc.status, "Action impossible", exc.message))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
@@ -88,10 +130,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        titles = {403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non autorisée"}
+        titles = {403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non autorisée",
+                  429: "Trop de tentatives"}
         messages = {403: "Vous n'avez pas le droit d'accéder à cette page.",
                     404: "La page ou le document demandé n'existe pas.",
-                    405: "Cette action n'est pas permise ici."}
+                    405: "Cette action n'est pas permise ici.",
+                    429: "Trop de requêtes : patientez avant de réessayer."}
         status = exc.code or 500
         return _error_page(status, titles.get(status, "Erreur"),
                            messages.get(status, exc.description or "Requête invalide."))

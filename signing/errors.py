@@ -49,15 +49,15 @@ class EncryptedPdf(SigningError):
 class TimestampUnavailable(SigningError):
     """The timestamping authority (TSA) cannot be reached while the level needs a timestamp."""
 
-    default_message = ("Le service d'horodatage est injoignable : la signature de ce niveau "
-                       "(horodatée) n'a pas pu être faite. Réessayez plus tard.")
+    default_message = ("Service d'horodatage indisponible, réessayez dans quelques minutes : la "
+                       "signature (horodatée) n'a pas été faite et rien n'a changé.")
 
 
 class RevocationInfoUnavailable(SigningError):
     """Certificates' revocation status (OCSP/CRL) could not be obtained for a B-LT/B-LTA signature."""
 
-    default_message = ("Les informations de révocation du certificat (OCSP/CRL) sont injoignables : "
-                       "la signature longue durée n'a pas pu être faite.")
+    default_message = ("Service de révocation (OCSP/CRL) indisponible, réessayez dans quelques "
+                       "minutes : la signature longue durée n'a pas été faite et rien n'a changé.")
 
 
 class StampFontMissing(SigningError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,35 @@ from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.errors import CertificateNotUsable, KeyUnavailable, WrongPassphrase
+
+
+class Secret(str):
+    """A passphrase or PIN: a str whose repr never shows it (logs, tracebacks with locals)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> SecretBytes:
+        """The secret's bytes, still hidden from repr."""
+        return SecretBytes(str.encode(self, encoding, errors))
+
+
+class SecretBytes(bytes):
+    """Bytes of a secret, hidden from repr like `Secret`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SecretBytes(b'***')"
+
+
+def hide(value: str | bytes | None) -> Any:
+    """`value` wrapped so that its repr hides it (None stays None)."""
+    if value is None or isinstance(value, Secret | SecretBytes):
+        return value
+    return SecretBytes(value) if isinstance(value, bytes) else Secret(value)
 
 
 class _TemplateSigning:
@@ -219,6 +248,7 @@ class Pkcs12Key:
         except OSError:
             raise KeyUnavailable(f"Le fichier de clé {Path(path).name} est introuvable ou "
                                  f"illisible.") from None
+        passphrase = hide(passphrase)
         secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, secret)
@@ -319,6 +349,7 @@ class Pkcs11Key:
         from pyhanko.config.pkcs11 import TokenCriteria
         from pyhanko.sign.pkcs11 import open_pkcs11_session
 
+        pin = hide(pin)
         if key_label is None and key_id is None:
             raise KeyUnavailable("Indiquez le libellé (ou l'identifiant) de la clé sur le jeton.")
         if not Path(module).is_file():
@@ -396,13 +427,18 @@ class KeySpec:
 
     kind: str
     path: Path | None = None
-    passphrase: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
     module: str | None = None
     token_label: str | None = None
     slot: int | None = None
     key_label: str | None = None
     key_id: bytes | None = None
-    pin: str | None = None
+    pin: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Hidden from repr even when the secret itself is printed with the locals of a frame.
+        object.__setattr__(self, "passphrase", hide(self.passphrase))
+        object.__setattr__(self, "pin", hide(self.pin))
 
 
 def open_key(spec: KeySpec) -> Pkcs12Key | Pkcs11Key:

@@ -213,8 +213,13 @@ def init_dev_pki(directory: Path, *, organisation: str, people: Sequence[Person]
                       .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
                       .hmac_hash(hashes.SHA256())
                       .build(secret))
-        path.write_bytes(pkcs12.serialize_key_and_certificates(
-            friendly.encode("utf-8"), key, cert, chain, encryption))
+        data = pkcs12.serialize_key_and_certificates(friendly.encode("utf-8"), key, cert, chain,
+                                                     encryption)
+        # Created private (0600), never world-readable even for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
 
     for person in people:
         cert, key = issue(person.common_name, title=person.title)

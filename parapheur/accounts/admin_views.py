@@ -14,6 +14,7 @@ from parapheur.accounts.models import Desk, Role, User
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.fields import FieldError, parse_id
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -37,6 +38,7 @@ def _page(error: str | None = None, status: int = 200):
     users = session.execute(select(User).order_by(User.full_name)).scalars().all()
     desks = session.execute(select(Desk).order_by(Desk.name)).scalars().all()
     return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
+                           locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
 
@@ -81,9 +83,9 @@ def create_user():
     if not form.get("full_name", "").strip():
         return _page("Le nom complet est obligatoire.", 400)
     try:
-        desk_ids = [int(value) for value in form.getlist("desks")]
-    except ValueError:
-        return _page("Bureau invalide.", 400)
+        desk_ids = [parse_id(value, field="desks", label="Bureaux") for value in form.getlist("desks")]
+    except FieldError as exc:
+        return _page(exc.message, exc.status)
 
     def action(session):
         user = services.create_user(
@@ -108,6 +110,15 @@ def set_active(user_id: int):
         "Compte réactivé." if active else "Compte désactivé.")
 
 
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@admin_required
+def unlock(user_id: int):
+    """Give an account locked by failed logins its attempts back."""
+    return _change(lambda session: services.unlock(
+        session, _get(User, user_id, "Compte").username, now=now(), actor=current_user),
+        "Connexion débloquée.")
+
+
 @bp.route("/desks", methods=["POST"])
 @admin_required
 def create_desk():
@@ -128,8 +139,8 @@ def create_desk():
 def add_member(desk_id: int):
     """Add a member to a desk."""
     try:
-        user_id = int(request.form.get("user_id", ""))
-    except ValueError:
+        user_id = parse_id(request.form.get("user_id"), field="user_id", label="Compte")
+    except FieldError:
         return _page("Choisissez un compte.", 400)
     return _change(lambda session: services.add_member(
         session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),

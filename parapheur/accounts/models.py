@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.db import Base, UTCDateTime, value_enum
@@ -49,6 +49,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Part of every session's identity: raising it (logout, password change, disabling) ends
+    # every session of the user at their next request.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     organisation: Mapped[Organisation] = relationship()
     desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",
@@ -70,7 +73,7 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_generation}"
 
 
 class Desk(Base):
@@ -127,14 +130,14 @@ class SigningCredential(Base):
     user: Mapped[User] = relationship(back_populates="credentials")
 
 
-class LoginFailure(Base):
-    """A failed login for a username (known or not): too many in a while locks that username."""
+class Throttle(Base):
+    """Attempts counted for one key (a username's logins, a user's signing codes) in a window."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "throttles"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), index=True)
-    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "login:maire", "code:3"
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
 
 
-__all__ = ["Role", "User", "Desk", "Delegation", "SigningCredential", "desk_members", "LoginFailure"]
+__all__ = ["Role", "User", "Desk", "Delegation", "SigningCredential", "desk_members", "Throttle"]

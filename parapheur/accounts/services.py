@@ -5,25 +5,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.accounts import throttle
 from parapheur.accounts.models import (
     Delegation,
     Desk,
-    LoginFailure,
     Role,
     SigningCredential,
+    Throttle,
     User,
 )
 from parapheur.audit import services as audit
 from parapheur.dates import days_period
-from parapheur.errors import Conflict, ParapheurError
+from parapheur.db import transaction
+from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.fields import bounded
 from parapheur.organisations.models import Organisation
 
 _hasher = PasswordHasher()
@@ -40,39 +43,95 @@ class InvalidCredentials(ParapheurError):
         super().__init__("Identifiant ou mot de passe incorrect.")
 
 
-MAX_LOGIN_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
+TooManyAttempts = throttle.TooManyAttempts
 
 
-class TooManyAttempts(ParapheurError):
-    """Too many failed logins for this username lately: it is locked for a while."""
-
-    status = 429
-
-    def __init__(self) -> None:
-        super().__init__(f"Trop de tentatives de connexion échouées pour cet identifiant : "
-                         f"réessayez dans {int(LOCKOUT.total_seconds() // 60)} minutes.")
+def _lockout_message(retry_after: int) -> str:
+    minutes = max(1, -(-retry_after // 60))
+    return (f"Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
+            f"{minutes} minute{'s' if minutes > 1 else ''}, ou demandez à un administrateur de "
+            f"débloquer le compte.")
 
 
-def check_not_locked(session: Session, username: str, *, now: datetime) -> None:
-    """Refuse to even check a password after MAX_LOGIN_FAILURES recent failures."""
-    recent = session.execute(
-        select(func.count(LoginFailure.id)).where(LoginFailure.username == username[:80],
-                                                  LoginFailure.failed_at > now - LOCKOUT)
-    ).scalar_one()
-    if recent >= MAX_LOGIN_FAILURES:
-        raise TooManyAttempts()
+def log_in(session: Session, username: str, password: str, *, now: datetime) -> User:
+    """Check a login form's credentials; journal the outcome; commits.
+
+    One attempt is reserved for the username before the password is checked, so that at most
+    `throttle.LOGIN.limit` passwords are checked per username and window however many requests
+    arrive at once. Raises TooManyAttempts (nothing checked) or InvalidCredentials.
+    """
+    username = username.strip()
+    try:
+        throttle.reserve(session, throttle.LOGIN, username, now=now, message="")
+    except throttle.TooManyAttempts as exc:
+        raise throttle.TooManyAttempts(_lockout_message(exc.retry_after), exc.retry_after) from None
+    try:
+        with transaction(session):
+            user = authenticate(session, username, password)
+            throttle.clear(session, throttle.LOGIN, username)
+            audit.record(session, "account:login:succeeded", actor=user, clock=lambda: now)
+    except InvalidCredentials:
+        with transaction(session):
+            audit.record(session, "account:login:failed", details={"username": username[:80]},
+                         clock=lambda: now)
+        raise
+    return user
 
 
-def record_login_failure(session: Session, username: str, *, now: datetime) -> None:
-    """Remember a failed login (the username need not exist, so as not to reveal which do)."""
-    session.add(LoginFailure(username=username[:80], failed_at=now))
-    session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - LOCKOUT))
+def unlock(session: Session, username: str, *, now: datetime, actor: User | None) -> None:
+    """Give a username its login attempts back (an administrator's decision, journaled)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"Le compte « {username[:80]} » n'existe pas.")
+    used = throttle.attempts(session, throttle.LOGIN, username, now=now)
+    throttle.clear(session, throttle.LOGIN, username)
+    audit.record(session, "account:login:unlocked", actor=actor,
+                 details={"user_id": user.id, "username": username, "attempts": used},
+                 clock=lambda: now)
 
 
-def clear_login_failures(session: Session, username: str) -> None:
-    """Forget the failures of a username once it logs in."""
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username[:80]))
+def locked_usernames(session: Session, *, now: datetime) -> set[str]:
+    """Usernames with no login attempt left now (shown to administrators, who may unlock them)."""
+    prefix = throttle.LOGIN.key("")
+    rows = session.execute(select(Throttle.key, Throttle.attempts, Throttle.window_started_at)
+                           .where(Throttle.key.startswith(prefix, autoescape=True))).all()
+    return {row.key[len(prefix):] for row in rows
+            if row.attempts >= throttle.LOGIN.limit
+            and row.window_started_at > now - throttle.LOGIN.window}
+
+
+def revoke_sessions(user: User) -> None:
+    """End every session of `user` at its next request (logout, password change, disabling)."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def change_password(session: Session, user: User, *, current: str, new: str, now: datetime,
+                    actor: User) -> None:
+    """Replace a user's password (the current one is checked) and end all their sessions."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        raise ParapheurError("Le mot de passe actuel est incorrect.") from None
+    set_password(session, user, new, now=now, actor=actor)
+
+
+def set_password(session: Session, user: User, new: str, *, now: datetime,
+                 actor: User | None) -> None:
+    """Give `user` a new password and end all their sessions (journaled, never the password)."""
+    check_password_strength(new)
+    user.password_hash = hash_password(new)
+    revoke_sessions(user)
+    session.flush()
+    audit.record(session, "account:password:changed", actor=actor,
+                 details={"user_id": user.id, "username": user.username}, clock=lambda: now)
+
+
+def check_password_strength(password: str) -> None:
+    """Refuse passwords too short to resist guessing, or too long to hash quickly."""
+    if len(password) < 8:
+        raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
+    if len(password) > 256:
+        raise ParapheurError("Le mot de passe ne doit pas dépasser 256 caractères.")
 
 
 def hash_password(password: str) -> str:
@@ -104,8 +163,11 @@ def create_user(session: Session, *, organisation: Organisation, username: str, 
                 password: str, role: Role, title: str | None = None, email: str | None = None,
                 now: datetime, actor: User | None = None) -> User:
     """Add a user; the username must be free."""
-    if len(password) < 8:
-        raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
+    bounded(username, field="username", label="Identifiant")
+    bounded(full_name, field="full_name", label="Nom complet")
+    bounded(title, field="title", label="Qualité", kind="quality")
+    bounded(email, field="email", label="Adresse électronique")
+    check_password_strength(password)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"L'identifiant « {username} » est déjà pris.")
     user = User(organisation=organisation, username=username, full_name=full_name, password_hash=hash_password(password),
@@ -123,6 +185,9 @@ def create_desk(session: Session, *, organisation: Organisation, slug: str, name
                 quality: str | None = None, members: Iterable[User] = (), now: datetime,
                 actor: User | None = None) -> Desk:
     """Add a desk (bureau) with its members."""
+    bounded(slug, field="slug", label="Code du bureau", kind="username")
+    bounded(name, field="name", label="Nom du bureau", kind="desk_name")
+    bounded(quality, field="quality", label="Qualité")
     if session.execute(select(Desk.id).where(Desk.slug == slug)).first():
         raise Conflict(f"Le bureau « {slug} » existe déjà.")
     members = list(members)
@@ -239,6 +304,8 @@ def set_active(session: Session, user: User, active: bool, *, now: datetime, act
     if user.id == actor.id and not active:
         raise ParapheurError("Vous ne pouvez pas désactiver votre propre compte.")
     user.active = active
+    if not active:
+        revoke_sessions(user)
     session.flush()
     audit.record(session, "account:user:enabled" if active else "account:user:disabled",
                  actor=actor, details={"user_id": user.id, "username": user.username},
@@ -339,6 +406,8 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
 
     if not Path(module).is_file():
         raise ParapheurError(f"Module PKCS#11 introuvable : {module}")
+    bounded(token_label, field="token_label", label="Libellé du jeton", kind="label")
+    bounded(key_label, field="key_label", label="Libellé de la clé", kind="label")
     if not token_label.strip() or not key_label.strip():
         raise ParapheurError("Le libellé du jeton et celui de la clé sont obligatoires.")
     try:

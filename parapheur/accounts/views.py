@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask import session as flask_session
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 
-from parapheur.accounts import services
+from parapheur.accounts import services, sessions
 from parapheur.audit import services as audit
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
@@ -27,45 +26,46 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Show the login form; log the user in."""
+    """Show the login form (GET and HEAD never authenticate); log the user in (POST)."""
     if current_user.is_authenticated:
         return redirect(url_for("documents.inbox"))
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("pages/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    form = {"username": username, "next": request.form.get("next", "")}
+    if not username or not password:
+        # A form error, not a login attempt: neither counted nor journaled.
+        return render_template("pages/login.html", error="Saisissez votre identifiant et votre "
+                               "mot de passe.", **form), 400
+    if len(username) > 80 or len(password) > 256:
+        return _refused(services.InvalidCredentials(), 401, form)
     session = get_session()
     moment = now()
     try:
-        services.check_not_locked(session, username, now=moment)
+        user = services.log_in(session, username, password, now=moment)
     except services.TooManyAttempts as exc:
-        session.rollback()
-        return render_template("pages/login.html", error=exc.message, username=username,
-                               next=request.form.get("next", "")), exc.status
-    try:
-        with transaction(session):
-            user = services.authenticate(session, username, password)
-            services.clear_login_failures(session, username)
-            audit.record(session, "account:login:succeeded", actor=user, clock=lambda: moment)
+        response = _refused(exc, 429, form)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except services.InvalidCredentials as exc:
-        with transaction(session):
-            services.record_login_failure(session, username, now=moment)
-            audit.record(session, "account:login:failed", details={"username": username[:80]},
-                         clock=lambda: moment)
-        return render_template("pages/login.html", error=exc.message, username=username,
-                               next=request.form.get("next", "")), 401
-    flask_session.permanent = True  # expires after PARAPHEUR_SESSION_HOURS
-    login_user(user)
+        return _refused(exc, 401, form)
+    sessions.start(user, moment)
     return redirect(_safe_next(request.form.get("next")))
+
+
+def _refused(exc, status: int, form: dict):
+    return make_response(render_template("pages/login.html", error=exc.message, **form), status)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """End the session."""
+    """End the session, and every other session of the account (copies of the cookie included)."""
     session = get_session()
     with transaction(session):
+        services.revoke_sessions(current_user)
         audit.record(session, "account:logout", actor=current_user, clock=now)
-    logout_user()
+    sessions.end()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))

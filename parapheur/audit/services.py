@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parapheur.audit.chain import GENESIS_HASH, canonical_json, chain_hash
@@ -49,8 +49,13 @@ def record(
     clock: Callable[[], datetime] = utcnow,
 ) -> AuditEvent:
     """Append an event to the chain inside the caller's transaction (which must then commit)."""
+    # Writing first takes the write lock on SQLite too (where FOR UPDATE does nothing), so the
+    # head read next is the latest one even when concurrent transactions append at once.
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1)
+                    .values(seq=AuditChainHead.seq))
     head = session.execute(
         select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if head is None:
         head = AuditChainHead(id=1, seq=0, hash=GENESIS_HASH)

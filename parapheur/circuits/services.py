@@ -28,6 +28,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
 from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.fields import bounded
 
 _OUTCOME_STATUS = {
     "approved": DocumentStatus.APPROVED,
@@ -105,7 +106,8 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -
     for name in circuit.fields:
         value = raw.get(name)
         if isinstance(value, str):
-            value = value.strip()
+            value = bounded(value, field=name, label=circuit.fields[name].label or name,
+                            kind="metadata").strip()
         if value is None or value == "":
             continue
         cleaned[name] = value
@@ -240,6 +242,7 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
         raise StepNotCurrent("Ce bureau a déjà agi sur cette étape (déjà traité).")
     if decision == "approve" and pending.action in ("signature", "cachet") and not allow_signature:
         raise ParapheurError("Cette étape demande une signature électronique : utilisez « Signer ».")
+    bounded(reason, field="reason", label="Motif")
     if decision == "reject" and not (reason and reason.strip()):
         raise ParapheurError("Le motif du rejet est obligatoire.")
     reason = reason.strip() if reason and reason.strip() else None

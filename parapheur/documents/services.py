@@ -24,6 +24,7 @@ from parapheur.documents.models import (
 from parapheur.documents.pdf import inspect_pdf
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import NotFound, ParapheurError
+from parapheur.fields import bounded
 
 _UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
@@ -47,11 +48,10 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
 
     `circuits_dir` is the workflows directory whose typology picks the circuit.
     """
-    title = title.strip()
+    title = bounded(title, field="title", label="Titre").strip()
     if not title:
         raise ParapheurError("Le titre du document est obligatoire.")
-    if len(title) > 300:
-        raise ParapheurError("Le titre est trop long (300 caractères au plus).")
+    bounded(filename, field="file", label="Nom du fichier", kind="filename")
     circuit, source = circuits.circuit_for_typology(circuits_dir, doc_type, doc_subtype)
     info = inspect_pdf(data)
     metadata = dict(metadata or {})

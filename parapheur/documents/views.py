@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 from flask import (
@@ -13,6 +14,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -290,8 +292,10 @@ def download(document_id: int, number: int):
     disposition = "inline" if request.args.get("inline") else "attachment"
     stem = version.filename[:-4] if version.filename.lower().endswith(".pdf") else version.filename
     name = version.filename if version.number == 1 else f"{stem}-v{version.number}.pdf"
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    # send_file writes an ASCII fallback plus RFC 6266 filename*=UTF-8'' for « vœux.pdf ».
+    response = send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name,
+                         as_attachment=disposition == "attachment", etag=version.sha256,
+                         conditional=False)
     response.headers["X-Content-SHA256"] = version.sha256
     response.headers["Cache-Control"] = "private, no-store"
     return response

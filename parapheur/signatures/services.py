@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
+from parapheur.accounts import throttle
 from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.accounts.services import ActingCapacity
+from parapheur.audit import services as audit
 from parapheur.circuits import services as circuits
+from parapheur.circuits.errors import StepNotCurrent
 from parapheur.db import transaction
 from parapheur.documents import access
 from parapheur.documents import services as documents
@@ -27,6 +33,7 @@ from parapheur.signatures.options import (
 )
 
 if TYPE_CHECKING:
+    from signing.errors import SigningError
     from signing.pades import SignOptions
 
 
@@ -34,6 +41,21 @@ class SigningRefused(ParapheurError):
     """The signing layer refused; the document and its earlier signatures are untouched."""
 
     status = 400
+
+
+class SigningServiceUnavailable(SigningRefused):
+    """A service the signature needs (time-stamping, OCSP/CRL) did not answer; retry later."""
+
+    status = 503
+
+
+def refusal(exc: SigningError) -> SigningRefused:
+    """The application error for a refusal of the signing layer (its HTTP status by its type)."""
+    from signing.errors import RevocationInfoUnavailable, TimestampUnavailable
+
+    if isinstance(exc, TimestampUnavailable | RevocationInfoUnavailable):
+        return SigningServiceUnavailable(exc.message)
+    return SigningRefused(exc.message)
 
 
 class NoCredential(ParapheurError):
@@ -83,6 +105,7 @@ class SignatureRequest:
     options: SignOptions
     on_behalf_of: str | None
     original: bytes = b""
+    row_version: int = 0  # the document as planned: a change since makes it « déjà traité »
 
 
 @dataclass
@@ -108,22 +131,48 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
         quality=_quality(capacity, actor), on_behalf_of=on_behalf_of, always_stamp=True,
         use_text_tag=True, purpose="Signature", field_prefix="Signature")
     return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
-                            store.read(document.current_version.sha256))
+                            store.read(document.current_version.sha256), document.row_version)
 
 
-def open_signing_key(session: Session, actor: User, passphrase: str):
-    """The actor's key, unlocked in memory (the passphrase or PIN is neither stored nor logged)."""
+def open_signing_key(session: Session, actor: User, passphrase: str, *, now: datetime):
+    """The actor's key, unlocked in memory (the passphrase or PIN is neither stored nor logged).
+
+    Codes are throttled per user (`throttle.SIGNING_CODE`); a wrong one is journaled
+    (`signature:code:failed`, never the code) in its own transaction, whatever the caller's does.
+    """
     from signing import errors as signing_errors
     from signing.keys import open_key
 
+    credential = active_credential(session, actor)
+    with Session(session.get_bind(), expire_on_commit=False) as side:
+        try:
+            throttle.reserve(side, throttle.SIGNING_CODE, str(actor.id), now=now,
+                             message="Trop de codes de certificat erronés : la signature est "
+                                     "suspendue pour votre compte pendant quelques minutes.")
+        except throttle.TooManyAttempts as exc:
+            raise throttle.TooManyAttempts(
+                f"{exc.message} Réessayez dans {max(1, -(-exc.retry_after // 60))} min.",
+                exc.retry_after) from None
     try:
-        return open_key(key_spec(active_credential(session, actor), passphrase))
+        key = open_key(key_spec(credential, passphrase))
+    except signing_errors.WrongPassphrase as exc:
+        with Session(session.get_bind(), expire_on_commit=False) as side:
+            audit.record(side, "signature:code:failed", actor=actor,
+                         details={"user_id": actor.id, "credential": credential.kind},
+                         clock=lambda: now)
+            side.commit()
+        raise refusal(exc) from None
     except signing_errors.SigningError as exc:
-        raise SigningRefused(exc.message) from None
+        raise refusal(exc) from None
+    with Session(session.get_bind(), expire_on_commit=False) as side:
+        throttle.clear(side, throttle.SIGNING_CODE, str(actor.id))
+        side.commit()
+    return key
 
 
 def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
-              setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None, str | None]]:
+              setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None,
+                                                 SigningError | None]]:
     """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
     results = []
     by_level: dict = {}
@@ -138,15 +187,28 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
             [(str(index), request.original, request.options) for index, request in enumerate(group)],
             signed_at=now)
         for request, outcome in zip(group, outcomes, strict=True):
-            results.append((request, outcome.signed,
-                            outcome.error.message if outcome.error is not None else None))
+            results.append((request, outcome.signed, outcome.error))
     return results
 
 
 def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
                       signed: bytes, *, key, actor: User, now: datetime) -> None:
-    """Store the signed version and advance the circuit (in the caller's transaction)."""
+    """Store the signed version and advance the circuit (in the caller's transaction).
+
+    The document's optimistic lock is taken first: when someone else acted on it since it was
+    planned, this signature is « déjà traité » and its file never reaches the store.
+    """
     document = request.document
+    if document.row_version != request.row_version:
+        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
+                             "il n'a pas été signé une seconde fois.", step=request.step)
+    document.updated_at = now
+    flag_modified(document, "updated_at")  # an UPDATE, hence the version check, even if equal
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
+                             "il n'a pas été signé une seconde fois.", step=request.step) from None
     version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
                                     actor=actor, now=now)
     circuits.act(session, document, step=request.step, actor=actor, decision="approve", now=now,
@@ -166,13 +228,13 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
     The passphrase only unlocks the key in memory; it is never stored or logged.
     """
     request = plan_signature(session, store, document, step=step, actor=actor, now=now)
-    key = open_signing_key(session, actor, passphrase)
+    key = open_signing_key(session, actor, passphrase, now=now)
     try:
         [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup or SigningSetup())
     finally:
         key.close()  # logs out of a token at once
     if error is not None or signed is None:
-        raise SigningRefused(error or "La signature a échoué.")
+        raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
     _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
 
 
@@ -200,20 +262,25 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
             result.failed.append((document.title, exc.message))
     if not requests:
         return result
-    key = open_signing_key(session, actor, passphrase)
+    key = open_signing_key(session, actor, passphrase, now=now)
     try:
         signatures = _sign_all(key, requests, now=now, setup=setup or SigningSetup())
     finally:
         key.close()  # one login served the whole batch
     for request, signed, error in signatures:
         if signed is None:
-            result.failed.append((request.document.title, error or "la signature a échoué"))
+            result.failed.append((request.document.title,
+                                  error.message if error is not None else "la signature a échoué"))
             continue
+        title = request.document.title
         try:
             with transaction(session):
                 _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
         except ParapheurError as exc:
-            result.failed.append((request.document.title, exc.message))
+            result.failed.append((title, exc.message))
+            continue
+        except IntegrityError:
+            result.failed.append((title, "un autre utilisateur vient de le traiter (déjà traité)"))
             continue
         result.signed.append(request.document)
     return result

@@ -10,6 +10,7 @@ from parapheur.context import current_store
 from parapheur.db import get_session, transaction
 from parapheur.documents import access
 from parapheur.errors import ParapheurError
+from parapheur.fields import parse_id
 from parapheur.signatures import services
 from parapheur.signatures.options import SigningSetup
 
@@ -42,9 +43,9 @@ def sign_batch():
     items = []
     for value in request.form.getlist("items"):
         document_id, _, step = value.partition(":")
-        if not document_id.isdigit() or not step:
+        if not step or len(step) > 100:
             raise ParapheurError(f"Sélection invalide : « {value[:40]} ».")
-        items.append((int(document_id), step))
+        items.append((parse_id(document_id, field="items", label="Sélection"), step))
     if not items:
         raise ParapheurError("Cochez au moins un document à signer.")
     if len(items) > MAX_BATCH:

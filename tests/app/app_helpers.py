@@ -46,6 +46,14 @@ def db_snapshot(app) -> dict[str, list[tuple]]:
         return snapshot
 
 
+JOURNAL_TABLES = ("audit", "throttles")
+
+
+def without_journal(snapshot: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """A snapshot without the journal and the attempt counters, which a refusal may write."""
+    return {name: rows for name, rows in snapshot.items() if not name.startswith(JOURNAL_TABLES)}
+
+
 def upload(client, data: bytes, *, typology: str = "ACTES/DELIBERATION",
            title: str = "Arrêté de voirie", filename: str = "piece.pdf", token: str | None = None,
            **metadata: str):

@@ -83,10 +83,10 @@ def test_wrong_login_password_is_refused(demo):
     assert client.get("/").status_code == 302  # still anonymous: sent to the login page
     after = db_snapshot(demo)
     # Only the failed attempt is journaled and counted (for the lockout); nothing else moved.
-    kept = ("audit", "login_failures")
+    kept = ("audit", "throttles")
     assert {k: v for k, v in after.items() if not k.startswith(kept)} == \
            {k: v for k, v in before.items() if not k.startswith(kept)}
-    assert len(after["login_failures"]) == len(before["login_failures"]) + 1
+    assert len(after["throttles"]) == len(before["throttles"]) + 1
     with demo.app_context():
         last = get_session().execute(select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
         assert last.name == "account:login:failed"
@@ -123,10 +123,9 @@ def test_five_failures_lock_the_username_for_a_while(demo, clock):
     assert login(other, "dgs").status_code == 302
     # A success clears the count.
     with demo.app_context():
-        from parapheur.accounts.models import LoginFailure
+        from parapheur.accounts.models import Throttle
 
-        assert get_session().execute(
-            select(LoginFailure).where(LoginFailure.username == "dgs")).first() is None
+        assert get_session().get(Throttle, "login:dgs").attempts == 0
 
 
 def test_a_login_expires_after_the_configured_hours(demo):

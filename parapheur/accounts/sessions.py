@@ -1,0 +1,72 @@
+"""Login sessions: their identity, their absolute and idle lifetimes, and revoking them.
+
+The session cookie carries the user's id with their *session generation*; raising the generation
+(logout, password change, disabling) ends every session of that user at its next request, though
+copies of the cookie still exist. A session also ends `SESSION_HOURS` after login whatever the
+activity, and after `SESSION_IDLE_MINUTES` without a request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app, flash
+from flask import session as cookie
+from flask_login import login_user, logout_user
+
+from parapheur.accounts.models import User
+from parapheur.clock import now
+
+_LOGIN_AT = "login_at"
+_SEEN_AT = "seen_at"
+
+
+def load_user(user_id: str) -> User | None:
+    """The session's user, if the account is active and the session was not revoked since."""
+    from parapheur.db import get_session
+
+    identifier, _, generation = user_id.partition(":")
+    try:
+        user = get_session().get(User, int(identifier))
+        expected = int(generation)
+    except ValueError:
+        return None
+    if user is None or not user.active or user.session_generation != expected:
+        return None
+    return user
+
+
+def start(user: User, moment: datetime) -> None:
+    """Open a fresh session for `user` (a new CSRF token with it: nothing of the old one is kept)."""
+    cookie.clear()
+    cookie.permanent = True  # the cookie's own expiry; the lifetimes below are checked here
+    login_user(user)
+    cookie[_LOGIN_AT] = cookie[_SEEN_AT] = int(moment.timestamp())
+
+
+def end() -> None:
+    """Forget the session in this browser (the caller revokes the user's sessions server-side)."""
+    logout_user()
+    cookie.clear()
+
+
+def _enforce_lifetimes() -> None:
+    if "_user_id" not in cookie:
+        return
+    moment = int(now().timestamp())
+    login_at = cookie.get(_LOGIN_AT)
+    seen_at = cookie.get(_SEEN_AT)
+    config = current_app.config
+    if (not isinstance(login_at, int) or not isinstance(seen_at, int)
+            or moment - login_at >= int(config["SESSION_HOURS"]) * 3600
+            or moment - seen_at >= int(config["SESSION_IDLE_MINUTES"]) * 60):
+        end()
+        flash("Votre session a expiré : reconnectez-vous.", "info")
+        return
+    if moment - seen_at >= 60:  # the cookie is rewritten at most once a minute
+        cookie[_SEEN_AT] = moment
+
+
+def init_app(app: Flask) -> None:
+    """Check each request's session before any view runs."""
+    app.before_request(_enforce_lifetimes)
