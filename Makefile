@@ -39,7 +39,7 @@ sysdeps: ## Install the system packages the tests need (apt-get, when missing an
 	  else echo "Missing system packages:$$missing (tests that need them will skip; run as root to install)"; fi; \
 	fi
 
-run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app and one queue worker
 	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/parapheur db upgrade
 	$(BIN)/parapheur demo seed --if-empty

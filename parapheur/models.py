@@ -17,3 +17,8 @@ from parapheur.documents.models import (  # noqa: F401
     DocumentVersion,
     VersionKind,
 )
+from parapheur.notifications.models import (  # noqa: F401
+    Notification,
+    NotificationPreference,
+)
+from parapheur.outbox.models import OutboxMessage  # noqa: F401
