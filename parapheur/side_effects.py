@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from parapheur.circuits import exporters as exporter_registry
 from parapheur.circuits import exports
 from parapheur.circuits import services as circuits
 from parapheur.circuits.errors import CircuitError
@@ -27,9 +28,9 @@ def outbox_handlers() -> dict[str, Handler]:
     return {**exports.handlers(), **notification_handlers.handlers()}
 
 
-def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exports.Exporter]:
+def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exporter_registry.Exporter]:
     """The shipped exporters, plus those a caller (a test, a plug-in) adds under EXPORTERS."""
-    return {**exports.default_exporters(), **dict((overrides or {}).get("EXPORTERS") or {})}
+    return {**exporter_registry.default_exporters(), **dict((overrides or {}).get("EXPORTERS") or {})}
 
 
 def check_workflows(app: Flask) -> None:
@@ -38,16 +39,17 @@ def check_workflows(app: Flask) -> None:
         catalogue = circuits.catalogue(app.config.get("WORKFLOWS_DIR") or circuits.WORKFLOWS_DIR)
     except CircuitError:
         return  # a broken directory is reported by the pages and `parapheur workflows check`
-    problems = exports.missing_exporters(catalogue.circuits, app.extensions[exports.EXPORTERS_KEY])
+    problems = exporter_registry.missing_exporters(
+        catalogue.circuits, app.extensions[exporter_registry.EXPORTERS_KEY])
     if problems:
         raise ConfigError("PARAPHEUR_WORKFLOWS_DIR", "un circuit ne peut pas démarrer :\n  "
-                          + "\n  ".join(problems))
+                          + "\n  ".join(str(p) for p in problems))
 
 
 def init_app(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Register handlers, exporters and notifiers, check the circuits, build the task queue."""
     app.extensions[HANDLERS_KEY] = outbox_handlers()
-    app.extensions[exports.EXPORTERS_KEY] = exporters(overrides)
+    app.extensions[exporter_registry.EXPORTERS_KEY] = exporters(overrides)
     smtp = SmtpSettings.from_url(app.config["SMTP_URL"]) if app.config.get("SMTP_URL") else None
     app.extensions[notification_handlers.NOTIFIERS_KEY] = {
         "mail": MailNotifier(smtp, str(app.config.get("MAIL_FROM")))}

@@ -100,12 +100,42 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+
+
+def check_password_rule(password: str) -> None:
+    """ParapheurError when a new password is too short or too long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ParapheurError(f"Le mot de passe doit compter au moins {MIN_PASSWORD_LENGTH} "
+                             "caractères.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ParapheurError(f"Le mot de passe ne doit pas dépasser {MAX_PASSWORD_LENGTH} "
+                             "caractères.")
+
+
+def change_password(session: Session, user: User, *, current: str, new: str, confirm: str,
+                    now: datetime) -> None:
+    """Replace the user's password once the current one is checked; journaled, never logged."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        raise ParapheurError("Le mot de passe actuel est incorrect.", status=403) from None
+    if new != confirm:
+        raise ParapheurError("Les deux saisies du nouveau mot de passe diffèrent.")
+    if new == current:
+        raise ParapheurError("Le nouveau mot de passe doit différer de l'actuel.")
+    check_password_rule(new)
+    user.password_hash = hash_password(new)
+    session.flush()
+    audit.record(session, "account:password:changed", actor=user, clock=lambda: now)
+
+
 def create_user(session: Session, *, username: str, full_name: str, password: str, role: Role,
                 title: str | None = None, email: str | None = None, now: datetime,
                 actor: User | None = None) -> User:
     """Add a user; the username must be free."""
-    if len(password) < 8:
-        raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
+    check_password_rule(password)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"L'identifiant « {username} » est déjà pris.")
     user = User(username=username, full_name=full_name, password_hash=hash_password(password),

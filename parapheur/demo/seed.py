@@ -23,6 +23,9 @@ from parapheur.documents.views import get_store
 DEMO_PASSPHRASE = "1234"
 
 
+DEMO_MAIL_DOMAIN = "metropole-demo.test"  # a reserved domain: demo mail reaches nobody real
+
+
 @dataclass(frozen=True)
 class DemoUser:
     """A demo account."""
@@ -128,7 +131,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
         for spec in DEMO_USERS:
             user = create_user(session, username=spec.username, full_name=spec.full_name,
                                password=spec.password, role=spec.role, title=spec.title,
-                               now=moment)
+                               email=f"{spec.username}@{DEMO_MAIL_DOMAIN}", now=moment)
             for slug in spec.desks:
                 desks[slug].members.append(user)
             if spec.signs:

@@ -108,8 +108,7 @@ def build_queue(app: Flask) -> Queue:
 
 def init_app(app: Flask) -> None:
     """Build the queue and nudge it after each commit that wrote outbox rows."""
-    queue = build_queue(app)
-    app.extensions[QUEUE_KEY] = queue
+    app.extensions[QUEUE_KEY] = build_queue(app)
     maker = app.extensions["parapheur.sessionmaker"]
 
     @event.listens_for(maker, "after_commit")
@@ -118,7 +117,7 @@ def init_app(app: Flask) -> None:
         if not items:
             return
         try:
-            queue.nudge(items, now=datetime.now(UTC))
+            app.extensions[QUEUE_KEY].nudge(items, now=datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - the rows are committed; the sweep delivers them
             log.warning("task queue unreachable, outbox rows wait for the sweep: %s", exc)
 
