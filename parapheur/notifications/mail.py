@@ -83,7 +83,8 @@ class MailNotifier:
         """Hand the message to the SMTP server; DeliveryError (retried) when it fails."""
         if self.settings is None:
             raise DeliveryError("Aucun serveur de messagerie n'est configuré "
-                                "(PARAPHEUR_SMTP_URL) : le message n'a pas été envoyé.")
+                                "(PARAPHEUR_SMTP_URL) : le message n'a pas été envoyé.",
+                                permanent=True)
         s = self.settings
         try:
             if s.security == "tls":

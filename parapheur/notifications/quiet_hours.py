@@ -90,10 +90,14 @@ class QuietHours:
         raise ValueError("aucune plage autorisée : les heures de déconnexion couvrent tout")
 
     def next_digest(self, moment: datetime, hour: int) -> datetime:
-        """The next daily digest at `hour` (local) after `moment`, moved out of quiet hours."""
+        """The next daily digest at `hour` (local) after `moment`, on a day that is not quiet;
+        an hour inside the nightly quiet period moves to when that period ends."""
         zone = ZoneInfo(self.timezone)
-        local = moment.astimezone(zone)
-        candidate = datetime.combine(local.date(), time(hour, 0), zone)
-        if candidate <= moment:
-            candidate = datetime.combine(local.date() + timedelta(days=1), time(hour, 0), zone)
-        return self.next_allowed(candidate)
+        local_day = moment.astimezone(zone).date()
+        for offset in range(0, 800):
+            day = local_day + timedelta(days=offset)
+            candidate = datetime.combine(day, time(hour, 0), zone)
+            if candidate <= moment or self._quiet_day(day):
+                continue
+            return self.next_allowed(candidate)
+        raise ValueError("aucun jour autorisé pour le résumé")

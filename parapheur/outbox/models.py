@@ -40,7 +40,7 @@ class OutboxMessage(Base):
         ForeignKey("documents.id", ondelete="SET NULL"), index=True)
     status: Mapped[OutboxStatus] = mapped_column(value_enum(OutboxStatus))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int | None] = mapped_column(Integer)  # None: PARAPHEUR_OUTBOX_MAX_ATTEMPTS
     available_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_by: Mapped[str | None] = mapped_column(String(200))

@@ -97,6 +97,7 @@ class DeliveryResult:
     """What one delivery attempt did: done, retry (with when), failed, or skipped (not ours)."""
 
     outcome: str
+    kind: str | None = None
     next_attempt_at: datetime | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +112,7 @@ def enqueue(session: Session, kind: str, payload: Mapping[str, Any], *, key: str
         return existing
     message = OutboxMessage(kind=kind, idempotency_key=key, payload=dict(payload),
                             document_id=document_id, status=OutboxStatus.PENDING, attempts=0,
-                            max_attempts=max_attempts or DEFAULT_MAX_ATTEMPTS,
+                            max_attempts=max_attempts,
                             available_at=available_at or now, created_at=now)
     # Two transactions writing the same key at once: the unique key makes the second one fail
     # at flush, and it is retried (by the user, or by the queue for a handler) and finds the row.
@@ -224,7 +225,7 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
                              details={"kind": message.kind, "key": message.idempotency_key,
                                       "attempt": message.attempts, **details},
                              clock=lambda: moment)
-            return DeliveryResult("done", details=details)
+            return DeliveryResult("done", kind=message.kind, details=details)
         except LeaseLost:
             return DeliveryResult("skipped")
         except Exception as exc:  # noqa: BLE001 - any failure of a handler is retried or given up
@@ -240,7 +241,7 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
         message.lease_until = None
         base = {"kind": message.kind, "key": message.idempotency_key,
                 "attempt": message.attempts, "error": reason}
-        if permanent or message.attempts >= message.max_attempts:
+        if permanent or message.attempts >= (message.max_attempts or policy.max_attempts):
             message.status = OutboxStatus.FAILED
             message.finished_at = moment
             audit.record(session, "outbox:message:failed", document_id=message.document_id,
@@ -248,14 +249,14 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
             if handler is not None and handler.give_up is not None:
                 _give_up(session, handler, Delivery(session, message, moment, app.config,
                                                     app.extensions), reason, app)
-            return DeliveryResult("failed", error=reason)
+            return DeliveryResult("failed", kind=message.kind, error=reason)
         next_at = moment + policy.backoff(message.attempts)
         message.status = OutboxStatus.PENDING
         message.available_at = next_at
         audit.record(session, "outbox:message:retried", document_id=message.document_id,
                      details={**base, "next_attempt_at": next_at.isoformat()},
                      clock=lambda: moment)
-        return DeliveryResult("retry", next_attempt_at=next_at, error=reason)
+        return DeliveryResult("retry", kind=message.kind, next_attempt_at=next_at, error=reason)
 
 
 def _give_up(session: Session, handler: Handler, delivery: Delivery, reason: str,

@@ -21,7 +21,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
-from parapheur.outbox.services import deliver_due
+from parapheur.outbox.services import DeliveryError, deliver_due
 
 SEALED_CIRCUIT = """\
 id: acte-cachete
@@ -74,12 +74,32 @@ states:
     final: rejected
 """
 
+EXPORT_ON_ARRIVAL = """\
+id: depot-archives
+title: Dépôt aux archives
+initial: export
+on_reject: rejete
+states:
+  export:
+    label: Dépôt aux archives départementales
+    action: export
+    exporter: archives
+    next: depose
+  depose:
+    label: Déposé
+    final: approved
+  rejete:
+    label: Refusé par les archives
+    final: rejected
+"""
+
 TYPOLOGY_ADDITION = """\
   ARCHIVES:
     label: Actes à cacheter
     subtypes:
       ACTE_CACHETE: {label: Acte cacheté, circuit: acte-cachete}
       COPIE: {label: Copie conforme, circuit: copie-conforme}
+      DEPOT: {label: Dépôt aux archives, circuit: depot-archives}
 """
 
 
@@ -90,12 +110,16 @@ def workflows(app, tmp_path):
     shutil.copytree(PROJECT_ROOT / "workflows", directory)
     (directory / "acte-cachete.yaml").write_text(SEALED_CIRCUIT, encoding="utf-8")
     (directory / "copie-conforme.yaml").write_text(SEAL_ON_ARRIVAL, encoding="utf-8")
+    (directory / "depot-archives.yaml").write_text(EXPORT_ON_ARRIVAL, encoding="utf-8")
     with (directory / "typologie.yaml").open("a", encoding="utf-8") as typology:
         typology.write(TYPOLOGY_ADDITION)
     app.config["WORKFLOWS_DIR"] = directory
     exported = []
 
     def archives(run):
+        failure = app.extensions.get("test.export_failure")
+        if failure is not None:
+            raise failure
         exported.append((run.document.title, run.step, run.document.current_version.kind))
         return {"sha256": run.document.current_version.sha256, "depot": "archives-test"}
 
@@ -145,6 +169,10 @@ def _events(app, document_id: int) -> dict[str, dict]:
         return {row.name: row.details for row in rows}
 
 
+def _exports(results) -> list[str]:
+    return [r.outcome for r in results if r.kind == "circuit.export"]
+
+
 def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
     path = tmp_path / "checked.pdf"
     path.write_bytes(pdf)
@@ -168,7 +196,7 @@ def test_visa_into_cachet_seals_at_once_and_the_export_waits_for_the_worker(
     assert "en attente d'export" in page
     assert sealing.extensions["test.exported"] == []
 
-    assert [r.outcome for r in deliver_due(sealing)].count("done") >= 1
+    assert _exports(deliver_due(sealing)) == ["done"]
     assert sealing.extensions["test.exported"] == [
         ("Arrêté à cacheter", "export_archives", VersionKind.SEALED)]
     assert "export fait" in page_text(dgs.get(f"/documents/{document_id}"))
@@ -208,6 +236,39 @@ def test_visa_into_cachet_seals_at_once_and_the_export_waits_for_the_worker(
     assert "Cachet électronique" in text and "Cachet serveur — Métropole de Démo" in text, text
     history = page_text(dgs.get(f"/documents/{document_id}"))
     assert "v2 — Cacheté" in history
+
+
+def test_a_failing_export_is_retried_then_follows_on_reject_with_the_reason(
+        app, workflows, demo, client_for, sample_pdf, clock):
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    app.extensions["test.export_failure"] = DeliveryError("les archives ne répondent pas")
+    finances = client_for("finances")
+    assert upload(finances, sample_pdf, typology="ARCHIVES/DEPOT", title="Registre 2025")\
+        .status_code == 302
+    document_id = _document_id(app, "Registre 2025")
+    assert "en attente d'export" in page_text(finances.get(f"/documents/{document_id}"))
+
+    assert _exports(deliver_due(app)) == ["retry"]
+    page = page_text(finances.get(f"/documents/{document_id}"))
+    assert "en attente d'export (nouvel essai prévu, dernière erreur : les archives ne " \
+           "répondent pas)" in page
+    assert "fait" not in page.split("Dépôt aux archives départementales")[1].split("</li>")[0]
+
+    clock.moment += timedelta(minutes=5)
+    assert _exports(deliver_due(app)) == ["failed"]
+    with app.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.REJECTED
+        [record] = get_session().execute(select(StepAction).where(
+            StepAction.document_id == document_id)).scalars().all()
+        assert (record.step, record.decision) == ("export", "reject")
+        assert record.reason == "échec de l'export : les archives ne répondent pas"
+    assert "échec de l'export : les archives ne répondent pas" in page_text(
+        finances.get(f"/documents/{document_id}"))
+    events = _events(app, document_id)
+    assert events["outbox:message:failed"]["error"] == "les archives ne répondent pas"
+    assert events["document:step:rejected"]["reason"].startswith("échec de l'export")
+    assert app.extensions["test.exported"] == []
 
 
 def test_a_circuit_starting_with_a_seal_is_sealed_on_upload(sealing, client_for, sample_pdf):

@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('document_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.Enum('en_attente', 'en_cours', 'fait', 'echec', name='outboxstatus', native_enum=False, length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=True),
     sa.Column('available_at', parapheur.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('lease_until', parapheur.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sa.String(length=200), nullable=True),
