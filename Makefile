@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 # package:probe — a command on the PATH, an absolute path, or lib:SONAME (a shared library).
 RUN_PACKAGES := fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
 	libpango-1.0-0:lib:libpango-1.0.so.0 libpangoft2-1.0-0:lib:libpangoft2-1.0.so.0
-TEST_PACKAGES := $(RUN_PACKAGES) softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium
+TEST_PACKAGES := $(RUN_PACKAGES) softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium \
+	redis-server:redis-server
 SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
 
 .DEFAULT_GOAL := help
@@ -39,7 +40,7 @@ sysdeps: ## Install the system packages the tests need (apt-get, when missing an
 	  else echo "Missing system packages:$$missing (tests that need them will skip; run as root to install)"; fi; \
 	fi
 
-run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app
+run: install ## Migrate the SQLite database under var/, seed the demo if empty, serve the app and one queue worker
 	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/parapheur db upgrade
 	$(BIN)/parapheur demo seed --if-empty

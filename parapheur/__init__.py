@@ -31,11 +31,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SAMESITE"] = overrides.get("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
-    from parapheur import db, web
+    from parapheur import db, side_effects, web
     from parapheur.circuits.services import register_automatic_action
     from parapheur.signatures.seal import seal_step
 
     db.init_app(app)
+    side_effects.init_app(app, overrides)
     web.init_app(app)
     register_automatic_action("cachet", seal_step)
     return app

@@ -67,7 +67,9 @@ def demo_seed(if_empty: bool, reset: bool) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="Also start one queue worker (`parapheur worker`) beside the web server.")
+def serve(host: str, port: int, worker: bool) -> None:
     """Serve the web application (threaded; use a WSGI server such as gunicorn in production).
 
     With the demo PKI and no PARAPHEUR_TSA_URL, the demo's time-stamping, OCSP and CRL responders
@@ -77,8 +79,61 @@ def serve(host: str, port: int) -> None:
 
     app = _app()
     _start_demo_pki_responders(app)
+    process = _start_worker_process() if worker else None
     click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if process is not None:
+            _stop_worker_process(process)
+
+
+def _start_worker_process():
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-m", "parapheur", "worker"])
+    click.echo(f"Travailleur de la file de tâches démarré (processus {process.pid}).")
+    return process
+
+
+def _stop_worker_process(process) -> None:
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # graceful: the job in hand finishes first
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    click.echo("Travailleur arrêté.")
+
+
+@click.command("worker")
+@click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Jobs run at once by this worker.")
+@click.option("--periodic/--no-periodic", default=True, show_default=True,
+              help="Also schedule the periodic jobs (sweep, late reminders, archival refresh); "
+                   "they are safe to run on every worker.")
+def worker_command(threads: int, periodic: bool) -> None:
+    """Run a queue worker: delivers the outbox (mails, exports) and runs the periodic jobs.
+
+    Start as many as needed, on this machine or others sharing the database and Redis
+    (PARAPHEUR_REDIS_URL). Ctrl+C (SIGINT) stops after the jobs in hand; a worker killed
+    mid-job loses nothing: another takes the job over when its lease expires.
+    """
+    import logging
+
+    from parapheur.outbox.tasks import QUEUE_KEY, run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = _app()
+    queue = app.extensions[QUEUE_KEY]
+    where = "Redis" if app.config.get("REDIS_URL") else "SQLite (" + str(
+        queue.huey.storage.filename) + ")"
+    click.echo(f"Travailleur de la file « {queue.huey.name} » sur {where}.")
+    run_worker(app, workers=threads, periodic=periodic)
 
 
 def _start_demo_pki_responders(app) -> None:

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "db": "parapheur.app_cli:db_group",
     "demo": "parapheur.app_cli:demo_group",
     "serve": "parapheur.app_cli:serve",
+    "worker": "parapheur.app_cli:worker_command",
     "audit": "parapheur.app_cli:audit_group",
     "users": "parapheur.app_cli:users_group",
     "desks": "parapheur.app_cli:desks_group",

@@ -87,9 +87,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_RATE_LIMIT", "PARAPHEUR_LOGIN_RATE_LIMIT", _rate_limit,
             "Login attempts accepted from one address, as Flask-Limiter limits "
             "(default: 20 per minute; 100 per hour)."),
-    Setting("REDIS_URL", "PARAPHEUR_REDIS_URL", str,
-            "Redis URL (redis://host:6379/0) shared by the workers for the rate limits "
-            "(default: none, limits are kept in each process's memory)."),
     Setting("PKCS11_MODULES", "PARAPHEUR_PKCS11_MODULES", _paths,
             "PKCS#11 modules (.so files, separated by ':') administrators may register tokens "
             "with (default: none)."),
@@ -122,6 +119,31 @@ SETTINGS: tuple[Setting, ...] = (
             "default: 2.15)."),
     Setting("INVOICES_MAX_MB", "PARAPHEUR_INVOICES_MAX_MB", _positive_int,
             "Largest accepted invoice file, in megabytes (default: 20; its XML: 5)."),
+    Setting("REDIS_URL", "PARAPHEUR_REDIS_URL", lambda v: _redis_url(v),
+            "Redis of the task queue and of the login rate limits (redis://host:6379/0); "
+            "default: a SQLite queue file in DATA_DIR and limits in each process's memory, "
+            "enough for one machine."),
+    Setting("QUEUE_NAME", "PARAPHEUR_QUEUE_NAME", lambda v: _slug(v),
+            "Name of the task queue, so that several instances can share one Redis "
+            "(default: parapheur)."),
+    Setting("SMTP_URL", "PARAPHEUR_SMTP_URL", lambda v: _smtp_url(v),
+            "Mail server for notifications: smtp://host:25, smtp+starttls://user:password@host:587 "
+            "or smtps://host:465 (default: none, notifications are journaled as not sent)."),
+    Setting("MAIL_FROM", "PARAPHEUR_MAIL_FROM", str,
+            "Sender of notifications (default: Parapheur <parapheur@localhost>)."),
+    Setting("BASE_URL", "PARAPHEUR_BASE_URL", lambda v: _http_url(v),
+            "Public address of the application, for links in mails "
+            "(default: http://127.0.0.1:5000)."),
+    Setting("QUIET_HOURS", "PARAPHEUR_QUIET_HOURS", lambda v: _quiet_hours(v),
+            "Quiet hours of the organisation (droit à la déconnexion), Paris time, plus weekends "
+            "and public holidays; users may change theirs (default: 19:00-08:00)."),
+    Setting("OUTBOX_MAX_ATTEMPTS", "PARAPHEUR_OUTBOX_MAX_ATTEMPTS", _positive_int,
+            "Tries of a side effect (mail, export) before it is given up (default: 8)."),
+    Setting("OUTBOX_RETRY_SECONDS", "PARAPHEUR_OUTBOX_RETRY_SECONDS", _positive_int,
+            "Delay before the first retry, doubled at each try, at most an hour (default: 30)."),
+    Setting("OUTBOX_LEASE_SECONDS", "PARAPHEUR_OUTBOX_LEASE_SECONDS", _positive_int,
+            "How long a worker holds a side effect it took; past it another worker takes it "
+            "over (default: 300)."),
     Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
             "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
@@ -150,6 +172,41 @@ def _decimal(value: str):
         return Decimal(value.strip().replace(",", "."))
     except InvalidOperation:
         raise ValueError("not a decimal number") from None
+_SECRET_KEYS = frozenset({"SECRET_KEY", "SMTP_URL", "REDIS_URL", "DATABASE_URL"})
+
+
+def _redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("redis://host:6379/0, rediss://… or unix://… expected")
+    return value
+
+
+def _slug(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,60}", value):
+        raise ValueError("lowercase letters, digits, - and _ only")
+    return value
+
+
+def _smtp_url(value: str) -> str:
+    from parapheur.notifications.mail import SmtpSettings
+
+    SmtpSettings.from_url(value)  # the message never repeats the URL: it may hold a password
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("http:// or https:// address expected")
+    return value.rstrip("/")
+
+
+def _quiet_hours(value: str) -> str:
+    from parapheur.notifications.quiet_hours import QuietHours
+
+    QuietHours.parse(value)
+    return value
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -163,7 +220,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_HOURS": 8,
         "SESSION_IDLE_MINUTES": 60,
         "LOGIN_RATE_LIMIT": "20 per minute; 100 per hour",
-        "REDIS_URL": None,
         "PKCS11_MODULES": (),
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,
@@ -174,6 +230,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVOICES_DEFAULT_DESK": "finances",
         "INVOICES_ECB_RATE": _decimal("2.15"),
         "INVOICES_MAX_MB": 20,
+        "REDIS_URL": None,
+        "QUEUE_NAME": "parapheur",
+        "SMTP_URL": None,
+        "MAIL_FROM": "Parapheur <parapheur@localhost>",
+        "BASE_URL": "http://127.0.0.1:5000",
+        "QUIET_HOURS": "19:00-08:00",
+        "OUTBOX_MAX_ATTEMPTS": 8,
+        "OUTBOX_RETRY_SECONDS": 30,
+        "OUTBOX_LEASE_SECONDS": 300,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)
@@ -182,7 +247,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         try:
             values[setting.key] = setting.parse(raw)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(setting.variable, f"invalid value {raw!r}: {exc}") from None
+            # URLs that may carry a password are never repeated back.
+            shown = "(hidden)" if setting.key in _SECRET_KEYS else repr(raw)
+            raise ConfigError(setting.variable, f"invalid value {shown}: {exc}") from None
     return values
 
 

@@ -27,4 +27,9 @@ from parapheur.invoices.models import (  # noqa: F401
     InvoiceStatusChange,
     InvoiceVatBreakdown,
 )
+from parapheur.notifications.models import (  # noqa: F401
+    Notification,
+    NotificationPreference,
+)
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401
+from parapheur.outbox.models import OutboxMessage  # noqa: F401

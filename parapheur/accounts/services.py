@@ -27,7 +27,9 @@ from parapheur.dates import days_period
 from parapheur.db import transaction
 from parapheur.errors import Conflict, NotFound, ParapheurError
 from parapheur.fields import bounded
+from parapheur.notifications.events import queue_event
 from parapheur.organisations.models import Organisation
+from parapheur.outbox import services as outbox
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown user equal to a wrong password.
@@ -106,12 +108,16 @@ def revoke_sessions(user: User) -> None:
 
 
 def change_password(session: Session, user: User, *, current: str, new: str, now: datetime,
-                    actor: User) -> None:
+                    actor: User, confirm: str | None = None) -> None:
     """Replace a user's password (the current one is checked) and end all their sessions."""
     try:
         _hasher.verify(user.password_hash, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise ParapheurError("Le mot de passe actuel est incorrect.") from None
+        raise ParapheurError("Le mot de passe actuel est incorrect.", status=403) from None
+    if confirm is not None and new != confirm:
+        raise ParapheurError("Les deux saisies du nouveau mot de passe diffèrent.")
+    if new == current:
+        raise ParapheurError("Le nouveau mot de passe doit différer de l'actuel.")
     set_password(session, user, new, now=now, actor=actor)
 
 
@@ -283,7 +289,16 @@ def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, start
                  details={"from": from_desk.slug, "to": to_desk.slug,
                           "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
                           "types": document_types or None}, clock=lambda: now)
+    _queue_delegation_notices(session, delegation, now=now)
     return delegation
+
+
+def _queue_delegation_notices(session: Session, delegation: Delegation, *, now: datetime) -> None:
+    """Both desks are told when the delegation starts and when it ends (at those times)."""
+    for event, at in (("delegation_started", delegation.starts_at),
+                      ("delegation_ended", delegation.ends_at)):
+        queue_event(session, event, now=now, key=f"{event}:{delegation.id}",
+                    available_at=max(at, now), delegation_id=delegation.id)
 
 
 def end_delegation(session: Session, delegation: Delegation, *, now: datetime,
@@ -293,10 +308,24 @@ def end_delegation(session: Session, delegation: Delegation, *, now: datetime,
         raise Conflict("Cette délégation est déjà terminée.")
     delegation.ends_at = max(now, delegation.starts_at)
     session.flush()
+    _reschedule_delegation_end(session, delegation, now=now)
     audit.record(session, "account:delegation:ended", actor=actor,
                  details={"delegation_id": delegation.id, "from": delegation.from_desk.slug,
                           "to": delegation.to_desk.slug, "ends_at": delegation.ends_at.isoformat()},
                  clock=lambda: now)
+
+
+def _reschedule_delegation_end(session: Session, delegation: Delegation, *,
+                               now: datetime) -> None:
+    for event in ("delegation_started", "delegation_ended"):
+        message = outbox.find_by_key(session, f"{event}:{delegation.id}")
+        if message is None:
+            continue
+        if event == "delegation_started" and delegation.ends_at <= delegation.starts_at:
+            # Cancelled before it started: nobody is told it starts, only that it ended.
+            outbox.cancel(session, message, "délégation annulée avant son début", now=now)
+        elif event == "delegation_ended":
+            outbox.reschedule(session, message, max(now, delegation.ends_at))
 
 
 def set_active(session: Session, user: User, active: bool, *, now: datetime, actor: User) -> None:

@@ -16,6 +16,7 @@ from parapheur.circuits.definition import (
     load_desks,
 )
 from parapheur.circuits.errors import CircuitDefinitionError, Problem
+from parapheur.circuits.exporters import default_exporters, missing_exporters
 from parapheur.circuits.typology import load_typology
 
 
@@ -76,6 +77,7 @@ def check_files(files: list[Path], desks: Path | None = None) -> list[Problem]:
                     problems.append(Problem(str(path), 1, 1, f"identifiant « {circuit.id} » déjà "
                                                              f"utilisé par {seen_ids[circuit.id]}"))
                 seen_ids[circuit.id] = str(path)
+                problems.extend(missing_exporters({circuit.id: circuit}, default_exporters()))
         except CircuitDefinitionError as exc:
             problems.extend(exc.problems)
     return problems

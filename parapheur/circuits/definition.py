@@ -38,7 +38,7 @@ _DEADLINE = re.compile(r"^\s*(\d+)\s*([dh])\s*$")
 TOP_KEYS = ("id", "title", "description", "metadata", "initial", "on_reject", "on_cancel",
             "states")
 STEP_KEYS = ("label", "description", "action", "desk", "desks", "mode", "desk_from", "author",
-             "next", "on_reject", "deadline", "signature")
+             "next", "on_reject", "deadline", "signature", "exporter", "urgent")
 FINAL_KEYS = ("label", "description", "final", "external_status")
 SIGNATURE_KEYS = ("level", "stamp", "certify")
 STAMP_KEYS = ("page", "x", "y", "width", "height")
@@ -116,6 +116,8 @@ class State:
     deadline: Deadline | None = None
     signature: SignatureOptions | None = None
     description: str | None = None
+    exporter: str | None = None  # export steps: the registered exporter that does the work
+    urgent: bool = False  # its notifications go out even in quiet hours (droit à la déconnexion)
 
     @property
     def is_final(self) -> bool:
@@ -464,9 +466,22 @@ class _CircuitBuilder:
                                               f"signature et cachet, pas à « {action} »")
         if action == "notification" and "deadline" in entries:
             r.report(entries["deadline"][0], "une notification n'attend personne : pas de délai")
+        exporter = None
+        if "exporter" in entries:
+            if action != "export":
+                r.report(entries["exporter"][0], f"« exporter » ne s'applique qu'aux étapes "
+                                                 f"export, pas à « {action} »")
+            else:
+                exporter = r.text(entries["exporter"][1], "« exporter »")
+                if exporter is not None and not _SLUG.match(exporter):
+                    r.report(entries["exporter"][1], f"nom d'exportateur invalide « {exporter} » "
+                                                     ": minuscules, chiffres et tirets")
+                    exporter = None
+        urgent = bool(r.boolean(entries["urgent"][1], "« urgent »")) if "urgent" in entries \
+            else False
         return State(name, label, line, action=action, actor=actor, next=next_branches,
                      on_reject=on_reject, deadline=deadline, signature=signature,
-                     description=description)
+                     description=description, exporter=exporter, urgent=urgent)
 
     def _actor(self, name: str, key: ScalarNode, action: str, entries, *,
                quiet_missing: bool = False) -> Actor | None:

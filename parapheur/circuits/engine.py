@@ -333,7 +333,9 @@ def _enter(circuit: Circuit, state: RunState, name: str, metadata: Mapping[str, 
                            acted=(), due=None, outcome=target.outcome, trail=trail, undo=None)
         desks = _resolve_desks(circuit, target, state, metadata)
         if target.action == "notification":
-            events.append(("document:notification:sent", {"step": name, "desks": list(desks)}))
+            # Only queued here: the outbox sends it, and journals the sending when it happens.
+            events.append(("document:notification:queued",
+                           {"step": name, "desks": list(desks), "urgent": target.urgent}))
             name = _follow(circuit, target, metadata)
             continue
         due = due_date(target.deadline, now) if target.deadline else None

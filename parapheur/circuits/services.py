@@ -29,6 +29,9 @@ from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
+from parapheur.notifications.events import queue_for_events
+from parapheur.outbox import services as outbox
+from parapheur.outbox.models import OutboxStatus
 
 _OUTCOME_STATUS = {
     "approved": DocumentStatus.APPROVED,
@@ -315,6 +318,7 @@ def _commit(session: Session, document: Document, transition: engine.Transition,
         merged = {**(details or {}), **who} if index == 0 else dict(details or {})
         audit.record(session, name, actor=actor, document_id=document.id, details=merged,
                      clock=lambda: now)
+    queue_for_events(session, document.id, transition.events, now=now)
     session.flush()
     if status is DocumentStatus.IN_PROGRESS:
         run_automatic_steps(session, document, now=now, triggered_by=actor)
@@ -373,8 +377,6 @@ def automatic_handler(action: str) -> AutomaticHandler:
     """The handler of an automatic action; the defaults are loaded on first use."""
     # The seal (cachet) is registered by the application factory: importing it here would close
     # an import cycle (parapheur.signatures.seal imports this module).
-    if action not in _automatic_handlers and action == "export":
-        _automatic_handlers.setdefault("export", record_export)
     handler = _automatic_handlers.get(action)
     if handler is None:
         raise CircuitError(f"Aucun traitement automatique n'est défini pour l'action "
@@ -382,18 +384,86 @@ def automatic_handler(action: str) -> AutomaticHandler:
     return handler
 
 
-def record_export(run: AutomaticRun) -> AutomaticOutcome:
-    """Default export: the step is recorded as done; real exporters register their own handler."""
-    return AutomaticOutcome({"exporter": None, "version": run.document.current_version.number,
-                             "sha256": run.document.current_version.sha256})
+EXPORT_KIND = "circuit.export"
+
+
+def export_key(document: Document, step: str) -> str:
+    """The outbox key of this visit of an export step (a step visited again exports again)."""
+    return f"export:{document.id}:{step}:{len(run_state(document).trail)}"
+
+
+def _queue_export(session: Session, document: Document, step: engine.PendingStep, *,
+                  now: datetime, triggered_by: User | None) -> None:
+    """Write the export into the outbox: the document waits at the step until it is done."""
+    key = export_key(document, step.state)
+    if outbox.find_by_key(session, key) is not None:
+        return
+    exporter = circuit_of(document).states[step.state].exporter
+    outbox.enqueue(session, EXPORT_KIND, {"document_id": document.id, "step": step.state,
+                                          "exporter": exporter},
+                   key=key, now=now, document_id=document.id)
+    details: dict[str, Any] = {"step": step.state, "exporter": exporter, "actor": "serveur"}
+    if triggered_by is not None:
+        details["triggered_by"] = triggered_by.username
+    audit.record(session, "document:export:queued", actor=None, document_id=document.id,
+                 details=details, clock=lambda: now)
+
+
+def _settle_automatic(session: Session, document: Document, *, step: str, action: str,
+                      decision: str, now: datetime, outcome: AutomaticOutcome,
+                      reason: str | None = None, triggered_by: User | None = None) -> StepAction:
+    """Record the server's decision on an automatic step: run state, step record, journal."""
+    transition = engine.apply(circuit_of(document), run_state(document), step=step,
+                              desk=SYSTEM_DESK, decision=decision, metadata=document.meta,
+                              reason=reason, now=now)
+    _persist_state(session, document, transition, now)
+    record = StepAction(document_id=document.id, step=step, action=action,
+                        decision=decision, actor_id=None, desk_id=None, reason=reason,
+                        version_id=outcome.version_id,
+                        certificate_subject=outcome.certificate_subject, acted_at=now)
+    session.add(record)
+    extra: dict[str, Any] = {"actor": "serveur", **outcome.details}
+    if triggered_by is not None:
+        extra["triggered_by"] = triggered_by.username
+    for index, (name, details) in enumerate(transition.events):
+        merged = {**(details or {}), **extra} if index == 0 else dict(details or {})
+        audit.record(session, name, actor=None, document_id=document.id, details=merged,
+                     clock=lambda: now)
+    queue_for_events(session, document.id, transition.events, now=now)
+    session.flush()
+    return record
+
+
+def complete_automatic_step(session: Session, document: Document, *, step: str,
+                            details: dict[str, Any], now: datetime) -> StepAction:
+    """A waiting automatic step (an export) is done: move on, in the caller's transaction."""
+    pending = find_pending(document, step)
+    record = _settle_automatic(session, document, step=step, action=pending.action,
+                               decision="approve", now=now, outcome=AutomaticOutcome(details))
+    if document.status is DocumentStatus.IN_PROGRESS:
+        run_automatic_steps(session, document, now=now)
+    return record
+
+
+def fail_automatic_step(session: Session, document: Document, *, step: str, reason: str,
+                        now: datetime) -> StepAction:
+    """A waiting automatic step failed for good: follow its on_reject with the reason."""
+    pending = find_pending(document, step)
+    record = _settle_automatic(session, document, step=step, action=pending.action,
+                               decision="reject", now=now, outcome=AutomaticOutcome(),
+                               reason=reason)
+    if document.status is DocumentStatus.IN_PROGRESS:
+        run_automatic_steps(session, document, now=now)
+    return record
 
 
 def run_automatic_steps(session: Session, document: Document, *, now: datetime,
                         triggered_by: User | None = None) -> list[StepAction]:
     """Perform the automatic steps the document now waits on, one after the other.
 
-    Runs in the caller's transaction; a handler's error propagates so that the caller rolls back
-    everything, including the human action that led here.
+    A seal is applied at once, in the caller's transaction (a handler's error rolls back
+    everything, including the human action that led here). An export is written into the
+    outbox and the document waits at its step until the worker has done it.
     """
     done: list[StepAction] = []
     circuit = circuit_of(document)
@@ -403,26 +473,14 @@ def run_automatic_steps(session: Session, document: Document, *, now: datetime,
         step = next((p for p in pending_steps(document) if p.automatic), None)
         if step is None:
             break
+        if step.action == "export":
+            _queue_export(session, document, step, now=now, triggered_by=triggered_by)
+            break
         outcome = automatic_handler(step.action)(
             AutomaticRun(session, document, step, now, triggered_by))
-        transition = engine.apply(circuit, run_state(document), step=step.state,
-                                  desk=SYSTEM_DESK, decision="approve", metadata=document.meta,
-                                  now=now)
-        _persist_state(session, document, transition, now)
-        record = StepAction(document_id=document.id, step=step.state, action=step.action,
-                            decision="approve", actor_id=None, desk_id=None,
-                            version_id=outcome.version_id,
-                            certificate_subject=outcome.certificate_subject, acted_at=now)
-        session.add(record)
-        extra: dict[str, Any] = {"actor": "serveur", **outcome.details}
-        if triggered_by is not None:
-            extra["triggered_by"] = triggered_by.username
-        for index, (name, details) in enumerate(transition.events):
-            merged = {**(details or {}), **extra} if index == 0 else dict(details or {})
-            audit.record(session, name, actor=None, document_id=document.id, details=merged,
-                         clock=lambda: now)
-        session.flush()
-        done.append(record)
+        done.append(_settle_automatic(session, document, step=step.state, action=step.action,
+                                      decision="approve", now=now, outcome=outcome,
+                                      triggered_by=triggered_by))
     return done
 
 
@@ -457,6 +515,23 @@ class StepProgress:
     current: bool
     due: datetime | None = None
     late: bool = False
+    note: str | None = None  # « en attente d'export », « échec de l'export : … »
+
+
+def _export_note(session: Session, document: Document, step: str, current: bool,
+                 records: dict[str, StepAction]) -> str | None:
+    if current:
+        message = outbox.find_by_key(session, export_key(document, step))
+        if message is not None and message.status is OutboxStatus.PENDING and message.last_error:
+            return (f"en attente d'export (nouvel essai prévu, dernière erreur : "
+                    f"{message.last_error})")
+        return "en attente d'export"
+    record = records.get(SYSTEM_DESK)
+    if record is not None and record.decision == "reject":
+        return record.reason
+    if record is not None and record.decision == "approve":
+        return "export fait"
+    return None
 
 
 def desk_labels(session: Session) -> dict[str, str]:
@@ -524,9 +599,11 @@ def progress(session: Session, document: Document, *, now: datetime) -> list[Ste
                 desks.append(DeskProgress(slug, names.get(slug, slug), "waiting"))
             else:
                 desks.append(DeskProgress(slug, names.get(slug, slug), "skipped"))
+        note = _export_note(session, document, name, is_current, records) \
+            if step.action == "export" else None
         result.append(StepProgress(name, step.label, step.action or "", mode, tuple(desks),
                                    is_current, state.due if is_current else None,
-                                   is_current and state.is_late(now)))
+                                   is_current and state.is_late(now), note))
     return result
 
 

@@ -30,6 +30,9 @@ DEMO_ORGANISATION = {"slug": "metropole-demo", "siret": "21990001600011", "city"
 DEMO_BUDGETS = (("990", "00", "Budget principal"), ("990", "01", "Budget annexe de l'eau"))
 
 
+DEMO_MAIL_DOMAIN = "metropole-demo.test"  # a reserved domain: demo mail reaches nobody real
+
+
 @dataclass(frozen=True)
 class DemoUser:
     """A demo account."""
@@ -141,7 +144,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
         for spec in DEMO_USERS:
             user = create_user(session, organisation=organisation, username=spec.username, full_name=spec.full_name,
                                password=spec.password, role=spec.role, title=spec.title,
-                               now=moment)
+                               email=f"{spec.username}@{DEMO_MAIL_DOMAIN}", now=moment)
             for slug in spec.desks:
                 desks[slug].members.append(user)
             if spec.signs:

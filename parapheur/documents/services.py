@@ -25,6 +25,7 @@ from parapheur.documents.pdf import inspect_pdf
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import NotFound, ParapheurError
 from parapheur.fields import bounded
+from parapheur.notifications.events import queue_for_events
 
 _UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
@@ -78,6 +79,7 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     for name, details in started.events:
         audit.record(session, name, actor=author, document_id=document.id, details=details,
                      clock=lambda: now)
+    queue_for_events(session, document.id, started.events, now=now)
     # A circuit may start with a server step (a seal, an export): done at once, in this transaction.
     circuits.run_automatic_steps(session, document, now=now, triggered_by=author)
     return document

@@ -225,6 +225,23 @@ def client_for(demo):
     return make
 
 
+@pytest.fixture
+def mailbox(app):
+    """A real SMTP server on loopback; the app's notifications are sent to it."""
+    from mailbox_server import Mailbox
+
+    from parapheur.notifications.mail import MailNotifier, SmtpSettings
+
+    box = Mailbox()
+    box.controller.start()
+    app.config["SMTP_URL"] = box.url
+    app.extensions["parapheur.notifiers"]["mail"] = MailNotifier(
+        SmtpSettings.from_url(box.url), "Parapheur <parapheur@metropole-demo.test>")
+    yield box
+    box.release.set()
+    box.controller.stop()
+
+
 # --- Browser (Playwright driving Debian's Chromium) ---
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

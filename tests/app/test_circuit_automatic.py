@@ -1,4 +1,5 @@
-"""Server steps (cachet, export) run in the action that reaches them; signatures by delegation."""
+"""Server steps: the cachet runs in the action that reaches it, the export waits for the worker;
+signatures by delegation."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
-from parapheur.errors import ParapheurError
+from parapheur.outbox.services import DeliveryError, deliver_due
 
 SEALED_CIRCUIT = """\
 id: acte-cachete
@@ -44,6 +45,7 @@ states:
   export_archives:
     label: Export vers l'archivage
     action: export
+    exporter: archives
     next: termine
   termine:
     label: Terminé
@@ -72,12 +74,32 @@ states:
     final: rejected
 """
 
+EXPORT_ON_ARRIVAL = """\
+id: depot-archives
+title: Dépôt aux archives
+initial: export
+on_reject: rejete
+states:
+  export:
+    label: Dépôt aux archives départementales
+    action: export
+    exporter: archives
+    next: depose
+  depose:
+    label: Déposé
+    final: approved
+  rejete:
+    label: Refusé par les archives
+    final: rejected
+"""
+
 TYPOLOGY_ADDITION = """\
   ARCHIVES:
     label: Actes à cacheter
     subtypes:
       ACTE_CACHETE: {label: Acte cacheté, circuit: acte-cachete}
       COPIE: {label: Copie conforme, circuit: copie-conforme}
+      DEPOT: {label: Dépôt aux archives, circuit: depot-archives}
 """
 
 
@@ -88,9 +110,21 @@ def workflows(app, tmp_path):
     shutil.copytree(PROJECT_ROOT / "workflows", directory)
     (directory / "acte-cachete.yaml").write_text(SEALED_CIRCUIT, encoding="utf-8")
     (directory / "copie-conforme.yaml").write_text(SEAL_ON_ARRIVAL, encoding="utf-8")
+    (directory / "depot-archives.yaml").write_text(EXPORT_ON_ARRIVAL, encoding="utf-8")
     with (directory / "typologie.yaml").open("a", encoding="utf-8") as typology:
         typology.write(TYPOLOGY_ADDITION)
     app.config["WORKFLOWS_DIR"] = directory
+    exported = []
+
+    def archives(run):
+        failure = app.extensions.get("test.export_failure")
+        if failure is not None:
+            raise failure
+        exported.append((run.document.title, run.step, run.document.current_version.kind))
+        return {"sha256": run.document.current_version.sha256, "depot": "archives-test"}
+
+    app.extensions["parapheur.exporters"]["archives"] = archives
+    app.extensions["test.exported"] = exported
     return directory
 
 
@@ -135,6 +169,10 @@ def _events(app, document_id: int) -> dict[str, dict]:
         return {row.name: row.details for row in rows}
 
 
+def _exports(results) -> list[str]:
+    return [r.outcome for r in results if r.kind == "circuit.export"]
+
+
 def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
     path = tmp_path / "checked.pdf"
     path.write_bytes(pdf)
@@ -143,15 +181,25 @@ def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
 
 # --- cachet and export ------------------------------------------------------------------------------
 
-def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_for, sample_pdf,
-                                                                pdfsig, system_tool, tmp_path):
+def test_visa_into_cachet_seals_at_once_and_the_export_waits_for_the_worker(
+        sealing, client_for, sample_pdf, pdfsig, system_tool, tmp_path):
     finances = client_for("finances")
     assert upload(finances, sample_pdf, typology="ARCHIVES/ACTE_CACHETE", title="Arrêté à cacheter")\
         .status_code == 302
     document_id = _document_id(sealing, "Arrêté à cacheter")
     dgs = client_for("dgs")
     assert _visa(dgs, document_id).status_code == 302
+    with sealing.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.IN_PROGRESS  # nothing exported yet
+    page = page_text(dgs.get(f"/documents/{document_id}"))
+    assert "en attente d'export" in page
+    assert sealing.extensions["test.exported"] == []
 
+    assert _exports(deliver_due(sealing)) == ["done"]
+    assert sealing.extensions["test.exported"] == [
+        ("Arrêté à cacheter", "export_archives", VersionKind.SEALED)]
+    assert "export fait" in page_text(dgs.get(f"/documents/{document_id}"))
     with sealing.app_context():
         session = get_session()
         document = session.get(Document, document_id)
@@ -172,7 +220,9 @@ def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_
     assert events["document:step:sealed"]["sha256"] == sealed_sha
     assert events["document:step:sealed"]["triggered_by"] == "dgs"
     assert events["document:step:sealed"]["seal"] == "configured"
+    assert events["document:export:queued"]["exporter"] == "archives"
     assert events["document:step:exported"]["step"] == "export_archives"
+    assert events["document:step:exported"]["depot"] == "archives-test"
     assert events["document:circuit:completed"]["outcome"] == "approved"
 
     pdf = dgs.get(f"/documents/{document_id}/versions/2/file").data
@@ -186,6 +236,39 @@ def test_visa_into_cachet_seals_then_exports_in_the_same_action(sealing, client_
     assert "Cachet électronique" in text and "Cachet serveur — Métropole de Démo" in text, text
     history = page_text(dgs.get(f"/documents/{document_id}"))
     assert "v2 — Cacheté" in history
+
+
+def test_a_failing_export_is_retried_then_follows_on_reject_with_the_reason(
+        app, workflows, demo, client_for, sample_pdf, clock):
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    app.extensions["test.export_failure"] = DeliveryError("les archives ne répondent pas")
+    finances = client_for("finances")
+    assert upload(finances, sample_pdf, typology="ARCHIVES/DEPOT", title="Registre 2025")\
+        .status_code == 302
+    document_id = _document_id(app, "Registre 2025")
+    assert "en attente d'export" in page_text(finances.get(f"/documents/{document_id}"))
+
+    assert _exports(deliver_due(app)) == ["retry"]
+    page = page_text(finances.get(f"/documents/{document_id}"))
+    assert "en attente d'export (nouvel essai prévu, dernière erreur : les archives ne " \
+           "répondent pas)" in page
+    assert "fait" not in page.split("Dépôt aux archives départementales")[1].split("</li>")[0]
+
+    clock.moment += timedelta(minutes=5)
+    assert _exports(deliver_due(app)) == ["failed"]
+    with app.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.REJECTED
+        [record] = get_session().execute(select(StepAction).where(
+            StepAction.document_id == document_id)).scalars().all()
+        assert (record.step, record.decision) == ("export", "reject")
+        assert record.reason == "échec de l'export : les archives ne répondent pas"
+    assert "échec de l'export : les archives ne répondent pas" in page_text(
+        finances.get(f"/documents/{document_id}"))
+    events = _events(app, document_id)
+    assert events["outbox:message:failed"]["error"] == "les archives ne répondent pas"
+    assert events["document:step:rejected"]["reason"].startswith("échec de l'export")
+    assert app.extensions["test.exported"] == []
 
 
 def test_a_circuit_starting_with_a_seal_is_sealed_on_upload(sealing, client_for, sample_pdf):
@@ -274,70 +357,6 @@ def _waiting_signature(app) -> int:
             if pending and pending[0].action == "signature":
                 return document.id
     raise AssertionError("no document waits for a signature")
-
-
-def test_bordereau_export_is_recorded_as_done_by_default(demo, client_for, sample_pdf):
-    finances = client_for("finances")
-    upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 11",
-            exercice="2026", numero_bordereau="11", montant_total="980")
-    document_id = _document_id(demo, "Bordereau n° 11")
-    maire = client_for("maire")
-    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
-    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
-                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
-    assert response.status_code == 302, page_text(response)
-    with demo.app_context():
-        document = get_session().get(Document, document_id)
-        assert document.status is DocumentStatus.APPROVED
-        signed_sha = document.current_version.sha256
-    exported = _events(demo, document_id)["document:step:exported"]
-    assert exported["exporter"] is None  # no PES exporter plugged in yet
-    assert exported["sha256"] == signed_sha and exported["triggered_by"] == "maire"
-
-
-def test_bordereau_signature_is_followed_by_the_export_hook(demo, client_for, sample_pdf,
-                                                            monkeypatch):
-    calls = []
-
-    def exporter(run: circuits.AutomaticRun) -> circuits.AutomaticOutcome:
-        calls.append((run.document.title, run.step.state, run.document.current_version.kind))
-        return circuits.AutomaticOutcome({"exporter": "pes-test", "batch": 7})
-
-    monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
-    finances = client_for("finances")
-    assert upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 12",
-                   exercice="2026", numero_bordereau="12", montant_total="15230,40")\
-        .status_code == 302
-    document_id = _document_id(demo, "Bordereau n° 12")
-    maire = client_for("maire")
-    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
-    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
-                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
-    assert response.status_code == 302, page_text(response)
-    assert calls == [("Bordereau n° 12", "export_pes", VersionKind.SIGNED)]
-    events = _events(demo, document_id)
-    assert events["document:step:exported"]["exporter"] == "pes-test"
-    assert events["document:step:exported"]["batch"] == 7
-    assert events["document:circuit:completed"]["state"] == "transmis"
-
-
-def test_a_failing_export_rolls_back_the_signature(demo, client_for, sample_pdf, monkeypatch):
-    def exporter(run):
-        raise ParapheurError("Export PES impossible : le comptable est injoignable.", status=503)
-
-    monkeypatch.setitem(circuits._automatic_handlers, "export", exporter)
-    finances = client_for("finances")
-    upload(finances, sample_pdf, typology="COMPTABILITE/BORDEREAU_MANDATS", title="Bordereau n° 13",
-            exercice="2026", numero_bordereau="13", montant_total="100")
-    document_id = _document_id(demo, "Bordereau n° 13")
-    maire = client_for("maire")
-    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
-    before = db_snapshot(demo)
-    response = maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/sign",
-                          data={"csrf_token": csrf_from(page), "passphrase": "1234"})
-    assert response.status_code == 503
-    assert "Export PES impossible" in page_text(response)
-    assert db_snapshot(demo) == before
 
 
 # --- signature by delegation ------------------------------------------------------------------------

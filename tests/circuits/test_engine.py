@@ -170,8 +170,9 @@ def test_notification_passes_through_and_tells_the_author(shipped, now):
     state = act(arrete, state, "visa_dgs", "dgs", metadata=meta, now=now).state
     signed = act(arrete, state, "signature_maire", "maire", metadata=meta, now=now)
     assert [name for name, _ in signed.events] == [
-        "document:step:signed", "document:notification:sent", "document:circuit:completed"]
-    assert signed.events[1][1] == {"step": "notification_auteur", "desks": [AUTHOR]}
+        "document:step:signed", "document:notification:queued", "document:circuit:completed"]
+    assert signed.events[1][1] == {"step": "notification_auteur", "desks": [AUTHOR],
+                                   "urgent": False}
     assert signed.state.trail[-2:] == ("notification_auteur", "signe")
 
 
@@ -193,26 +194,52 @@ def test_author_step(now):
     assert engine.pending(c, state)[0].desks == ("adjoint",)
 
 
-def test_export_is_automatic(shipped, now):
-    bordereau = shipped["bordereau-mandats"]
-    meta = {"exercice": 2026, "numero_bordereau": 42, "montant_total": "18250.75"}
-    state = engine.start(bordereau, meta, author_desk="finances", now=now)
-    state = act(bordereau, state, "signature_ordonnateur", "maire", metadata=meta, now=now).state
-    [step] = engine.pending(bordereau, state)
+EXPORT_CIRCUIT = """
+    id: export-essai
+    title: Export d'essai
+    initial: signature
+    on_reject: rejete
+    states:
+      signature:
+        action: signature
+        desk: maire
+        next: export
+      export:
+        action: export
+        exporter: depot
+        on_reject: signature
+        next: transmis
+      transmis: {final: approved}
+      rejete: {final: rejected}
+    """
+
+
+def test_export_is_automatic(now):
+    c = circuit(EXPORT_CIRCUIT)
+    state = engine.start(c, {}, author_desk="finances", now=now)
+    state = act(c, state, "signature", "maire", now=now).state
+    [step] = engine.pending(c, state)
     assert step.automatic and step.desks == (SYSTEM_DESK,) and step.action == "export"
-    done = act(bordereau, state, "export_pes", SYSTEM_DESK, metadata=meta, now=now)
+    assert c.states["export"].exporter == "depot"
+    done = act(c, state, "export", SYSTEM_DESK, now=now)
     assert done.events[0][0] == "document:step:exported"
     assert done.state.outcome == "approved"
 
 
-def test_failed_export_goes_back_to_the_signature(shipped, now):
-    bordereau = shipped["bordereau-mandats"]
-    meta = {"exercice": 2026, "numero_bordereau": 42, "montant_total": "18250.75"}
-    state = engine.start(bordereau, meta, author_desk="finances", now=now)
-    state = act(bordereau, state, "signature_ordonnateur", "maire", metadata=meta, now=now).state
-    back = act(bordereau, state, "export_pes", SYSTEM_DESK, "reject", metadata=meta,
+def test_failed_export_goes_back_to_the_signature(now):
+    c = circuit(EXPORT_CIRCUIT)
+    state = engine.start(c, {}, author_desk="finances", now=now)
+    state = act(c, state, "signature", "maire", now=now).state
+    back = act(c, state, "export", SYSTEM_DESK, "reject",
                reason="PES refusé par Hélios : IBAN invalide", now=now)
-    assert back.state.current == "signature_ordonnateur"
+    assert back.state.current == "signature"
+
+
+def test_shipped_bordereau_does_not_pretend_to_export(shipped):
+    # Until the PES V2 exporter exists, the circuit ends at the signature and says so.
+    bordereau = shipped["bordereau-mandats"]
+    assert all(s.action != "export" for s in bordereau.states.values())
+    assert "transmis" not in bordereau.states
 
 
 # --- droit de remords --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import parapheur.db
 
 revision = "0008"
 # The lead re-chains this after 0005 at merge; on the `defects` branch it follows 0004.
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

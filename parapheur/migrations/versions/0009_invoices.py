@@ -10,7 +10,7 @@ import parapheur.db
 
 
 revision = '0009'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

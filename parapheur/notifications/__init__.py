@@ -1,0 +1,1 @@
+"""Notifications: mail templates, each user's preferences, quiet hours, digests."""

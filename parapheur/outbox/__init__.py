@@ -1,0 +1,1 @@
+"""Side effects written in the caller's transaction and delivered later by the task queue."""

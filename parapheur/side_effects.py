@@ -1,0 +1,57 @@
+"""Wiring of the registries that side effects need: outbox handlers, exporters, notifiers, queue.
+
+The app factory calls `init_app`; nothing here is a module global, so that two apps (a test and
+its worker, two instances) never share a registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from parapheur.circuits import exporters as exporter_registry
+from parapheur.circuits import exports
+from parapheur.circuits import services as circuits
+from parapheur.circuits.errors import CircuitError
+from parapheur.config import ConfigError
+from parapheur.notifications import handlers as notification_handlers
+from parapheur.notifications.mail import MailNotifier, SmtpSettings
+from parapheur.outbox import tasks
+from parapheur.outbox.services import HANDLERS_KEY, Handler
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def outbox_handlers() -> dict[str, Handler]:
+    """Every kind of side effect the worker knows how to deliver."""
+    return {**exports.handlers(), **notification_handlers.handlers()}
+
+
+def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exporter_registry.Exporter]:
+    """The shipped exporters, plus those a caller (a test, a plug-in) adds under EXPORTERS."""
+    return {**exporter_registry.default_exporters(), **dict((overrides or {}).get("EXPORTERS") or {})}
+
+
+def check_workflows(app: Flask) -> None:
+    """Refuse to start when an export step names no installed exporter."""
+    try:
+        catalogue = circuits.catalogue(app.config.get("WORKFLOWS_DIR") or circuits.WORKFLOWS_DIR)
+    except CircuitError:
+        return  # a broken directory is reported by the pages and `parapheur workflows check`
+    problems = exporter_registry.missing_exporters(
+        catalogue.circuits, app.extensions[exporter_registry.EXPORTERS_KEY])
+    if problems:
+        raise ConfigError("PARAPHEUR_WORKFLOWS_DIR", "un circuit ne peut pas démarrer :\n  "
+                          + "\n  ".join(str(p) for p in problems))
+
+
+def init_app(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Register handlers, exporters and notifiers, check the circuits, build the task queue."""
+    app.extensions[HANDLERS_KEY] = outbox_handlers()
+    app.extensions[exporter_registry.EXPORTERS_KEY] = exporters(overrides)
+    smtp = SmtpSettings.from_url(app.config["SMTP_URL"]) if app.config.get("SMTP_URL") else None
+    app.extensions[notification_handlers.NOTIFIERS_KEY] = {
+        "mail": MailNotifier(smtp, str(app.config.get("MAIL_FROM")))}
+    check_workflows(app)
+    tasks.init_app(app)
