@@ -6,6 +6,7 @@ import logging
 import sys
 import tempfile
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -17,6 +18,19 @@ from .render import render_json, render_text, summary_table
 from .runner import find_pdfs, validate_files
 
 USAGE_ERROR = 2
+
+
+def _parse_moment(value: str | None) -> datetime | None:
+    """--at: an ISO 8601 date or date-time; without a time zone it is UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"« {value} » n'est pas une date ISO 8601 (ex. 2036-01-15 ou 2036-01-15T09:30:00+01:00).",
+            param_hint="--at") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @click.command("verify")
@@ -59,9 +73,18 @@ USAGE_ERROR = 2
     help="Dossier de preuve (parapheur audit export) à revérifier : empreintes, chaîne du journal, "
     "et signatures du document (répétable).",
 )
+@click.option(
+    "--at",
+    "at",
+    callback=lambda ctx, param, value: _parse_moment(value),
+    metavar="DATE",
+    help="Valider à ce moment (ISO 8601, ex. 2036-01-15 ou 2036-01-15T09:30:00+01:00 ; sans fuseau : UTC) "
+    "au lieu de maintenant : les données de validation du fichier sont jugées au temps prouvé par ses "
+    "horodatages.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True), metavar="CHEMIN...")
 def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None, online: bool,
-                   bundles: tuple[str, ...], paths: tuple[str, ...]):
+                   bundles: tuple[str, ...], at: datetime | None, paths: tuple[str, ...]):
     """Verify every signature and document time stamp of PDF files (directories are searched recursively).
 
     Exit code: 0 all TOTAL-PASSED; 1 any TOTAL-FAILED, unsigned or unreadable file, or a bundle whose
@@ -77,7 +100,7 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
         bundle_failed, bundle_pdfs = _check_bundles(bundles, Path(workdir),
                                                     as_json=output_format == "json")
         code = _verify_files([*find_pdfs(paths), *bundle_pdfs], roots, output_format, jobs,
-                             online, nothing_else=bool(bundles))
+                             online, nothing_else=bool(bundles), at=at)
     if bundle_failed:
         code = 1  # a bundle whose files or journal do not hold fails, whatever its signatures say
     if code:
@@ -114,7 +137,7 @@ def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool) ->
 
 
 def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,
-                  *, nothing_else: bool) -> int:
+                  *, nothing_else: bool, at: datetime | None = None) -> int:
     """Validate the files, print their reports and the summary; return the exit code."""
     if not files:
         if nothing_else:
@@ -134,7 +157,8 @@ def _verify_files(files: list, roots: list, output_format: str, jobs: int | None
     if is_json:
         click.echo("[")
     render = render_json if is_json else render_text
-    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render)):
+    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
+                                                        at=at)):
         rows.append(item.row)
         click.echo(("," if is_json and index else "") + item.output)
     if is_json:
