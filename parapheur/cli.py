@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "sign": "parapheur.signatures.cli:sign_command",
     "pki": "parapheur.signatures.cli:pki_group",
     "verify": "parapheur.verification.cli:verify_command",
+    "archive": "parapheur.archival.cli:archive_group",
 }
 
 
