@@ -97,43 +97,85 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
     except ValidationSetupError as exc:
         raise click.BadParameter(exc.message, param_hint="--trust") from exc
     with tempfile.TemporaryDirectory(prefix="parapheur-verify-") as workdir:
-        bundle_failed, bundle_pdfs = _check_bundles(bundles, Path(workdir),
-                                                    as_json=output_format == "json")
+        bundle_code, bundle_pdfs = _check_bundles(bundles, Path(workdir), as_json=output_format == "json",
+                                                  roots=roots, online=online, at=at)
         code = _verify_files([*find_pdfs(paths), *bundle_pdfs], roots, output_format, jobs,
                              online, nothing_else=bool(bundles), at=at)
-    if bundle_failed:
-        code = 1  # a bundle whose files or journal do not hold fails, whatever its signatures say
+    if bundle_code == 1:
+        code = 1  # a bundle whose files, journal or seal do not hold fails, whatever its signatures say
+    elif bundle_code and code != 1:
+        code = bundle_code
     if code:
         sys.exit(code)
 
 
-def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool) -> tuple[bool, list]:
-    """Check each bundle's manifest and journal; extract its signed PDF for validation."""
-    from parapheur.audit.bundle import check_bundle
+def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, roots: list,
+                   online: bool, at: datetime | None) -> tuple[int, list]:
+    """Check each bundle's manifest, journal and seal; extract its signed PDF for validation.
 
-    failed = False
+    Returns the exit code the bundles alone call for (1 when one does not hold, 3 when a seal is not
+    conclusive) and the PDFs to validate with the other files.
+    """
+    from parapheur.audit.bundle import check_bundle
+    from signing.report import Indication
+    from signing.validation import Validator
+
+    code = 0
     pdfs = []
-    for index, bundle in enumerate(bundles):
-        result = check_bundle(Path(bundle))
-        failed = failed or not result.ok
-        stream = sys.stderr if as_json else sys.stdout
-        if result.ok:
-            print(f"Dossier de preuve {bundle} : {result.files} fichiers conformes au manifeste, "
-                  f"journal intègre ({result.events} événements chaînés).", file=stream)
-        else:
-            print(f"Dossier de preuve {bundle} : NON CONFORME", file=stream)
-            for problem in result.problems:
-                print(f"  - {problem}", file=stream)
-        target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
-        try:
-            with zipfile.ZipFile(bundle) as archive:
-                data = archive.read("document.pdf")
-        except (OSError, KeyError, zipfile.BadZipFile):
-            continue
-        target.parent.mkdir(parents=True)
-        target.write_bytes(data)
-        pdfs.append(target)
-    return failed, pdfs
+    stream = sys.stderr if as_json else sys.stdout
+    validator = Validator(roots, online=online, clock=(lambda: at) if at is not None else None)
+    try:
+        for index, bundle in enumerate(bundles):
+            result = check_bundle(Path(bundle))
+            seal_line = None
+            if result.seal is not None:
+                seal_line, seal_indication, seal_problem = _seal_verdict(validator, result.seal)
+                if seal_problem:
+                    result.problems.append(seal_problem)
+                elif seal_indication is Indication.INDETERMINATE:
+                    code = max(code, 3)
+            if result.ok:
+                print(f"Dossier de preuve {bundle} : {result.files} fichiers conformes au manifeste, "
+                      f"journal intègre ({result.events} événements chaînés).", file=stream)
+            else:
+                code = 1
+                print(f"Dossier de preuve {bundle} : NON CONFORME", file=stream)
+                for problem in result.problems:
+                    print(f"  - {problem}", file=stream)
+            if seal_line:
+                print(f"  {seal_line}", file=stream)
+            target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
+            try:
+                with zipfile.ZipFile(bundle) as archive:
+                    data = archive.read("document.pdf")
+            except (OSError, KeyError, zipfile.BadZipFile):
+                continue
+            target.parent.mkdir(parents=True)
+            target.write_bytes(data)
+            pdfs.append(target)
+    finally:
+        validator.close()
+    return code, pdfs
+
+
+def _seal_verdict(validator, seal: bytes):
+    """Who sealed the bundle and when, and the seal's own validation (long-term, like any signature)."""
+    from signing.report import Indication, Kind
+
+    report = validator.validate(seal, path="sceau.pdf")
+    signatures = [s for s in report.signatures if s.kind is Kind.SIGNATURE]
+    if report.error or not signatures:
+        return None, Indication.TOTAL_FAILED, f"le sceau est illisible : {report.error or 'aucune signature'}"
+    sig = signatures[0]
+    who = sig.signer.subject if sig.signer else "signataire inconnu"
+    when = sig.proof_of_existence or sig.timestamp_time or sig.signing_time
+    when_text = f"{when:%d/%m/%Y %H:%M:%S %Z}".strip() if when else "date inconnue"
+    proven = "prouvée par horodatage" if sig.proof_of_existence else "déclarée, non prouvée"
+    line = (f"Scellé par {who} le {when_text} ({proven}) : {report.indication.value}"
+            + (f" / {sig.sub_indication}" if sig.sub_indication else "") + f" — {sig.message}")
+    if report.indication is Indication.TOTAL_FAILED:
+        return line, report.indication, f"le sceau du dossier est invalide : {sig.message}"
+    return line, report.indication, None
 
 
 def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,
