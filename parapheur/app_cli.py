@@ -321,7 +321,8 @@ def audit_export(document_id: int, out: str) -> None:
         session = get_session()
         data = export_document(session, store_for(app.config), get_document(session, document_id),
                                organisation=app.config["ORGANISATION_NAME"],
-                               trust_anchors=trust_anchor_paths(app.config), now=now())
+                               trust_anchors=trust_anchor_paths(app.config),
+                               seal_config=app.config, now=now())
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "verify": "parapheur.verification.cli:verify_command",
     "invoices": "parapheur.invoices.cli:invoices_group",
     "engagements": "parapheur.invoices.cli:engagements_group",
+    "archive": "parapheur.archival.cli:archive_group",
 }
 
 

@@ -2,11 +2,17 @@
 
 Adding validation data (certificates, OCSP/CRL in the DSS) and a document timestamp never touches
 the signatures already there; a document already at B-LTA gets its timestamp chain renewed.
+
+`archive_state` tells when a B-LTA document's newest time stamp stops proving anything (its TSA
+certificate expires): a new document time stamp must be added before that date
+(`parapheur archive refresh`, EN 319 102-1 §5.6.3 and EN 319 142-1 B-LTA).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from io import BytesIO
 from typing import Any
 
@@ -21,6 +27,58 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import SignatureFieldError, SigningError, TimestampUnavailable
 from signing.pades import Level, classify_failure, open_pdf, run_sync
+
+
+@dataclass(frozen=True)
+class ArchiveState:
+    """What an archival refresh needs to know about a PDF."""
+
+    signatures: int  # signatures proper (not document time stamps)
+    document_timestamps: int  # document time stamps after the last signature
+    newest_tsa_expiry: datetime | None  # first expiry in the newest time stamp's TSA certificates
+
+    @property
+    def is_b_lta(self) -> bool:
+        """Signed, with at least one document time stamp over the last signature."""
+        return self.signatures > 0 and self.document_timestamps > 0
+
+
+def archive_state(pdf: bytes) -> ArchiveState:
+    """Signatures, document time stamps and when the newest time stamp's TSA certificate expires."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    embedded = sorted(reader.embedded_signatures, key=lambda s: s.signed_revision)
+    signatures = [s for s in embedded if not _is_document_timestamp(s)]
+    last = signatures[-1].signed_revision if signatures else -1
+    stamps = [s for s in embedded if _is_document_timestamp(s) and s.signed_revision > last]
+    newest = stamps[-1] if stamps else None
+    return ArchiveState(signatures=len(signatures), document_timestamps=len(stamps),
+                        newest_tsa_expiry=_tsa_expiry(newest.signed_data) if newest else None)
+
+
+def _is_document_timestamp(sig: Any) -> bool:
+    return sig.sig_object.get("/SubFilter") == "/ETSI.RFC3161" or sig.sig_object_type == "/DocTimeStamp"
+
+
+def _tsa_expiry(signed_data: Any) -> datetime | None:
+    """Expiry of the TSA certificate that signed a time stamp token (the one its signer info names)."""
+    from pyhanko.sign.general import extract_certificate_info
+
+    try:
+        info = extract_certificate_info(signed_data)
+        return info.signer_cert.not_valid_after
+    except Exception:  # no usable signer certificate: nothing proves anything past now
+        return None
+
+
+def refresh_archive(pdf: bytes, *, trust_roots: Sequence[Any], timestamper: TimeStamper | str,
+                    validation_context: ValidationContext | None = None) -> bytes:
+    """Add fresh validation data for the newest time stamp, then a new document time stamp (B-LTA)."""
+    state = archive_state(pdf)
+    if not state.is_b_lta:
+        raise SignatureFieldError("Le document n'est pas au niveau B-LTA : il n'a pas d'horodatage "
+                                  "d'archive à renouveler.")
+    return extend_document(pdf, Level.B_LTA, trust_roots=trust_roots, timestamper=timestamper,
+                           validation_context=validation_context)
 
 
 def extend_document(pdf: bytes, level: Level, *, trust_roots: Sequence[Any],

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-REPORT_FORMAT_VERSION = 1
+REPORT_FORMAT_VERSION = 2
 
 
 class Indication(StrEnum):
@@ -111,6 +111,20 @@ class SignatureReport:
     chain: tuple[CertificateInfo, ...] = ()  # signer first, trust anchor last
     revocation: Revocation = Revocation.UNKNOWN
     revocation_date: datetime | None = None
+    # Long-term validation (EN 319 102-1 §5.6): the moment the signer's (or TSA's) certificate was judged
+    # at, the time proven by the earliest valid time stamp (proof of existence), the stamp that proved
+    # it ("signature-timestamp" or a document time stamp's field name), and the chain of time stamps
+    # carrying that proof to the validation time (nearest first).
+    control_time: datetime | None = None
+    proof_of_existence: datetime | None = None
+    proof_source: str | None = None
+    proof_chain: tuple[str, ...] = ()
+    # Set when the newest time stamp's TSA certificate expired without a later archive time stamp:
+    # the date by which `parapheur archive refresh` should have run.
+    refresh_due: datetime | None = None
+    certificate_expires: datetime | None = None  # document time stamps: first expiry in the TSA chain
+    baseline_elements: tuple[str, ...] = ()  # signature-timestamp, validation-data, document-timestamp
+    qualification: str | None = None  # with --trusted-list: QES, AdES-QC or AdES (see signing.trusted_list)
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,7 +144,17 @@ class SignatureReport:
         values["signer"] = _cert_from_dict(values["signer"]) if values.get("signer") else None
         values["chain"] = tuple(_cert_from_dict(c) for c in values.get("chain", ()))
         values["warnings"] = tuple(values.get("warnings", ()))
-        for key in ("signing_time", "timestamp_time", "revocation_date"):
+        values["proof_chain"] = tuple(values.get("proof_chain", ()))
+        values["baseline_elements"] = tuple(values.get("baseline_elements", ()))
+        for key in (
+            "signing_time",
+            "timestamp_time",
+            "revocation_date",
+            "control_time",
+            "proof_of_existence",
+            "refresh_due",
+            "certificate_expires",
+        ):
             values[key] = _parse_dt(values.get(key))
         return cls(**values)
 

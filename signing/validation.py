@@ -28,27 +28,36 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
 from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils import generic as pdf_generic
 from pyhanko.pdf_utils.crypt.api import AuthStatus
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.general import SigningError as PyHankoSigningError
-from pyhanko.sign.validation import async_validate_pdf_timestamp
-from pyhanko.sign.validation.ades import (
-    AdESBasicValidationResult,
-    ades_basic_validation,
-    ades_lta_validation,
+from pyhanko.sign.general import (
+    MultivaluedAttributeError,
+    NonexistentAttributeError,
+    find_unique_cms_attribute,
 )
+from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+from pyhanko.sign.validation.generic_cms import (
+    cms_basic_validation,
+    extract_tst_data_iter,
+    message_imprint_checker,
+    validate_tst_signed_data,
+)
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.policy_decl import (
     CertificateFetchingRule,
@@ -58,15 +67,14 @@ from pyhanko.sign.validation.policy_decl import (
     SignatureValidationSpec,
 )
 from pyhanko.sign.validation.status import (
-    DocumentTimestampStatus,
     ModificationInfo,
+    PdfSignatureStatus,
     SignatureCoverageLevel,
 )
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
-from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
 
 from signing.errors import SigningError
 from signing.report import (
@@ -253,11 +261,14 @@ class Validator:
         *,
         online: bool = False,
         clock: Clock | None = None,
+        trust_manager: TrustManager | None = None,
     ):
         self.trust_roots = list(trust_roots)
+        # A trusted list (ETSI TS 119 612) replaces the plain anchors when given.
+        self.trust_manager = trust_manager
         self.online = online
         self.clock = clock or (lambda: datetime.now(UTC))
-        trust_manager = SimpleTrustManager.build(trust_roots=self.trust_roots)
+        trust_manager = trust_manager or SimpleTrustManager.build(trust_roots=self.trust_roots)
         revinfo_policy = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy(_REVOCATION_POLICY))
         gathering = (
             RevocationInfoGatheringSpec()
@@ -322,44 +333,128 @@ class Validator:
     async def _validate_all(
         self, reader: PdfFileReader, embedded: list[EmbeddedPdfSignature], now: datetime
     ) -> list[SignatureReport]:
-        timing = ValidationTimingInfo(validation_time=now, best_signature_time=now, point_in_time_validation=False)
-        has_dss = "/DSS" in reader.root
-        timestamps = [sig for sig in embedded if sig.sig_object_type == "/DocTimeStamp"]
+        evidence = _Evidence.read(reader)
+        stamps = sorted((s for s in embedded if _is_document_timestamp(s)), key=lambda s: s.signed_revision)
+        checks = await self._document_timestamp_chain(stamps, evidence, now)
         reports = []
         for sig in embedded:
+            if _is_document_timestamp(sig):
+                reports.append(self._timestamp_report(sig, checks[id(sig)], evidence))
+                continue
             with self._reasons:
-                if sig.sig_object_type == "/DocTimeStamp":
-                    report = await self._timestamp_report(reader, sig, now)
-                else:
-                    report = await self._signature_report(sig, timing, has_dss, timestamps)
+                report = await self._signature_report(sig, evidence, now, [checks[id(s)] for s in stamps])
             reports.append(report)
         return reports
+
+    def _context(self, evidence: _Evidence, moment: datetime, extra: _Evidence | None = None) -> ValidationContext:
+        """A certificate validation context judging at `moment` with the file's validation data.
+
+        Revocation data issued after `moment` counts (retroactive_revinfo): an OCSP response or CRL
+        fetched just after a signature, or added by a later archival refresh, tells whether the
+        certificate had been revoked at `moment`; a revocation dated after `moment` does not count.
+        """
+        certs, crls, ocsps = evidence.certs, evidence.crls, evidence.ocsps
+        if extra is not None:
+            certs, crls, ocsps = certs + extra.certs, crls + extra.crls, ocsps + extra.ocsps
+        kwargs: dict[str, Any] = {
+            "other_certs": certs,
+            "crls": crls,
+            "ocsps": ocsps,
+            "moment": moment,
+            "allow_fetching": self.online,
+            "revocation_mode": _REVOCATION_POLICY,
+            "retroactive_revinfo": True,
+        }
+        if self.trust_manager is not None:
+            kwargs["trust_manager"] = self.trust_manager
+        else:
+            kwargs["trust_roots"] = self.trust_roots
+        return ValidationContext(**kwargs)
+
+    async def _check_stamp(
+        self, signed_data, imprint: Callable[[str], bytes], evidence: _Evidence, now: datetime, *, field: str
+    ) -> _StampCheck:
+        """A time stamp token judged at its own time: token intact, TSA signature valid, TSA chain trusted."""
+        check = _StampCheck(field=field, time=_tst_time(signed_data))
+        if check.time is None:
+            check.error = "le jeton d'horodatage ne contient pas de date lisible"
+            return check
+        if check.time > now + _TOLERANCE:
+            check.error = "l'horodatage est postérieur à la date de validation"
+            return check
+        seen = len(self._reasons.messages)  # the caller collects pyHanko's reasons; keep this stamp's
+        try:
+            check.status = await validate_tst_signed_data(signed_data, self._context(evidence, check.time), imprint)
+        except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
+            check.error = str(exc)
+        check.warnings = self._reasons.messages[seen:]
+        status = check.status
+        if status is not None:
+            check.sound = bool(status.get("intact") and status.get("valid") and status.get("trust_problem_indic") is None)
+            path = status.get("validation_path")
+            if path is not None:
+                check.not_after = min(c.not_valid_after for c in path.iter_certs(include_root=True))
+        return check
+
+    async def _document_timestamp_chain(
+        self, stamps: list[EmbeddedPdfSignature], evidence: _Evidence, now: datetime
+    ) -> dict[int, _StampCheck]:
+        """Judge every document time stamp, then which ones the chain carries to `now` (newest first).
+
+        A time stamp is good when it is sound at its own time and its TSA chain was still unexpired when
+        the next good time stamp proved its existence — or, for the newest, at the validation time.
+        """
+        checks: dict[int, _StampCheck] = {}
+        ordered = []
+        for stamp in stamps:
+            name = stamp.field_name or ""
+            try:
+                stamp.compute_integrity_info(diff_policy=self._spec.diff_policy)
+                signed_data = stamp.signed_data
+            except Exception as exc:  # unreadable structure: reported, never raised
+                check = _StampCheck(field=name, time=None, error=f"structure illisible ({exc})")
+            else:
+                with self._reasons:
+                    check = await self._check_stamp(signed_data, stamp.compute_digest, evidence, now, field=name)
+            check.revision = stamp.signed_revision
+            checks[id(stamp)] = check
+            ordered.append(check)
+        _carry(ordered, now)
+        return checks
 
     async def _signature_report(
         self,
         sig: EmbeddedPdfSignature,
-        timing: ValidationTimingInfo,
-        has_dss: bool,
-        timestamps: list[EmbeddedPdfSignature],
+        evidence: _Evidence,
+        now: datetime,
+        stamps: list[_StampCheck],
     ) -> SignatureReport:
         common, signer_cert = _common_fields(sig)
-        tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
-        has_ts = bool(tokens)
-        result: AdESBasicValidationResult
         try:
-            if has_ts or has_dss or timestamps:
-                result = await ades_lta_validation(sig, self._spec, timing_info=timing)
-            else:
-                # Nothing in the file can prove when it was signed (no time stamp, no DSS): the
-                # long-term process has nothing to add to the basic one (EN 319 102-1 §5.3), which
-                # costs less — and B-B signatures are most of what auditors receive.
-                sig.compute_integrity_info(diff_policy=self._spec.diff_policy)
-                result = await ades_basic_validation(
-                    sig.signed_data,
-                    self._spec.signature_validation_spec,
-                    timing_info=timing,
-                    raw_digest=sig.compute_digest(),
+            tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
+            sig.compute_integrity_info(diff_policy=self._spec.diff_policy)
+            own = _Evidence.from_signature(sig)
+            covering = next((c for c in stamps if c.revision > sig.signed_revision and c.good), None)
+            sig_ts: _StampCheck | None = None
+            if tokens:
+                sig_ts = await self._check_stamp(
+                    tokens[0], message_imprint_checker(sig.signer_info), evidence, now, field="signature-timestamp"
                 )
+                _settle(sig_ts, covering, now)
+            if sig_ts is not None and sig_ts.good:
+                poe, poe_source, carried = sig_ts.time, sig_ts.field, (sig_ts.field, *sig_ts.carried_by)
+            elif covering is not None:
+                poe, poe_source, carried = covering.time, covering.field, (covering.field, *covering.carried_by)
+            else:
+                poe, poe_source, carried = None, None, ()
+            control = poe or now
+            kwargs = await cms_basic_validation(
+                sig.signed_data,
+                raw_digest=sig.compute_digest(),
+                validation_context=self._context(evidence, control, own),
+                status_kwargs={},
+                key_usage_settings=PdfSignatureStatus.default_usage_constraints(),
+            )
         except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
             return SignatureReport(
                 **common,
@@ -368,34 +463,29 @@ class Validator:
                 sub_indication="FORMAT_FAILURE",
                 message=f"Signature illisible : {exc}.",
             )
-        # A PdfSignatureStatus from the long-term process, a plain CMS status from the basic one.
-        status: Any = result.api_status
-        sub = result.ades_subindic
-        indication = _indication(sub)
-        sub_name: str | None = _sub_name(sub)
-        # Two pyHanko policies are stricter than EN 319 102-1, and both keep the verdict of the
-        # current-time validation in trust_problem_indic (None when the chain was fine):
-        # - without a signature time stamp it answers SIG_CONSTRAINTS_FAILURE ("No signature timestamp
-        #   present", its own TODO) — reached when the file has a DSS or document time stamps but the
-        #   signature itself is not time-stamped: it is judged like a B-B one (basic validation, §5.3);
-        # - it runs the past-signature validation even when the current-time result PASSED (also a
-        #   TODO) and then answers NO_POE; §5.6.2.4: when past validation cannot improve on the
-        #   current-time result, that result stands.
-        stricter = sub_name == "NO_POE" or (sub_name == "SIG_CONSTRAINTS_FAILURE" and not has_ts)
-        if stricter and status is not None and status.intact and status.valid:
-            current = status.trust_problem_indic
-            indication = Indication.TOTAL_PASSED if current is None else _indication(current)
-            sub_name = None if current is None else _sub_name(current)
-        if indication is Indication.TOTAL_PASSED:
-            sub_name = None
+        status = SimpleNamespace(**kwargs)
+        problem = kwargs.get("trust_problem_indic")
+        if not status.intact:
+            indication, sub_name = Indication.TOTAL_FAILED, "HASH_FAILURE"
+        elif not status.valid:
+            indication, sub_name = Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+        elif problem is None:
+            indication, sub_name = Indication.TOTAL_PASSED, None
+        else:
+            indication, sub_name = _indication(problem), _sub_name(problem)
+            details = kwargs.get("revocation_details")
+            if sub_name == "REVOKED_NO_POE" and details is not None:
+                # Proven to have been made after the revocation (a content time stamp, signed by the
+                # signer, predates the signature): TOTAL-FAILED / REVOKED (EN 319 102-1 §5.5).
+                not_before = _content_timestamp_time(sig)
+                if not_before is not None and not_before >= details.revocation_date:
+                    indication, sub_name = Indication.TOTAL_FAILED, "REVOKED"
 
         warnings = list(self._reasons.messages)
-        # The basic validation's status carries no PDF information (pyHanko builds a plain CMS status
-        # there): take coverage and modifications from the embedded signature itself.
-        modifications = status if isinstance(status, ModificationInfo) else _integrity(sig)
+        modifications = _integrity(sig)
         changes = _changes(modifications)
         coverage = _coverage(modifications)
-        if status is not None and indication is not Indication.TOTAL_FAILED:
+        if indication is not Indication.TOTAL_FAILED:
             if coverage is Coverage.UNCLEAR:
                 indication, sub_name = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
             elif getattr(modifications, "docmdp_ok", None) is False or changes is Changes.OTHER:
@@ -405,94 +495,225 @@ class Validator:
                     warnings.append(f"Also: {sub_name}")
                 indication, sub_name = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
 
-        ts_time = None
-        if status is not None and status.timestamp_validity is not None:
-            ts_time = status.timestamp_validity.timestamp
-        if ts_time is None and tokens:
-            ts_time = _tst_time(tokens[0])
-        later_doc_ts = any(ts.signed_revision > sig.signed_revision for ts in timestamps)
-        level = _level(common["subfilter"], has_ts, has_dss, later_doc_ts)
+        refresh_due = _refresh_due([*(s for s in stamps if s.revision > sig.signed_revision)], sig_ts, now)
+        message = _message(indication, sub_name, changes, self.online, bool(evidence.crls or evidence.ocsps))
+        if refresh_due is not None and indication is not Indication.TOTAL_PASSED:
+            message += (
+                f" La preuve d'existence n'est plus portée : le certificat de l'autorité d'horodatage a expiré le "
+                f"{refresh_due:%d/%m/%Y} sans nouvel horodatage d'archive ; un renouvellement "
+                "(parapheur archive refresh) était dû avant cette date."
+            )
+        # The level is what the signature validly carries (EN 319 142-1 §6), not what is present: a
+        # sound document time stamp over the signature also makes it B-T.
+        has_validation_data = bool(evidence.crls or evidence.ocsps or own.crls or own.ocsps)
+        ts_sound = sig_ts is not None and sig_ts.carries_level
+        doc_sound = [c for c in stamps if c.revision > sig.signed_revision and c.carries_level]
+        later_doc_ts = bool(doc_sound)
+        archived = has_validation_data and ((ts_sound and bool(doc_sound)) or len(doc_sound) >= 2)
+        level = _level(common["subfilter"], ts_sound or bool(doc_sound), has_validation_data, archived)
         revocation, revocation_date = _revocation(status, sub_name, indication, signer_cert)
         return SignatureReport(
             **common,
             kind=Kind.SIGNATURE,
             indication=indication,
             sub_indication=sub_name,
-            message=_message(indication, sub_name, changes, self.online, has_dss),
-            timestamp_time=ts_time,
+            message=message,
+            timestamp_time=sig_ts.time if sig_ts is not None else None,
             level=level,
             coverage=coverage,
             changes_after_signing=changes,
-            intact=status.intact if status else None,
-            valid=status.valid if status else None,
-            trusted=(indication is Indication.TOTAL_PASSED) if status else None,
+            intact=status.intact,
+            valid=status.valid,
+            trusted=indication is Indication.TOTAL_PASSED,
             chain=_chain(status),
             revocation=revocation,
             revocation_date=revocation_date,
+            control_time=control,
+            proof_of_existence=poe,
+            proof_source=poe_source,
+            proof_chain=carried,
+            refresh_due=refresh_due,
+            baseline_elements=_baseline_elements(sig_ts, has_validation_data, later_doc_ts),
             warnings=tuple(warnings),
         )
 
-    async def _timestamp_report(self, reader: PdfFileReader, sig: EmbeddedPdfSignature, now: datetime) -> SignatureReport:
+    def _timestamp_report(self, sig: EmbeddedPdfSignature, check: _StampCheck, evidence: _Evidence) -> SignatureReport:
         common, signer_cert = _common_fields(sig)
         common["signing_time"] = None
-        try:
-            status: DocumentTimestampStatus = await async_validate_pdf_timestamp(
-                sig, validation_context=self._timestamp_context(reader, now)
-            )
-        except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
+        base = {**common, "kind": Kind.DOCUMENT_TIMESTAMP, "timestamp_time": check.time}
+        if check.status is None:
             return SignatureReport(
-                **common,
-                kind=Kind.DOCUMENT_TIMESTAMP,
-                indication=Indication.TOTAL_FAILED,
+                **base,
+                indication=Indication.INDETERMINATE if check.time is not None else Indication.TOTAL_FAILED,
                 sub_indication="FORMAT_FAILURE",
-                message=f"Horodatage illisible : {exc}.",
+                message=f"Horodatage illisible : {check.error}.",
+                warnings=tuple(check.warnings),
             )
-        changes = _changes(status)
-        coverage = _coverage(status)
+        status = SimpleNamespace(**check.status)
+        modifications = _integrity(sig)
+        changes = _changes(modifications)
+        coverage = _coverage(modifications)
+        problem = check.status.get("trust_problem_indic")
         if not status.intact:
             indication, sub = Indication.TOTAL_FAILED, "HASH_FAILURE"
         elif not status.valid:
             indication, sub = Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
         elif coverage is Coverage.UNCLEAR:
             indication, sub = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
-        elif not status.trusted:
-            tpi = status.trust_problem_indic
-            indication = Indication.INDETERMINATE
-            sub = _sub_name(tpi) if tpi is not None else "NO_CERTIFICATE_CHAIN_FOUND"
-        elif status.docmdp_ok is False or changes is Changes.OTHER:
+        elif problem is not None:
+            indication, sub = Indication.INDETERMINATE, _sub_name(problem)
+        elif not check.good:
+            indication, sub = Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE"
+        elif getattr(modifications, "docmdp_ok", None) is False or changes is Changes.OTHER:
             indication, sub = Indication.INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"
         else:
             indication, sub = Indication.TOTAL_PASSED, None
+        message = _message(indication, sub, changes, self.online, True, timestamp=True)
+        refresh_due = check.not_after if (check.sound and not check.good) else None
+        if refresh_due is not None:
+            message = (
+                f"Horodatage non concluant : le certificat de l'autorité d'horodatage a expiré le "
+                f"{refresh_due:%d/%m/%Y} et aucun horodatage d'archive ultérieur ne prouve l'existence du "
+                "document avant cette date ; un renouvellement (parapheur archive refresh) était dû."
+            )
         revocation, revocation_date = _revocation(status, sub, indication, signer_cert)
         return SignatureReport(
-            **common,
-            kind=Kind.DOCUMENT_TIMESTAMP,
+            **base,
             indication=indication,
             sub_indication=sub,
-            message=_message(indication, sub, changes, self.online, True, timestamp=True),
-            timestamp_time=status.timestamp,
+            message=message,
             coverage=coverage,
             changes_after_signing=changes,
             intact=status.intact,
             valid=status.valid,
-            trusted=status.trusted,
+            trusted=problem is None,
             chain=_chain(status),
             revocation=revocation,
             revocation_date=revocation_date,
-            warnings=tuple(self._reasons.messages),
+            control_time=check.time,
+            proof_of_existence=check.time if check.good else None,
+            proof_source=check.field if check.good else None,
+            proof_chain=(check.field, *check.carried_by) if check.good else (),
+            refresh_due=refresh_due,
+            certificate_expires=check.not_after,
+            warnings=tuple(check.warnings),
         )
 
-    def _timestamp_context(self, reader: PdfFileReader, now: datetime) -> ValidationContext:
-        kwargs: dict[str, Any] = {
-            "trust_roots": self.trust_roots,
-            "allow_fetching": self.online,
-            "revocation_mode": _REVOCATION_POLICY,
-            "moment": now,
-        }
+
+_TOLERANCE = timedelta(seconds=1)
+# Sub-indications meaning only "the revocation status could not be established from what is here".
+_REVOCATION_ONLY = ("CERTIFICATE_CHAIN_GENERAL_FAILURE", "TRY_LATER")
+
+
+@dataclass
+class _Evidence:
+    """Validation data carried by the file (DSS) or by one signature (Adobe revocation archival)."""
+
+    certs: list[x509.Certificate] = field(default_factory=list)
+    crls: list[asn1_crl.CertificateList] = field(default_factory=list)
+    ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, reader: PdfFileReader) -> _Evidence:
+        """The DSS of the file's last revision (empty when there is none or it cannot be read)."""
         try:
-            return DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
+            dss = DocumentSecurityStore.read_dss(reader)
         except NoDSSFoundError:
-            return ValidationContext(**kwargs)
+            return cls()
+        evidence = cls()
+        try:
+            evidence.certs = list(dss.load_certs())
+            for ref in dss.ocsps:
+                evidence.ocsps.append(
+                    asn1_ocsp.OCSPResponse.load(ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE))
+                )
+            for ref in dss.crls:
+                evidence.crls.append(asn1_crl.CertificateList.load(ref.get_object().read_data(DecodePurpose.CRL)))
+        except Exception as exc:  # a damaged DSS: judged without it, and said so
+            logging.getLogger(__name__).warning("DSS illisible, ignoré : %s", exc)
+        return evidence
+
+    @classmethod
+    def from_signature(cls, sig: EmbeddedPdfSignature) -> _Evidence:
+        """Revocation data signed into the signature (adbe-revocationInfoArchival, PDF 1.6 signatures)."""
+        try:
+            archival = find_unique_cms_attribute(sig.signer_info["signed_attrs"], "adobe_revocation_info_archival")
+        except (MultivaluedAttributeError, NonexistentAttributeError):
+            return cls()
+        return cls(crls=list(archival["crl"] or ()), ocsps=list(archival["ocsp"] or ()))
+
+
+@dataclass
+class _StampCheck:
+    """One time stamp (of the signature, or a document time stamp) and how far the chain carries it."""
+
+    field: str
+    time: datetime | None
+    revision: int = -1
+    status: dict[str, Any] | None = None
+    error: str | None = None
+    sound: bool = False  # intact, valid, TSA chain trusted at the stamp's own time
+    not_after: datetime | None = None  # first expiry in the TSA's chain
+    proven_until: datetime | None = None  # until when its existence must hold without it
+    carried_by: tuple[str, ...] = ()  # later time stamps proving it existed (nearest first)
+    good: bool = False  # sound, and its TSA chain unexpired until it was carried further
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def carries_level(self) -> bool:
+        """A valid token over these bytes whose TSA chain is sound or only lacks revocation data here."""
+        if self.status is None or not (self.status.get("intact") and self.status.get("valid")):
+            return False
+        return _sub_name(self.status.get("trust_problem_indic")) in ("None", *_REVOCATION_ONLY)
+
+
+def _settle(check: _StampCheck, later: _StampCheck | None, now: datetime) -> None:
+    """Whether a time stamp still proves its time: its TSA chain must outlive the proof that carries it."""
+    check.proven_until = later.time if later is not None else now
+    check.carried_by = (later.field, *later.carried_by) if later is not None else ()
+    assert check.proven_until is not None
+    check.good = check.sound and check.not_after is not None and check.not_after >= check.proven_until
+
+
+def _carry(ordered: list[_StampCheck], now: datetime) -> None:
+    """Settle a chain of document time stamps (revision order), newest first."""
+    later: _StampCheck | None = None
+    for check in reversed(ordered):
+        _settle(check, later, now)
+        if check.good:
+            later = check
+
+
+def _refresh_due(stamps: list[_StampCheck], sig_ts: _StampCheck | None, now: datetime) -> datetime | None:
+    """When the newest sound time stamp over a signature expired uncarried (the refresh was due), if so."""
+    candidates = [s for s in stamps if s.sound] or ([sig_ts] if sig_ts is not None and sig_ts.sound else [])
+    if not candidates or candidates[-1].good:
+        return None
+    return candidates[-1].not_after
+
+
+def _is_document_timestamp(sig: EmbeddedPdfSignature) -> bool:
+    """A document time stamp, recognised by its SubFilter whatever its /Type says (/Sig, none…)."""
+    return sig.sig_object.get("/SubFilter") == "/ETSI.RFC3161" or sig.sig_object_type == "/DocTimeStamp"
+
+
+def _content_timestamp_time(sig: EmbeddedPdfSignature) -> datetime | None:
+    """Time of a content time stamp (signed attribute: the signature was made after it)."""
+    for token in extract_tst_data_iter(sig.signer_info, signed=True):
+        return _tst_time(token)
+    return None
+
+
+def _baseline_elements(sig_ts: _StampCheck | None, has_validation_data: bool, later_doc_ts: bool) -> tuple[str, ...]:
+    """Which PAdES baseline elements a signature validly carries (also said for adbe.pkcs7 signatures)."""
+    elements = []
+    if sig_ts is not None and sig_ts.carries_level:
+        elements.append("signature-timestamp")
+    if has_validation_data:
+        elements.append("validation-data")
+    if later_doc_ts:
+        elements.append("document-timestamp")
+    return tuple(elements)
 
 
 def _open(
@@ -628,7 +849,7 @@ def _tst_time(tst_signed_data) -> datetime | None:
 
 
 def _level(subfilter: str | None, has_ts: bool, has_dss: bool, later_doc_ts: bool) -> Level | None:
-    """PAdES baseline level present in the file (EN 319 142-1 §6): each level needs the one below."""
+    """PAdES baseline level validly carried (EN 319 142-1 §6): each level needs the one below."""
     if subfilter != "ETSI.CAdES.detached":
         return None  # adbe.pkcs7.detached & co. are not PAdES signatures
     if not has_ts:

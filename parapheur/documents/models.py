@@ -85,10 +85,12 @@ class VersionKind(enum.StrEnum):
     ORIGINAL = "original"
     SIGNED = "signature"
     SEALED = "cachet"
+    ARCHIVED = "archivage"  # a new document time stamp (archival refresh of a B-LTA document)
 
     @property
     def label(self) -> str:
-        return {"original": "Original", "signature": "Signé", "cachet": "Cacheté"}[self.value]
+        return {"original": "Original", "signature": "Signé", "cachet": "Cacheté",
+                "archivage": "Horodatage d'archive"}[self.value]
 
 
 class DocumentVersion(Base):

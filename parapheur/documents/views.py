@@ -168,7 +168,8 @@ def evidence(document_id: int):
     document = _visible(document_id)
     data = export_document(session, current_store(), document,
                            organisation=current_app.config["ORGANISATION_NAME"],
-                           trust_anchors=trust_anchor_paths(current_app.config), now=now())
+                           trust_anchors=trust_anchor_paths(current_app.config),
+                           seal_config=current_app.config, now=now())
     with transaction(session):
         audit.record(session, "document:evidence:exported", actor=current_user,
                      document_id=document.id, details={"sha256": hashlib.sha256(data).hexdigest()},

@@ -6,6 +6,7 @@ import logging
 import sys
 import tempfile
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -17,6 +18,19 @@ from .render import render_json, render_text, summary_table
 from .runner import find_pdfs, validate_files
 
 USAGE_ERROR = 2
+
+
+def _parse_moment(value: str | None) -> datetime | None:
+    """--at: an ISO 8601 date or date-time; without a time zone it is UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"« {value} » n'est pas une date ISO 8601 (ex. 2036-01-15 ou 2036-01-15T09:30:00+01:00).",
+            param_hint="--at") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @click.command("verify")
@@ -59,9 +73,18 @@ USAGE_ERROR = 2
     help="Dossier de preuve (parapheur audit export) à revérifier : empreintes, chaîne du journal, "
     "et signatures du document (répétable).",
 )
+@click.option(
+    "--at",
+    "at",
+    callback=lambda ctx, param, value: _parse_moment(value),
+    metavar="DATE",
+    help="Valider à ce moment (ISO 8601, ex. 2036-01-15 ou 2036-01-15T09:30:00+01:00 ; sans fuseau : UTC) "
+    "au lieu de maintenant : les données de validation du fichier sont jugées au temps prouvé par ses "
+    "horodatages.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True), metavar="CHEMIN...")
 def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None, online: bool,
-                   bundles: tuple[str, ...], paths: tuple[str, ...]):
+                   bundles: tuple[str, ...], at: datetime | None, paths: tuple[str, ...]):
     """Verify every signature and document time stamp of PDF files (directories are searched recursively).
 
     Exit code: 0 all TOTAL-PASSED; 1 any TOTAL-FAILED, unsigned or unreadable file, or a bundle whose
@@ -74,47 +97,89 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
     except ValidationSetupError as exc:
         raise click.BadParameter(exc.message, param_hint="--trust") from exc
     with tempfile.TemporaryDirectory(prefix="parapheur-verify-") as workdir:
-        bundle_failed, bundle_pdfs = _check_bundles(bundles, Path(workdir),
-                                                    as_json=output_format == "json")
+        bundle_code, bundle_pdfs = _check_bundles(bundles, Path(workdir), as_json=output_format == "json",
+                                                  roots=roots, online=online, at=at)
         code = _verify_files([*find_pdfs(paths), *bundle_pdfs], roots, output_format, jobs,
-                             online, nothing_else=bool(bundles))
-    if bundle_failed:
-        code = 1  # a bundle whose files or journal do not hold fails, whatever its signatures say
+                             online, nothing_else=bool(bundles), at=at)
+    if bundle_code == 1:
+        code = 1  # a bundle whose files, journal or seal do not hold fails, whatever its signatures say
+    elif bundle_code and code != 1:
+        code = bundle_code
     if code:
         sys.exit(code)
 
 
-def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool) -> tuple[bool, list]:
-    """Check each bundle's manifest and journal; extract its signed PDF for validation."""
-    from parapheur.audit.bundle import check_bundle
+def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, roots: list,
+                   online: bool, at: datetime | None) -> tuple[int, list]:
+    """Check each bundle's manifest, journal and seal; extract its signed PDF for validation.
 
-    failed = False
+    Returns the exit code the bundles alone call for (1 when one does not hold, 3 when a seal is not
+    conclusive) and the PDFs to validate with the other files.
+    """
+    from parapheur.audit.bundle import check_bundle
+    from signing.report import Indication
+    from signing.validation import Validator
+
+    code = 0
     pdfs = []
-    for index, bundle in enumerate(bundles):
-        result = check_bundle(Path(bundle))
-        failed = failed or not result.ok
-        stream = sys.stderr if as_json else sys.stdout
-        if result.ok:
-            print(f"Dossier de preuve {bundle} : {result.files} fichiers conformes au manifeste, "
-                  f"journal intègre ({result.events} événements chaînés).", file=stream)
-        else:
-            print(f"Dossier de preuve {bundle} : NON CONFORME", file=stream)
-            for problem in result.problems:
-                print(f"  - {problem}", file=stream)
-        target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
-        try:
-            with zipfile.ZipFile(bundle) as archive:
-                data = archive.read("document.pdf")
-        except (OSError, KeyError, zipfile.BadZipFile):
-            continue
-        target.parent.mkdir(parents=True)
-        target.write_bytes(data)
-        pdfs.append(target)
-    return failed, pdfs
+    stream = sys.stderr if as_json else sys.stdout
+    validator = Validator(roots, online=online, clock=(lambda: at) if at is not None else None)
+    try:
+        for index, bundle in enumerate(bundles):
+            result = check_bundle(Path(bundle))
+            seal_line = None
+            if result.seal is not None:
+                seal_line, seal_indication, seal_problem = _seal_verdict(validator, result.seal)
+                if seal_problem:
+                    result.problems.append(seal_problem)
+                elif seal_indication is Indication.INDETERMINATE:
+                    code = max(code, 3)
+            if result.ok:
+                print(f"Dossier de preuve {bundle} : {result.files} fichiers conformes au manifeste, "
+                      f"journal intègre ({result.events} événements chaînés).", file=stream)
+            else:
+                code = 1
+                print(f"Dossier de preuve {bundle} : NON CONFORME", file=stream)
+                for problem in result.problems:
+                    print(f"  - {problem}", file=stream)
+            if seal_line:
+                print(f"  {seal_line}", file=stream)
+            target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
+            try:
+                with zipfile.ZipFile(bundle) as archive:
+                    data = archive.read("document.pdf")
+            except (OSError, KeyError, zipfile.BadZipFile):
+                continue
+            target.parent.mkdir(parents=True)
+            target.write_bytes(data)
+            pdfs.append(target)
+    finally:
+        validator.close()
+    return code, pdfs
+
+
+def _seal_verdict(validator, seal: bytes):
+    """Who sealed the bundle and when, and the seal's own validation (long-term, like any signature)."""
+    from signing.report import Indication, Kind
+
+    report = validator.validate(seal, path="sceau.pdf")
+    signatures = [s for s in report.signatures if s.kind is Kind.SIGNATURE]
+    if report.error or not signatures:
+        return None, Indication.TOTAL_FAILED, f"le sceau est illisible : {report.error or 'aucune signature'}"
+    sig = signatures[0]
+    who = sig.signer.subject if sig.signer else "signataire inconnu"
+    when = sig.proof_of_existence or sig.timestamp_time or sig.signing_time
+    when_text = f"{when:%d/%m/%Y %H:%M:%S %Z}".strip() if when else "date inconnue"
+    proven = "prouvée par horodatage" if sig.proof_of_existence else "déclarée, non prouvée"
+    line = (f"Scellé par {who} le {when_text} ({proven}) : {report.indication.value}"
+            + (f" / {sig.sub_indication}" if sig.sub_indication else "") + f" — {sig.message}")
+    if report.indication is Indication.TOTAL_FAILED:
+        return line, report.indication, f"le sceau du dossier est invalide : {sig.message}"
+    return line, report.indication, None
 
 
 def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,
-                  *, nothing_else: bool) -> int:
+                  *, nothing_else: bool, at: datetime | None = None) -> int:
     """Validate the files, print their reports and the summary; return the exit code."""
     if not files:
         if nothing_else:
@@ -134,7 +199,8 @@ def _verify_files(files: list, roots: list, output_format: str, jobs: int | None
     if is_json:
         click.echo("[")
     render = render_json if is_json else render_text
-    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render)):
+    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
+                                                        at=at)):
         rows.append(item.row)
         click.echo(("," if is_json and index else "") + item.output)
     if is_json:

@@ -54,6 +54,8 @@ def _dt(value: datetime | None) -> str:
 def file_block(report: FileReport) -> str:
     """The readable block for one file."""
     lines = [f"{click.style(report.path, bold=True)} : {verdict(report.indication)}"]
+    if report.validation_time is not None:
+        lines.append(f"  Date de validation : {_dt(report.validation_time)}")
     if report.error:
         lines.append(f"  Erreur : {report.error}")
         return "\n".join(lines)
@@ -86,8 +88,25 @@ def _signature_lines(sig: SignatureReport) -> list[str]:
     if sig.revocation_date:
         revocation += f" depuis le {_dt(sig.revocation_date)}"
     lines.append(f"    Révocation : {revocation}")
+    if sig.kind is Kind.SIGNATURE or sig.proof_of_existence:
+        lines.append(f"    Preuve d'existence : {_proof(sig)}")
+    if sig.qualification:
+        lines.append(f"    Qualification : {sig.qualification}")
     lines.append(f"    {sig.message}")
     return lines
+
+
+def _proof(sig: SignatureReport) -> str:
+    """Which time stamp proved the signature's existence, and which ones carry that proof to today."""
+    if sig.proof_of_existence is None:
+        return f"aucune ; certificats jugés à la date de validation ({_dt(sig.control_time)})"
+    source = "horodatage de signature" if sig.proof_source == "signature-timestamp" else (
+        f"horodatage « {sig.proof_source} »")
+    text = f"{_dt(sig.proof_of_existence)} ({source})"
+    later = [name for name in sig.proof_chain[1:]]
+    if later:
+        text += ", prolongée par " + ", ".join(f"« {name} »" for name in later)
+    return text
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,15 @@ def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def _init_worker(root_ders: list[bytes], online: bool, transform: Callable[[FileReport], Any] | None) -> None:
+def _clock(at: datetime | None) -> Callable[[], datetime] | None:
+    return (lambda: at) if at is not None else None
+
+
+def _init_worker(root_ders: list[bytes], online: bool, transform: Callable[[FileReport], Any] | None,
+                 at: datetime | None = None) -> None:
     global _worker_validator, _worker_transform
     roots = [x509.Certificate.load(der) for der in root_ders]
-    _worker_validator = Validator(roots, online=online)
+    _worker_validator = Validator(roots, online=online, clock=_clock(at))
     _worker_transform = transform
 
 
@@ -59,16 +65,18 @@ def validate_files(
     online: bool = False,
     jobs: int | None = None,
     transform: Callable[[FileReport], Any] | None = None,
+    at: datetime | None = None,
 ) -> Iterator[Any]:
     """Yield one report per file, in the order given, validating on `jobs` processes (default: every core).
 
     `transform` (a module-level function) turns each report into what is yielded, inside the worker:
     the command renders its output there, so that only strings cross the process boundary.
+    `at` validates as of that moment instead of now (`parapheur verify --at`).
     """
     jobs = jobs or os.cpu_count() or 1
     jobs = min(jobs, len(files))
     if jobs <= 1:
-        validator = Validator(trust_roots, online=online)
+        validator = Validator(trust_roots, online=online, clock=_clock(at))
         try:
             for path in files:
                 report = validator.validate_file(path)
@@ -79,5 +87,5 @@ def validate_files(
     ders = [cert.dump() for cert in trust_roots]
     # Small chunks keep the order-preserving stream moving; large enough to amortise the IPC.
     chunksize = max(1, min(32, len(files) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online, transform)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online, transform, at)) as pool:
         yield from pool.map(_validate_in_worker, [str(p) for p in files], chunksize=chunksize)

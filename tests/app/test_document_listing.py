@@ -43,7 +43,13 @@ def test_bad_filters_are_refused(demo, client_for):
     assert auditor.get("/documents?page=999999999999999999999999").status_code == 200
 
 
-def test_auditor_downloads_a_bundle_that_checks(demo, client_for, tmp_path):
+def test_auditor_downloads_a_bundle_that_checks(demo, client_for, demo_pki, tmp_path):
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    passphrase = tmp_path / "seal-passphrase"
+    passphrase.write_text(DEMO_PASSPHRASE + "\n", encoding="utf-8")
+    demo.config["SEAL_PKCS12"] = demo_pki.seal_pkcs12_path  # the bundle is sealed with it
+    demo.config["SEAL_PASSPHRASE_FILE"] = passphrase
     maire = client_for("maire")
     token = csrf_from(maire.get("/documents/3").get_data(as_text=True))
     assert maire.post("/documents/3/steps/signature_maire/sign",
@@ -55,7 +61,7 @@ def test_auditor_downloads_a_bundle_that_checks(demo, client_for, tmp_path):
     path.write_bytes(response.data)
     assert check_bundle(path).ok
     with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
-        assert "bordereau.pdf" in archive.namelist()
+        assert {"bordereau.pdf", "sceau.pdf"} <= set(archive.namelist())
     with demo.app_context():
         names = get_session().execute(select(AuditEvent.name)).scalars().all()
         assert "document:evidence:exported" in names

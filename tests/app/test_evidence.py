@@ -22,15 +22,23 @@ def _sign_third_document(demo, client_for) -> int:
     return 3
 
 
-def _export(demo, document_id: int, out, trust=None) -> subprocess.CompletedProcess:
-    env = {"PARAPHEUR_TRUST_ANCHORS": str(trust)} if trust is not None else None
+def _export(demo, pki, document_id: int, out, trust=None) -> subprocess.CompletedProcess:
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    passphrase = out.parent / "seal-passphrase"
+    passphrase.write_text(DEMO_PASSPHRASE + "\n", encoding="utf-8")
+    # The bundle is sealed with the organisation's seal (B-LT through the loopback TSA).
+    env = {"PARAPHEUR_SEAL_PKCS12": str(pki.seal_pkcs12_path), "PARAPHEUR_SEAL_PASSPHRASE_FILE": str(passphrase),
+           "PARAPHEUR_TSA_URL": pki.tsa_url}
+    if trust is not None:
+        env["PARAPHEUR_TRUST_ANCHORS"] = str(trust)
     return run_cli(demo, "audit", "export", str(document_id), "--out", str(out), env=env)
 
 
 def test_export_then_check_the_bundle(demo, client_for, demo_pki, tmp_path, system_tool):
     document_id = _sign_third_document(demo, client_for)
     bundle = tmp_path / "preuve.zip"
-    result = _export(demo, document_id, bundle, trust=demo_pki.ca_certificate_path)
+    result = _export(demo, demo_pki, document_id, bundle, trust=demo_pki.ca_certificate_path)
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
@@ -60,10 +68,10 @@ def test_export_then_check_the_bundle(demo, client_for, demo_pki, tmp_path, syst
     assert "Bordereau de signature" in text and "Martine Dupont" in text
 
 
-def test_a_tampered_bundle_is_caught(demo, client_for, tmp_path):
+def test_a_tampered_bundle_is_caught(demo, client_for, demo_pki, tmp_path):
     document_id = _sign_third_document(demo, client_for)
     bundle = tmp_path / "preuve.zip"
-    assert _export(demo, document_id, bundle).returncode == 0
+    assert _export(demo, demo_pki, document_id, bundle).returncode == 0
 
     def rewrite(name, change):
         with zipfile.ZipFile(bundle) as archive:
@@ -118,7 +126,7 @@ def _refresh_manifest(path, tmp_path):
 def test_verify_bundle_command(demo, client_for, demo_pki, tmp_path):
     document_id = _sign_third_document(demo, client_for)
     bundle = tmp_path / "preuve.zip"
-    assert _export(demo, document_id, bundle).returncode == 0
+    assert _export(demo, demo_pki, document_id, bundle).returncode == 0
     verify = [sys.executable, "-m", "parapheur", "verify", "--trust",
               str(demo_pki.ca_certificate_path), "--bundle"]
     result = subprocess.run([*verify, str(bundle)], capture_output=True, text=True)

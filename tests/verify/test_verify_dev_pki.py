@@ -86,3 +86,23 @@ def test_untrusted_root(dev_pki, dev_signed):
     code, reports = _verify(dev_pki, dev_signed["untrusted"])
     assert code == 3
     assert _verdicts(reports) == [("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND", "B-T")]
+
+
+@pytest.mark.parametrize("later", ["45min", "2days", "60days"])
+def test_long_term_levels_pass_offline_later(dev_pki, dev_signed, later):
+    """The signing layer's B-LT/B-LTA (30-minute OCSP responses) judged later: at the time proven, not now."""
+    from datetime import UTC, datetime, timedelta
+
+    offset = {"45min": timedelta(minutes=45), "2days": timedelta(days=2), "60days": timedelta(days=60)}[later]
+    at = (datetime.now(UTC) + offset).isoformat()
+    args = ["verify", "--trust", str(dev_pki.ca_certificate_path), "--format", "json", "--jobs", "1", "--at", at]
+    result = CliRunner().invoke(main, [*args, str(dev_signed["B-LT"]), str(dev_signed["B-LTA"])])
+    reports = json.loads(result.stdout)
+    assert result.exit_code == 0, [s["message"] for r in reports for s in r["signatures"]]
+    assert _verdicts(reports) == [
+        ("TOTAL-PASSED", None, "B-LT"),
+        ("TOTAL-PASSED", None, "B-LTA"),
+        ("TOTAL-PASSED", None, None),
+    ]
+    assert all(r["validation_time"] == at for r in reports)
+    assert [s["proof_source"] for r in reports for s in r["signatures"]][:2] == ["signature-timestamp"] * 2

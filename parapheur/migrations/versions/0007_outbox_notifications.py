@@ -1,7 +1,7 @@
 """outbox notifications
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 15:54:36.829195
 """
 from alembic import op

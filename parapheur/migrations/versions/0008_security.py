@@ -1,7 +1,7 @@
 """security: attempt throttles replace login failures, per-user session generation
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op

@@ -1,7 +1,7 @@
 """invoices: invoices, lines, VAT breakdown, attachments, problems, status history, engagements
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01 16:00:31.011860
 """
 from alembic import op

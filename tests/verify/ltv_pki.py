@@ -1,0 +1,202 @@
+"""A small PKI with short-lived certificates, for long-term validation tests (generated at run time).
+
+Validity windows are relative to `now`, the moment the PKI is made: a signer whose certificate expires
+in a year, a TSA whose certificate expires in two years and one that lasts twenty, a signer revoked a
+month after `now` and one revoked the day before. CRLs are issued on demand for any moment, and time
+stamps can be dated at any moment (pyHanko's in-process TSA with a fixed time), so that a test can
+produce today what an archival refresh will add in eighteen months.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+CRL_URL = "http://127.0.0.1:9/crl/ltv.crl"  # never fetched: these tests are offline
+
+
+@dataclass
+class Identity:
+    """A certificate and its key, both as cryptography and asn1crypto objects."""
+
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+    @property
+    def asn1(self) -> asn1_x509.Certificate:
+        """The certificate for pyHanko."""
+        return asn1_x509.Certificate.load(self.cert.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def asn1_key(self) -> asn1_keys.PrivateKeyInfo:
+        """The key for pyHanko."""
+        der = self.key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return asn1_keys.PrivateKeyInfo.load(der)
+
+
+@dataclass
+class LtvPki:
+    """Root, signers and TSAs with validity windows relative to `now`; CRLs for any moment."""
+
+    now: datetime
+    root: Identity
+    ids: dict[str, Identity]
+    revoked: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def root_pem(self) -> bytes:
+        """The trust anchor in PEM."""
+        return self.root.cert.public_bytes(serialization.Encoding.PEM)
+
+    def signer(self, label: str) -> signers.SimpleSigner:
+        """A pyHanko signer for one identity."""
+        ident = self.ids[label]
+        return signers.SimpleSigner(
+            signing_cert=ident.asn1,
+            signing_key=ident.asn1_key,
+            cert_registry=SimpleCertificateStore.from_certs([self.root.asn1]),
+        )
+
+    def timestamper(self, label: str = "tsa-long", at: datetime | None = None) -> DummyTimeStamper:
+        """An in-process TSA; `at` fixes the time it stamps (for a refresh made "later")."""
+        ident = self.ids[label]
+        return DummyTimeStamper(
+            tsa_cert=ident.asn1,
+            tsa_key=ident.asn1_key,
+            certs_to_embed=SimpleCertificateStore.from_certs([self.root.asn1]),
+            fixed_dt=at,
+        )
+
+    def crl(self, this_update: datetime) -> asn1_crl.CertificateList:
+        """The root's CRL as issued at `this_update` (valid a week): lists who was revoked by then."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.root.cert.subject)
+            .last_update(this_update)
+            .next_update(this_update + timedelta(days=7))
+            .add_extension(x509.CRLNumber(int(this_update.timestamp())), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root.key.public_key()), critical=False
+            )
+        )
+        for label, since in self.revoked.items():
+            if since <= this_update:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder()
+                    .serial_number(self.ids[label].cert.serial_number)
+                    .revocation_date(since)
+                    .build()
+                )
+        crl = builder.sign(self.root.key, hashes.SHA256())
+        return asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))
+
+    # --- documents ---
+
+    def sign(self, pdf: bytes, label: str = "signer", *, level: str = "B-LT", tsa: str = "tsa-long",
+             field_name: str = "Signature1") -> bytes:
+        """Sign at B-T, B-LT or B-LTA (validation data gathered right after, as a signing service does)."""
+        meta = signers.PdfSignatureMetadata(
+            field_name=field_name, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES
+        )
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        out = signers.sign_pdf(writer, meta, self.signer(label), timestamper=self.timestamper(tsa)).getvalue()
+        if level in ("B-LT", "B-LTA"):
+            out = self.add_validation_data(out, self.now + timedelta(seconds=1))
+        if level == "B-LTA":
+            out = self.add_document_timestamp(out, tsa)
+        return out
+
+    def add_validation_data(self, pdf: bytes, moment: datetime) -> bytes:
+        """Append to the DSS the root's CRL issued at `moment` and the chains (an archival refresh's first step)."""
+        reader = PdfFileReader(io.BytesIO(pdf))
+        sig = reader.embedded_signatures[-1]
+        out = io.BytesIO(pdf)
+        certs = [self.root.asn1, *(ident.asn1 for ident in self.ids.values())]
+        DocumentSecurityStore.add_dss(out, sig.pkcs7_content, certs=certs, crls=[self.crl(moment)])
+        return out.getvalue()
+
+    def add_document_timestamp(self, pdf: bytes, tsa: str, at: datetime | None = None) -> bytes:
+        """Append a document time stamp by `tsa`, dated `at` (default: now)."""
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        return signers.PdfTimeStamper(self.timestamper(tsa, at)).timestamp_pdf(writer, "sha256").getvalue()
+
+    def refresh(self, pdf: bytes, at: datetime, tsa: str = "tsa-long") -> bytes:
+        """What an archival refresh made at `at` adds: fresh validation data, then a new document time stamp."""
+        return self.add_document_timestamp(self.add_validation_data(pdf, at), tsa, at)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Commune de Test LTV"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+
+
+def _issue(common_name: str, issuer: Identity | None, not_before: datetime, not_after: datetime,
+           usage: str, key: rsa.RSAPrivateKey | None = None) -> Identity:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = _name(common_name)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    signing_key = issuer.key if issuer else key
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False
+    )
+    ku = dict(digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+              key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    if usage == "ca":
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        ku.update(key_cert_sign=True, crl_sign=True)
+    else:
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        builder = builder.add_extension(x509.CRLDistributionPoints([
+            x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(CRL_URL)], relative_name=None,
+                                   reasons=None, crl_issuer=None)]), critical=False)
+    if usage == "sign":
+        ku.update(content_commitment=True)
+    if usage == "tsa":
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    return Identity(builder.sign(signing_key, hashes.SHA256()), key)
+
+
+def make_ltv_pki(now: datetime | None = None) -> LtvPki:
+    """Generate the PKI (2048-bit keys, about a second)."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    day = timedelta(days=1)
+    root = _issue("Racine de test LTV", None, now - 365 * day, now + 40 * 365 * day, "ca")
+    ids = {
+        "signer": _issue("Sylvie Courte", root, now - day, now + 365 * day, "sign"),
+        "later-revoked": _issue("Denis Révoqué-Plus-Tard", root, now - day, now + 5 * 365 * day, "sign"),
+        "revoked": _issue("Edgar Déjà-Révoqué", root, now - 30 * day, now + 5 * 365 * day, "sign"),
+        "tsa-short": _issue("Horodatage court", root, now - day, now + 2 * 365 * day, "tsa"),
+        "tsa-long": _issue("Horodatage long", root, now - day, now + 20 * 365 * day, "tsa"),
+    }
+    revoked = {"later-revoked": now + 30 * day, "revoked": now - day}
+    return LtvPki(now=now, root=root, ids=ids, revoked=revoked)
