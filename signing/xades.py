@@ -346,7 +346,7 @@ def insert_signature(document: bytes, pending: PendingSignature, element: str) -
         raise XadesError(f"Le bordereau {pending.bordereau_id} a changé depuis la préparation de "
                          f"sa signature : recommencez la signature.")
     encoding = _encoding(tree)
-    start = _start_offset(document, pending.bordereau_id, encoding)
+    start = _start_tag(document, pending.bordereau_id, encoding).end()
     end = _CLOSE_TAG.search(document, start)
     if end is None:
         raise XadesError(f"La fin du bordereau {pending.bordereau_id} est introuvable.")
@@ -364,8 +364,8 @@ def insert_signature(document: bytes, pending: PendingSignature, element: str) -
     return signed
 
 
-def _start_offset(document: bytes, bordereau_id: str, encoding: str) -> int:
-    """Byte offset just after the attribute Id="…" of the bordereau's start tag."""
+def _start_tag(document: bytes, bordereau_id: str, encoding: str) -> re.Match[bytes]:
+    """Where the bordereau's start tag is, up to its attribute Id="…"."""
     if encoding.replace("-", "").replace("_", "") not in {"utf8", "iso88591", "latin1",
                                                           "usascii", "ascii", "windows1252",
                                                           "cp1252", "iso885915"}:
@@ -376,7 +376,22 @@ def _start_offset(document: bytes, bordereau_id: str, encoding: str) -> int:
     found = pattern.search(document)
     if found is None:
         raise XadesError(f"Le début du bordereau {bordereau_id} est introuvable.")
-    return found.end()
+    return found
+
+
+def bordereau_element(document: bytes, bordereau_id: str) -> bytes:
+    """The bytes of the bordereau's element as they are in `document` (its signature included).
+
+    A signed bordereau is self-contained (exclusive C14N, its own namespace declarations), so
+    these bytes can be placed in another PES of the same encoding and still verify.
+    """
+    tree = _parse(document)
+    _find_bordereau(tree, bordereau_id)
+    start = _start_tag(document, bordereau_id, _encoding(tree))
+    end = _CLOSE_TAG.search(document, start.end())
+    if end is None:
+        raise XadesError(f"La fin du bordereau {bordereau_id} est introuvable.")
+    return document[start.start():end.end()]
 
 
 def sign_bordereaux(document: bytes, key: Any, options: XadesOptions, *,
@@ -397,3 +412,64 @@ def signed_bordereau_ids(document: bytes) -> list[str]:
     """The `Id` of the bordereaux of `document` that carry a signature."""
     return [b.get("Id") or "" for b in _parse(document).iter("Bordereau")
             if b.find(f"{{{DS_NS}}}Signature") is not None]
+
+
+@dataclass(frozen=True)
+class BordereauSignatureCheck:
+    """Outcome of `check_bordereau_signature`: `intact` when digests and value hold."""
+
+    bordereau_id: str
+    intact: bool
+    reason: str = ""
+    signer: str = ""
+
+
+def check_bordereau_signature(document: bytes, bordereau_id: str) -> BordereauSignatureCheck:
+    """Recompute the bordereau's signature (both digests and the RSA value) from `document`.
+
+    This checks integrity against the certificate the signature carries, not trust in it (that
+    is the comptable's and xmlsec1's job); used before an export to refuse a damaged signature.
+    """
+    def failed(reason: str) -> BordereauSignatureCheck:
+        return BordereauSignatureCheck(bordereau_id, False, reason)
+
+    bordereau = _find_bordereau(_parse(document), bordereau_id)
+    signature = bordereau.find(f"{{{DS_NS}}}Signature")
+    if signature is None:
+        return failed("le bordereau n'est pas signé")
+    ns = {"ds": DS_NS, "xad": XADES_NS}
+    signed_info = signature.find("ds:SignedInfo", ns)
+    value = signature.findtext("ds:SignatureValue", namespaces=ns)
+    cert_b64 = signature.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=ns)
+    if signed_info is None or not value or not cert_b64:
+        return failed("la signature est incomplète")
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(cert_b64))
+        raw_value = base64.b64decode(value)
+    except ValueError:
+        return failed("le certificat ou la valeur de signature est illisible")
+    for reference in signed_info.iterfind("ds:Reference", ns):
+        uri = reference.get("URI") or ""
+        expected = base64.b64decode(reference.findtext("ds:DigestValue", namespaces=ns) or "")
+        if uri == f"#{bordereau_id}":
+            actual = _enveloped_digest(bordereau, exclude=signature)
+        else:
+            targets = [e for e in signature.iter() if isinstance(e.tag, str)
+                       and e.get("Id") == uri[1:]]
+            if len(targets) != 1:
+                return failed(f"la référence {uri} est introuvable")
+            actual = hashlib.sha256(etree.tostring(targets[0], method="c14n",
+                                                   exclusive=True)).digest()
+        if actual != expected:
+            return failed(f"l'empreinte de la référence {uri} ne correspond plus")
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return failed("la clé du certificat n'est pas une clé RSA")
+    try:
+        public_key.verify(raw_value, etree.tostring(signed_info, method="c14n", exclusive=True),
+                          padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return failed("la valeur de signature ne correspond pas")
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return BordereauSignatureCheck(bordereau_id, True,
+                                   signer=str(names[0].value) if names else "")

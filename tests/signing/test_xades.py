@@ -230,3 +230,21 @@ def test_policy_hash_is_a_setting(two_bordereaux, maire_key):
 
     assert _signature(signed, "BORD1").findtext(
         f".//{{{XADES_NS}}}SigPolicyHash/{{{XADES_NS}}}DigestValue") == other
+
+
+def test_own_check_agrees_with_xmlsec1_on_intact_and_tampered(two_bordereaux, maire_key):
+    from signing.xades import bordereau_element, check_bordereau_signature
+
+    signed = sign_bordereaux(two_bordereaux, maire_key, OPTIONS, ids=["BORD1"])
+    assert check_bordereau_signature(signed, "BORD1").intact
+    assert check_bordereau_signature(signed, "BORD1").signer == "Martine Dupont"
+    assert check_bordereau_signature(signed, "BORD2").reason == "le bordereau n'est pas signé"
+    tampered = signed.replace(b'<MtHT V="39724.75"/>', b'<MtHT V="99724.75"/>', 1)
+    assert "#BORD1" in check_bordereau_signature(tampered, "BORD1").reason
+    tampered = signed.replace(b">Ordonnateur<", b">Comptable<", 1)
+    assert "SIG-SP" in check_bordereau_signature(tampered, "BORD1").reason
+    # The signed element moved into another file of the same encoding still holds.
+    element = bordereau_element(signed, "BORD1")
+    assert element.startswith(b"<Bordereau ") and element.endswith(b"</Bordereau>")
+    moved = two_bordereaux.replace(bordereau_element(two_bordereaux, "BORD1"), element)
+    assert check_bordereau_signature(moved, "BORD1").intact
