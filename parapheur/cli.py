@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "sign": "parapheur.signatures.cli:sign_command",
     "pki": "parapheur.signatures.cli:pki_group",
     "verify": "parapheur.verification.cli:verify_command",
+    "pes": "parapheur.accounting.cli:pes_group",
 }
 
 

@@ -7,6 +7,7 @@ PJ, signatures ↔ InfoDematerialisee…). Each problem names its bordereau and 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -187,6 +188,7 @@ def schema_problems(root: etree._Element) -> list[Problem]:
 
 # --- Hélios pre-control ---------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
 def iban_is_valid(iban: str) -> bool:
     """ISO 13616 check digits (mod 97 = 1)."""
     if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", iban):
@@ -195,6 +197,7 @@ def iban_is_valid(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
+@functools.lru_cache(maxsize=4096)
 def siret_is_valid(siret: str) -> bool:
     """SIRET: 14 digits with a Luhn key (La Poste's establishments: digit sum multiple of 5)."""
     if not re.fullmatch(r"[0-9]{14}", siret):
@@ -262,6 +265,7 @@ def precontrol_problems(root: etree._Element) -> list[Problem]:
     for pj_id, count in Counter(pj_ids).items():
         if count > 1:
             problems.append(Problem(f"la pièce jointe {pj_id} figure {count} fois dans PES_PJ"))
+    known_pjs = set(pj_ids)
     referenced: set[str] = set()
     if depense is not None:
         version = _v(depense, "EnTeteDepense/IdVer")
@@ -325,7 +329,7 @@ def precontrol_problems(root: etree._Element) -> list[Problem]:
                                                 *where))
                 for pj_id in _pj_refs(piece):
                     referenced.add(pj_id)
-                    if pj_id not in pj_ids:
+                    if pj_id not in known_pjs:
                         problems.append(Problem(f"la pièce jointe référencée {pj_id} (PJRef) "
                                                 f"est absente de PES_PJ", *where))
             declared_ht = _decimal(_v(block, "MtBordHT"))
