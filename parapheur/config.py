@@ -93,6 +93,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEAL_PASSPHRASE_FILE", "PARAPHEUR_SEAL_PASSPHRASE_FILE", lambda v: _existing_file(v),
             "File holding the seal's passphrase (first line), so it is never on a command line "
             "(default: the demo PKI's passphrase with the demo seal)."),
+    Setting("INVOICES_BUYER_SIRET", "PARAPHEUR_INVOICES_BUYER_SIRET", lambda v: _siret(v),
+            "SIRET of the collectivité invoices must be addressed to; others are « mal "
+            "adressées » (default: none, the buyer is not checked)."),
+    Setting("INVOICES_DEFAULT_DESK", "PARAPHEUR_INVOICES_DEFAULT_DESK", str,
+            "Desk that certifies service fait when neither an engagement nor the code service "
+            "(BT-10) names one (default: finances)."),
+    Setting("INVOICES_ECB_RATE", "PARAPHEUR_INVOICES_ECB_RATE", lambda v: _decimal(v),
+            "ECB main refinancing rate in percent, for intérêts moratoires (ECB + 8 points; "
+            "default: 2.15)."),
+    Setting("INVOICES_MAX_MB", "PARAPHEUR_INVOICES_MAX_MB", _positive_int,
+            "Largest accepted invoice file, in megabytes (default: 20; its XML: 5)."),
     Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
             "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
@@ -104,6 +115,23 @@ def _existing_file(value: str, *, directory: bool = False) -> Path:
     if not (path.is_dir() if directory else path.is_file()):
         raise ValueError(f"{'directory' if directory else 'file'} not found")
     return path
+
+
+def _siret(value: str) -> str:
+    from stdnum.fr import siret
+
+    if not siret.is_valid(value):
+        raise ValueError("not a valid SIRET (14 digits with a Luhn key)")
+    return siret.compact(value)
+
+
+def _decimal(value: str):
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return Decimal(value.strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError("not a decimal number") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -120,6 +148,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORGANISATION_NAME": "Métropole de Démo",
         "TRUST_ANCHORS": (),
         "DEMO_PKI_PORT": 8765,
+        "INVOICES_BUYER_SIRET": None,
+        "INVOICES_DEFAULT_DESK": "finances",
+        "INVOICES_ECB_RATE": _decimal("2.15"),
+        "INVOICES_MAX_MB": 20,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

@@ -17,3 +17,12 @@ from parapheur.documents.models import (  # noqa: F401
     DocumentVersion,
     VersionKind,
 )
+from parapheur.invoices.models import (  # noqa: F401
+    Engagement,
+    Invoice,
+    InvoiceAttachment,
+    InvoiceLine,
+    InvoiceProblem,
+    InvoiceStatusChange,
+    InvoiceVatBreakdown,
+)
