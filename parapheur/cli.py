@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "pki": "parapheur.signatures.cli:pki_group",
     "verify": "parapheur.verification.cli:verify_command",
     "pes": "parapheur.accounting.cli:pes_group",
+    "export": "parapheur.accounting.cli:export_group",
 }
 
 

@@ -87,3 +87,123 @@ def read_retour_command(file: Path) -> None:
         suffix = f" ({', '.join(details)})" if details else ""
         click.echo(f"- bordereau {piece.bordereau_number} (exercice {piece.exercice}), mandat "
                    f"{piece.number} : {piece.state_label}{suffix}")
+
+
+# --- commands on the database ---------------------------------------------------------------
+
+def _context():
+    """The app, its setup for the PES, a session and the clock (for commands on the database)."""
+    from parapheur import create_app
+    from parapheur.accounting.services import AccountingSetup
+
+    app = create_app()
+    return app, AccountingSetup.from_config(app.config)
+
+
+def _now(app):
+    from datetime import UTC, datetime
+
+    clock = app.config.get("CLOCK")
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+@pes_group.command("mandater")
+@click.option("--exercice", type=click.IntRange(2000, 2999), required=True,
+              help="Exercice of the mandats and bordereaux.")
+def mandater_command(exercice: int) -> None:
+    """Make mandats of the invoices in « Service fait » and group them into numbered bordereaux."""
+    from parapheur.accounting.services import create_bordereaux, create_mandats
+    from parapheur.db import get_session, transaction
+
+    app, setup = _context()
+    with app.app_context():
+        session = get_session()
+        now = _now(app)
+        with transaction(session):
+            mandats = create_mandats(session, setup, exercice=exercice, actor=None, now=now)
+            bordereaux = create_bordereaux(session, setup, exercice=exercice,
+                                           issued_on=now.date(), actor=None, now=now)
+            lines = [f"- {b.label} : {len(b.mandats)} mandat(s), {b.amount_ht} € HT"
+                     for b in bordereaux]
+    click.echo(f"{len(mandats)} mandat(s) créé(s), {len(bordereaux)} bordereau(x) à signer.")
+    for line in lines:
+        click.echo(line)
+
+
+@pes_group.command("import-acquit")
+@click.argument("file", type=FILE)
+def import_acquit_command(file: Path) -> None:
+    """Apply a PES_ACQUIT: accepted bordereaux « Pris en charge », rejected ones come back."""
+    from parapheur.accounting.pes.returns import read_acquit
+    from parapheur.accounting.services import import_acquit
+    from parapheur.db import get_session, transaction
+
+    acquit = read_acquit(_read(file))
+    app, _ = _context()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            changes = import_acquit(session, acquit, actor=None, now=_now(app))
+    click.echo(f"Acquittement {acquit.file_name} appliqué : {len(changes)} bordereau(x).")
+    for change in changes:
+        click.echo(f"- {change}")
+
+
+@pes_group.command("import-retour")
+@click.argument("file", type=FILE)
+def import_retour_command(file: Path) -> None:
+    """Apply a spending PES_Retour: paid mandats and their invoices « Mise en paiement »."""
+    from parapheur.accounting.pes.returns import read_retour
+    from parapheur.accounting.services import import_retour
+    from parapheur.db import get_session, transaction
+
+    retour = read_retour(_read(file))
+    app, setup = _context()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            changes = import_retour(session, retour, cod_col=setup.budget.cod_col, actor=None,
+                                    now=_now(app))
+    click.echo(f"Retour {retour.file_name} appliqué : {len(changes)} mandat(s) modifié(s).")
+    for change in changes:
+        click.echo(f"- {change}")
+
+
+@click.group("export")
+def export_group() -> None:
+    """Exports to other systems (PES V2 to Hélios)."""
+
+
+@export_group.command("pes")
+@click.option("--budget", "cod_bud", metavar="CODBUD", help="Budget code (default: the configured one).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the file here.")
+def export_pes_command(cod_bud: str | None, out: Path | None) -> None:
+    """Export the signed bordereaux not yet sent into one PES_Aller, deposit it for the TdT."""
+    from parapheur.accounting.services import FolderConnector, deposit_pending, export_pes
+    from parapheur.db import get_session, transaction
+    from parapheur.documents.views import get_store
+
+    app, setup = _context()
+    with app.app_context():
+        session = get_session()
+        store = get_store()
+        now = _now(app)
+        directory = app.config.get("PES_DEPOSIT_DIR") or Path(app.config["DATA_DIR"]) / "pes-depot"
+        with transaction(session):
+            result = export_pes(session, store, setup, actor=None, now=now, cod_bud=cod_bud)
+            summary = None if result is None else (result.export.filename,
+                                                   len(result.export.bordereaux))
+        if result is None:
+            click.echo("Aucun bordereau signé n'attend d'être transmis : aucun nouveau fichier "
+                       "PES n'a été produit.")
+        else:
+            if out is not None:
+                out.write_bytes(result.content)
+            click.echo(f"{summary[0]} : {summary[1]} bordereau(x) exporté(s)"
+                       + (f", copie dans {out}" if out else "") + ".")
+        with transaction(session):
+            deposits = [(e.filename, where) for e, where in deposit_pending(
+                session, store, FolderConnector(Path(directory)), actor=None, now=now)]
+    for filename, where in deposits:
+        click.echo(f"{filename} déposé pour le tiers de télétransmission : {where}")
