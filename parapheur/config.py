@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,21 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
             "default: 2.15)."),
     Setting("INVOICES_MAX_MB", "PARAPHEUR_INVOICES_MAX_MB", _positive_int,
             "Largest accepted invoice file, in megabytes (default: 20; its XML: 5)."),
-    Setting("PES_ID_POST", "PARAPHEUR_PES_ID_POST", lambda v: _pattern(v, r"[0-9]{6,7}", "6 ou 7 chiffres"),
-            "Codique (IdPost) of the comptable public's poste receiving the PES (default: none)."),
-    Setting("PES_ID_COLL", "PARAPHEUR_PES_ID_COLL", lambda v: _siret(v),
-            "SIRET of the collectivité in PES files (IdColl; default: PARAPHEUR_INVOICES_BUYER_SIRET)."),
-    Setting("PES_COD_COL", "PARAPHEUR_PES_COD_COL", lambda v: _pattern(v, r"[0-9]{3}", "3 chiffres"),
-            "Hélios code of the collectivité (CodCol, 3 digits; default: none)."),
-    Setting("PES_COD_BUD", "PARAPHEUR_PES_COD_BUD", lambda v: _pattern(v, r"[0-9A-Z][0-9]", "2 caractères"),
-            "Hélios code of the budget (CodBud, 2 characters; default: none)."),
-    Setting("PES_BUDGET_LABEL", "PARAPHEUR_PES_BUDGET_LABEL", str,
-            "Label of the collectivité and budget in PES files (LibelleColBud, 38 characters)."),
-    Setting("ORGANISATION_CITY", "PARAPHEUR_ORGANISATION_CITY", str,
-            "City of the collectivité, stated in the ordonnateur's XAdES signatures."),
-    Setting("ORGANISATION_POSTAL_CODE", "PARAPHEUR_ORGANISATION_POSTAL_CODE", str,
-            "Postal code of the collectivité, stated in the ordonnateur's XAdES signatures."),
-    Setting("HELIOS_POLICY_SHA256", "PARAPHEUR_HELIOS_POLICY_SHA256", str,
+    Setting("HELIOS_POLICY_SHA256", "PARAPHEUR_HELIOS_POLICY_SHA256", lambda v: _sha256_b64(v),
             "Base64 SHA-256 of the Hélios signature policy (default: Libriciel's value)."),
     Setting("PES_DEPOSIT_DIR", "PARAPHEUR_PES_DEPOSIT_DIR", lambda v: Path(v).expanduser().resolve(),
             "Folder the tiers de télétransmission's client watches; PES files are deposited there "
@@ -137,19 +122,25 @@ def _existing_file(value: str, *, directory: bool = False) -> Path:
     return path
 
 
+def _sha256_b64(value: str) -> str:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("not a base64 SHA-256 (32 bytes)")
+    return value.strip()
+
+
 def _siret(value: str) -> str:
     from stdnum.fr import siret
 
     if not siret.is_valid(value):
         raise ValueError("not a valid SIRET (14 digits with a Luhn key)")
     return siret.compact(value)
-
-
-def _pattern(value: str, pattern: str, what: str) -> str:
-    value = value.strip()
-    if not re.fullmatch(pattern, value):
-        raise ValueError(f"expected {what}")
-    return value
 
 
 def _decimal(value: str):
@@ -179,13 +170,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVOICES_DEFAULT_DESK": "finances",
         "INVOICES_ECB_RATE": _decimal("2.15"),
         "INVOICES_MAX_MB": 20,
-        "PES_ID_POST": None,
-        "PES_ID_COLL": None,
-        "PES_COD_COL": None,
-        "PES_COD_BUD": None,
-        "PES_BUDGET_LABEL": None,
-        "ORGANISATION_CITY": None,
-        "ORGANISATION_POSTAL_CODE": None,
         "HELIOS_POLICY_SHA256": "roF9+cfRHNPtVJolhdqfIqGMVuUXX8aR4rpiquf0u5E=",
         "PES_DEPOSIT_DIR": None,
     }

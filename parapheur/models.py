@@ -32,3 +32,4 @@ from parapheur.invoices.models import (  # noqa: F401
     InvoiceStatusChange,
     InvoiceVatBreakdown,
 )
+from parapheur.organisations.models import Budget, Organisation  # noqa: F401

@@ -91,13 +91,28 @@ def read_retour_command(file: Path) -> None:
 
 # --- commands on the database ---------------------------------------------------------------
 
-def _context():
-    """The app, its setup for the PES, a session and the clock (for commands on the database)."""
-    from parapheur import create_app
-    from parapheur.accounting.services import AccountingSetup
+def _setups(app, session, org: str | None, code_bud: str | None, *, every: bool = False):
+    """The accounting setups of the organisation's budget (or of every budget when `every`)."""
+    from parapheur.accounting.services import budget_setup
+    from parapheur.organisations.services import resolve_organisation
 
-    app = create_app()
-    return app, AccountingSetup.from_config(app.config)
+    organisation = resolve_organisation(session, org)
+    policy = app.config["HELIOS_POLICY_SHA256"]
+    if every and code_bud is None:
+        return [budget_setup(organisation, b.code_bud, policy_sha256=policy)
+                for b in organisation.budgets]
+    return [budget_setup(organisation, code_bud, policy_sha256=policy)]
+
+
+def _app():
+    from parapheur import create_app
+
+    return create_app()
+
+
+ORG = click.option("--org", metavar="SLUG", help="The collectivité (default: the only one).")
+BUDGET = click.option("--budget", "code_bud", metavar="CODBUD",
+                      help="Budget code (CodBud; default: the only budget).")
 
 
 def _now(app):
@@ -110,14 +125,17 @@ def _now(app):
 @pes_group.command("mandater")
 @click.option("--exercice", type=click.IntRange(2000, 2999), required=True,
               help="Exercice of the mandats and bordereaux.")
-def mandater_command(exercice: int) -> None:
+@ORG
+@BUDGET
+def mandater_command(exercice: int, org: str | None, code_bud: str | None) -> None:
     """Make mandats of the invoices in « Service fait » and group them into numbered bordereaux."""
     from parapheur.accounting.services import create_bordereaux, create_mandats
     from parapheur.db import get_session, transaction
 
-    app, setup = _context()
+    app = _app()
     with app.app_context():
         session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
         now = _now(app)
         with transaction(session):
             mandats = create_mandats(session, setup, exercice=exercice, actor=None, now=now)
@@ -139,7 +157,7 @@ def import_acquit_command(file: Path) -> None:
     from parapheur.db import get_session, transaction
 
     acquit = read_acquit(_read(file))
-    app, _ = _context()
+    app = _app()
     with app.app_context():
         session = get_session()
         with transaction(session):
@@ -158,12 +176,11 @@ def import_retour_command(file: Path) -> None:
     from parapheur.db import get_session, transaction
 
     retour = read_retour(_read(file))
-    app, setup = _context()
+    app = _app()
     with app.app_context():
         session = get_session()
         with transaction(session):
-            changes = import_retour(session, retour, cod_col=setup.budget.cod_col, actor=None,
-                                    now=_now(app))
+            changes = import_retour(session, retour, actor=None, now=_now(app))
     click.echo(f"Retour {retour.file_name} appliqué : {len(changes)} mandat(s) modifié(s).")
     for change in changes:
         click.echo(f"- {change}")
@@ -175,29 +192,35 @@ def export_group() -> None:
 
 
 @export_group.command("pes")
-@click.option("--budget", "cod_bud", metavar="CODBUD", help="Budget code (default: the configured one).")
+@ORG
+@click.option("--budget", "code_bud", metavar="CODBUD",
+              help="Budget code (CodBud; default: every budget, one file each).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the file here.")
-def export_pes_command(cod_bud: str | None, out: Path | None) -> None:
-    """Export the signed bordereaux not yet sent into one PES_Aller, deposit it for the TdT."""
+              help="Also write the file here (with one budget).")
+def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) -> None:
+    """Export the signed bordereaux not yet sent into a PES_Aller, deposit it for the TdT."""
     from parapheur.accounting.services import FolderConnector, deposit_pending, export_pes
     from parapheur.db import get_session, transaction
     from parapheur.documents.views import get_store
 
-    app, setup = _context()
+    app = _app()
     with app.app_context():
         session = get_session()
         store = get_store()
         now = _now(app)
         directory = app.config.get("PES_DEPOSIT_DIR") or Path(app.config["DATA_DIR"]) / "pes-depot"
-        with transaction(session):
-            result = export_pes(session, store, setup, actor=None, now=now, cod_bud=cod_bud)
-            summary = None if result is None else (result.export.filename,
-                                                   len(result.export.bordereaux))
-        if result is None:
-            click.echo("Aucun bordereau signé n'attend d'être transmis : aucun nouveau fichier "
-                       "PES n'a été produit.")
-        else:
+        setups = _setups(app, session, org, code_bud, every=True)
+        if out is not None and len(setups) > 1:
+            raise click.UsageError("--out demande un seul budget (--budget).")
+        for setup in setups:
+            with transaction(session):
+                result = export_pes(session, store, setup, actor=None, now=now)
+                summary = None if result is None else (result.export.filename,
+                                                       len(result.export.bordereaux))
+            if result is None:
+                click.echo(f"Budget {setup.budget.cod_bud} : aucun bordereau signé n'attend "
+                           f"d'être transmis, aucun nouveau fichier PES.")
+                continue
             if out is not None:
                 out.write_bytes(result.content)
             click.echo(f"{summary[0]} : {summary[1]} bordereau(x) exporté(s)"
@@ -207,3 +230,58 @@ def export_pes_command(cod_bud: str | None, out: Path | None) -> None:
                 session, store, FolderConnector(Path(directory)), actor=None, now=now)]
     for filename, where in deposits:
         click.echo(f"{filename} déposé pour le tiers de télétransmission : {where}")
+
+
+@pes_group.command("sign")
+@ORG
+@BUDGET
+@click.option("--pkcs12", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The ordonnateur's PKCS#12 file.")
+@click.option("--passphrase-env", metavar="VAR", help="Environment variable with the passphrase.")
+@click.option("--pkcs11-module", metavar="LIB", help="PKCS#11 module (.so) of the card or HSM.")
+@click.option("--token-label", metavar="L", help="Label of the PKCS#11 token.")
+@click.option("--slot", type=int, help="PKCS#11 slot number (instead of --token-label).")
+@click.option("--key-label", metavar="K", help="Label of the key on the token.")
+@click.option("--key-id", metavar="HEX", help="Id of the key on the token (hex).")
+@click.option("--pin-env", metavar="VAR", help="Environment variable with the PIN.")
+def sign_command(org: str | None, code_bud: str | None, pkcs12: Path | None,
+                 passphrase_env: str | None, pkcs11_module: str | None, token_label: str | None,
+                 slot: int | None, key_label: str | None, key_id: str | None,
+                 pin_env: str | None) -> None:
+    """Sign (XAdES) every bordereau of the budget waiting for the ordonnateur, in one batch."""
+    from sqlalchemy import select
+
+    from parapheur.accounting.models import BordereauMandats, BordereauState
+    from parapheur.accounting.services import sign_bordereaux
+    from parapheur.db import get_session, transaction
+    from parapheur.signatures.cli import _open_key
+    from signing.errors import SigningError
+
+    if bool(pkcs12) == bool(pkcs11_module):
+        raise click.UsageError("Choisissez une clé : --pkcs12 FICHIER ou --pkcs11-module LIB.")
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
+        try:
+            key = _open_key(pkcs12, passphrase_env, pkcs11_module, token_label, slot, key_label,
+                            key_id, pin_env)
+        except SigningError as exc:
+            raise ParapheurError(exc.message) from None
+        try:
+            with transaction(session):
+                waiting = list(session.scalars(select(BordereauMandats).where(
+                    BordereauMandats.state == BordereauState.A_SIGNER,
+                    BordereauMandats.cod_col == setup.budget.cod_col,
+                    BordereauMandats.cod_bud == setup.budget.cod_bud)
+                    .order_by(BordereauMandats.exercice, BordereauMandats.number)))
+                try:
+                    sign_bordereaux(session, setup, waiting, key, actor=None, now=_now(app))
+                except SigningError as exc:
+                    raise ParapheurError(exc.message) from None
+                labels = [b.label for b in waiting]
+        finally:
+            key.close()
+    click.echo(f"{len(labels)} bordereau(x) signé(s) par {key.subject_name}.")
+    for label in labels:
+        click.echo(f"- {label}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -37,11 +37,20 @@ from parapheur.documents.storage import ContentStore
 from parapheur.errors import Conflict, ParapheurError
 from parapheur.invoices.models import Invoice, InvoiceStatus
 from parapheur.invoices.services import record_status
-from signing.xades import ProductionPlace, SignaturePolicy, XadesOptions
+from parapheur.organisations.models import Budget as OrganisationBudget
+from parapheur.organisations.models import Organisation
+from signing.xades import (
+    DEFAULT_HELIOS_POLICY_SHA256,
+    ProductionPlace,
+    SignaturePolicy,
+    XadesOptions,
+)
 
 #: Largest number of mandats on one bordereau (NbrPce has 5 digits; Hélios prefers small ones).
 MAX_PIECES_PER_BORDEREAU = 500
 ORDINARY = "01"
+#: Country names for SignatureProductionPlace, from the organisation's ISO code.
+COUNTRIES = {"FR": "France"}
 
 
 class AccountingError(ParapheurError):
@@ -67,26 +76,38 @@ class AccountingSetup:
         return XadesOptions(self.place, policy=self.policy)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> AccountingSetup:
-        """From the PARAPHEUR_PES_* settings; AccountingError naming what is missing."""
-        id_coll = config.get("PES_ID_COLL") or config.get("INVOICES_BUYER_SIRET")
-        required = {"PARAPHEUR_PES_ID_POST": config.get("PES_ID_POST"),
-                    "PARAPHEUR_PES_ID_COLL": id_coll,
-                    "PARAPHEUR_PES_COD_COL": config.get("PES_COD_COL"),
-                    "PARAPHEUR_PES_COD_BUD": config.get("PES_COD_BUD"),
-                    "PARAPHEUR_ORGANISATION_CITY": config.get("ORGANISATION_CITY"),
-                    "PARAPHEUR_ORGANISATION_POSTAL_CODE": config.get("ORGANISATION_POSTAL_CODE")}
-        missing = [name for name, value in required.items() if not value]
+    def for_budget(cls, organisation: Organisation, budget: OrganisationBudget, *,
+                   policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256) -> AccountingSetup:
+        """From the collectivité and one of its budgets; AccountingError naming what is missing."""
+        missing = [label for label, value in (
+            ("le SIRET", organisation.siret), ("la ville", organisation.city),
+            ("le code postal", organisation.postal_code),
+            ("le codique du poste comptable", budget.poste_comptable)) if not value]
         if missing:
-            raise AccountingError("setup_missing", "Le mandatement n'est pas configuré : "
-                                  f"définissez {', '.join(missing)}.")
-        label = (config.get("PES_BUDGET_LABEL") or config.get("ORGANISATION_NAME") or "")[:38]
-        return cls(budget=pes_model.Budget(id_post=config["PES_ID_POST"], id_coll=id_coll,
-                                           cod_col=config["PES_COD_COL"],
-                                           cod_bud=config["PES_COD_BUD"], libelle=label),
-                   place=ProductionPlace(config["ORGANISATION_CITY"],
-                                         config["ORGANISATION_POSTAL_CODE"]),
-                   policy=SignaturePolicy(sha256_b64=config["HELIOS_POLICY_SHA256"]))
+            raise AccountingError("setup_missing", f"La collectivité {organisation.name} n'a pas "
+                                  f"{', '.join(missing)} : renseignez-les avec « parapheur orgs "
+                                  f"update » avant de mandater.")
+        return cls(budget=pes_model.Budget(id_post=budget.poste_comptable or "",
+                                           id_coll=organisation.siret or "",
+                                           cod_col=budget.code_col, cod_bud=budget.code_bud,
+                                           libelle=budget.label[:38]),
+                   place=ProductionPlace(organisation.city or "", organisation.postal_code or "",
+                                         COUNTRIES.get(organisation.country, organisation.country)),
+                   policy=SignaturePolicy(sha256_b64=policy_sha256))
+
+
+def budget_setup(organisation: Organisation, code_bud: str | None, *,
+                 policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256) -> AccountingSetup:
+    """The setup of the budget `code_bud` of `organisation` (its only budget when None)."""
+    budgets = list(organisation.budgets)
+    if code_bud is not None:
+        budgets = [b for b in budgets if b.code_bud == code_bud]
+    if len(budgets) != 1:
+        known = ", ".join(f"{b.code_bud} ({b.label})" for b in organisation.budgets) or "aucun"
+        what = f"Le budget {code_bud} n'existe pas" if code_bud else "Précisez le budget (--budget)"
+        raise AccountingError("unknown_budget", f"{what} pour {organisation.name} ; budgets : "
+                              f"{known}.")
+    return AccountingSetup.for_budget(organisation, budgets[0], policy_sha256=policy_sha256)
 
 
 # --- numbering ------------------------------------------------------------------------------
@@ -293,7 +314,7 @@ class ExportResult:
 
 
 def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *, actor: Any,
-               now: datetime, cod_bud: str | None = None) -> ExportResult | None:
+               now: datetime) -> ExportResult | None:
     """Export every signed bordereau not exported yet into one checked PES_Aller, exactly once.
 
     The export counter is locked first, so concurrent exports run one after the other and the
@@ -301,9 +322,6 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     written) when Hélios would reject the file.
     """
     budget = setup.budget
-    if cod_bud is not None and cod_bud != budget.cod_bud:
-        raise AccountingError("unknown_budget", f"Le budget {cod_bud} n'est pas configuré "
-                              f"(budget configuré : {budget.cod_bud}).")
     counter = _locked_counter(session, _scope("pes", budget))
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
@@ -456,13 +474,12 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
     return changes
 
 
-def import_retour(session: Session, retour: Retour, *, cod_col: str, actor: Any,
-                  now: datetime) -> list[str]:
+def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime) -> list[str]:
     """Apply a spending PES_Retour: paid mandats « Mis en paiement », their invoices too (the
     délai global de paiement stops at the payment date)."""
     changes = []
     for piece in retour.pieces:
-        bordereau = _find_bordereau(session, cod_col, retour.cod_bud, piece.exercice,
+        bordereau = _find_bordereau(session, retour.cod_col, retour.cod_bud, piece.exercice,
                                     piece.bordereau_number)
         mandat = None if bordereau is None else next(
             (m for m in bordereau.mandats if m.number == piece.number), None)

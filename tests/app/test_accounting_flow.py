@@ -194,8 +194,7 @@ def test_twenty_invoices_to_payment(app, clock, maire_key, dev_pki, system_tool,
         retour = retour_with_payments([(m.bordereau.number, m.number, m.amount_ht + m.amount_tva)
                                        for m in mandats])
         with transaction(session):
-            changes = import_retour(session, read_retour(retour), cod_col="123", actor=None,
-                                    now=clock())
+            changes = import_retour(session, read_retour(retour), actor=None, now=clock())
         assert len(changes) == 20
         assert changes[0].startswith("mandat 1 (Bordereau 1 (exercice 2026)) : mis en paiement "
                                      "le 15/03/2026")
@@ -389,3 +388,40 @@ def test_two_concurrent_mandatements_number_without_gaps(app, clock, database_ur
         assert session.scalars(select(BordereauMandats.number)
                                .order_by(BordereauMandats.number)).all() == [1, 2, 3, 4, 5, 6]
         assert sorted(session.scalars(select(Mandat.number))) == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_commands_from_mandatement_to_deposit(demo, clock, demo_pki, tmp_path, database_url):
+    from app_helpers import run_cli
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the commands are thin over the services tested on both databases")
+
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    make_invoices(demo, clock, 3)
+    result = run_cli(demo, "pes", "mandater", "--exercice", "2026", "--budget", "00")
+    assert result.returncode == 0, result.stderr
+    assert "3 mandat(s) créé(s), 1 bordereau(x) à signer." in result.stdout
+
+    env = {"MAIRE_CODE": DEMO_PASSPHRASE, "PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")}
+    result = run_cli(demo, "pes", "sign", "--budget", "00", "--pkcs12",
+                     str(demo_pki.pkcs12_path("maire")), "--passphrase-env", "MAIRE_CODE",
+                     env=env)
+    assert result.returncode == 0, result.stderr
+    assert "- Bordereau 1 (exercice 2026)" in result.stdout
+
+    out = tmp_path / "pes.xml"
+    result = run_cli(demo, "export", "pes", "--budget", "00", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert check_aller(out.read_bytes()) == []
+    (deposited,) = (tmp_path / "depot").iterdir()
+    assert deposited.read_bytes() == out.read_bytes()
+    assert f"déposé pour le tiers de télétransmission : {deposited}" in result.stdout
+
+    result = run_cli(demo, "export", "pes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("aucun nouveau fichier PES") == 2  # both demo budgets
+
+    result = run_cli(demo, "pes", "mandater", "--exercice", "2026")
+    assert result.returncode == 1
+    assert "Précisez le budget (--budget)" in result.stderr

@@ -113,6 +113,7 @@ class Retour:
 
     file_name: str
     id_coll: str
+    cod_col: str
     cod_bud: str
     pieces: tuple[ReturnedPiece, ...]
 
@@ -198,4 +199,5 @@ def read_retour(document: bytes) -> Retour:
                 comment=_v(info, "Commentaire"), payments=payments))
     return Retour(file_name=_v(root, "Enveloppe/Parametres/NomFic") or "",
                   id_coll=_v(root, "EnTetePES/IdColl") or "",
+                  cod_col=_v(root, "EnTetePES/CodColl") or "",
                   cod_bud=_v(root, "EnTetePES/CodBud") or "", pieces=tuple(pieces))

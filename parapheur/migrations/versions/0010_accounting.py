@@ -1,7 +1,7 @@
 """accounting: mandats, bordereaux de mandats (numbered without gaps), PES exports, counters
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0005, 0009
 Create Date: 2026-12-01 16:04:21.320918
 """
 from alembic import op
@@ -10,7 +10,8 @@ import parapheur.db
 
 
 revision = '0010'
-down_revision = '0009'
+# Merges the organisations (0005) and invoices (0009) heads: mandats reference invoices.
+down_revision = ('0005', '0009')
 branch_labels = None
 depends_on = None
 
