@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 RUN_PACKAGES := fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
 	libpango-1.0-0:lib:libpango-1.0.so.0 libpangoft2-1.0-0:lib:libpangoft2-1.0.so.0
 TEST_PACKAGES := $(RUN_PACKAGES) softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium \
-	redis-server:redis-server
+	redis-server:redis-server xmlsec1:xmlsec1
 SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
 
 .DEFAULT_GOAL := help

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "invoices": "parapheur.invoices.cli:invoices_group",
     "engagements": "parapheur.invoices.cli:engagements_group",
     "archive": "parapheur.archival.cli:archive_group",
+    "pes": "parapheur.accounting.cli:pes_group",
+    "export": "parapheur.accounting.cli:export_group",
 }
 
 

@@ -144,6 +144,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTBOX_LEASE_SECONDS", "PARAPHEUR_OUTBOX_LEASE_SECONDS", _positive_int,
             "How long a worker holds a side effect it took; past it another worker takes it "
             "over (default: 300)."),
+    Setting("HELIOS_POLICY_SHA256", "PARAPHEUR_HELIOS_POLICY_SHA256", lambda v: _sha256_b64(v),
+            "Base64 SHA-256 of the Hélios signature policy (default: Libriciel's value)."),
+    Setting("PES_DEPOSIT_DIR", "PARAPHEUR_PES_DEPOSIT_DIR", lambda v: Path(v).expanduser().resolve(),
+            "Folder the tiers de télétransmission's client watches; PES files are deposited there "
+            "(default: $PARAPHEUR_DATA_DIR/pes-depot)."),
     Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
             "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
@@ -155,6 +160,19 @@ def _existing_file(value: str, *, directory: bool = False) -> Path:
     if not (path.is_dir() if directory else path.is_file()):
         raise ValueError(f"{'directory' if directory else 'file'} not found")
     return path
+
+
+def _sha256_b64(value: str) -> str:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("not a base64 SHA-256 (32 bytes)")
+    return value.strip()
 
 
 def _siret(value: str) -> str:
@@ -239,6 +257,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "OUTBOX_MAX_ATTEMPTS": 8,
         "OUTBOX_RETRY_SECONDS": 30,
         "OUTBOX_LEASE_SECONDS": 300,
+        "HELIOS_POLICY_SHA256": "roF9+cfRHNPtVJolhdqfIqGMVuUXX8aR4rpiquf0u5E=",
+        "PES_DEPOSIT_DIR": None,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

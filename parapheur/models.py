@@ -1,5 +1,11 @@
 """Import every model so that metadata (and Alembic) sees the whole schema."""
 
+from parapheur.accounting.models import (  # noqa: F401
+    AccountingCounter,
+    BordereauMandats,
+    Mandat,
+    PesExport,
+)
 from parapheur.accounts.models import (  # noqa: F401
     Delegation,
     Desk,

@@ -1,0 +1,516 @@
+"""Mandatement: mandats from certified invoices, numbered bordereaux, the ordonnateur's signature,
+the PES export (exactly once), its deposit for the tiers de télétransmission, and the way back.
+
+Every function runs in the caller's transaction and journals what it changes; a refusal raises an
+`AccountingError` (or `PesInvalid`) and changes nothing once the caller rolls back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from parapheur.accounting.models import (
+    AccountingCounter,
+    BordereauMandats,
+    BordereauState,
+    Mandat,
+    MandatState,
+    PesExport,
+)
+from parapheur.accounting.pes import model as pes_model
+from parapheur.accounting.pes.returns import Acquit, Retour
+from parapheur.accounting.pes.writer import sign_bordereau as sign_pes_bordereau
+from parapheur.accounting.pes.writer import write_pes
+from parapheur.audit import services as audit
+from parapheur.documents.storage import ContentStore
+from parapheur.errors import Conflict, ParapheurError
+from parapheur.invoices.models import Invoice, InvoiceStatus
+from parapheur.invoices.services import record_status
+from parapheur.organisations.models import Budget as OrganisationBudget
+from parapheur.organisations.models import Organisation
+from signing.xades import (
+    DEFAULT_HELIOS_POLICY_SHA256,
+    ProductionPlace,
+    SignaturePolicy,
+    XadesOptions,
+)
+
+#: Largest number of mandats on one bordereau (NbrPce has 5 digits; Hélios prefers small ones).
+MAX_PIECES_PER_BORDEREAU = 500
+ORDINARY = "01"
+#: Country names for SignatureProductionPlace, from the organisation's ISO code.
+COUNTRIES = {"FR": "France"}
+
+
+class AccountingError(ParapheurError):
+    """A mandatement action that cannot be done as asked; `code` is stable."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class AccountingSetup:
+    """What the PES needs to know of the collectivité: its budget, its city, the policy."""
+
+    budget: pes_model.Budget
+    place: ProductionPlace
+    policy: SignaturePolicy = SignaturePolicy()
+    emitter: pes_model.Emitter = pes_model.Emitter()
+
+    @property
+    def xades(self) -> XadesOptions:
+        """The ordonnateur's XAdES options."""
+        return XadesOptions(self.place, policy=self.policy)
+
+    @classmethod
+    def for_budget(cls, organisation: Organisation, budget: OrganisationBudget, *,
+                   policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256) -> AccountingSetup:
+        """From the collectivité and one of its budgets; AccountingError naming what is missing."""
+        missing = [label for label, value in (
+            ("le SIRET", organisation.siret), ("la ville", organisation.city),
+            ("le code postal", organisation.postal_code),
+            ("le codique du poste comptable", budget.poste_comptable)) if not value]
+        if missing:
+            raise AccountingError("setup_missing", f"La collectivité {organisation.name} n'a pas "
+                                  f"{', '.join(missing)} : renseignez-les avec « parapheur orgs "
+                                  f"update » avant de mandater.")
+        return cls(budget=pes_model.Budget(id_post=budget.poste_comptable or "",
+                                           id_coll=organisation.siret or "",
+                                           cod_col=budget.code_col, cod_bud=budget.code_bud,
+                                           libelle=budget.label[:38]),
+                   place=ProductionPlace(organisation.city or "", organisation.postal_code or "",
+                                         COUNTRIES.get(organisation.country, organisation.country)),
+                   policy=SignaturePolicy(sha256_b64=policy_sha256))
+
+
+def budget_setup(organisation: Organisation, code_bud: str | None, *,
+                 policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256) -> AccountingSetup:
+    """The setup of the budget `code_bud` of `organisation` (its only budget when None)."""
+    budgets = list(organisation.budgets)
+    if code_bud is not None:
+        budgets = [b for b in budgets if b.code_bud == code_bud]
+    if len(budgets) != 1:
+        known = ", ".join(f"{b.code_bud} ({b.label})" for b in organisation.budgets) or "aucun"
+        what = f"Le budget {code_bud} n'existe pas" if code_bud else "Précisez le budget (--budget)"
+        raise AccountingError("unknown_budget", f"{what} pour {organisation.name} ; budgets : "
+                              f"{known}.")
+    return AccountingSetup.for_budget(organisation, budgets[0], policy_sha256=policy_sha256)
+
+
+# --- numbering ------------------------------------------------------------------------------
+
+def _locked_counter(session: Session, scope: str) -> AccountingCounter:
+    """The counter of `scope`, locked (SELECT … FOR UPDATE) until the transaction ends."""
+    counter = session.execute(select(AccountingCounter).where(AccountingCounter.scope == scope)
+                              .with_for_update()).scalar_one_or_none()
+    if counter is None:
+        try:
+            with session.begin_nested():
+                session.add(AccountingCounter(scope=scope, last_value=0))
+        except IntegrityError:
+            pass  # created by a concurrent transaction meanwhile; lock it below
+        counter = session.execute(select(AccountingCounter)
+                                  .where(AccountingCounter.scope == scope)
+                                  .with_for_update()).scalar_one()
+    return counter
+
+
+def next_number(session: Session, scope: str) -> int:
+    """The next number of `scope`, locked until the caller's transaction ends (no gap, no reuse)."""
+    counter = _locked_counter(session, scope)
+    counter.last_value += 1
+    session.flush()
+    return counter.last_value
+
+
+def _scope(kind: str, budget: pes_model.Budget, exercice: int | None = None,
+           type_bordereau: str | None = None) -> str:
+    parts = [kind, budget.cod_col, budget.cod_bud]
+    parts += [str(p) for p in (exercice, type_bordereau) if p is not None]
+    return ":".join(parts)
+
+
+# --- mandats and bordereaux -----------------------------------------------------------------
+
+def _attachment_id(setup: AccountingSetup, invoice: Invoice, exercice: int) -> str:
+    return f"{setup.budget.id_coll}{exercice}DEP{invoice.id:010d}"[:50]
+
+
+def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, actor: Any,
+                   now: datetime) -> list[Mandat]:
+    """One mandat per invoice in « Service fait » that has none; the invoice becomes « Mandatée »."""
+    invoices = session.scalars(
+        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT)
+        .where(~select(Mandat.id).where(Mandat.invoice_id == Invoice.id).exists())
+        .order_by(Invoice.id)).all()
+    created = []
+    for invoice in invoices:
+        nature = invoice.imputation_nature or (invoice.engagement.imputation_nature
+                                               if invoice.engagement else None)
+        if not nature:
+            raise AccountingError("imputation_missing",
+                                  f"La facture n° {invoice.number} (#{invoice.id}) n'a pas "
+                                  f"d'imputation (nature M57) : le mandat ne peut pas être fait.")
+        if invoice.total_net is None:
+            raise AccountingError("amount_missing", f"La facture n° {invoice.number} n'a pas de "
+                                  f"montant hors taxe : le mandat ne peut pas être fait.")
+        engagement = invoice.engagement
+        mandat = Mandat(
+            invoice_id=invoice.id, exercice=exercice, cod_col=setup.budget.cod_col,
+            cod_bud=setup.budget.cod_bud,
+            object=f"Facture {invoice.number or invoice.id} {invoice.seller_name or ''}"[:100],
+            nature=nature,
+            fonction=invoice.imputation_fonction or (engagement.imputation_fonction
+                                                     if engagement else None),
+            operation=invoice.imputation_operation or (engagement.imputation_operation
+                                                       if engagement else None),
+            amount_ht=invoice.total_net, amount_tva=invoice.total_vat or Decimal("0"),
+            payment_mode="03" if invoice.seller_iban else "02",
+            supplier_name=invoice.seller_name or "?", supplier_siret=invoice.seller_siret,
+            supplier_iban=invoice.seller_iban,
+            attachment_id=_attachment_id(setup, invoice, exercice),
+            state=MandatState.A_BORDEREAUTER, created_at=now)
+        session.add(mandat)
+        session.flush()
+        record_status(session, invoice, InvoiceStatus.MANDATEE, actor=actor, now=now)
+        audit.record(session, "accounting:mandat:created", actor=actor,
+                     document_id=invoice.document_id,
+                     details={"mandat_id": mandat.id, "invoice_id": invoice.id,
+                              "amount_ht": str(mandat.amount_ht)}, clock=lambda: now)
+        created.append(mandat)
+    return created
+
+
+def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int,
+                      issued_on: date, actor: Any, now: datetime,
+                      per_bordereau: int = MAX_PIECES_PER_BORDEREAU) -> list[BordereauMandats]:
+    """Group the budget's unassigned mandats into bordereaux numbered for the exercice."""
+    budget = setup.budget
+    pending = session.scalars(
+        select(Mandat).where(Mandat.bordereau_id.is_(None), Mandat.exercice == exercice,
+                             Mandat.cod_col == budget.cod_col, Mandat.cod_bud == budget.cod_bud,
+                             Mandat.state == MandatState.A_BORDEREAUTER)
+        .order_by(Mandat.id).with_for_update()).all()
+    made = []
+    for start in range(0, len(pending), per_bordereau):
+        group = pending[start:start + per_bordereau]
+        number = next_number(session, _scope("bordereau", budget, exercice, ORDINARY))
+        previous = session.scalar(
+            select(func.coalesce(func.sum(BordereauMandats.amount_ht), 0))
+            .where(BordereauMandats.cod_col == budget.cod_col,
+                   BordereauMandats.cod_bud == budget.cod_bud,
+                   BordereauMandats.exercice == exercice,
+                   BordereauMandats.state != BordereauState.REJETE)) or Decimal("0")
+        amount_ht = sum((m.amount_ht for m in group), Decimal("0"))
+        bordereau = BordereauMandats(
+            cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
+            type_bordereau=ORDINARY, number=number, issued_on=issued_on, amount_ht=amount_ht,
+            amount_tva=sum((m.amount_tva for m in group), Decimal("0")),
+            cumulative_amount=Decimal(previous) + amount_ht, state=BordereauState.A_SIGNER,
+            created_at=now)
+        session.add(bordereau)
+        session.flush()
+        for mandat in group:
+            mandat.bordereau_id = bordereau.id
+            mandat.number = next_number(session, _scope("mandat", budget, exercice))
+            mandat.state = MandatState.BORDEREAUTE
+        session.flush()
+        audit.record(session, "accounting:bordereau:created", actor=actor,
+                     details={"bordereau_id": bordereau.id, "number": number,
+                              "exercice": exercice, "mandats": [m.id for m in group],
+                              "amount_ht": str(amount_ht)}, clock=lambda: now)
+        made.append(bordereau)
+    return made
+
+
+# --- from the database to the PES ------------------------------------------------------------
+
+def _tiers(mandat: Mandat) -> pes_model.Tiers:
+    account = None
+    if mandat.supplier_iban:
+        account = pes_model.BankAccount(iban=mandat.supplier_iban.replace(" ", "").upper(),
+                                        holder=mandat.supplier_name[:32])
+    return pes_model.Tiers(name=mandat.supplier_name[:38], siret=mandat.supplier_siret,
+                           bank_account=account)
+
+
+def typed_bordereau(bordereau: BordereauMandats) -> pes_model.Bordereau:
+    """The PES content of a bordereau from the database."""
+    pieces = tuple(
+        pes_model.Piece(
+            number=m.number or 0, object=m.object, attachment_ids=(m.attachment_id,),
+            lines=(pes_model.Line(
+                number=1, nature=m.nature, fonction=m.fonction, operation=m.operation,
+                amount_ht=m.amount_ht, amount_tva=m.amount_tva or None, tiers=_tiers(m),
+                invoice_number=(m.invoice.number or "")[:20] or None,
+                transfer_label=f"FACTURE {m.invoice.number or m.invoice_id}"[:70],
+                payment_mode=m.payment_mode),))
+        for m in bordereau.mandats)
+    return pes_model.Bordereau(number=bordereau.number, exercice=bordereau.exercice,
+                               issued_on=bordereau.issued_on, pieces=pieces,
+                               type_bordereau=bordereau.type_bordereau,
+                               cumulative_amount=bordereau.cumulative_amount)
+
+
+def _shell(setup: AccountingSetup, name: str, created_on: date,
+           bordereaux: tuple[pes_model.Bordereau, ...],
+           attachments: tuple[pes_model.Attachment, ...] = ()) -> pes_model.PesAller:
+    return pes_model.PesAller(name=name, budget=setup.budget, created_on=created_on,
+                              bordereaux=bordereaux, attachments=attachments,
+                              emitter=setup.emitter)
+
+
+def sign_bordereaux(session: Session, setup: AccountingSetup, bordereaux: list[BordereauMandats],
+                    key: Any, *, actor: Any, now: datetime) -> None:
+    """The ordonnateur's XAdES signature on each bordereau (one key opened for the batch)."""
+    for bordereau in bordereaux:
+        if bordereau.state is not BordereauState.A_SIGNER:
+            raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il "
+                           f"n'est pas signé une seconde fois.")
+        typed = typed_bordereau(bordereau)
+        element = sign_pes_bordereau(_shell(setup, "SIGNATURE", now.date(), (typed,)), typed,
+                                     key, setup.xades, signed_at=now)
+        bordereau.signed_element = element
+        bordereau.signed_at = now
+        bordereau.signer_name = key.subject_name
+        bordereau.state = BordereauState.SIGNE
+        session.flush()
+        audit.record(session, "accounting:bordereau:signed", actor=actor,
+                     details={"bordereau_id": bordereau.id, "number": bordereau.number,
+                              "exercice": bordereau.exercice, "signer": key.subject_name},
+                     clock=lambda: now)
+
+
+def _attachment(store: ContentStore, mandat: Mandat) -> pes_model.Attachment:
+    invoice = mandat.invoice
+    data = store.read(invoice.file_sha256)
+    pdf = invoice.container == "pdf"
+    stem = (invoice.filename.rsplit(".", 1)[0] or "facture")[:90]
+    return pes_model.Attachment(id_unique=mandat.attachment_id,
+                                filename=f"{stem}.{'pdf' if pdf else 'xml'}", content=data,
+                                mime_type="application/pdf" if pdf else "text/xml",
+                                description=f"Facture {invoice.number or invoice.id}"[:250])
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A PES export: its row and the file's bytes."""
+
+    export: PesExport
+    content: bytes
+
+
+def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *, actor: Any,
+               now: datetime) -> ExportResult | None:
+    """Export every signed bordereau not exported yet into one checked PES_Aller, exactly once.
+
+    The export counter is locked first, so concurrent exports run one after the other and the
+    second finds nothing left; None when there is nothing to export. PesInvalid (nothing
+    written) when Hélios would reject the file.
+    """
+    budget = setup.budget
+    counter = _locked_counter(session, _scope("pes", budget))
+    bordereaux = session.scalars(
+        select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
+                                       BordereauMandats.export_id.is_(None),
+                                       BordereauMandats.cod_col == budget.cod_col,
+                                       BordereauMandats.cod_bud == budget.cod_bud)
+        .order_by(BordereauMandats.exercice, BordereauMandats.number).with_for_update()).all()
+    if not bordereaux:
+        return None
+    counter.last_value += 1
+    number = counter.last_value
+    typed = tuple(typed_bordereau(b) for b in bordereaux)
+    attachments = tuple(_attachment(store, m) for b in bordereaux for m in b.mandats)
+    name = f"PES{budget.cod_col}{budget.cod_bud}{now:%Y}{number:06d}"
+    content = write_pes(_shell(setup, name, now.date(), typed, attachments),
+                        {t.xml_id: b.signed_element for t, b in zip(typed, bordereaux,
+                                                                    strict=True)})
+    sha256 = store.put(content)
+    export = PesExport(number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
+                       cod_col=budget.cod_col, cod_bud=budget.cod_bud, created_at=now,
+                       actor_id=getattr(actor, "id", None))
+    session.add(export)
+    session.flush()
+    for bordereau in bordereaux:
+        bordereau.export_id = export.id
+        bordereau.state = BordereauState.EXPORTE
+    session.flush()
+    audit.record(session, "accounting:pes:exported", actor=actor,
+                 details={"export_id": export.id, "number": number, "filename": export.filename,
+                          "sha256": sha256, "bordereaux": [b.id for b in bordereaux],
+                          "mandats": sum(len(b.mandats) for b in bordereaux)},
+                 clock=lambda: now)
+    return ExportResult(export, content)
+
+
+# --- transmission ---------------------------------------------------------------------------
+
+class Connector(Protocol):
+    """Hands a PES file to the tiers de télétransmission; returns where it went."""
+
+    def deposit(self, filename: str, content: bytes) -> str: ...
+
+
+@dataclass(frozen=True)
+class FolderConnector:
+    """« Dépôt dans un dossier »: the file appears whole (written aside, then renamed)."""
+
+    directory: Path
+
+    def deposit(self, filename: str, content: bytes) -> str:
+        """Write `content` as `directory/filename` atomically; refuse to overwrite a deposit."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / Path(filename).name
+        if target.exists():
+            if target.read_bytes() == content:
+                return str(target)  # deposited before the journal entry could be written
+            raise AccountingError("already_deposited", f"Un autre fichier {target.name} est déjà "
+                                  f"déposé dans {self.directory} : il n'est pas remplacé.")
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".depot-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, target)  # fails if a deposit of that name appeared meanwhile
+        except FileExistsError:
+            raise AccountingError("already_deposited", f"Le fichier {target.name} est déjà "
+                                  f"déposé : il n'est pas remplacé.") from None
+        finally:
+            os.unlink(temporary)
+        return str(target)
+
+
+def deposit_pending(session: Session, store: ContentStore, connector: Connector, *, actor: Any,
+                    now: datetime) -> list[tuple[PesExport, str]]:
+    """Deposit every export not deposited yet (a failed deposit is retried here), journaled.
+
+    Exports are committed before they are deposited, so a file is never produced twice; a deposit
+    is repeated at most until it is recorded (the folder connector accepts the same file again).
+    """
+    exports = session.scalars(select(PesExport).where(PesExport.deposited_at.is_(None))
+                              .order_by(PesExport.number).with_for_update()).all()
+    done = []
+    for export in exports:
+        where = connector.deposit(export.filename, store.read(export.sha256))
+        export.deposited_to = where
+        export.deposited_at = now
+        session.flush()
+        audit.record(session, "accounting:pes:deposited", actor=actor,
+                     details={"export_id": export.id, "filename": export.filename, "to": where},
+                     clock=lambda: now)
+        done.append((export, where))
+    return done
+
+
+def register_pes_exporter(registry: MutableMapping[str, Callable[..., Any]]) -> None:
+    """Register `export_pes` under "pes" in an exporter registry (app.extensions)."""
+    registry["pes"] = export_pes
+
+
+# --- the way back ---------------------------------------------------------------------------
+
+def _find_bordereau(session: Session, cod_col: str, cod_bud: str, exercice: int,
+                    number: int) -> BordereauMandats | None:
+    return session.scalars(select(BordereauMandats).where(
+        BordereauMandats.cod_col == cod_col, BordereauMandats.cod_bud == cod_bud,
+        BordereauMandats.exercice == exercice, BordereauMandats.number == number,
+        BordereauMandats.type_bordereau == ORDINARY)).one_or_none()
+
+
+def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
+                  ) -> list[str]:
+    """Apply a PES_ACQUIT: accepted bordereaux « Pris en charge », rejected ones back with why.
+
+    Returns one French line per bordereau changed; AccountingError naming an unknown one.
+    """
+    changes = []
+    for element in acquit.elements:
+        if element.bordereau_number is None or element.domain != "5":
+            continue
+        bordereau = _find_bordereau(session, acquit.cod_col, acquit.cod_bud,
+                                    element.exercice or 0, element.bordereau_number)
+        if bordereau is None:
+            raise AccountingError("unknown_bordereau", f"L'acquittement porte sur le bordereau "
+                                  f"{element.bordereau_number} (exercice {element.exercice}, "
+                                  f"budget {acquit.cod_col}/{acquit.cod_bud}) qui n'a jamais été "
+                                  f"transmis : rien n'a été modifié.")
+        if bordereau.state is not BordereauState.EXPORTE:
+            changes.append(f"{bordereau.label} : déjà {bordereau.state.label.lower()}, inchangé")
+            continue
+        if element.accepted:
+            bordereau.state = BordereauState.PRIS_EN_CHARGE
+            for mandat in bordereau.mandats:
+                mandat.state = MandatState.PRIS_EN_CHARGE
+            changes.append(f"{bordereau.label} : pris en charge")
+        else:
+            reason = "; ".join(str(a) for a in element.anomalies) or "rejet sans motif indiqué"
+            bordereau.state = BordereauState.REJETE
+            bordereau.rejection_reason = reason
+            for mandat in bordereau.mandats:
+                mandat.state = MandatState.REJETE
+                mandat.rejection_reason = reason
+            changes.append(f"{bordereau.label} : rejeté ({reason})")
+        session.flush()
+        audit.record(session, "accounting:bordereau:acknowledged", actor=actor,
+                     details={"bordereau_id": bordereau.id, "accepted": element.accepted,
+                              "file": acquit.file_name,
+                              "anomalies": [str(a) for a in element.anomalies]},
+                     clock=lambda: now)
+    return changes
+
+
+def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime) -> list[str]:
+    """Apply a spending PES_Retour: paid mandats « Mis en paiement », their invoices too (the
+    délai global de paiement stops at the payment date)."""
+    changes = []
+    for piece in retour.pieces:
+        bordereau = _find_bordereau(session, retour.cod_col, retour.cod_bud, piece.exercice,
+                                    piece.bordereau_number)
+        mandat = None if bordereau is None else next(
+            (m for m in bordereau.mandats if m.number == piece.number), None)
+        if mandat is None:
+            raise AccountingError("unknown_mandat", f"Le retour porte sur le mandat "
+                                  f"{piece.number} du bordereau {piece.bordereau_number} "
+                                  f"(exercice {piece.exercice}) inconnu ici : rien n'a été "
+                                  f"modifié.")
+        if piece.payments and mandat.state is not MandatState.PAYE:
+            paid_on = max(p.paid_on for p in piece.payments)
+            mandat.state = MandatState.PAYE
+            mandat.paid_on = paid_on
+            mandat.paid_amount = sum((p.amount for p in piece.payments), Decimal("0"))
+            invoice = mandat.invoice
+            invoice.paid_at = datetime.combine(paid_on, datetime.min.time(), tzinfo=now.tzinfo)
+            record_status(session, invoice, InvoiceStatus.MISE_EN_PAIEMENT, actor=actor, now=now)
+            changes.append(f"mandat {mandat.number} ({bordereau.label}) : mis en paiement le "
+                           f"{paid_on:%d/%m/%Y} pour {mandat.paid_amount} €")
+        elif piece.state == "04" and mandat.state is not MandatState.REJETE:
+            mandat.state = MandatState.REJETE
+            mandat.rejection_reason = piece.comment or piece.observation or "rejeté par le comptable"
+            changes.append(f"mandat {mandat.number} ({bordereau.label}) : rejeté "
+                           f"({mandat.rejection_reason})")
+        elif piece.state == "02" and mandat.state is MandatState.BORDEREAUTE:
+            mandat.state = MandatState.PRIS_EN_CHARGE
+            changes.append(f"mandat {mandat.number} ({bordereau.label}) : pris en charge")
+        else:
+            continue
+        session.flush()
+        audit.record(session, "accounting:mandat:returned", actor=actor,
+                     document_id=mandat.invoice.document_id,
+                     details={"mandat_id": mandat.id, "state": piece.state,
+                              "file": retour.file_name}, clock=lambda: now)
+    return changes

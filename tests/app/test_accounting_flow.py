@@ -1,0 +1,427 @@
+"""Mandatement in the database: invoices → mandats → numbered bordereaux → XAdES → PES exported
+exactly once → deposited → acquittement → retour; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import sys
+import threading
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from parapheur.accounting.models import (
+    AccountingCounter,
+    BordereauMandats,
+    BordereauState,
+    Mandat,
+    MandatState,
+    PesExport,
+)
+from parapheur.accounting.pes.builder import ENCODING
+from parapheur.accounting.pes.model import Budget
+from parapheur.accounting.pes.returns import read_acquit, read_retour
+from parapheur.accounting.pes.validation import PesInvalid, check_aller
+from parapheur.accounting.services import (
+    AccountingError,
+    AccountingSetup,
+    FolderConnector,
+    create_bordereaux,
+    create_mandats,
+    deposit_pending,
+    export_pes,
+    import_acquit,
+    import_retour,
+    register_pes_exporter,
+    sign_bordereaux,
+)
+from parapheur.audit.models import AuditEvent
+from parapheur.audit.services import verify_chain
+from parapheur.db import get_session, transaction
+from parapheur.documents.storage import ContentStore
+from parapheur.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from parapheur.invoices.services import record_status
+from signing.keys import Pkcs12Key
+from signing.xades import ProductionPlace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
+from xades_checks import xmlsec_verify  # noqa: E402
+
+SETUP = AccountingSetup(
+    budget=Budget(id_post="034000", id_coll="21340172201787", cod_col="123", cod_bud="01",
+                  libelle="VILLE DE SAINT-ETIENNE"),
+    place=ProductionPlace("Saint-Étienne-les-Orgues", "04230"))
+IBAN = "FR7630001007941234567890185"
+
+
+def _store(app) -> ContentStore:
+    return ContentStore(Path(app.config["DATA_DIR"]) / "store")
+
+
+def make_invoices(app, clock, count: int, *, iban: str = IBAN) -> list[int]:
+    """`count` invoices in « Service fait », each with its own small PDF in the store."""
+    store = _store(app)
+    ids = []
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            for n in range(1, count + 1):
+                pdf = b"%PDF-1.7\n% facture " + str(n).encode() + b"\n%%EOF\n"
+                now = clock()
+                invoice = Invoice(
+                    filename=f"facture-{n}.pdf", file_sha256=store.put(pdf), file_size=len(pdf),
+                    container="pdf", kind=InvoiceKind.INVOICE, number=f"FA-{n:04d}",
+                    issue_date=date(2026, 2, 1), issue_year=2026,
+                    seller_name="Papeterie Méridionale", seller_siret="73282932000074",
+                    seller_iban=iban, total_net=Decimal(f"{100 + n}.50"),
+                    total_vat=Decimal("20.10"), total_gross=Decimal(f"{120 + n}.60"),
+                    imputation_nature="6064", imputation_fonction="020",
+                    status=InvoiceStatus.DEPOSEE, received_at=now, created_at=now,
+                    misaddressed=False, blocked=False)
+                session.add(invoice)
+                session.flush()
+                record_status(session, invoice, InvoiceStatus.SERVICE_FAIT, actor=None, now=now)
+                ids.append(invoice.id)
+    return ids
+
+
+@pytest.fixture
+def maire_key(dev_pki):
+    with Pkcs12Key.open(dev_pki.pkcs12_path("maire"), dev_pki.passphrase) as key:
+        yield key
+
+
+def mandate(app, clock, *, per_bordereau: int = 10) -> list[int]:
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            create_mandats(session, SETUP, exercice=2026, actor=None, now=clock())
+            made = create_bordereaux(session, SETUP, exercice=2026, issued_on=clock().date(),
+                                     actor=None, now=clock(), per_bordereau=per_bordereau)
+            return [b.id for b in made]
+
+
+def sign_all(app, clock, key) -> None:
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            bordereaux = session.scalars(select(BordereauMandats).where(
+                BordereauMandats.state == BordereauState.A_SIGNER)).all()
+            sign_bordereaux(session, SETUP, list(bordereaux), key, actor=None, now=clock())
+
+
+def export(app, clock):
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            result = export_pes(session, _store(app), SETUP, actor=None, now=clock())
+            return None if result is None else (result.export.number, result.content)
+
+
+def test_twenty_invoices_to_payment(app, clock, maire_key, dev_pki, system_tool, shared_dir,
+                                    tmp_path):
+    xmlsec1 = system_tool("xmlsec1", "xmlsec1")
+    invoice_ids = make_invoices(app, clock, 20)
+
+    assert len(mandate(app, clock)) == 2
+    sign_all(app, clock, maire_key)  # one key, one batch, both bordereaux
+    number, content = export(app, clock)
+
+    # The file: valid, dematerialised, each XAdES accepted by xmlsec1, PJs = the invoices.
+    assert number == 1
+    assert check_aller(content) == []
+    root = etree.fromstring(content)
+    assert root.find("PES_DepenseAller/EnTeteDepense/InfoDematerialisee").get("V") == "1"
+    assert [b.find("BlocBordereau/IdBord").get("V") for b in root.iter("Bordereau")] == ["1", "2"]
+    assert [p.get("V") for p in root.iter("IdPce")] == [str(n) for n in range(1, 21)]
+    for bordereau_id in ("BORD-2026-01-1", "BORD-2026-01-2"):
+        accepted, output = xmlsec_verify(xmlsec1, content, f"{bordereau_id}-SIG",
+                                         dev_pki.ca_certificate_path, tmp_path)
+        assert accepted, output
+    store = _store(app)
+    with app.app_context():
+        session = get_session()
+        files = {m.attachment_id: store.read(m.invoice.file_sha256)
+                 for m in session.scalars(select(Mandat))}
+    decoded = {pj.find("IdUnique").get("V"): gzip.decompress(base64.b64decode(
+        pj.findtext("Contenu/Fichier"))) for pj in root.iterfind("PES_PJ/PJ")}
+    assert decoded == files and len(decoded) == 20
+
+    # Exactly once: a second run exports nothing and uses no number.
+    assert export(app, clock) is None
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count(PesExport.id))) == 1
+        stored = session.scalars(select(PesExport)).one()
+        assert store.read(stored.sha256) == content
+        # Deposit for the TdT, once: the second call has nothing left to deposit.
+        folder = tmp_path / "depot"
+        with transaction(session):
+            done = deposit_pending(session, store, FolderConnector(folder), actor=None,
+                                   now=clock())
+        assert [e.filename for e, _ in done] == [stored.filename]
+        assert (folder / stored.filename).read_bytes() == content
+        with transaction(session):
+            assert deposit_pending(session, store, FolderConnector(folder), actor=None,
+                                   now=clock()) == []
+
+    # Acquittement: both bordereaux accepted.
+    sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
+    acquit = (sample.replace(b'<CodCol V="400"/>', b'<CodCol V="123"/>')
+              .replace(b'<NumBord V="1847"/>', b'<NumBord V="1"/>')
+              .replace(b'<ExerciceBord V="2015"/>', b'<ExerciceBord V="2026"/>'))
+    second = acquit[acquit.index(b"<ElementACQUIT>"):acquit.index(b"</ElementACQUIT>") + 16]
+    acquit = acquit.replace(second, second + second.replace(b'<NumBord V="1"/>',
+                                                            b'<NumBord V="2"/>'), 1)
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            changes = import_acquit(session, read_acquit(acquit), actor=None, now=clock())
+        assert changes == ["Bordereau 1 (exercice 2026) : pris en charge",
+                           "Bordereau 2 (exercice 2026) : pris en charge"]
+        assert {m.state for m in session.scalars(select(Mandat))} == {MandatState.PRIS_EN_CHARGE}
+
+    # Retour: every mandat paid → every invoice « Mise en paiement », DGP stopped.
+    with app.app_context():
+        session = get_session()
+        mandats = session.scalars(select(Mandat).order_by(Mandat.number)).all()
+        retour = retour_with_payments([(m.bordereau.number, m.number, m.amount_ht + m.amount_tva)
+                                       for m in mandats])
+        with transaction(session):
+            changes = import_retour(session, read_retour(retour), actor=None, now=clock())
+        assert len(changes) == 20
+        assert changes[0].startswith("mandat 1 (Bordereau 1 (exercice 2026)) : mis en paiement "
+                                     "le 15/03/2026")
+        invoices = session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids))).all()
+        assert {i.status for i in invoices} == {InvoiceStatus.MISE_EN_PAIEMENT}
+        assert all(i.paid_at is not None and i.paid_at.date() == date(2026, 3, 15)
+                   for i in invoices)
+        names = set(session.scalars(select(AuditEvent.name)))
+        assert {"accounting:mandat:created", "accounting:bordereau:created",
+                "accounting:bordereau:signed", "accounting:pes:exported",
+                "accounting:pes:deposited", "accounting:bordereau:acknowledged",
+                "accounting:mandat:returned", "invoice:status:changed"} <= names
+        assert verify_chain(session).intact
+
+
+def retour_with_payments(pieces: list[tuple[int, int, Decimal]]) -> bytes:
+    """A spending PES_Retour paying each (bordereau, mandat, amount) on 15/03/2026."""
+    body = "".join(
+        f'<Bordereau><BlocBordereau><Exer V="2026"/><IdBord V="{b}"/><TypBord V="01"/>'
+        f'</BlocBordereau><Piece><InfoPiece><IdPce V="{n}"/><TypPce V="01"/><NatPce V="01"/>'
+        f'<DtePcePec V="2026-03-10"/><EtatPce V="05"/></InfoPiece><LigneDePiece><BlocLignePiece>'
+        f'<InfoLignePiece><IdLigne V="1"/><EtatLigPce V="01"/><MtHT V="{amount}"/>'
+        f'</InfoLignePiece></BlocLignePiece><PaiementEmargement><OrgEma V="01"/>'
+        f'<DtePay V="2026-03-15"/><MtPay V="{amount}"/></PaiementEmargement></LigneDePiece>'
+        f'</Piece></Bordereau>' for b, n, amount in pieces)
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>'
+        '<n:PES_Retour xmlns:n="http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour">'
+        '<Enveloppe><Parametres><Version V="2"/><TypFic V="PESRETOUR_DEP"/>'
+        '<NomFic V="RETOUR-2026-1"/></Parametres></Enveloppe><EnTetePES>'
+        '<DteStr V="2026-03-16"/><IdPost V="034000"/><IdColl V="21340172201787"/>'
+        '<CodColl V="123"/><CodBud V="01"/></EnTetePES><PES_DepenseRetour><EnTeteDepense>'
+        '<TypRestit V="AA"/><IdVer V="2"/><NatInf V="2"/></EnTeteDepense>'
+        f'{body}</PES_DepenseRetour></n:PES_Retour>').encode(ENCODING)
+
+
+def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app, clock):
+    make_invoices(app, clock, 3)
+    with app.app_context():
+        session = get_session()
+        with pytest.raises(RuntimeError), transaction(session):
+            create_mandats(session, SETUP, exercice=2026, actor=None, now=clock())
+            create_bordereaux(session, SETUP, exercice=2026, issued_on=clock().date(),
+                              actor=None, now=clock())
+            raise RuntimeError("the caller fails after numbering")
+        assert session.scalar(select(func.count(BordereauMandats.id))) == 0
+    mandate(app, clock, per_bordereau=2)
+    with app.app_context():
+        session = get_session()
+        assert session.scalars(select(BordereauMandats.number)
+                               .order_by(BordereauMandats.number)).all() == [1, 2]
+        assert session.scalars(select(Mandat.number).order_by(Mandat.number)).all() == [1, 2, 3]
+        # The constraint itself refuses a number given twice, whatever the code does.
+        first = session.scalars(select(BordereauMandats)).first()
+        session.add(BordereauMandats(
+            cod_col=first.cod_col, cod_bud=first.cod_bud, exercice=first.exercice,
+            type_bordereau=first.type_bordereau, number=first.number, issued_on=first.issued_on,
+            amount_ht=Decimal("1"), amount_tva=Decimal("0"), cumulative_amount=Decimal("1"),
+            state=BordereauState.A_SIGNER, created_at=clock()))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+
+
+def test_an_export_hélios_would_reject_is_not_produced(app, clock, maire_key):
+    make_invoices(app, clock, 2, iban="FR7630001007941234567890186")  # wrong IBAN key
+    mandate(app, clock)
+    sign_all(app, clock, maire_key)
+
+    with pytest.raises(PesInvalid) as caught:
+        export(app, clock)
+    assert ("Bordereau 1 (exercice 2026), mandat 1 : ligne 1 : l'IBAN "
+            "FR7630001007941234567890186 du tiers n'est pas valide (clé de contrôle)"
+            in [str(p) for p in caught.value.problems])
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count(PesExport.id))) == 0
+        assert session.scalars(select(BordereauMandats.state)).all() == [BordereauState.SIGNE]
+        assert session.scalar(select(AccountingCounter.last_value).where(
+            AccountingCounter.scope == "pes:123:01")) in (None, 0)
+
+
+def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, maire_key, shared_dir):
+    make_invoices(app, clock, 2)
+    mandate(app, clock)
+    sign_all(app, clock, maire_key)
+    export(app, clock)
+    sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
+    rejected = (sample.replace(b'<CodCol V="400"/>', b'<CodCol V="123"/>')
+                .replace(b'<EtatAck V="1"/>\n            <NumBord V="1847"/>',
+                         b'<EtatAck V="0"/>\n            <NumBord V="1"/>')
+                .replace(b'<ExerciceBord V="2015"/>',
+                         b'<ExerciceBord V="2026"/><Erreur><NumAnoAck V="ERREUR_DOUBLON_BORDEREAU"/>'
+                         b'<LibelleAnoAck V="Bordereau deja present"/></Erreur>'))
+
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            changes = import_acquit(session, read_acquit(rejected), actor=None, now=clock())
+        assert changes == ["Bordereau 1 (exercice 2026) : rejeté (ERREUR_DOUBLON_BORDEREAU — "
+                           "Bordereau deja present)"]
+        mandats = session.scalars(select(Mandat)).all()
+        assert {m.state for m in mandats} == {MandatState.REJETE}
+        assert {m.rejection_reason for m in mandats} == {
+            "ERREUR_DOUBLON_BORDEREAU — Bordereau deja present"}
+
+
+def test_an_acquit_for_an_unknown_bordereau_changes_nothing(app, clock, shared_dir):
+    sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
+    with app.app_context():
+        session = get_session()
+        with pytest.raises(AccountingError) as caught, transaction(session):
+            import_acquit(session, read_acquit(sample), actor=None, now=clock())
+    assert "bordereau 1847 (exercice 2015, budget 400/01) qui n'a jamais été transmis" in \
+        caught.value.message
+
+
+def test_signing_twice_is_refused(app, clock, maire_key):
+    make_invoices(app, clock, 1)
+    mandate(app, clock)
+    sign_all(app, clock, maire_key)
+    with app.app_context():
+        session = get_session()
+        bordereau = session.scalars(select(BordereauMandats)).one()
+        with pytest.raises(Exception, match="déjà signé"), transaction(session):
+            sign_bordereaux(session, SETUP, [bordereau], maire_key, actor=None, now=clock())
+
+
+def test_registration_exposes_the_exporter():
+    registry: dict = {}
+    register_pes_exporter(registry)
+    assert registry == {"pes": export_pes}
+
+
+def test_two_concurrent_exports_produce_one_file(app, clock, maire_key, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
+    make_invoices(app, clock, 4)
+    mandate(app, clock, per_bordereau=2)
+    sign_all(app, clock, maire_key)
+    barrier = threading.Barrier(2)
+    results: list = []
+    lock = threading.Lock()
+
+    def contend() -> None:
+        barrier.wait(timeout=30)
+        outcome = export(app, clock)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=contend) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(results, key=lambda r: r is None)[1] is None
+    (number, content), _ = sorted(results, key=lambda r: r is None)
+    assert number == 1
+    assert content.count(b"<Bordereau ") == 2
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count(PesExport.id))) == 1
+        assert set(session.scalars(select(BordereauMandats.export_id))) == {
+            session.scalar(select(PesExport.id))}
+
+
+def test_two_concurrent_mandatements_number_without_gaps(app, clock, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
+    make_invoices(app, clock, 6)
+    barrier = threading.Barrier(2)
+    errors: list = []
+
+    def contend() -> None:
+        barrier.wait(timeout=30)
+        try:
+            mandate(app, clock, per_bordereau=1)
+        except Exception as exc:  # a loser may find the invoices taken: that is fine
+            errors.append(exc)
+
+    threads = [threading.Thread(target=contend) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count(Mandat.id))) == 6
+        assert session.scalars(select(BordereauMandats.number)
+                               .order_by(BordereauMandats.number)).all() == [1, 2, 3, 4, 5, 6]
+        assert sorted(session.scalars(select(Mandat.number))) == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_commands_from_mandatement_to_deposit(demo, clock, demo_pki, tmp_path, database_url):
+    from app_helpers import run_cli
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the commands are thin over the services tested on both databases")
+
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    make_invoices(demo, clock, 3)
+    result = run_cli(demo, "pes", "mandater", "--exercice", "2026", "--budget", "00")
+    assert result.returncode == 0, result.stderr
+    assert "3 mandat(s) créé(s), 1 bordereau(x) à signer." in result.stdout
+
+    env = {"MAIRE_CODE": DEMO_PASSPHRASE, "PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")}
+    result = run_cli(demo, "pes", "sign", "--budget", "00", "--pkcs12",
+                     str(demo_pki.pkcs12_path("maire")), "--passphrase-env", "MAIRE_CODE",
+                     env=env)
+    assert result.returncode == 0, result.stderr
+    assert "- Bordereau 1 (exercice 2026)" in result.stdout
+
+    out = tmp_path / "pes.xml"
+    result = run_cli(demo, "export", "pes", "--budget", "00", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert check_aller(out.read_bytes()) == []
+    (deposited,) = (tmp_path / "depot").iterdir()
+    assert deposited.read_bytes() == out.read_bytes()
+    assert f"déposé pour le tiers de télétransmission : {deposited}" in result.stdout
+
+    result = run_cli(demo, "export", "pes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("aucun nouveau fichier PES") == 2  # both demo budgets
+
+    result = run_cli(demo, "pes", "mandater", "--exercice", "2026")
+    assert result.returncode == 1
+    assert "Précisez le budget (--budget)" in result.stderr
