@@ -14,6 +14,7 @@ from parapheur.circuits import exports
 from parapheur.circuits import services as circuits
 from parapheur.circuits.errors import CircuitError
 from parapheur.config import ConfigError
+from parapheur.context import workflows_dir_for
 from parapheur.notifications import handlers as notification_handlers
 from parapheur.notifications.mail import MailNotifier, SmtpSettings
 from parapheur.outbox import tasks
@@ -36,7 +37,7 @@ def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exporter_
 def check_workflows(app: Flask) -> None:
     """Refuse to start when an export step names no installed exporter."""
     try:
-        catalogue = circuits.catalogue(app.config.get("WORKFLOWS_DIR") or circuits.WORKFLOWS_DIR)
+        catalogue = circuits.catalogue(workflows_dir_for(app.config))
     except CircuitError:
         return  # a broken directory is reported by the pages and `parapheur workflows check`
     problems = exporter_registry.missing_exporters(

@@ -200,13 +200,13 @@ def export_group() -> None:
 def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) -> None:
     """Export the signed bordereaux not yet sent into a PES_Aller, deposit it for the TdT."""
     from parapheur.accounting.services import FolderConnector, deposit_pending, export_pes
+    from parapheur.context import store_for
     from parapheur.db import get_session, transaction
-    from parapheur.documents.views import get_store
 
     app = _app()
     with app.app_context():
         session = get_session()
-        store = get_store()
+        store = store_for(app.config)
         now = _now(app)
         directory = app.config.get("PES_DEPOSIT_DIR") or Path(app.config["DATA_DIR"]) / "pes-depot"
         setups = _setups(app, session, org, code_bud, every=True)

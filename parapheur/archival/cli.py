@@ -26,15 +26,15 @@ def archive_refresh(within: int) -> None:
     from parapheur import create_app
     from parapheur.archival.services import refresh_archives
     from parapheur.clock import now
+    from parapheur.context import store_for
     from parapheur.db import get_session
-    from parapheur.documents.views import get_store
-    from parapheur.signatures.services import setup_from
+    from parapheur.signatures.options import SigningSetup
 
     app = create_app()
     with app.app_context():
-        setup = setup_from(app)
+        setup = SigningSetup.from_config(app.config)
         moment = now()
-        report = refresh_archives(get_session(), get_store(), now=moment, tsa_url=setup.tsa_url,
+        report = refresh_archives(get_session(), store_for(app.config), now=moment, tsa_url=setup.tsa_url,
                                   trust_roots=setup.trust_roots, within=timedelta(days=within))
     for item in report.refreshed:
         until = f" ; prochain renouvellement avant le {item.expires_at:%d/%m/%Y}" if item.expires_at else ""

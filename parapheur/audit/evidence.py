@@ -34,8 +34,9 @@ from parapheur.documents.storage import ContentStore
 from parapheur.signatures.reports import validation_report
 from parapheur.signatures.seal import SealingFailed, seal_key
 from signing import errors as signing_errors
+from signing.batch import sign_document
 from signing.keys import Pkcs12Key
-from signing.pades import Level, SignOptions, sign_document
+from signing.pades import Level, SignOptions
 
 
 def event_to_json(event: AuditEvent) -> dict[str, Any]:

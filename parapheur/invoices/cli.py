@@ -113,6 +113,7 @@ def invoices_import(files: tuple[Path, ...], username: str) -> None:
     from flask import render_template
 
     from parapheur import create_app
+    from parapheur.context import workflows_dir_for
     from parapheur.db import get_session, transaction
     from parapheur.documents.storage import ContentStore
     from parapheur.invoices.services import import_invoice
@@ -131,7 +132,8 @@ def invoices_import(files: tuple[Path, ...], username: str) -> None:
                 result = import_invoice(
                     session, store, data=_read_file(path, limits.max_bytes), filename=path.name,
                     actor=actor, actor_desk=desk, now=clock(), buyer=buyer,
-                    render=render_template, default_desk=app.config["INVOICES_DEFAULT_DESK"],
+                    render=render_template, circuits_dir=workflows_dir_for(app.config),
+                    default_desk=app.config["INVOICES_DEFAULT_DESK"],
                     limits=limits)
             blocked += 0 if result.routed else 1
             click.echo(f"{path.name} : facture #{result.invoice.id} {result.summary}")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -251,7 +252,7 @@ def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
 
 def import_invoice(session: Session, store: ContentStore, *, data: bytes, filename: str,
                    actor: User, actor_desk: Desk | None, now: datetime, buyer: Buyer,
-                   render: Callable[..., str], default_desk: str | None = "finances",
+                   render: Callable[..., str], circuits_dir: Path, default_desk: str | None = "finances",
                    limits: Limits = Limits(), schematrons: bool = True) -> ImportResult:
     """Keep one file as an invoice with its problems; route it unless it is blocked.
 
@@ -331,7 +332,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
             document = documents.create_document(
                 session, store, title=_title(read), doc_type=DOC_TYPE, doc_subtype=DOC_SUBTYPE,
                 data=pdf, filename=pdf_name, author=actor, author_desk=actor_desk or desk,
-                now=now, metadata=circuit_metadata(read, desk))
+                now=now, circuits_dir=circuits_dir, metadata=circuit_metadata(read, desk))
             invoice.document_id = document.id
             invoice.service_desk_slug = desk.slug
             session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from parapheur.accounts.models import User
 from parapheur.audit.models import AuditEvent
+from parapheur.context import workflows_dir_for
 from parapheur.db import get_session, transaction
 from parapheur.documents.storage import ContentStore
 from parapheur.invoices.errors import InvoiceStateError
@@ -76,7 +77,8 @@ def _import(app, data: bytes, filename: str, buyer: Buyer = BUYER):
         with transaction(session):
             result = import_invoice(session, store, data=data, filename=filename, actor=actor,
                                     actor_desk=actor.desks[0], now=app.config["CLOCK"](),
-                                    buyer=buyer, render=render_template)
+                                    buyer=buyer, render=render_template,
+                                    circuits_dir=workflows_dir_for(app.config))
         return result.invoice.id, result.routed, [p.rule_id for p in result.problems]
 
 

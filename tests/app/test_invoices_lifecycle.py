@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from parapheur.accounts.models import Role, User
 from parapheur.accounts.services import create_desk, create_user
 from parapheur.audit.models import AuditEvent
+from parapheur.context import workflows_dir_for
 from parapheur.db import get_session, transaction
 from parapheur.documents.storage import ContentStore
 from parapheur.invoices import engagements, lifecycle
@@ -88,7 +89,8 @@ def test_twenty_invoices_to_service_fait(finance_app, clock):
             with transaction(session):
                 result = import_invoice(session, store, data=data, filename=filename,
                                         actor=finances, actor_desk=finances.desks[0], now=start,
-                                        buyer=Buyer(BUYER_SIRET), render=render_template)
+                                        buyer=Buyer(BUYER_SIRET), render=render_template,
+                                    circuits_dir=workflows_dir_for(app.config))
             assert result.routed and result.problems == [], (i, result.problems)
         invoices = session.execute(select(Invoice).order_by(Invoice.id)).scalars().all()
         assert [inv.engagement.number for inv in invoices] == [f"ENG-{i:02d}" for i in range(1, 21)]
@@ -168,7 +170,8 @@ def test_unmatched_invoice_waits_to_be_matched(finance_app, clock):
             result = import_invoice(session, store, data=xml("R-1", **supplier(1)),
                                     filename="R-1.xml", actor=finances,
                                     actor_desk=finances.desks[0], now=clock.moment,
-                                    buyer=Buyer(BUYER_SIRET), render=render_template)
+                                    buyer=Buyer(BUYER_SIRET), render=render_template,
+                                    circuits_dir=workflows_dir_for(app.config))
         invoice = result.invoice
         assert invoice.engagement_id is None  # SERV-TECH is no engagement's service
         assert session.execute(engagements.to_match_query()).scalars().all() == [invoice]
