@@ -196,7 +196,7 @@ def delegation_period(first_day: date, last_day: date) -> tuple[datetime, dateti
     delegation ends at midnight (Paris) after its last day.
     """
     if last_day < first_day:
-        raise ParapheurError("Le dernier jour de la délégation ne peut pas précéder le premier.")
+        raise ParapheurError("La fin de la délégation (son dernier jour) ne peut pas précéder son début.")
     return days_period(first_day, last_day)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from parapheur.accounts.models import Delegation, Desk
 from parapheur.db import get_session
-from parapheur.web import PARIS
+from parapheur.dates import PARIS
 
 
 def _desk_id(app, slug: str) -> int:
