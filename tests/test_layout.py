@@ -164,3 +164,26 @@ def test_only_the_web_layer_imports_view_modules():
                        if not _is_view(module) and module != "parapheur.web"
                        for target in targets if _is_view(target))
     assert offenders == []
+
+
+# The one exception: the cachet handler reads the running application because the automatic-step
+# registry calls handlers with the run only (that registry moves into app.extensions with the
+# outbox); everything it needs is then handed to signatures.seal.seal_document as arguments.
+READS_THE_APP = {"parapheur.signatures.seal"}
+
+
+def test_services_take_what_they_need_instead_of_reading_the_flask_app():
+    offenders = []
+    for domain in ("accounts", "audit", "circuits", "documents", "signatures"):
+        for path in (ROOT / "parapheur" / domain).rglob("*.py"):
+            module = _module_name(path)
+            if _is_view(module) or module.endswith(".cli") or module in READS_THE_APP:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                offenders += [f"{module}: {n}" for n in names if n.split(".")[0] == "flask"]
+    assert offenders == []

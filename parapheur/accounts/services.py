@@ -267,7 +267,10 @@ def delegation_period(first_day: date, last_day: date) -> tuple[datetime, dateti
     delegation ends at midnight (Paris) after its last day.
     """
     if last_day < first_day:
-        raise ParapheurError("Le dernier jour de la délégation ne peut pas précéder le premier.")
+        raise ParapheurError("La fin de la délégation (son dernier jour) ne peut pas précéder "
+                             "son début.")
+    if first_day.year < 2000 or last_day.year > 2199:
+        raise ParapheurError("Les dates de la délégation doivent être comprises entre 2000 et 2199.")
     return days_period(first_day, last_day)
 
 

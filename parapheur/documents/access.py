@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
@@ -64,7 +64,7 @@ def visible_documents(session: Session, user: User | None, now: datetime) -> Sel
         conditions.append(Document.id.in_(
             select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))))
     for delegation in delegated_desks(session, user, now=now):
-        waiting = Document.id.in_(select(WaitingDesk.document_id).where(
+        waiting: ColumnElement[bool] = Document.id.in_(select(WaitingDesk.document_id).where(
             WaitingDesk.desk_slug == delegation.from_desk.slug))
         if delegation.document_types is not None:
             waiting = and_(waiting, Document.doc_type.in_(list(delegation.document_types)))

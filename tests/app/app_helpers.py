@@ -110,3 +110,30 @@ def browser_login(page, base: str, username: str) -> None:
     page.get_by_label("Mot de passe").fill(f"demo-{username}")
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url(f"{base}/")
+
+
+def sign_over_http(base: str) -> None:
+    """Over real HTTP: the Maire logs in and signs the demo's third délibération (B-LT, demo TSA)."""
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def get(path: str) -> str:
+        with opener.open(base + path, timeout=30) as answer:
+            return answer.read().decode()
+
+    def post(path: str, fields: dict[str, str]) -> str:
+        data = urllib.parse.urlencode(fields).encode()
+        with opener.open(base + path, data=data, timeout=60) as answer:
+            return answer.read().decode()
+
+    post("/login", {"username": "maire", "password": "demo-maire",
+                    "csrf_token": csrf_from(get("/login"))})
+    page = get("/documents/3")
+    result = post("/documents/3/steps/signature_maire/sign",
+                  {"csrf_token": csrf_from(page), "passphrase": "1234"})
+    assert "est signé" in result
+    with opener.open(base + "/documents/3/versions/2/file", timeout=30) as answer:
+        assert b"/ETSI.CAdES.detached" in answer.read()

@@ -183,3 +183,25 @@ def test_batch_signing_reveals_nothing_of_a_document_the_signatory_may_not_see(d
     assert f"Non signé : document n° {hidden} indisponible." in text
     assert "Non signé : document n° 999999 indisponible." in text
     assert "Approbation du budget" not in text and "visa_dgs" not in text
+
+
+def test_migration_0006_rebuilds_the_reached_desks_the_application_keeps(demo, scenario):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from parapheur.db import alembic_config
+    from parapheur.documents.models import ReachedDesk
+
+    def reached() -> set[tuple[int, str]]:
+        with demo.app_context():
+            return {(r.document_id, r.desk_slug)
+                    for r in get_session().execute(select(ReachedDesk)).scalars()}
+
+    kept = reached()
+    assert (scenario[C2], "adjoint") in kept  # the settled `any` step's other desk
+    config = alembic_config(demo.config["DATABASE_URL"])
+    demo.extensions["parapheur.engine"].dispose()
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0006").down_revision)
+    command.upgrade(config, "head")
+    # Rebuilt from the runs' trails, the waiting desks and the desks that acted.
+    assert reached() == kept

@@ -8,10 +8,9 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
 
 import pytest
-from app_helpers import csrf_from
+from app_helpers import run_cli, sign_over_http
 
 from signing.pki_server import free_loopback_port
 
@@ -58,39 +57,14 @@ def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
                     pytest.fail(server.stdout.read().decode())
                 time.sleep(0.1)
         assert body is not None and "Connexion" in body and "Métropole de Démo" in body
-        _visa_and_sign_over_http(f"http://127.0.0.1:{port}")
+        sign_over_http(f"http://127.0.0.1:{port}")
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def test_unknown_document_export_is_a_clear_error(tmp_path):
-    env = _env(tmp_path)
-    assert _run(env, "db", "upgrade").returncode == 0
-    result = _run(env, "audit", "export", "999", "--out", str(tmp_path / "x.zip"))
+def test_unknown_document_export_is_a_clear_error(app, tmp_path):
+    result = run_cli(app, "audit", "export", "999", "--out", str(tmp_path / "x.zip"))
     assert result.returncode == 1
     assert "n'existe pas" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def _visa_and_sign_over_http(base: str) -> None:
-    """The demo's third délibération is at the Maire's signature (B-LT, demo TSA and OCSP)."""
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-
-    def get(path: str) -> str:
-        with opener.open(base + path, timeout=30) as answer:
-            return answer.read().decode()
-
-    def post(path: str, fields: dict[str, str]) -> str:
-        data = urllib.parse.urlencode(fields).encode()
-        with opener.open(base + path, data=data, timeout=60) as answer:
-            return answer.read().decode()
-
-    post("/login", {"username": "maire", "password": "demo-maire",
-                    "csrf_token": csrf_from(get("/login"))})
-    page = get("/documents/3")
-    result = post("/documents/3/steps/signature_maire/sign",
-                  {"csrf_token": csrf_from(page), "passphrase": "1234"})
-    assert "est signé" in result
-    with opener.open(base + "/documents/3/versions/2/file", timeout=30) as answer:
-        assert b"/ETSI.CAdES.detached" in answer.read()

@@ -8,8 +8,8 @@ from app_helpers import csrf_from, db_snapshot, page_text
 from sqlalchemy import select
 
 from parapheur.accounts.models import Delegation, Desk
+from parapheur.dates import PARIS
 from parapheur.db import get_session
-from parapheur.web import PARIS
 
 
 def _desk_id(app, slug: str) -> int:
