@@ -31,10 +31,10 @@ PAID = (InvoiceStatus.MISE_EN_PAIEMENT, InvoiceStatus.COMPTABILISEE)
 CLOSED = (InvoiceStatus.REJETEE, *PAID)
 
 
-def get_invoice(session: Session, invoice_id: int) -> Invoice:
-    """An invoice by id, or InvoiceNotFound."""
+def get_invoice(session: Session, invoice_id: int, *, organisation_id: int) -> Invoice:
+    """An invoice of the organisation by id, or InvoiceNotFound."""
     invoice = session.get(Invoice, invoice_id)
-    if invoice is None:
+    if invoice is None or invoice.organisation_id != organisation_id:
         raise InvoiceNotFound("not_found", "Cette facture n'existe pas.")
     return invoice
 
@@ -140,7 +140,8 @@ def batch_act(session: Session, invoice_ids: list[int], *, actor: User, decision
         number = None
         try:
             with transaction(session):
-                invoice = get_invoice(session, invoice_id)
+                invoice = get_invoice(session, invoice_id,
+                                      organisation_id=actor.organisation_id)
                 number = invoice.number
                 step = act(session, invoice, actor=actor, decision=decision, now=now,
                            reason=reason)
@@ -166,11 +167,11 @@ def late_cost(invoice: Invoice, now: datetime, config: dict[str, Any]) -> LatePa
                              ecb_rate=config["INVOICES_ECB_RATE"])
 
 
-def deadlines(session: Session, now: datetime, *, limit: int = 500
+def deadlines(session: Session, organisation_id: int, now: datetime, *, limit: int = 500
               ) -> list[tuple[Invoice, DgpClock]]:
     """Invoices whose clock runs (not blocked, not rejected, not paid), fewest days left first."""
     invoices = session.execute(select(Invoice).where(
-        Invoice.blocked.is_(False), Invoice.status.not_in(CLOSED)).order_by(
+        Invoice.organisation_id == organisation_id, Invoice.blocked.is_(False), Invoice.status.not_in(CLOSED)).order_by(
         Invoice.received_at).limit(limit)).scalars().all()
     rows = [(invoice, clock_of(invoice, now)) for invoice in invoices]
     rows.sort(key=lambda row: (row[1].suspended, row[1].remaining_days, row[0].id))

@@ -50,6 +50,11 @@ class Buyer:
     name: str | None = None
 
 
+def buyer_of(organisation) -> Buyer:
+    """The buyer an organisation's invoices must name: its SIRET (none set: not checked)."""
+    return Buyer(organisation.siret, organisation.name)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Size limits of an invoice file and of its XML."""
@@ -161,15 +166,17 @@ def seller_siren(invoice: ReadInvoice) -> str | None:
     return invoice.seller.siren or (invoice.seller.siret[:9] if invoice.seller.siret else None)
 
 
-def find_duplicate(session: Session, *, sha256: str, siren: str | None, number: str | None,
-                   year: int | None) -> Invoice | None:
-    """The first invoice received with the same file, or the same seller SIREN + number + year."""
+def find_duplicate(session: Session, *, organisation_id: int, sha256: str, siren: str | None,
+                   number: str | None, year: int | None) -> Invoice | None:
+    """The first invoice the organisation received with the same file, or the same seller
+    SIREN + number + year."""
     condition = Invoice.file_sha256 == sha256
     if siren and number and year:
         condition = or_(condition, (Invoice.seller_siren == siren) & (Invoice.number == number)
                         & (Invoice.issue_year == year))
-    return session.execute(select(Invoice).where(condition, Invoice.duplicate_of_id.is_(None))
-                           .order_by(Invoice.id).limit(1)).scalar_one_or_none()
+    return session.execute(select(Invoice).where(
+        condition, Invoice.organisation_id == organisation_id,
+        Invoice.duplicate_of_id.is_(None)).order_by(Invoice.id).limit(1)).scalar_one_or_none()
 
 
 def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | None,
@@ -183,8 +190,12 @@ def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | No
         candidates.append(invoice.buyer_reference.strip().lower())
     if default_slug:
         candidates.append(default_slug)
+    organisation_id = fallback.organisation_id if fallback is not None else None
     for slug in candidates:
-        desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+        query = select(Desk).where(Desk.slug == slug)
+        if organisation_id is not None:
+            query = query.where(Desk.organisation_id == organisation_id)
+        desk = session.execute(query).scalar_one_or_none()
         if desk is not None:
             return desk
     return fallback
@@ -250,13 +261,18 @@ def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
 
 
 def import_invoice(session: Session, store: ContentStore, *, data: bytes, filename: str,
-                   actor: User, actor_desk: Desk | None, now: datetime, buyer: Buyer,
-                   render: Callable[..., str], default_desk: str | None = "finances",
+                   actor: User, actor_desk: Desk | None, now: datetime,
+                   render: Callable[..., str], buyer: Buyer | None = None, default_desk: str | None = "finances",
                    limits: Limits = Limits(), schematrons: bool = True) -> ImportResult:
     """Keep one file as an invoice with its problems; route it unless it is blocked.
 
-    Runs in the caller's transaction (one file, one transaction, its audit events with it).
+    The invoice belongs to the actor's organisation, whose SIRET the buyer must be (unless
+    `buyer` says otherwise). Runs in the caller's transaction (one file, one transaction, its
+    audit events with it).
     """
+    organisation_id = actor.organisation_id
+    if buyer is None:
+        buyer = buyer_of(actor.organisation)
     cleaned = documents.clean_filename(filename or "facture")
     # clean_filename makes a PDF name; an XML keeps its own extension.
     filename = cleaned if (filename or "").lower().endswith(".pdf") \
@@ -266,7 +282,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     problems = list(inspection.problems)
     sha256 = store.put(data) if data else ""
     read = inspection.invoice
-    invoice = Invoice(filename=filename, file_sha256=sha256, file_size=len(data),
+    invoice = Invoice(organisation_id=organisation_id, filename=filename, file_sha256=sha256, file_size=len(data),
                       container=read.container if read else "inconnu",
                       kind=InvoiceKind.CREDIT_NOTE if read and read.is_credit_note
                       else InvoiceKind.INVOICE,
@@ -280,10 +296,12 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
         else:
             invoice.xml_sha256 = sha256
         invoice.misaddressed = any(p.rule_id == "MAL-ADRESSEE" for p in problems)
-        duplicate = find_duplicate(session, sha256=sha256, siren=invoice.seller_siren,
-                                   number=invoice.number, year=invoice.issue_year)
+        duplicate = find_duplicate(session, organisation_id=organisation_id, sha256=sha256,
+                                   siren=invoice.seller_siren, number=invoice.number,
+                                   year=invoice.issue_year)
         if duplicate is None and not invoice.misaddressed:
-            engagement = find_engagement(session, order_reference=read.order_reference,
+            engagement = find_engagement(session, organisation_id=organisation_id,
+                                         order_reference=read.order_reference,
                                          siren=invoice.seller_siren,
                                          service=read.buyer_reference)
             if engagement is not None:
@@ -294,7 +312,8 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
                     problems.append(Problem("engagement", "CREDIT-INSUFFISANT", WARNING,
                                             warning))
     elif sha256:
-        duplicate = find_duplicate(session, sha256=sha256, siren=None, number=None, year=None)
+        duplicate = find_duplicate(session, organisation_id=organisation_id, sha256=sha256,
+                                   siren=None, number=None, year=None)
     if duplicate is not None:
         invoice.duplicate_of_id = duplicate.id
         same_file = duplicate.file_sha256 == sha256
@@ -390,10 +409,11 @@ HISTORY_COLUMNS = ("invoice_id", "number", "seller_siren", "seq", "status", "sta
                    "occurred_at", "reason")
 
 
-def status_history_rows(session: Session, invoice_ids: list[int] | None = None
-                        ) -> list[dict[str, Any]]:
-    """Every status change (all invoices, or some), oldest first."""
-    query = select(InvoiceStatusChange, Invoice).join(Invoice).order_by(
+def status_history_rows(session: Session, organisation_id: int,
+                        invoice_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every status change of the organisation's invoices (or some), oldest first."""
+    query = select(InvoiceStatusChange, Invoice).join(Invoice).where(
+        Invoice.organisation_id == organisation_id).order_by(
         InvoiceStatusChange.invoice_id, InvoiceStatusChange.seq)
     if invoice_ids:
         query = query.where(Invoice.id.in_(invoice_ids))

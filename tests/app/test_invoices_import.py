@@ -22,28 +22,12 @@ from parapheur.invoices.models import Invoice, InvoiceStatus
 from parapheur.invoices.services import Buyer, import_invoice, record_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "invoices"))
-from invoice_helpers import BUYER_SIRET, xml, xxe  # noqa: E402
-
-BUYER = Buyer(BUYER_SIRET, "Commune de Démo")
-SERVICE = "services-techniques"
+from invoice_helpers import SERVICE, make_finance_accounts, xml, xxe  # noqa: E402
 
 
 @pytest.fixture
 def demo(app):
-    """The accounts invoices need: a finances agent, member of finances and the ordering service."""
-    from parapheur.accounts.models import Role
-    from parapheur.accounts.services import create_desk, create_user
-
-    with app.app_context():
-        session = get_session()
-        with transaction(session):
-            now = app.config["CLOCK"]()
-            agent = create_user(session, username="finances", full_name="Karim Benali",
-                                password="demo-finances", role=Role.AGENT, now=now)
-            create_desk(session, slug="finances", name="Service finances", members=[agent],
-                        now=now)
-            create_desk(session, slug=SERVICE, name="Services techniques", members=[agent],
-                        now=now)
+    make_finance_accounts(app)
     return app
 
 
@@ -68,7 +52,7 @@ def cli(app, *args: str, **env: str):
         "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"]), **env})
 
 
-def _import(app, data: bytes, filename: str, buyer: Buyer = BUYER):
+def _import(app, data: bytes, filename: str, buyer: Buyer | None = None):
     with app.app_context(), app.test_request_context():
         session = get_session()
         actor = session.execute(select(User).where(User.username == "finances")).scalar_one()
@@ -187,8 +171,7 @@ def test_cli_import_and_history(demo, tmp_path):
     good.write_bytes(xml("CLI-1", buyer_reference=SERVICE))
     bad = tmp_path / "bombe.xml"
     bad.write_bytes(xxe())
-    result = cli(demo, "invoices", "import", str(good), str(bad), "--as", "finances",
-                 PARAPHEUR_INVOICES_BUYER_SIRET=BUYER_SIRET)
+    result = cli(demo, "invoices", "import", str(good), str(bad), "--as", "finances")
     assert result.exit_code == 1, result.output
     assert "CLI-1.xml : facture #1 importée, en circuit" in result.stdout
     assert "bombe.xml : facture #2 bloquée : illisible" in result.stdout
