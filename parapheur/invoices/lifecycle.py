@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import User
-from parapheur.audit import services as audit
 from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.db import transaction
@@ -176,9 +175,3 @@ def deadlines(session: Session, organisation_id: int, now: datetime, *, limit: i
     rows = [(invoice, clock_of(invoice, now)) for invoice in invoices]
     rows.sort(key=lambda row: (row[1].suspended, row[1].remaining_days, row[0].id))
     return rows
-
-
-def record_audit_view(session: Session, *, actor: User, now: datetime, what: str) -> None:
-    """Journal an export of invoice data (status history for the platform)."""
-    audit.record(session, "invoice:history:exported", actor=actor, details={"what": what},
-                 clock=lambda: now)
