@@ -242,7 +242,8 @@ def _visual_pdf(invoice: ReadInvoice, filename: str, render: Callable[..., str])
 
 
 def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
-                  actor: User | None, now: datetime, reason: str | None = None) -> None:
+                  actor: User | None, now: datetime, reason: str | None = None,
+                  details: dict[str, Any] | None = None) -> None:
     """Move the invoice to a lifecycle status: history row and audit event, same transaction."""
     if status in (InvoiceStatus.SUSPENDUE, InvoiceStatus.REJETEE) and not (reason or "").strip():
         raise InvoiceStateError("reason_required",
@@ -256,7 +257,7 @@ def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
     audit.record(session, "invoice:status:changed", actor=actor,
                  document_id=invoice.document_id,
                  details={"invoice_id": invoice.id, "number": invoice.number,
-                          "status": status.value, "reason": reason},
+                          "status": status.value, "reason": reason, **(details or {})},
                  clock=lambda: now)
 
 
@@ -280,7 +281,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     inspection = inspect_file(data, filename, buyer=buyer, limits=limits,
                               schematrons=schematrons)
     problems = list(inspection.problems)
-    sha256 = store.put(data) if data else ""
+    sha256 = inspection.sha256 or ""
     read = inspection.invoice
     invoice = Invoice(organisation_id=organisation_id, filename=filename, file_sha256=sha256, file_size=len(data),
                       container=read.container if read else "inconnu",
@@ -291,10 +292,8 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     duplicate = engagement = None
     if read is not None:
         _fill(invoice, read)
-        if read.container == "pdf":
-            invoice.xml_sha256 = store.put(read.xml)
-        else:
-            invoice.xml_sha256 = sha256
+        # A Factur-X keeps its XML inside the stored PDF; an XML file is its own XML.
+        invoice.xml_sha256 = sha256 if read.container == "xml" else None
         invoice.misaddressed = any(p.rule_id == "MAL-ADRESSEE" for p in problems)
         duplicate = find_duplicate(session, organisation_id=organisation_id, sha256=sha256,
                                    siren=invoice.seller_siren, number=invoice.number,
@@ -332,14 +331,10 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
                         for i, p in enumerate(problems)]
     session.add(invoice)
     session.flush()
-    audit.record(session, "invoice:file:received", actor=actor,
-                 details={"invoice_id": invoice.id, "filename": filename, "sha256": sha256,
-                          "size": len(data), "readable": read is not None,
-                          "number": invoice.number, "problems": len(problems),
-                          "blocked": invoice.blocked,
-                          "duplicate_of": invoice.duplicate_of_id},
-                 clock=lambda: now)
-    record_status(session, invoice, InvoiceStatus.DEPOSEE, actor=actor, now=now)
+    record_status(session, invoice, InvoiceStatus.DEPOSEE, actor=actor, now=now, details={
+        "filename": filename, "sha256": sha256, "size": len(data),
+        "readable": read is not None, "problems": len(problems), "blocked": invoice.blocked,
+        "duplicate_of": invoice.duplicate_of_id})
     routed = False
     if not invoice.blocked and read is not None:
         desk = _service_desk(session, read, default_desk, actor_desk, engagement)
@@ -357,6 +352,8 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
             record_status(session, invoice, InvoiceStatus.MISE_A_DISPOSITION, actor=actor,
                           now=now)
             routed = True
+    if data and not (routed and read is not None and read.container == "pdf"):
+        store.put(data)  # a routed Factur-X is already stored as its document's first version
     for position, attachment in enumerate(read.attachments if read else ()):
         digest = store.put(attachment.content) if attachment.content is not None else None
         invoice.attachments.append(InvoiceAttachment(

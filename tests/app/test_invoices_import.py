@@ -133,9 +133,10 @@ def test_unreadable_file_is_kept_with_its_reason(demo, make, rule):
     assert invoice.blocked and invoice.status is InvoiceStatus.DEPOSEE
     assert ContentStore(demo.config["DATA_DIR"] / "store").read(invoice.file_sha256) == data
     with demo.app_context():
-        events = get_session().execute(select(AuditEvent.name).where(
-            AuditEvent.name.like("invoice:%"))).scalars().all()
-    assert "invoice:file:received" in events
+        [event] = get_session().execute(select(AuditEvent).where(
+            AuditEvent.name == "invoice:status:changed")).scalars().all()
+    assert event.details["status"] == "deposee" and event.details["readable"] is False
+    assert event.details["sha256"] == invoice.file_sha256
 
 
 def test_misaddressed_invoice_is_blocked(demo):
