@@ -180,3 +180,18 @@ def test_cli_import_and_history(demo, tmp_path):
     rows = json.loads(history.stdout)
     assert [(r["invoice_id"], r["status"]) for r in rows] == [
         (1, "deposee"), (1, "mise_a_disposition"), (2, "deposee")]
+
+
+def test_store_maintenance_keeps_invoice_files(demo, facturx_pdf):
+    from parapheur.documents.maintenance import unreferenced_files, verify_store
+
+    _import(demo, xml("GC-1", buyer_reference=SERVICE), "GC-1.xml")
+    _import(demo, xxe(), "piege.xml")
+    _import(demo, facturx_pdf, "FX.pdf")
+    with demo.app_context():
+        session = get_session()
+        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        assert unreferenced_files(session, store, older_than_seconds=-60) == []
+        report = verify_store(session, store)
+        # The XML and its visual, the trap, the Factur-X.
+        assert report.ok and report.checked == 4
