@@ -31,8 +31,8 @@ def referenced_digests(session: Session) -> set[str]:
     (the file as received, blocked ones included, and their attachments)."""
     referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
     referenced |= set(session.execute(select(Invoice.file_sha256)).scalars())
-    referenced |= set(session.execute(select(InvoiceAttachment.sha256)).scalars())
-    referenced.discard(None)
+    referenced |= {sha256 for sha256 in session.execute(
+        select(InvoiceAttachment.sha256)).scalars() if sha256}
     referenced.discard("")
     return referenced
 

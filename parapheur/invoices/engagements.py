@@ -86,6 +86,7 @@ def import_engagements(session: Session, data: bytes, *, organisation_id: int,
         if errors:
             problems.append(f"ligne {number} : {', '.join(errors)}")
         else:
+            assert amount is not None and exercice is not None
             rows.append((row, amount, exercice))
     if problems:
         raise EngagementImportError("Fichier refusé, aucun engagement importé : "
@@ -192,7 +193,7 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
         invoice.engagement_id = engagement.id
         invoice.engagement = engagement
         warning = credit_problem(session, engagement, invoice)
-        details = {"engagement": engagement.number}
+        details: dict[str, str | None] = {"engagement": engagement.number}
     elif nature and nature.strip():
         invoice.imputation_nature = nature.strip()[:20]
         invoice.imputation_fonction = (fonction or "").strip()[:20] or None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import User
+from parapheur.circuits import engine
 from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.db import transaction
@@ -77,8 +79,8 @@ def _routed(invoice: Invoice) -> None:
 
 
 def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: datetime,
-        reason: str | None = None, step: str | None = None) -> str:
-    """Approve (service fait, visa) or reject the invoice's current step; returns the step."""
+        reason: str | None = None, step: str | None = None) -> engine.PendingStep:
+    """Approve (service fait, visa) or reject the invoice's current step; returns that step."""
     _routed(invoice)
     if decision not in ("approve", "reject"):
         raise ParapheurError("Décision inconnue.")
@@ -93,7 +95,7 @@ def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: 
     circuits.act(session, document, step=pending.state, actor=actor, decision=decision,
                  now=now, reason=reason, capacity=capacity)
     sync_from_circuit(session, invoice, actor=actor, now=now)
-    return pending.state
+    return pending
 
 
 def suspend(session: Session, invoice: Invoice, *, actor: User, reason: str,
@@ -144,9 +146,9 @@ def batch_act(session: Session, invoice_ids: list[int], *, actor: User, decision
                 number = invoice.number
                 step = act(session, invoice, actor=actor, decision=decision, now=now,
                            reason=reason)
-            label = circuits.circuit_of(invoice.document).states[step].label
+            done = "rejeté" if decision == "reject" else "fait"
             outcomes.append(BatchOutcome(invoice_id, number, True,
-                                         f"{label} : fait ({invoice.status.label})."))
+                                         f"{step.label} : {done} ({invoice.status.label})."))
         except ParapheurError as exc:
             outcomes.append(BatchOutcome(invoice_id, number, False, exc.message))
     return outcomes
@@ -162,7 +164,8 @@ def clock_of(invoice: Invoice, now: datetime, *, total_days: int = 30) -> DgpClo
 def late_cost(invoice: Invoice, now: datetime, config: dict[str, Any]) -> LatePaymentCost:
     """What paying this invoice late costs now (zero when on time)."""
     clock = clock_of(invoice, now)
-    return late_payment_cost(invoice.amount_due or invoice.total_gross or 0, clock.late_days,
+    amount = invoice.amount_due if invoice.amount_due is not None else invoice.total_gross
+    return late_payment_cost(amount or Decimal(0), clock.late_days,
                              ecb_rate=config["INVOICES_ECB_RATE"])
 
 

@@ -213,8 +213,7 @@ def act(invoice_id: int):
             raise ParapheurError("Le motif du rejet est obligatoire.")
         step = lifecycle.act(session, invoice, actor=current_user, decision=decision,
                              now=now(), reason=_reason(), step=request.form.get("step"))
-    label = circuits.circuit_of(invoice.document).states[step].label
-    flash(f"{label} : {'rejeté' if decision == 'reject' else 'fait'} "
+    flash(f"{step.label} : {'rejeté' if decision == 'reject' else 'fait'} "
           f"(statut « {invoice.status.label} »).", "success")
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
