@@ -130,7 +130,7 @@ def arithmetic_problems(invoice: ReadInvoice) -> list[Problem]:
         if abs(expected - line.net_amount) > CENT and not _has_line_adjustments(invoice, line):
             problems.append(Problem(
                 "calcul", "CALC-LIGNE", WARNING,
-                f"Ligne {line.line_id} : {_number(line.quantity)} × {euros(line.unit_price)} = "
+                f"Ligne {line.line_id} : {french_number(line.quantity)} × {euros(line.unit_price)} = "
                 f"{euros(expected)}, la ligne indique {euros(line.net_amount)} (remise ou "
                 f"frais de ligne ?)."))
     return problems
@@ -154,10 +154,11 @@ def _has_line_adjustments(invoice: ReadInvoice, line) -> bool:
 
 
 def _rate(rate: Decimal) -> str:
-    return f"{_number(rate)} %"
+    return f"{french_number(rate)} %"
 
 
-def _number(value: Decimal) -> str:
+def french_number(value: Decimal) -> str:
+    """A decimal written the French way, without trailing zeros (5,5)."""
     text = format(value.normalize(), "f")
     return text.replace(".", ",")
 

@@ -20,7 +20,7 @@ from parapheur.circuits import engine
 from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.db import transaction
-from parapheur.documents.models import DocumentStatus
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import ParapheurError
 from parapheur.invoices.dgp import DgpClock, LatePaymentCost, dgp_clock, late_payment_cost
 from parapheur.invoices.errors import InvoiceNotFound, InvoiceStateError
@@ -67,6 +67,20 @@ def sync_from_circuit(session: Session, invoice: Invoice, *, actor: User | None,
         invoice.dgp_suspended_at = now
     record_status(session, invoice, status, actor=actor, now=now, reason=reason)
     return status
+
+
+def sync_lagging(session: Session, organisation_id: int, *, now: datetime) -> int:
+    """Catch up the invoices whose document ended its circuit from the document page (or any
+    other way than this module): each gets the status its final state gives, journaled."""
+    lagging = session.execute(select(Invoice).join(Document, Invoice.document_id == Document.id)
+                              .where(Invoice.organisation_id == organisation_id,
+                                     Document.status != DocumentStatus.IN_PROGRESS,
+                                     Invoice.status.in_((InvoiceStatus.DEPOSEE,
+                                                         InvoiceStatus.MISE_A_DISPOSITION,
+                                                         InvoiceStatus.SUSPENDUE)))
+                              ).scalars().all()
+    return sum(1 for invoice in lagging
+               if sync_from_circuit(session, invoice, actor=None, now=now) is not None)
 
 
 def _routed(invoice: Invoice) -> None:

@@ -23,7 +23,14 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.documents import services as documents
 from parapheur.documents.storage import ContentStore
-from parapheur.invoices.checks import ERROR, WARNING, Problem, check_invoice, euros
+from parapheur.invoices.checks import (
+    ERROR,
+    WARNING,
+    Problem,
+    check_invoice,
+    euros,
+    french_number,
+)
 from parapheur.invoices.engagements import credit_problem, find_engagement
 from parapheur.invoices.errors import InvoiceReadError, InvoiceStateError
 from parapheur.invoices.models import (
@@ -224,15 +231,13 @@ def _visual_pdf(invoice: ReadInvoice, filename: str, render: Callable[..., str])
     """A PDF visual of an XML invoice (templates/pdf/invoice.html), the XML attached to it."""
     from weasyprint import HTML, Attachment
 
-    from parapheur.invoices.checks import _number
-
     html = render("pdf/invoice.html", invoice=invoice, filename=filename,
                   kind="Avoir" if invoice.is_credit_note else "Facture",
                   dates={"issue": invoice.issue_date.strftime("%d/%m/%Y")
                          if invoice.issue_date else "—",
                          "due": invoice.due_date.strftime("%d/%m/%Y")
                          if invoice.due_date else None},
-                  money=euros, number=lambda v: "" if v is None else _number(v))
+                  money=euros, number=lambda v: "" if v is None else french_number(v))
     attachment = Attachment(string=invoice.xml.decode("utf-8-sig", errors="replace"),
                             name=filename if filename.lower().endswith(".xml")
                             else "facture.xml",
@@ -271,6 +276,11 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     `buyer` says otherwise). Runs in the caller's transaction (one file, one transaction, its
     audit events with it).
     """
+    if len(data) > limits.max_bytes:
+        # Refused before anything is kept: what would be kept is not the file that was sent.
+        raise InvoiceReadError("too_large", f"Le fichier « {filename} » dépasse la taille "
+                                            f"maximale ({limits.max_bytes // (1024 * 1024)} Mo) : "
+                                            f"il n'a pas été importé.")
     organisation_id = actor.organisation_id
     if buyer is None:
         buyer = buyer_of(actor.organisation)

@@ -75,6 +75,8 @@ def listing():
     _may_read()
     session = get_session()
     moment = now()
+    with transaction(session):
+        lifecycle.sync_lagging(session, current_user.organisation_id, now=moment)
     args = request.args
     filters = {k: args.get(k, "").strip()[:100] for k in
                ("status", "supplier", "service", "days", "min", "max", "vue")}
@@ -161,9 +163,11 @@ def import_files():
 @login_required
 def show(invoice_id: int):
     """The invoice: its rendering, fields, problems, engagement, circuit, history, DGP clock."""
-    invoice = _invoice(invoice_id)
     session = get_session()
     moment = now()
+    with transaction(session):
+        lifecycle.sync_lagging(session, current_user.organisation_id, now=moment)
+    invoice = _invoice(invoice_id)
     document = invoice.document
     actions = []
     document_visible = False

@@ -155,3 +155,17 @@ def test_access_rules(finance_app):
     token = csrf_from(finances.get("/factures/").get_data(as_text=True))
     assert finances.post("/factures/1/action", data={"decision": "approve"}).status_code == 400
     assert finances.post("/factures/lot", data={"csrf_token": token}).status_code == 400
+
+
+def test_a_decision_taken_on_the_document_page_reaches_the_invoice(finance_app):
+    finances = _client(finance_app, "finances")
+    _import(finances, (xml("D-1", buyer_reference=SERVICE), "D-1.xml"))
+    token = csrf_from(finances.get("/documents/1").get_data(as_text=True))
+    finances.post("/documents/1/steps/service_fait/reject",
+                  data={"csrf_token": token, "reason": "Prestation non réalisée"})
+    page = page_text(finances.get("/factures/1"))
+    assert "Rejetée" in page and "Prestation non réalisée" in page
+    with finance_app.app_context():
+        invoice = get_session().get(Invoice, 1)
+        assert invoice.status is InvoiceStatus.REJETEE
+        assert invoice.status_history[-1].reason == "Prestation non réalisée"

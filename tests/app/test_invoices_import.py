@@ -195,3 +195,22 @@ def test_store_maintenance_keeps_invoice_files(demo, facturx_pdf):
         report = verify_store(session, store)
         # The XML and its visual, the trap, the Factur-X.
         assert report.ok and report.checked == 4
+
+
+def test_a_file_over_the_limit_is_refused_and_nothing_kept(demo):
+    from parapheur.invoices.errors import InvoiceReadError
+    from parapheur.invoices.services import Limits
+
+    with demo.app_context(), demo.test_request_context():
+        session = get_session()
+        actor = session.execute(select(User).where(User.username == "finances")).scalar_one()
+        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        with pytest.raises(InvoiceReadError) as caught:
+            with transaction(session):
+                import_invoice(session, store, data=xml("BIG-1"), filename="big.xml",
+                               actor=actor, actor_desk=actor.desks[0],
+                               now=demo.config["CLOCK"](), render=render_template,
+                               limits=Limits(max_bytes=1024 * 1024 // 512))
+        assert caught.value.message.startswith("Le fichier « big.xml » dépasse la taille")
+        assert session.execute(select(Invoice)).first() is None
+    assert [p for p in (demo.config["DATA_DIR"] / "store").rglob("*") if p.is_file()] == []
