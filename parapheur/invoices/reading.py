@@ -158,7 +158,7 @@ class ReadInvoice:
         return PROFILE_LABELS[self.profile]
 
 
-def _parser(max_bytes: int) -> etree.XMLParser:
+def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                            dtd_validation=False, huge_tree=False, remove_comments=False)
 
@@ -169,7 +169,7 @@ def parse_xml_safely(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._E
         raise InvoiceReadError("too_large", f"Le XML dépasse la taille maximale "
                                             f"({max_bytes // (1024 * 1024)} Mo).")
     try:
-        tree = etree.parse(io.BytesIO(data), _parser(max_bytes))
+        tree = etree.parse(io.BytesIO(data), _parser())
     except etree.XMLSyntaxError as exc:
         if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
             raise InvoiceReadError("unsafe_xml", _UNSAFE) from exc
