@@ -84,6 +84,7 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.views import bp as documents_bp
+    from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
     from parapheur.signatures.views import bp as signatures_bp
 
@@ -94,6 +95,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(signatures_bp)
     app.register_blueprint(account_bp)
     _init_rate_limits(app)
+    app.register_blueprint(invoices_bp)
 
     @app.route("/favicon.ico")
     def _favicon():

@@ -10,12 +10,10 @@ from pathlib import Path
 import click
 
 
-def _buyer_and_limits(config):
-    from parapheur.invoices.services import Buyer, Limits
+def _limits(config):
+    from parapheur.invoices.services import Limits
 
-    buyer = Buyer(config.get("INVOICES_BUYER_SIRET"), config.get("ORGANISATION_NAME"))
-    limits = Limits(max_bytes=int(config.get("INVOICES_MAX_MB", 20)) * 1024 * 1024)
-    return buyer, limits
+    return Limits(max_bytes=int(config.get("INVOICES_MAX_MB", 20)) * 1024 * 1024)
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
@@ -34,20 +32,30 @@ def invoices_group() -> None:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@click.option("--buyer-siret", help="SIRET the invoices must be addressed to "
-                                    "(default: PARAPHEUR_INVOICES_BUYER_SIRET).")
-def invoices_inspect(files: tuple[Path, ...], fmt: str, buyer_siret: str | None) -> None:
+@click.option("--buyer-siret", help="SIRET the invoices must be addressed to.")
+@click.option("--org", "organisation", help="Check the buyer against this organisation's SIRET "
+                                            "(read from the database).")
+def invoices_inspect(files: tuple[Path, ...], fmt: str, buyer_siret: str | None,
+                     organisation: str | None) -> None:
     """Print what each file says and every problem found; stores nothing.
 
+    The buyer is checked against --buyer-siret, or --org's SIRET; with neither, it is not.
     Exit status: 0 when no file has an error, 1 otherwise.
     """
     from parapheur.config import load_settings
-    from parapheur.invoices.services import Buyer, inspect_file
+    from parapheur.invoices.services import Buyer, buyer_of, inspect_file
 
     config = load_settings()
-    buyer, limits = _buyer_and_limits(config)
-    if buyer_siret:
-        buyer = Buyer(buyer_siret, None)
+    limits = _limits(config)
+    buyer = Buyer(buyer_siret, None)
+    if organisation and not buyer_siret:
+        from parapheur import create_app
+        from parapheur.db import get_session
+        from parapheur.organisations.services import get_organisation
+
+        app = create_app()
+        with app.app_context():
+            buyer = buyer_of(get_organisation(get_session(), organisation))
     results = [inspect_file(_read_file(path, limits.max_bytes), path.name, buyer=buyer,
                             limits=limits) for path in files]
     if fmt == "json":
@@ -119,7 +127,7 @@ def invoices_import(files: tuple[Path, ...], username: str) -> None:
     from parapheur.invoices.services import import_invoice
 
     app = create_app()
-    buyer, limits = _buyer_and_limits(app.config)
+    limits = _limits(app.config)
     blocked = 0
     with app.app_context():
         session = get_session()
@@ -131,8 +139,8 @@ def invoices_import(files: tuple[Path, ...], username: str) -> None:
             with transaction(session):
                 result = import_invoice(
                     session, store, data=_read_file(path, limits.max_bytes), filename=path.name,
-                    actor=actor, actor_desk=desk, now=clock(), buyer=buyer,
-                    render=render_template, circuits_dir=workflows_dir_for(app.config),
+                    actor=actor, actor_desk=desk, now=clock(), render=render_template,
+                    circuits_dir=workflows_dir_for(app.config),
                     default_desk=app.config["INVOICES_DEFAULT_DESK"],
                     limits=limits)
             blocked += 0 if result.routed else 1
@@ -147,15 +155,19 @@ def invoices_import(files: tuple[Path, ...], username: str) -> None:
               show_default=True)
 @click.option("--invoice", "invoice_ids", type=int, multiple=True,
               help="Only this invoice (repeatable).")
-def invoices_history(fmt: str, invoice_ids: tuple[int, ...]) -> None:
+@click.option("--org", "organisation", help="Slug of the organisation (default: the only one).")
+def invoices_history(fmt: str, invoice_ids: tuple[int, ...], organisation: str | None) -> None:
     """Export the lifecycle status history (for the public-sector platform)."""
     from parapheur import create_app
     from parapheur.db import get_session
     from parapheur.invoices.services import export_status_history, status_history_rows
+    from parapheur.organisations.services import resolve_organisation
 
     app = create_app()
     with app.app_context():
-        rows = status_history_rows(get_session(), list(invoice_ids) or None)
+        session = get_session()
+        org = resolve_organisation(session, organisation)
+        rows = status_history_rows(session, org.id, list(invoice_ids) or None)
     click.echo(export_status_history(rows, fmt), nl=False)
 
 
@@ -168,7 +180,8 @@ def engagements_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--as", "username", required=True, help="Username of the agent importing.")
 def engagements_import(file: Path, username: str) -> None:
-    """Import a CSV of engagements (columns: see the README); all or nothing."""
+    """Import a CSV of engagements for the agent's organisation (columns: see the README);
+    all or nothing."""
     from parapheur import create_app
     from parapheur.db import get_session, transaction
     from parapheur.invoices.engagements import MAX_CSV_BYTES, import_engagements
@@ -180,5 +193,6 @@ def engagements_import(file: Path, username: str) -> None:
         clock = app.config.get("CLOCK") or (lambda: datetime.now(UTC))
         with transaction(session):
             result = import_engagements(session, file.read_bytes()[: MAX_CSV_BYTES + 1],
-                                        actor=actor, now=clock())
+                                        organisation_id=actor.organisation_id, actor=actor,
+                                        now=clock())
     click.echo(f"Engagements : {result.created} créé(s), {result.updated} mis à jour.")

@@ -40,9 +40,10 @@ class EngagementImport:
     updated: int
 
 
-def import_engagements(session: Session, data: bytes, *, actor: User | None,
-                       now: datetime) -> EngagementImport:
-    """Create or update the engagements of a CSV file (caller's transaction), or refuse it."""
+def import_engagements(session: Session, data: bytes, *, organisation_id: int,
+                       actor: User | None, now: datetime) -> EngagementImport:
+    """Create or update an organisation's engagements from a CSV file (caller's transaction),
+    or refuse the whole file."""
     if len(data) > MAX_CSV_BYTES:
         raise EngagementImportError("Le fichier d'engagements dépasse 10 Mo.")
     try:
@@ -56,7 +57,8 @@ def import_engagements(session: Session, data: bytes, *, actor: User | None,
     if missing:
         raise EngagementImportError(f"Colonnes obligatoires absentes : {', '.join(missing)} "
                                     f"(attendu : {';'.join(CSV_COLUMNS)}).", line=1)
-    desks = set(session.execute(select(Desk.slug)).scalars())
+    desks = set(session.execute(select(Desk.slug).where(
+        Desk.organisation_id == organisation_id)).scalars())
     rows, problems, seen = [], [], set()
     for number, raw in enumerate(reader, start=2):
         row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
@@ -84,6 +86,7 @@ def import_engagements(session: Session, data: bytes, *, actor: User | None,
         if errors:
             problems.append(f"ligne {number} : {', '.join(errors)}")
         else:
+            assert amount is not None and exercice is not None
             rows.append((row, amount, exercice))
     if problems:
         raise EngagementImportError("Fichier refusé, aucun engagement importé : "
@@ -93,9 +96,11 @@ def import_engagements(session: Session, data: bytes, *, actor: User | None,
     created = updated = 0
     for row, amount, exercice in rows:
         engagement = session.execute(select(Engagement).where(
+            Engagement.organisation_id == organisation_id,
             Engagement.number == row["numero"])).scalar_one_or_none()
         if engagement is None:
-            engagement = Engagement(number=row["numero"], imported_at=now)
+            engagement = Engagement(organisation_id=organisation_id, number=row["numero"],
+                                    imported_at=now)
             session.add(engagement)
             created += 1
         else:
@@ -113,7 +118,8 @@ def import_engagements(session: Session, data: bytes, *, actor: User | None,
         engagement.imported_at = now
     session.flush()
     audit.record(session, "invoice:engagements:imported", actor=actor,
-                 details={"created": created, "updated": updated}, clock=lambda: now)
+                 details={"organisation_id": organisation_id, "created": created,
+                          "updated": updated}, clock=lambda: now)
     return EngagementImport(created, updated)
 
 
@@ -134,18 +140,19 @@ def remaining_credit(session: Session, engagement: Engagement, *,
     return engagement.amount - consumed(session, engagement, excluding=excluding)
 
 
-def find_engagement(session: Session, *, order_reference: str | None, siren: str | None,
-                    service: str | None) -> Engagement | None:
+def find_engagement(session: Session, *, organisation_id: int, order_reference: str | None,
+                    siren: str | None, service: str | None) -> Engagement | None:
     """The engagement of an invoice: by order reference (BT-13), else the only one of this
     supplier for this service (BT-10)."""
+    mine = Engagement.organisation_id == organisation_id
     if order_reference:
         found = session.execute(select(Engagement).where(
-            Engagement.number == order_reference.strip())).scalar_one_or_none()
+            mine, Engagement.number == order_reference.strip())).scalar_one_or_none()
         if found is not None:
             return found
     if siren and service:
         candidates = session.execute(select(Engagement).where(
-            Engagement.supplier_siren == siren, Engagement.service == service.strip())
+            mine, Engagement.supplier_siren == siren, Engagement.service == service.strip())
             .limit(2)).scalars().all()
         if len(candidates) == 1:
             return candidates[0]
@@ -174,6 +181,7 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
     warning = None
     if engagement_number:
         engagement = session.execute(select(Engagement).where(
+            Engagement.organisation_id == invoice.organisation_id,
             Engagement.number == engagement_number.strip())).scalar_one_or_none()
         if engagement is None:
             raise InvoiceStateError("unknown_engagement",
@@ -185,7 +193,7 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
         invoice.engagement_id = engagement.id
         invoice.engagement = engagement
         warning = credit_problem(session, engagement, invoice)
-        details = {"engagement": engagement.number}
+        details: dict[str, str | None] = {"engagement": engagement.number}
     elif nature and nature.strip():
         invoice.imputation_nature = nature.strip()[:20]
         invoice.imputation_fonction = (fonction or "").strip()[:20] or None
@@ -203,8 +211,9 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
     return warning
 
 
-def to_match_query():
+def to_match_query(organisation_id: int):
     """Invoices waiting in « À rapprocher »: routed, with neither engagement nor imputation."""
-    return select(Invoice).where(Invoice.blocked.is_(False), Invoice.engagement_id.is_(None),
+    return select(Invoice).where(Invoice.organisation_id == organisation_id,
+                                 Invoice.blocked.is_(False), Invoice.engagement_id.is_(None),
                                  Invoice.imputation_nature.is_(None),
                                  Invoice.status.not_in(RELEASED)).order_by(Invoice.id)

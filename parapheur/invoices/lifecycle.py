@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import User
-from parapheur.audit import services as audit
+from parapheur.circuits import engine
 from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.db import transaction
-from parapheur.documents.models import DocumentStatus
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import ParapheurError
 from parapheur.invoices.dgp import DgpClock, LatePaymentCost, dgp_clock, late_payment_cost
 from parapheur.invoices.errors import InvoiceNotFound, InvoiceStateError
@@ -31,10 +32,10 @@ PAID = (InvoiceStatus.MISE_EN_PAIEMENT, InvoiceStatus.COMPTABILISEE)
 CLOSED = (InvoiceStatus.REJETEE, *PAID)
 
 
-def get_invoice(session: Session, invoice_id: int) -> Invoice:
-    """An invoice by id, or InvoiceNotFound."""
+def get_invoice(session: Session, invoice_id: int, *, organisation_id: int) -> Invoice:
+    """An invoice of the organisation by id, or InvoiceNotFound."""
     invoice = session.get(Invoice, invoice_id)
-    if invoice is None:
+    if invoice is None or invoice.organisation_id != organisation_id:
         raise InvoiceNotFound("not_found", "Cette facture n'existe pas.")
     return invoice
 
@@ -68,6 +69,20 @@ def sync_from_circuit(session: Session, invoice: Invoice, *, actor: User | None,
     return status
 
 
+def sync_lagging(session: Session, organisation_id: int, *, now: datetime) -> int:
+    """Catch up the invoices whose document ended its circuit from the document page (or any
+    other way than this module): each gets the status its final state gives, journaled."""
+    lagging = session.execute(select(Invoice).join(Document, Invoice.document_id == Document.id)
+                              .where(Invoice.organisation_id == organisation_id,
+                                     Document.status != DocumentStatus.IN_PROGRESS,
+                                     Invoice.status.in_((InvoiceStatus.DEPOSEE,
+                                                         InvoiceStatus.MISE_A_DISPOSITION,
+                                                         InvoiceStatus.SUSPENDUE)))
+                              ).scalars().all()
+    return sum(1 for invoice in lagging
+               if sync_from_circuit(session, invoice, actor=None, now=now) is not None)
+
+
 def _routed(invoice: Invoice) -> None:
     if invoice.blocked or invoice.document is None:
         raise InvoiceStateError("blocked", "Cette facture est bloquée (doublon, mal adressée ou "
@@ -78,8 +93,8 @@ def _routed(invoice: Invoice) -> None:
 
 
 def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: datetime,
-        reason: str | None = None, step: str | None = None) -> str:
-    """Approve (service fait, visa) or reject the invoice's current step; returns the step."""
+        reason: str | None = None, step: str | None = None) -> engine.PendingStep:
+    """Approve (service fait, visa) or reject the invoice's current step; returns that step."""
     _routed(invoice)
     if decision not in ("approve", "reject"):
         raise ParapheurError("Décision inconnue.")
@@ -94,7 +109,7 @@ def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: 
     circuits.act(session, document, step=pending.state, actor=actor, decision=decision,
                  now=now, reason=reason, capacity=capacity)
     sync_from_circuit(session, invoice, actor=actor, now=now)
-    return pending.state
+    return pending
 
 
 def suspend(session: Session, invoice: Invoice, *, actor: User, reason: str,
@@ -140,13 +155,14 @@ def batch_act(session: Session, invoice_ids: list[int], *, actor: User, decision
         number = None
         try:
             with transaction(session):
-                invoice = get_invoice(session, invoice_id)
+                invoice = get_invoice(session, invoice_id,
+                                      organisation_id=actor.organisation_id)
                 number = invoice.number
                 step = act(session, invoice, actor=actor, decision=decision, now=now,
                            reason=reason)
-            label = circuits.circuit_of(invoice.document).states[step].label
+            done = "rejeté" if decision == "reject" else "fait"
             outcomes.append(BatchOutcome(invoice_id, number, True,
-                                         f"{label} : fait ({invoice.status.label})."))
+                                         f"{step.label} : {done} ({invoice.status.label})."))
         except ParapheurError as exc:
             outcomes.append(BatchOutcome(invoice_id, number, False, exc.message))
     return outcomes
@@ -162,22 +178,17 @@ def clock_of(invoice: Invoice, now: datetime, *, total_days: int = 30) -> DgpClo
 def late_cost(invoice: Invoice, now: datetime, config: dict[str, Any]) -> LatePaymentCost:
     """What paying this invoice late costs now (zero when on time)."""
     clock = clock_of(invoice, now)
-    return late_payment_cost(invoice.amount_due or invoice.total_gross or 0, clock.late_days,
+    amount = invoice.amount_due if invoice.amount_due is not None else invoice.total_gross
+    return late_payment_cost(amount or Decimal(0), clock.late_days,
                              ecb_rate=config["INVOICES_ECB_RATE"])
 
 
-def deadlines(session: Session, now: datetime, *, limit: int = 500
+def deadlines(session: Session, organisation_id: int, now: datetime, *, limit: int = 500
               ) -> list[tuple[Invoice, DgpClock]]:
     """Invoices whose clock runs (not blocked, not rejected, not paid), fewest days left first."""
     invoices = session.execute(select(Invoice).where(
-        Invoice.blocked.is_(False), Invoice.status.not_in(CLOSED)).order_by(
+        Invoice.organisation_id == organisation_id, Invoice.blocked.is_(False), Invoice.status.not_in(CLOSED)).order_by(
         Invoice.received_at).limit(limit)).scalars().all()
     rows = [(invoice, clock_of(invoice, now)) for invoice in invoices]
     rows.sort(key=lambda row: (row[1].suspended, row[1].remaining_days, row[0].id))
     return rows
-
-
-def record_audit_view(session: Session, *, actor: User, now: datetime, what: str) -> None:
-    """Journal an export of invoice data (status history for the platform)."""
-    audit.record(session, "invoice:history:exported", actor=actor, details={"what": what},
-                 clock=lambda: now)

@@ -16,17 +16,18 @@ from sqlalchemy import select
 
 from parapheur.audit.models import AuditEvent
 from parapheur.cli import main
+from parapheur.context import current_store as get_store
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document, VersionKind
-from parapheur.documents.views import get_store
 
 
 def _make_b_lta(demo, demo_pki) -> int:
     """Sign demo document 1 at B-LTA through the loopback TSA, stored as a new version."""
     from parapheur.demo.seed import DEMO_PASSPHRASE
     from parapheur.documents import services as documents
+    from signing.batch import sign_document
     from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, sign_document
+    from signing.pades import Level, SignOptions
 
     with demo.app_context():
         session = get_session()

@@ -46,10 +46,12 @@ def sealed(demo, client_for, demo_pki, tmp_path):
     """(the bundle's files, another PDF validly signed by the maire, the trust anchor)."""
     from parapheur.audit.evidence import export_document
     from parapheur.circuits.services import get_document
+    from parapheur.context import store_for
     from parapheur.demo.seed import DEMO_PASSPHRASE
-    from parapheur.documents.views import get_store
+    from parapheur.signatures.reports import trust_anchor_paths
+    from signing.batch import sign_document
     from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, sign_document
+    from signing.pades import Level, SignOptions
 
     maire = client_for("maire")
     token = csrf_from(maire.get("/documents/3").get_data(as_text=True))
@@ -62,8 +64,12 @@ def sealed(demo, client_for, demo_pki, tmp_path):
     demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path,)
     with demo.app_context():
         session = get_session()
-        data = export_document(session, get_store(), get_document(session, 3), now=demo.config["CLOCK"]())
-        other = get_store().read(get_document(session, 1).current_version.sha256)
+        store = store_for(demo.config)
+        data = export_document(session, store, get_document(session, 3),
+                               organisation=demo.config["ORGANISATION_NAME"],
+                               trust_anchors=trust_anchor_paths(demo.config),
+                               seal_config=demo.config, now=demo.config["CLOCK"]())
+        other = store.read(get_document(session, 1).current_version.sha256)
     key = Pkcs12Key.open(demo_pki.pkcs12_path("maire"), DEMO_PASSPHRASE)
     other_signed = sign_document(other, key, SignOptions(level=Level.B_B))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -148,8 +154,9 @@ def test_a_seal_made_by_someone_else_is_not_conclusive(sealed, demo_pki, tmp_pat
     """A forger who re-seals with a key of their own: the seal's chain leads to no trusted authority."""
     from parapheur.audit.evidence import seal_attestation
     from parapheur.demo.seed import DEMO_PASSPHRASE
+    from signing.batch import sign_document
     from signing.keys import Pkcs12Key
-    from signing.pades import Level, SignOptions, sign_document
+    from signing.pades import Level, SignOptions
 
     items, other_signed, trust = sealed
     forged = _rehash({**items, "bordereau.pdf": other_signed})

@@ -23,28 +23,12 @@ from parapheur.invoices.models import Invoice, InvoiceStatus
 from parapheur.invoices.services import Buyer, import_invoice, record_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "invoices"))
-from invoice_helpers import BUYER_SIRET, xml, xxe  # noqa: E402
-
-BUYER = Buyer(BUYER_SIRET, "Commune de Démo")
-SERVICE = "services-techniques"
+from invoice_helpers import SERVICE, make_finance_accounts, xml, xxe  # noqa: E402
 
 
 @pytest.fixture
 def demo(app):
-    """The accounts invoices need: a finances agent, member of finances and the ordering service."""
-    from parapheur.accounts.models import Role
-    from parapheur.accounts.services import create_desk, create_user
-
-    with app.app_context():
-        session = get_session()
-        with transaction(session):
-            now = app.config["CLOCK"]()
-            agent = create_user(session, username="finances", full_name="Karim Benali",
-                                password="demo-finances", role=Role.AGENT, now=now)
-            create_desk(session, slug="finances", name="Service finances", members=[agent],
-                        now=now)
-            create_desk(session, slug=SERVICE, name="Services techniques", members=[agent],
-                        now=now)
+    make_finance_accounts(app)
     return app
 
 
@@ -69,7 +53,7 @@ def cli(app, *args: str, **env: str):
         "PARAPHEUR_DATA_DIR": str(app.config["DATA_DIR"]), **env})
 
 
-def _import(app, data: bytes, filename: str, buyer: Buyer = BUYER):
+def _import(app, data: bytes, filename: str, buyer: Buyer | None = None):
     with app.app_context(), app.test_request_context():
         session = get_session()
         actor = session.execute(select(User).where(User.username == "finances")).scalar_one()
@@ -151,9 +135,10 @@ def test_unreadable_file_is_kept_with_its_reason(demo, make, rule):
     assert invoice.blocked and invoice.status is InvoiceStatus.DEPOSEE
     assert ContentStore(demo.config["DATA_DIR"] / "store").read(invoice.file_sha256) == data
     with demo.app_context():
-        events = get_session().execute(select(AuditEvent.name).where(
-            AuditEvent.name.like("invoice:%"))).scalars().all()
-    assert "invoice:file:received" in events
+        [event] = get_session().execute(select(AuditEvent).where(
+            AuditEvent.name == "invoice:status:changed")).scalars().all()
+    assert event.details["status"] == "deposee" and event.details["readable"] is False
+    assert event.details["sha256"] == invoice.file_sha256
 
 
 def test_misaddressed_invoice_is_blocked(demo):
@@ -189,8 +174,7 @@ def test_cli_import_and_history(demo, tmp_path):
     good.write_bytes(xml("CLI-1", buyer_reference=SERVICE))
     bad = tmp_path / "bombe.xml"
     bad.write_bytes(xxe())
-    result = cli(demo, "invoices", "import", str(good), str(bad), "--as", "finances",
-                 PARAPHEUR_INVOICES_BUYER_SIRET=BUYER_SIRET)
+    result = cli(demo, "invoices", "import", str(good), str(bad), "--as", "finances")
     assert result.exit_code == 1, result.output
     assert "CLI-1.xml : facture #1 importée, en circuit" in result.stdout
     assert "bombe.xml : facture #2 bloquée : illisible" in result.stdout
@@ -198,3 +182,37 @@ def test_cli_import_and_history(demo, tmp_path):
     rows = json.loads(history.stdout)
     assert [(r["invoice_id"], r["status"]) for r in rows] == [
         (1, "deposee"), (1, "mise_a_disposition"), (2, "deposee")]
+
+
+def test_store_maintenance_keeps_invoice_files(demo, facturx_pdf):
+    from parapheur.documents.maintenance import unreferenced_files, verify_store
+
+    _import(demo, xml("GC-1", buyer_reference=SERVICE), "GC-1.xml")
+    _import(demo, xxe(), "piege.xml")
+    _import(demo, facturx_pdf, "FX.pdf")
+    with demo.app_context():
+        session = get_session()
+        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        assert unreferenced_files(session, store, older_than_seconds=-60) == []
+        report = verify_store(session, store)
+        # The XML and its visual, the trap, the Factur-X.
+        assert report.ok and report.checked == 4
+
+
+def test_a_file_over_the_limit_is_refused_and_nothing_kept(demo):
+    from parapheur.invoices.errors import InvoiceReadError
+    from parapheur.invoices.services import Limits
+
+    with demo.app_context(), demo.test_request_context():
+        session = get_session()
+        actor = session.execute(select(User).where(User.username == "finances")).scalar_one()
+        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        with pytest.raises(InvoiceReadError) as caught:
+            with transaction(session):
+                import_invoice(session, store, data=xml("BIG-1"), filename="big.xml",
+                               actor=actor, actor_desk=actor.desks[0],
+                               now=demo.config["CLOCK"](), render=render_template,
+                               circuits_dir=workflows_dir_for(demo.config), limits=Limits(max_bytes=1024 * 1024 // 512))
+        assert caught.value.message.startswith("Le fichier « big.xml » dépasse la taille")
+        assert session.execute(select(Invoice)).first() is None
+    assert [p for p in (demo.config["DATA_DIR"] / "store").rglob("*") if p.is_file()] == []

@@ -13,8 +13,7 @@ import pytest
 from flask import render_template
 from sqlalchemy import func, select
 
-from parapheur.accounts.models import Role, User
-from parapheur.accounts.services import create_desk, create_user
+from parapheur.accounts.models import User
 from parapheur.audit.models import AuditEvent
 from parapheur.context import workflows_dir_for
 from parapheur.db import get_session, transaction
@@ -22,29 +21,17 @@ from parapheur.documents.storage import ContentStore
 from parapheur.invoices import engagements, lifecycle
 from parapheur.invoices.errors import EngagementImportError, InvoiceStateError
 from parapheur.invoices.models import Invoice, InvoiceStatus, InvoiceStatusChange
-from parapheur.invoices.services import Buyer, import_invoice
+from parapheur.invoices.services import import_invoice
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "invoices"))
-from invoice_helpers import BUYER_SIRET, supplier, xml  # noqa: E402
+from invoice_helpers import SERVICE, make_finance_accounts, supplier, xml  # noqa: E402
 
-SERVICE = "services-techniques"
 BIG = (("Travaux de voirie", Decimal("1"), Decimal("25000"), Decimal("20")),)  # 30 000 € TTC
 
 
 @pytest.fixture
 def finance_app(app):
-    with app.app_context():
-        session = get_session()
-        with transaction(session):
-            now = app.config["CLOCK"]()
-            agent = create_user(session, username="finances", full_name="Karim Benali",
-                                password="demo-finances", role=Role.AGENT, now=now)
-            technicien = create_user(session, username="technicien", full_name="Lou Martin",
-                                     password="demo-technicien", role=Role.AGENT, now=now)
-            create_desk(session, slug="finances", name="Service finances", members=[agent],
-                        now=now)
-            create_desk(session, slug=SERVICE, name="Services techniques",
-                        members=[technicien], now=now)
+    make_finance_accounts(app)
     return app
 
 
@@ -78,6 +65,7 @@ def test_twenty_invoices_to_service_fait(finance_app, clock):
         finances, technicien = _user(session, "finances"), _user(session, "technicien")
         with transaction(session):
             assert engagements.import_engagements(session, _engagements_csv(20), actor=finances,
+                                                  organisation_id=finances.organisation_id,
                                                   now=start).created == 20
         for i in range(1, 21):
             # Even ones carry the engagement number (BT-13); odd ones only supplier + service.
@@ -89,13 +77,13 @@ def test_twenty_invoices_to_service_fait(finance_app, clock):
             with transaction(session):
                 result = import_invoice(session, store, data=data, filename=filename,
                                         actor=finances, actor_desk=finances.desks[0], now=start,
-                                        buyer=Buyer(BUYER_SIRET), render=render_template,
+                                        render=render_template,
                                     circuits_dir=workflows_dir_for(app.config))
             assert result.routed and result.problems == [], (i, result.problems)
         invoices = session.execute(select(Invoice).order_by(Invoice.id)).scalars().all()
         assert [inv.engagement.number for inv in invoices] == [f"ENG-{i:02d}" for i in range(1, 21)]
         assert [inv.container for inv in invoices] == ["pdf"] * 10 + ["xml"] * 10
-        assert session.execute(engagements.to_match_query()).scalars().all() == []
+        assert session.execute(engagements.to_match_query(finances.organisation_id)).scalars().all() == []
         first = invoices[0]
 
         # A justified suspension on day 5, the missing piece on day 9.
@@ -148,7 +136,7 @@ def test_twenty_invoices_to_service_fait(finance_app, clock):
         clock_first = lifecycle.clock_of(invoices[0], now)
         assert (clock_first.suspended_days, clock_first.remaining_days) == (4, 22)
         assert clock_first.deadline == (start + timedelta(days=34)).date()
-        rows = lifecycle.deadlines(session, now)
+        rows = lifecycle.deadlines(session, finances.organisation_id, now)
         assert rows[-1][0].id == invoices[0].id  # the most days left comes last
 
         # Unpaid on day 40: 10 days late, intérêts moratoires at ECB 2.15 + 8 points + 40 €.
@@ -165,16 +153,17 @@ def test_unmatched_invoice_waits_to_be_matched(finance_app, clock):
         finances = _user(session, "finances")
         with transaction(session):
             engagements.import_engagements(session, _engagements_csv(2), actor=finances,
+                                           organisation_id=finances.organisation_id,
                                            now=clock.moment)
         with transaction(session):
             result = import_invoice(session, store, data=xml("R-1", **supplier(1)),
                                     filename="R-1.xml", actor=finances,
                                     actor_desk=finances.desks[0], now=clock.moment,
-                                    buyer=Buyer(BUYER_SIRET), render=render_template,
+                                    render=render_template,
                                     circuits_dir=workflows_dir_for(app.config))
         invoice = result.invoice
         assert invoice.engagement_id is None  # SERV-TECH is no engagement's service
-        assert session.execute(engagements.to_match_query()).scalars().all() == [invoice]
+        assert session.execute(engagements.to_match_query(finances.organisation_id)).scalars().all() == [invoice]
         with transaction(session):
             with pytest.raises(InvoiceStateError) as other:
                 engagements.match_invoice(session, invoice, actor=finances, now=clock.moment,
@@ -184,7 +173,7 @@ def test_unmatched_invoice_waits_to_be_matched(finance_app, clock):
             warning = engagements.match_invoice(session, invoice, actor=finances,
                                                 now=clock.moment, engagement_number="ENG-01")
         assert warning is None
-        assert session.execute(engagements.to_match_query()).scalars().all() == []
+        assert session.execute(engagements.to_match_query(finances.organisation_id)).scalars().all() == []
         assert engagements.remaining_credit(session, invoice.engagement) == Decimal("39939.35")
 
 
@@ -195,7 +184,8 @@ def test_engagements_file_with_a_bad_line_is_refused_whole(finance_app, clock):
         session = get_session()
         with pytest.raises(EngagementImportError) as caught:
             with transaction(session):
-                engagements.import_engagements(session, data, actor=None, now=clock.moment)
+                engagements.import_engagements(session, data, actor=None, now=clock.moment,
+                                               organisation_id=1)
         assert caught.value.message == (
             "Fichier refusé, aucun engagement importé : ligne 4 : montant « abc » invalide, "
             "SIREN « 123456789 » invalide.")
