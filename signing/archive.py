@@ -26,7 +26,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import SignatureFieldError, SigningError, TimestampUnavailable
-from signing.pades import Level, classify_failure, open_pdf, run_sync
+from signing.pades import COLLECTION_TIME_TOLERANCE, Level, classify_failure, open_pdf, run_sync
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ async def _extend(pdf: bytes, level: Level, roots: list[Any], timestamper: Any,
     session = LazySession()
     context = validation_context or ValidationContext(
         trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
+        time_tolerance=COLLECTION_TIME_TOLERANCE,
         fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
     stamper = (HTTPTimeStamper(timestamper, timeout=10, session=session)
                if isinstance(timestamper, str) else timestamper)

@@ -30,7 +30,14 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import SigningError
-from signing.pades import SignOptions, async_sign_prepared, classify_failure, prepare, run_sync
+from signing.pades import (
+    COLLECTION_TIME_TOLERANCE,
+    SignOptions,
+    async_sign_prepared,
+    classify_failure,
+    prepare,
+    run_sync,
+)
 
 DEFAULT_CONCURRENCY = 8
 
@@ -94,6 +101,7 @@ class BatchSigner:
                 c for c in self.key.signer.cert_registry if c.self_signed]
             context = ValidationContext(
                 trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
+                time_tolerance=COLLECTION_TIME_TOLERANCE,
                 fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
         return stamper, context, session
 

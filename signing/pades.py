@@ -13,7 +13,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
@@ -261,6 +261,12 @@ def as_timestamper(timestamper: TimeStamper | str | None) -> TimeStamper | None:
     return timestamper
 
 
+# Validation data is collected while signing: an OCSP response or CRL the responder produces a
+# little after the context's moment (a slow batch, a loaded machine) is fresher, not wrong. pyHanko's
+# one-second tolerance made such signatures fail; the validator judges the embedded data later.
+COLLECTION_TIME_TOLERANCE = timedelta(minutes=10)
+
+
 def default_validation_context(key: Any, *, at: datetime | None = None) -> ValidationContext:
     """Revocation-fetching context trusting the self-signed roots in the key's own chain.
 
@@ -269,7 +275,8 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
     certs = list(key.signer.cert_registry)
     roots = [c for c in certs if c.self_signed] or certs
     return ValidationContext(trust_roots=roots, allow_fetching=True, moment=at,
-                             revocation_mode="hard-fail")
+                             revocation_mode="hard-fail",
+                             time_tolerance=COLLECTION_TIME_TOLERANCE)
 
 
 def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
