@@ -27,7 +27,7 @@ from invoice_helpers import SERVICE, make_finance_accounts, xml, xxe  # noqa: E4
 
 
 @pytest.fixture
-def demo(app):
+def invoice_app(app):
     make_finance_accounts(app)
     return app
 
@@ -75,10 +75,10 @@ def _invoice(app, invoice_id: int) -> Invoice:
         return invoice
 
 
-def test_facturx_pdf_enters_the_circuit(demo, facturx_pdf):
-    invoice_id, routed, problems = _import(demo, facturx_pdf, "FX-2026-100.pdf")
+def test_facturx_pdf_enters_the_circuit(invoice_app, facturx_pdf):
+    invoice_id, routed, problems = _import(invoice_app, facturx_pdf, "FX-2026-100.pdf")
     assert routed and problems == []
-    invoice = _invoice(demo, invoice_id)
+    invoice = _invoice(invoice_app, invoice_id)
     assert (invoice.number, invoice.profile, invoice.container) == ("FX-2026-100", "en16931", "pdf")
     assert invoice.total_gross == Decimal("60.65") and invoice.seller_siren == "732829320"
     assert [c.status for c in invoice.status_history] == [InvoiceStatus.DEPOSEE,
@@ -88,16 +88,16 @@ def test_facturx_pdf_enters_the_circuit(demo, facturx_pdf):
     assert document.meta["montant_ttc"] == "60.65" and document.meta["numero_facture"] == \
         "FX-2026-100"
     assert [w.desk_slug for w in document.waiting] == [SERVICE]
-    store = ContentStore(demo.config["DATA_DIR"] / "store")
+    store = ContentStore(invoice_app.config["DATA_DIR"] / "store")
     assert store.read(document.versions[0].sha256) == facturx_pdf
 
 
-def test_xml_gets_a_visual_with_the_xml_attached(demo):
+def test_xml_gets_a_visual_with_the_xml_attached(invoice_app):
     data = xml("XML-2026-7", buyer_reference=SERVICE)
-    invoice_id, routed, _ = _import(demo, data, "XML-2026-7.xml")
-    invoice = _invoice(demo, invoice_id)
+    invoice_id, routed, _ = _import(invoice_app, data, "XML-2026-7.xml")
+    invoice = _invoice(invoice_app, invoice_id)
     assert routed and invoice.filename == "XML-2026-7.xml"
-    store = ContentStore(demo.config["DATA_DIR"] / "store")
+    store = ContentStore(invoice_app.config["DATA_DIR"] / "store")
     visual = store.read(invoice.document.versions[0].sha256)
     from pypdf import PdfReader
 
@@ -107,17 +107,17 @@ def test_xml_gets_a_visual_with_the_xml_attached(demo):
     assert store.read(invoice.xml_sha256) == data
 
 
-def test_duplicates_are_blocked_with_a_link_to_the_first(demo):
-    first_id, _, _ = _import(demo, xml("DUP-1", buyer_reference=SERVICE), "dup.xml")
-    same_file_id, routed, problems = _import(demo, xml("DUP-1", buyer_reference=SERVICE),
+def test_duplicates_are_blocked_with_a_link_to_the_first(invoice_app):
+    first_id, _, _ = _import(invoice_app, xml("DUP-1", buyer_reference=SERVICE), "dup.xml")
+    same_file_id, routed, problems = _import(invoice_app, xml("DUP-1", buyer_reference=SERVICE),
                                              "dup-encore.xml")
     assert not routed and problems == ["DOUBLON"]
     # Same seller, number and year in another file (a re-sent invoice) is a duplicate too.
     resent = xml("DUP-1", buyer_reference=SERVICE).replace(b"Classeurs", b"Classeurs bleus")
-    resent_id, routed_again, _ = _import(demo, resent, "dup-renvoi.xml")
+    resent_id, routed_again, _ = _import(invoice_app, resent, "dup-renvoi.xml")
     assert not routed_again
     for duplicate_id in (same_file_id, resent_id):
-        duplicate = _invoice(demo, duplicate_id)
+        duplicate = _invoice(invoice_app, duplicate_id)
         assert duplicate.blocked and duplicate.duplicate_of_id == first_id
         assert duplicate.document is None
         [problem] = duplicate.problems
@@ -127,92 +127,92 @@ def test_duplicates_are_blocked_with_a_link_to_the_first(demo):
 
 @pytest.mark.parametrize("make, rule", [(xxe, "UNSAFE-XML"),
                                         (lambda: xml()[:500], "MALFORMED-XML")])
-def test_unreadable_file_is_kept_with_its_reason(demo, make, rule):
+def test_unreadable_file_is_kept_with_its_reason(invoice_app, make, rule):
     data = make()
-    invoice_id, routed, problems = _import(demo, data, "piege.xml")
+    invoice_id, routed, problems = _import(invoice_app, data, "piege.xml")
     assert not routed and problems == [rule]
-    invoice = _invoice(demo, invoice_id)
+    invoice = _invoice(invoice_app, invoice_id)
     assert invoice.blocked and invoice.status is InvoiceStatus.DEPOSEE
-    assert ContentStore(demo.config["DATA_DIR"] / "store").read(invoice.file_sha256) == data
-    with demo.app_context():
+    assert ContentStore(invoice_app.config["DATA_DIR"] / "store").read(invoice.file_sha256) == data
+    with invoice_app.app_context():
         [event] = get_session().execute(select(AuditEvent).where(
             AuditEvent.name == "invoice:status:changed")).scalars().all()
     assert event.details["status"] == "deposee" and event.details["readable"] is False
     assert event.details["sha256"] == invoice.file_sha256
 
 
-def test_misaddressed_invoice_is_blocked(demo):
-    invoice_id, routed, problems = _import(demo, xml("MAL-1"), "mal.xml",
+def test_misaddressed_invoice_is_blocked(invoice_app):
+    invoice_id, routed, problems = _import(invoice_app, xml("MAL-1"), "mal.xml",
                                            Buyer("21690123100011", "Commune de Lyon"))
     assert not routed and "MAL-ADRESSEE" in problems
-    invoice = _invoice(demo, invoice_id)
+    invoice = _invoice(invoice_app, invoice_id)
     assert invoice.misaddressed and invoice.blocked and invoice.document is None
 
 
-def test_faulty_invoice_is_routed_with_its_problems(demo):
+def test_faulty_invoice_is_routed_with_its_problems(invoice_app):
     data = xml("ERR-1", buyer_reference=SERVICE).replace(b"<ram:GrandTotalAmount>60.65<",
                                                          b"<ram:GrandTotalAmount>70.65<")
-    invoice_id, routed, problems = _import(demo, data, "err.xml")
+    invoice_id, routed, problems = _import(invoice_app, data, "err.xml")
     assert routed and "BR-CO-15" in problems
-    assert any(p.rule_id == "BR-CO-15" for p in _invoice(demo, invoice_id).problems)
+    assert any(p.rule_id == "BR-CO-15" for p in _invoice(invoice_app, invoice_id).problems)
 
 
-def test_suspension_needs_a_reason(demo):
-    invoice_id, _, _ = _import(demo, xml("SUS-1", buyer_reference=SERVICE), "sus.xml")
-    with demo.app_context():
+def test_suspension_needs_a_reason(invoice_app):
+    invoice_id, _, _ = _import(invoice_app, xml("SUS-1", buyer_reference=SERVICE), "sus.xml")
+    with invoice_app.app_context():
         session = get_session()
         invoice = session.get(Invoice, invoice_id)
         with pytest.raises(InvoiceStateError) as caught:
             record_status(session, invoice, InvoiceStatus.SUSPENDUE, actor=None,
-                          now=demo.config["CLOCK"]())
+                          now=invoice_app.config["CLOCK"]())
         session.rollback()
     assert caught.value.message == "Le motif est obligatoire pour passer au statut « Suspendue »."
 
 
-def test_cli_import_and_history(demo, tmp_path):
+def test_cli_import_and_history(invoice_app, tmp_path):
     good = tmp_path / "CLI-1.xml"
     good.write_bytes(xml("CLI-1", buyer_reference=SERVICE))
     bad = tmp_path / "bombe.xml"
     bad.write_bytes(xxe())
-    result = cli(demo, "invoices", "import", str(good), str(bad), "--as", "finances")
+    result = cli(invoice_app, "invoices", "import", str(good), str(bad), "--as", "finances")
     assert result.exit_code == 1, result.output
     assert "CLI-1.xml : facture #1 importée, en circuit" in result.stdout
     assert "bombe.xml : facture #2 bloquée : illisible" in result.stdout
-    history = cli(demo, "invoices", "history", "--format", "json")
+    history = cli(invoice_app, "invoices", "history", "--format", "json")
     rows = json.loads(history.stdout)
     assert [(r["invoice_id"], r["status"]) for r in rows] == [
         (1, "deposee"), (1, "mise_a_disposition"), (2, "deposee")]
 
 
-def test_store_maintenance_keeps_invoice_files(demo, facturx_pdf):
+def test_store_maintenance_keeps_invoice_files(invoice_app, facturx_pdf):
     from parapheur.documents.maintenance import unreferenced_files, verify_store
 
-    _import(demo, xml("GC-1", buyer_reference=SERVICE), "GC-1.xml")
-    _import(demo, xxe(), "piege.xml")
-    _import(demo, facturx_pdf, "FX.pdf")
-    with demo.app_context():
+    _import(invoice_app, xml("GC-1", buyer_reference=SERVICE), "GC-1.xml")
+    _import(invoice_app, xxe(), "piege.xml")
+    _import(invoice_app, facturx_pdf, "FX.pdf")
+    with invoice_app.app_context():
         session = get_session()
-        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        store = ContentStore(invoice_app.config["DATA_DIR"] / "store")
         assert unreferenced_files(session, store, older_than_seconds=-60) == []
         report = verify_store(session, store)
         # The XML and its visual, the trap, the Factur-X.
         assert report.ok and report.checked == 4
 
 
-def test_a_file_over_the_limit_is_refused_and_nothing_kept(demo):
+def test_a_file_over_the_limit_is_refused_and_nothing_kept(invoice_app):
     from parapheur.invoices.errors import InvoiceReadError
     from parapheur.invoices.services import Limits
 
-    with demo.app_context(), demo.test_request_context():
+    with invoice_app.app_context(), invoice_app.test_request_context():
         session = get_session()
         actor = session.execute(select(User).where(User.username == "finances")).scalar_one()
-        store = ContentStore(demo.config["DATA_DIR"] / "store")
+        store = ContentStore(invoice_app.config["DATA_DIR"] / "store")
         with pytest.raises(InvoiceReadError) as caught:
             with transaction(session):
                 import_invoice(session, store, data=xml("BIG-1"), filename="big.xml",
                                actor=actor, actor_desk=actor.desks[0],
-                               now=demo.config["CLOCK"](), render=render_template,
-                               circuits_dir=workflows_dir_for(demo.config), limits=Limits(max_bytes=1024 * 1024 // 512))
+                               now=invoice_app.config["CLOCK"](), render=render_template,
+                               circuits_dir=workflows_dir_for(invoice_app.config), limits=Limits(max_bytes=1024 * 1024 // 512))
         assert caught.value.message.startswith("Le fichier « big.xml » dépasse la taille")
         assert session.execute(select(Invoice)).first() is None
-    assert [p for p in (demo.config["DATA_DIR"] / "store").rglob("*") if p.is_file()] == []
+    assert [p for p in (invoice_app.config["DATA_DIR"] / "store").rglob("*") if p.is_file()] == []
