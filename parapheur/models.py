@@ -20,5 +20,7 @@ from parapheur.documents.models import (  # noqa: F401
 from parapheur.notifications.models import (  # noqa: F401
     Notification,
     NotificationPreference,
+    OrganisationQuietHours,
 )
+from parapheur.organisations.models import Budget, Organisation  # noqa: F401
 from parapheur.outbox.models import OutboxMessage  # noqa: F401

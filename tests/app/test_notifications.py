@@ -165,12 +165,15 @@ def test_urgent_step_overrides_quiet_hours(app, clock):
     from parapheur.accounts.services import create_user
     from parapheur.db import transaction
     from parapheur.notifications.services import plan
+    from parapheur.organisations.services import create_organisation
 
     clock.moment = _next_friday_evening(clock())
     with app.app_context():
         session = get_session()
         with transaction(session):
-            user = create_user(session, username="astreinte", full_name="Agent d'astreinte",
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
+            user = create_user(session, organisation=organisation, username="astreinte", full_name="Agent d'astreinte",
                                password="motdepasse", role=Role.AGENT,
                                email="astreinte@metropole-demo.test", now=clock())
             urgent = plan(session, user, kind="arrival", subject="Urgent", context={},
@@ -231,3 +234,23 @@ def test_password_change_checks_the_current_one(demo, client_for):
     assert login(demo.test_client(), "dgs", "nouveau-secret-1").status_code == 302
     assert _events(demo, "account:password:changed")
     assert "nouveau-secret-1" not in str(_events(demo, "account:password:changed"))
+
+
+def test_organisation_quiet_hours_set_from_the_command_line(demo, clock):
+    from app_helpers import run_cli
+
+    from parapheur.accounts.models import User
+    from parapheur.notifications.services import quiet_hours_for
+
+    result = run_cli(demo, "notifications", "quiet-hours", "--hours", "22:00-06:00",
+                     "--no-weekends")
+    assert result.returncode == 0, result.stderr
+    assert "de 22:00 à 06:00, les jours fériés" in result.stdout
+    bad = run_cli(demo, "notifications", "quiet-hours", "--hours", "22h-6h")
+    assert bad.returncode == 1 and "heure invalide" in bad.stderr
+    with demo.app_context():
+        session = get_session()
+        user = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        hours = quiet_hours_for(session, user, demo.config)
+        saturday = _next_friday_evening(clock()) + timedelta(hours=17)  # Saturday 13:30
+        assert not hours.is_quiet(saturday) and hours.is_quiet(saturday + timedelta(hours=9))

@@ -17,6 +17,7 @@ from parapheur.accounts.services import create_user
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session, transaction
 from parapheur.notifications.services import plan
+from parapheur.organisations.services import create_organisation
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
 
@@ -60,8 +61,10 @@ def test_killed_worker_loses_nothing_and_delivers_each_row_once(app, mailbox, cl
     with app.app_context():
         session = get_session()
         with transaction(session):
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
             for index in range(3):
-                user = create_user(session, username=f"agent{index}", full_name=f"Agent {index}",
+                user = create_user(session, organisation=organisation, username=f"agent{index}", full_name=f"Agent {index}",
                                    password="motdepasse", role=Role.AGENT,
                                    email=f"agent{index}@metropole-demo.test", now=clock())
                 plan(session, user, kind="arrival", subject=f"Message {index}",
