@@ -58,12 +58,12 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         context = {"from_desk": delegation.from_desk.name, "to_desk": delegation.to_desk.name,
                    "starts_at": _paris(delegation.starts_at), "ends_at": _paris(delegation.ends_at),
                    "link": f"{base_url.rstrip('/')}/delegations"}
-        users = {u.id: u for u in (*delegation.from_desk.members, *delegation.to_desk.members)
-                 if u.active}
+        both = {u.id: u for u in (*delegation.from_desk.members, *delegation.to_desk.members)
+                if u.active}
         verb = "commence" if event == "delegation_started" else "prend fin"
         subject = (f"{PREFIX} La délégation {delegation.from_desk.name} → "
                    f"{delegation.to_desk.name} {verb}")
-        return sorted(users.values(), key=lambda u: u.id), subject, context, False, None
+        return sorted(both.values(), key=lambda u: u.id), subject, context, False, None
     document = session.get(Document, payload["document_id"])
     if document is None:
         return [], "", {}, False, None

@@ -254,3 +254,35 @@ def test_organisation_quiet_hours_set_from_the_command_line(demo, clock):
         hours = quiet_hours_for(session, user, demo.config)
         saturday = _next_friday_evening(clock()) + timedelta(hours=17)  # Saturday 13:30
         assert not hours.is_quiet(saturday) and hours.is_quiet(saturday + timedelta(hours=9))
+
+
+def test_daily_digest_preference_waits_for_the_chosen_hour(app, clock):
+    from parapheur.accounts.models import Role
+    from parapheur.accounts.services import create_user
+    from parapheur.db import transaction
+    from parapheur.notifications.services import PreferenceChange, plan, set_preferences
+    from parapheur.organisations.services import create_organisation
+
+    friday_morning = _next_friday_evening(clock()) - timedelta(hours=11)  # Friday 09:30
+    clock.moment = friday_morning
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
+            user = create_user(session, organisation=organisation, username="resume",
+                               full_name="Agent au résumé", password="motdepasse",
+                               role=Role.AGENT, email="resume@metropole-demo.test", now=clock())
+            set_preferences(session, user, PreferenceChange(mode="resume", digest_hour=17),
+                            now=clock())
+            first = plan(session, user, kind="arrival", subject="Un", context={},
+                         document_id=None, urgent=False, now=clock(), config=app.config)
+            clock.moment = friday_morning + timedelta(hours=9)  # 18:30, after the digest
+            second = plan(session, user, kind="arrival", subject="Deux", context={},
+                          document_id=None, urgent=False, now=clock(), config=app.config)
+        assert first.due_at == datetime.combine(friday_morning.date(), time(17), PARIS)
+        monday = friday_morning.date() + timedelta(days=3)
+        assert second.due_at == datetime.combine(monday, time(17), PARIS)
+        digests = get_session().execute(select(OutboxMessage).where(
+            OutboxMessage.kind == "notification.digest")).scalars().all()
+        assert sorted(m.available_at for m in digests) == [first.due_at, second.due_at]
