@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app_helpers import csrf_from, page_text, upload
@@ -49,7 +49,15 @@ def _signed_arrete(client_for, app, sample_pdf, title: str) -> int:
     assert upload(finances, sample_pdf, typology="ACTES/ARRETE", title=title).status_code == 302
     document_id = _document_id(app, title)
     _act(client_for("dgs"), document_id, "visa_dgs", "visa")
-    _act(client_for("maire"), document_id, "signature_maire", "sign", passphrase="1234")
+    # The loopback OCSP answers in real time: on a loaded machine a frozen clock makes its
+    # answer look "too recent" to the B-LTA signature, so the signature runs on the real clock.
+    frozen = app.config["CLOCK"]
+    app.config["CLOCK"] = lambda: datetime.now(UTC)
+    try:
+        _act(client_for("maire"), document_id, "signature_maire", "sign", passphrase="1234")
+    finally:
+        frozen.moment = max(frozen.moment, datetime.now(UTC).replace(microsecond=0))
+        app.config["CLOCK"] = frozen
     return document_id
 
 
@@ -286,3 +294,17 @@ def test_daily_digest_preference_waits_for_the_chosen_hour(app, clock):
         digests = get_session().execute(select(OutboxMessage).where(
             OutboxMessage.kind == "notification.digest")).scalars().all()
         assert sorted(m.available_at for m in digests) == [first.due_at, second.due_at]
+
+
+def test_mail_html_escapes_what_users_typed(app):
+    from parapheur.accounts.models import User
+    from parapheur.notifications.handlers import _render
+
+    user = User(full_name="Agent <b>gras</b>")
+    item = Notification(kind="rejection", urgent=False, context={
+        "title": "<script>alert(1)</script>", "step": "Visa", "reason": "<i>non</i>",
+        "link": "http://127.0.0.1:5000/documents/1"})
+    with app.test_request_context():
+        text, html = _render(user, [item], digest=False)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;i&gt;non" in html
+    assert "<script>alert(1)</script>" in text  # plain text is shown as typed
