@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -81,6 +82,8 @@ def serve(host: str, port: int, worker: bool) -> None:
     _start_demo_pki_responders(app)
     process = _start_worker_process() if worker else None
     click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
+    # SIGTERM (a service manager, a test) stops the worker too, as Ctrl+C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
@@ -97,7 +100,6 @@ def _start_worker_process():
 
 
 def _stop_worker_process(process) -> None:
-    import signal
     import subprocess
 
     if process.poll() is None:

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "parapheur.app_cli:demo_group",
     "serve": "parapheur.app_cli:serve",
     "worker": "parapheur.app_cli:worker_command",
+    "notifications": "parapheur.notifications.cli:notifications_group",
     "audit": "parapheur.app_cli:audit_group",
     "users": "parapheur.app_cli:users_group",
     "desks": "parapheur.app_cli:desks_group",

@@ -197,7 +197,7 @@ def _slug(value: str) -> str:
 
 
 def _smtp_url(value: str) -> str:
-    from parapheur.notifications.mail import SmtpSettings
+    from parapheur.notifications.smtp import SmtpSettings
 
     SmtpSettings.from_url(value)  # the message never repeats the URL: it may hold a password
     return value

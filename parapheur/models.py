@@ -36,6 +36,7 @@ from parapheur.invoices.models import (  # noqa: F401
 from parapheur.notifications.models import (  # noqa: F401
     Notification,
     NotificationPreference,
+    OrganisationQuietHours,
 )
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401
 from parapheur.outbox.models import OutboxMessage  # noqa: F401

@@ -16,7 +16,8 @@ from parapheur.circuits.errors import CircuitError
 from parapheur.config import ConfigError
 from parapheur.context import workflows_dir_for
 from parapheur.notifications import handlers as notification_handlers
-from parapheur.notifications.mail import MailNotifier, SmtpSettings
+from parapheur.notifications.mail import MailNotifier
+from parapheur.notifications.smtp import SmtpSettings
 from parapheur.outbox import tasks
 from parapheur.outbox.services import HANDLERS_KEY, Handler
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import render_template
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Delegation, User
@@ -17,6 +16,7 @@ from parapheur.notifications import services
 from parapheur.notifications.mail import MailNotifier, OutgoingMail, message_id
 from parapheur.notifications.models import Notification, NotificationStatus
 from parapheur.outbox.services import Delivery, DeliveryError, Handler
+from parapheur.templating import render
 
 NOTIFIERS_KEY = "parapheur.notifiers"
 PREFIX = "[Parapheur]"
@@ -58,12 +58,12 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         context = {"from_desk": delegation.from_desk.name, "to_desk": delegation.to_desk.name,
                    "starts_at": _paris(delegation.starts_at), "ends_at": _paris(delegation.ends_at),
                    "link": f"{base_url.rstrip('/')}/delegations"}
-        users = {u.id: u for u in (*delegation.from_desk.members, *delegation.to_desk.members)
-                 if u.active}
+        both = {u.id: u for u in (*delegation.from_desk.members, *delegation.to_desk.members)
+                if u.active}
         verb = "commence" if event == "delegation_started" else "prend fin"
         subject = (f"{PREFIX} La délégation {delegation.from_desk.name} → "
                    f"{delegation.to_desk.name} {verb}")
-        return sorted(users.values(), key=lambda u: u.id), subject, context, False, None
+        return sorted(both.values(), key=lambda u: u.id), subject, context, False, None
     document = session.get(Document, payload["document_id"])
     if document is None:
         return [], "", {}, False, None
@@ -118,8 +118,8 @@ def _notifier(delivery: Delivery) -> MailNotifier:
 
 def _render(user: User, items: list[Notification], *, digest: bool) -> tuple[str, str]:
     values = {"user": user, "items": items, "digest": digest}
-    return (render_template("mail/notification.txt", **values),
-            render_template("mail/notification.html", **values))
+    return (render("mail/notification.txt", **values),
+            render("mail/notification.html", **values))
 
 
 def deliver_mail(delivery: Delivery) -> dict[str, Any]:

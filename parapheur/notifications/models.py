@@ -54,6 +54,20 @@ class NotificationPreference(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class OrganisationQuietHours(Base):
+    """An organisation's own quiet hours (else PARAPHEUR_QUIET_HOURS, weekends and holidays)."""
+
+    __tablename__ = "organisation_quiet_hours"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    quiet_start: Mapped[str] = mapped_column(String(5))
+    quiet_end: Mapped[str] = mapped_column(String(5))
+    quiet_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_holidays: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Notification(Base):
     """One message planned for one user: sent at once, held for a window, or skipped."""
 

@@ -18,8 +18,10 @@ from parapheur.notifications.models import (
     Notification,
     NotificationPreference,
     NotificationStatus,
+    OrganisationQuietHours,
 )
 from parapheur.notifications.quiet_hours import QuietHours, parse_hour
+from parapheur.organisations.models import Organisation
 from parapheur.outbox import services as outbox
 
 MAIL_KIND = "notification.mail"
@@ -27,10 +29,45 @@ DIGEST_KIND = "notification.digest"
 DEFAULT_QUIET_HOURS = "19:00-08:00"
 
 
-def organisation_quiet_hours(config: Mapping[str, Any]) -> QuietHours:
-    """The quiet hours of the organisation (PARAPHEUR_QUIET_HOURS, default 19:00-08:00)."""
+def instance_quiet_hours(config: Mapping[str, Any]) -> QuietHours:
+    """The instance's default quiet hours (PARAPHEUR_QUIET_HOURS, default 19:00-08:00)."""
     value = config.get("QUIET_HOURS") or DEFAULT_QUIET_HOURS
     return value if isinstance(value, QuietHours) else QuietHours.parse(str(value))
+
+
+def organisation_quiet_hours(session: Session, organisation_id: int | None,
+                             config: Mapping[str, Any]) -> QuietHours:
+    """The organisation's quiet hours: its own when set, else the instance's."""
+    base = instance_quiet_hours(config)
+    own = session.get(OrganisationQuietHours, organisation_id) if organisation_id else None
+    if own is None:
+        return base
+    return base.override(start=own.quiet_start, end=own.quiet_end, weekends=own.quiet_weekends,
+                         holidays=own.quiet_holidays)
+
+
+def set_organisation_quiet_hours(session: Session, organisation: Organisation, *, hours: str,
+                                 weekends: bool, holidays: bool, now: datetime,
+                                 actor: User | None = None) -> OrganisationQuietHours:
+    """Store an organisation's quiet hours (« 19:00-08:00 »); ParapheurError when malformed."""
+    try:
+        parsed = QuietHours.parse(hours)
+    except ValueError as exc:
+        raise ParapheurError(f"Heures de déconnexion : {exc}.") from None
+    row = session.get(OrganisationQuietHours, organisation.id)
+    if row is None:
+        row = OrganisationQuietHours(organisation_id=organisation.id)
+        session.add(row)
+    row.quiet_start = f"{parsed.start:%H:%M}"
+    row.quiet_end = f"{parsed.end:%H:%M}"
+    row.quiet_weekends = weekends
+    row.quiet_holidays = holidays
+    row.updated_at = now
+    session.flush()
+    audit.record(session, "organisation:quiet_hours:updated", actor=actor,
+                 details={"organisation": organisation.slug, "hours": hours,
+                          "weekends": weekends, "holidays": holidays}, clock=lambda: now)
+    return row
 
 
 def preference_for(session: Session, user: User) -> NotificationPreference | None:
@@ -40,7 +77,7 @@ def preference_for(session: Session, user: User) -> NotificationPreference | Non
 
 def quiet_hours_for(session: Session, user: User, config: Mapping[str, Any]) -> QuietHours:
     """The organisation's quiet hours with what the user changed in them."""
-    base = organisation_quiet_hours(config)
+    base = organisation_quiet_hours(session, user.organisation_id, config)
     pref = preference_for(session, user)
     if pref is None:
         return base

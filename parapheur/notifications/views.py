@@ -21,7 +21,8 @@ def _page(status: int = 200, error: str | None = None, password_error: str | Non
     preference = services.preference_for(session, current_user)
     return render_template(
         "pages/account.html", preference=preference, modes=list(DeliveryMode),
-        organisation_hours=services.organisation_quiet_hours(current_app.config).describe(),
+        organisation_hours=services.organisation_quiet_hours(
+            session, current_user.organisation_id, current_app.config).describe(),
         own_hours=services.quiet_hours_for(session, current_user, current_app.config).describe(),
         error=error, password_error=password_error), status
 

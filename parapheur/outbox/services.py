@@ -163,7 +163,7 @@ def claim(session: Session, message_id: int, *, worker: str, now: datetime,
         .values(status=OutboxStatus.CLAIMED, claimed_by=worker, lease_until=now + lease,
                 attempts=OutboxMessage.attempts + 1)
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return getattr(result, "rowcount", 0) == 1  # a CursorResult for an UPDATE
 
 
 def claim_due(session: Session, *, worker: str, now: datetime, lease: timedelta,
@@ -219,7 +219,7 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
                     .values(status=OutboxStatus.DONE, finished_at=moment, lease_until=None,
                             last_error=None)
                     .execution_options(synchronize_session=False))
-                if finished.rowcount != 1:
+                if getattr(finished, "rowcount", 0) != 1:
                     raise LeaseLost()
                 audit.record(session, "outbox:message:delivered", document_id=message.document_id,
                              details={"kind": message.kind, "key": message.idempotency_key,

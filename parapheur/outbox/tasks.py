@@ -7,9 +7,8 @@ periodic jobs. A nudge lost with a crashed queue costs a minute: the sweep finds
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,15 +17,18 @@ from typing import TYPE_CHECKING, Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import event
 
+from parapheur.archival.services import refresh_archives
+from parapheur.clock import now as clock_now
+from parapheur.context import store_for
+from parapheur.db import get_session
 from parapheur.outbox import services
+from parapheur.signatures.options import SigningSetup
 
 if TYPE_CHECKING:
     from flask import Flask
 
 QUEUE_KEY = "parapheur.queue"
 QUEUE_FILE = "queue.sqlite3"
-# What the archival refresh job calls once the `ltv` module provides it ("module:function").
-ARCHIVE_REFRESH = "parapheur.archive.ltv:refresh_archive_timestamps"
 log = logging.getLogger(__name__)
 
 
@@ -56,16 +58,6 @@ def make_huey(config: dict[str, Any]) -> Huey:
     return SqliteHuey(name, filename=str(Path(config["DATA_DIR"]) / QUEUE_FILE), utc=True)
 
 
-def archive_refresh_job() -> Callable[..., Any] | None:
-    """The archival timestamp refresh of the `ltv` module, when it exists."""
-    module_name, _, attribute = ARCHIVE_REFRESH.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, attribute, None)
-
-
 def build_queue(app: Flask) -> Queue:
     """The queue of this app, with its delivery task and periodic jobs bound to the app."""
     huey = make_huey(app.config)
@@ -84,14 +76,13 @@ def build_queue(app: Flask) -> Queue:
 
         return queue_late_reminders(app)
 
-    def refresh_archive_timestamps() -> str:
-        """Run the archival timestamp refresh once the `ltv` module provides it."""
-        job = archive_refresh_job()
-        if job is None:
-            return "absent"
+    def refresh_archive_timestamps() -> int:
+        """Renew the document time stamp of B-LTA documents whose TSA certificate expires soon."""
+        setup = SigningSetup.from_config(app.config)
         with app.app_context():
-            job(app)
-        return "done"
+            report = refresh_archives(get_session(), store_for(app.config), now=clock_now(),
+                                      tsa_url=setup.tsa_url, trust_roots=setup.trust_roots)
+        return len(report.refreshed)
 
     deliver_task = huey.task(name="deliver_outbox_message")(deliver_outbox_message)
     periodic = {

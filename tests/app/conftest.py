@@ -230,7 +230,8 @@ def mailbox(app):
     """A real SMTP server on loopback; the app's notifications are sent to it."""
     from mailbox_server import Mailbox
 
-    from parapheur.notifications.mail import MailNotifier, SmtpSettings
+    from parapheur.notifications.mail import MailNotifier
+    from parapheur.notifications.smtp import SmtpSettings
 
     box = Mailbox()
     box.controller.start()

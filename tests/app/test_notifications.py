@@ -165,12 +165,15 @@ def test_urgent_step_overrides_quiet_hours(app, clock):
     from parapheur.accounts.services import create_user
     from parapheur.db import transaction
     from parapheur.notifications.services import plan
+    from parapheur.organisations.services import create_organisation
 
     clock.moment = _next_friday_evening(clock())
     with app.app_context():
         session = get_session()
         with transaction(session):
-            user = create_user(session, username="astreinte", full_name="Agent d'astreinte",
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
+            user = create_user(session, organisation=organisation, username="astreinte", full_name="Agent d'astreinte",
                                password="motdepasse", role=Role.AGENT,
                                email="astreinte@metropole-demo.test", now=clock())
             urgent = plan(session, user, kind="arrival", subject="Urgent", context={},
@@ -231,3 +234,69 @@ def test_password_change_checks_the_current_one(demo, client_for):
     assert login(demo.test_client(), "dgs", "nouveau-secret-1").status_code == 302
     assert _events(demo, "account:password:changed")
     assert "nouveau-secret-1" not in str(_events(demo, "account:password:changed"))
+
+
+def test_organisation_quiet_hours_set_from_the_command_line(demo, clock):
+    from app_helpers import run_cli
+
+    from parapheur.accounts.models import User
+    from parapheur.notifications.services import quiet_hours_for
+
+    result = run_cli(demo, "notifications", "quiet-hours", "--hours", "22:00-06:00",
+                     "--no-weekends")
+    assert result.returncode == 0, result.stderr
+    assert "de 22:00 à 06:00, les jours fériés" in result.stdout
+    bad = run_cli(demo, "notifications", "quiet-hours", "--hours", "22h-6h")
+    assert bad.returncode == 1 and "heure invalide" in bad.stderr
+    with demo.app_context():
+        session = get_session()
+        user = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        hours = quiet_hours_for(session, user, demo.config)
+        saturday = _next_friday_evening(clock()) + timedelta(hours=17)  # Saturday 13:30
+        assert not hours.is_quiet(saturday) and hours.is_quiet(saturday + timedelta(hours=9))
+
+
+def test_daily_digest_preference_waits_for_the_chosen_hour(app, clock):
+    from parapheur.accounts.models import Role
+    from parapheur.accounts.services import create_user
+    from parapheur.db import transaction
+    from parapheur.notifications.services import PreferenceChange, plan, set_preferences
+    from parapheur.organisations.services import create_organisation
+
+    friday_morning = _next_friday_evening(clock()) - timedelta(hours=11)  # Friday 09:30
+    clock.moment = friday_morning
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
+            user = create_user(session, organisation=organisation, username="resume",
+                               full_name="Agent au résumé", password="motdepasse",
+                               role=Role.AGENT, email="resume@metropole-demo.test", now=clock())
+            set_preferences(session, user, PreferenceChange(mode="resume", digest_hour=17),
+                            now=clock())
+            first = plan(session, user, kind="arrival", subject="Un", context={},
+                         document_id=None, urgent=False, now=clock(), config=app.config)
+            clock.moment = friday_morning + timedelta(hours=9)  # 18:30, after the digest
+            second = plan(session, user, kind="arrival", subject="Deux", context={},
+                          document_id=None, urgent=False, now=clock(), config=app.config)
+        assert first.due_at == datetime.combine(friday_morning.date(), time(17), PARIS)
+        monday = friday_morning.date() + timedelta(days=3)
+        assert second.due_at == datetime.combine(monday, time(17), PARIS)
+        digests = get_session().execute(select(OutboxMessage).where(
+            OutboxMessage.kind == "notification.digest")).scalars().all()
+        assert sorted(m.available_at for m in digests) == [first.due_at, second.due_at]
+
+
+def test_mail_html_escapes_what_users_typed(app):
+    from parapheur.accounts.models import User
+    from parapheur.notifications.handlers import _render
+
+    user = User(full_name="Agent <b>gras</b>")
+    item = Notification(kind="rejection", urgent=False, context={
+        "title": "<script>alert(1)</script>", "step": "Visa", "reason": "<i>non</i>",
+        "link": "http://127.0.0.1:5000/documents/1"})
+    with app.test_request_context():
+        text, html = _render(user, [item], digest=False)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;i&gt;non" in html
+    assert "<script>alert(1)</script>" in text  # plain text is shown as typed

@@ -17,6 +17,7 @@ from parapheur.accounts.services import create_user
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session, transaction
 from parapheur.notifications.services import plan
+from parapheur.organisations.services import create_organisation
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
 
@@ -60,8 +61,10 @@ def test_killed_worker_loses_nothing_and_delivers_each_row_once(app, mailbox, cl
     with app.app_context():
         session = get_session()
         with transaction(session):
+            organisation = create_organisation(session, slug="essai", name="Commune d'essai",
+                                               now=clock())
             for index in range(3):
-                user = create_user(session, username=f"agent{index}", full_name=f"Agent {index}",
+                user = create_user(session, organisation=organisation, username=f"agent{index}", full_name=f"Agent {index}",
                                    password="motdepasse", role=Role.AGENT,
                                    email=f"agent{index}@metropole-demo.test", now=clock())
                 plan(session, user, kind="arrival", subject=f"Message {index}",
@@ -113,3 +116,37 @@ def test_killed_worker_loses_nothing_and_delivers_each_row_once(app, mailbox, cl
             AuditEvent.name == "outbox:message:delivered")).scalars().all()
         assert sorted(e.details["key"] for e in delivered) == sorted(
             r.idempotency_key for r in rows)
+
+
+def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path):
+    from signing.pki_server import free_loopback_port
+
+    env = {**os.environ, "PARAPHEUR_DATA_DIR": str(tmp_path / "var"),
+           "PARAPHEUR_SECRET_KEY": "test-secret"}
+    env.pop("PARAPHEUR_REDIS_URL", None)
+    subprocess.run([sys.executable, "-m", "parapheur", "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port",
+                               str(free_loopback_port())], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        line = _wait(lambda: server.stdout.readline(), "the serve output")
+        while "Travailleur" not in line:
+            line = server.stdout.readline()
+            assert line, "serve ended without starting its worker"
+        pid = int(line.split("processus ")[1].split(")")[0])
+        os.kill(pid, 0)  # the worker runs
+        server.terminate()  # what a service manager sends
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    output = server.stdout.read()
+    assert "Travailleur arrêté." in output
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError(f"the worker {pid} outlived serve")
