@@ -127,21 +127,47 @@ def _now(app):
               help="Exercice of the mandats and bordereaux.")
 @ORG
 @BUDGET
-def mandater_command(exercice: int, org: str | None, code_bud: str | None) -> None:
+@click.option("--user", "username", metavar="USERNAME",
+              help="Deposit each bordereau's PDF in the bordereau-mandats circuit as this user "
+                   "(from their first desk), for the ordonnateur's signature.")
+def mandater_command(exercice: int, org: str | None, code_bud: str | None,
+                     username: str | None) -> None:
     """Make mandats of the invoices in « Service fait » and group them into numbered bordereaux."""
-    from parapheur.accounting.services import create_bordereaux, create_mandats
+    from flask import render_template
+    from sqlalchemy import select
+
+    from parapheur.accounting.services import (
+        create_bordereaux,
+        create_mandats,
+        start_bordereau_circuit,
+    )
+    from parapheur.accounts.models import User
     from parapheur.db import get_session, transaction
+    from parapheur.documents.views import get_store
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
         session = get_session()
         (setup,) = _setups(app, session, org, code_bud)
+        user = None
+        if username is not None:
+            user = session.scalars(select(User).where(User.username == username)).one_or_none()
+            if user is None or not user.desks:
+                raise ParapheurError(f"L'utilisateur {username} n'existe pas ou n'a aucun bureau.")
         now = _now(app)
         with transaction(session):
-            mandats = create_mandats(session, setup, exercice=exercice, actor=None, now=now)
+            mandats = create_mandats(session, setup, exercice=exercice, actor=user, now=now)
             bordereaux = create_bordereaux(session, setup, exercice=exercice,
-                                           issued_on=now.date(), actor=None, now=now)
+                                           issued_on=now.date(), actor=user, now=now)
+            if user is not None:
+                organisation = resolve_organisation(session, org)
+                for bordereau in bordereaux:
+                    start_bordereau_circuit(session, get_store(), bordereau, organisation,
+                                            author=user, author_desk=user.desks[0],
+                                            render=render_template, now=now)
             lines = [f"- {b.label} : {len(b.mandats)} mandat(s), {b.amount_ht} € HT"
+                     + (f", document n° {b.document_id} à signer" if b.document_id else "")
                      for b in bordereaux]
     click.echo(f"{len(mandats)} mandat(s) créé(s), {len(bordereaux)} bordereau(x) à signer.")
     for line in lines:

@@ -116,6 +116,9 @@ class BordereauMandats(Base):
     signer_name: Mapped[str | None] = mapped_column(String(200))
     export_id: Mapped[int | None] = mapped_column(ForeignKey("pes_exports.id"), index=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    #: the PDF visual travelling through the `bordereau-mandats` circuit
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     export: Mapped[PesExport | None] = relationship(back_populates="bordereaux")

@@ -514,3 +514,47 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
                      details={"mandat_id": mandat.id, "state": piece.state,
                               "file": retour.file_name}, clock=lambda: now)
     return changes
+
+
+# --- the PDF visual and its circuit -----------------------------------------------------------
+
+PAYMENT_MODES = {"01": "Numéraire", "02": "Chèque", "03": "Virement", "05": "Virement gros montant"}
+DOC_TYPE = "COMPTABILITE"
+DOC_SUBTYPE = "BORDEREAU_MANDATS"
+
+
+def _euros(amount: Decimal) -> str:
+    whole, cents = f"{amount.quantize(Decimal('0.01')):.2f}".split(".")
+    groups = f"{int(whole):,}".replace(",", "\u202f")
+    return f"{groups},{cents} €"
+
+
+def render_bordereau_pdf(bordereau: BordereauMandats, organisation: Organisation,
+                         render: Callable[..., str]) -> bytes:
+    """The PDF visual of a bordereau (templates/pdf/bordereau_mandats.html), by WeasyPrint."""
+    from weasyprint import HTML
+
+    budget = next((b for b in organisation.budgets if b.code_col == bordereau.cod_col
+                   and b.code_bud == bordereau.cod_bud), None)
+    html = render("pdf/bordereau_mandats.html", bordereau=bordereau, organisation=organisation,
+                  budget=budget, euros=_euros, payment_modes=PAYMENT_MODES)
+    return HTML(string=html).write_pdf()
+
+
+def start_bordereau_circuit(session: Session, store: ContentStore, bordereau: BordereauMandats,
+                            organisation: Organisation, *, author: Any, author_desk: Any,
+                            render: Callable[..., str], now: datetime) -> Any:
+    """Deposit the bordereau's PDF visual in the `bordereau-mandats` circuit (the maire signs it)."""
+    from parapheur.documents import services as documents
+
+    pdf = render_bordereau_pdf(bordereau, organisation, render)
+    document = documents.create_document(
+        session, store, title=f"{bordereau.label} — {bordereau.cod_col}/{bordereau.cod_bud}",
+        doc_type=DOC_TYPE, doc_subtype=DOC_SUBTYPE, data=pdf,
+        filename=f"bordereau-{bordereau.exercice}-{bordereau.number}.pdf", author=author,
+        author_desk=author_desk, now=now,
+        metadata={"exercice": bordereau.exercice, "numero_bordereau": bordereau.number,
+                  "montant_total": str(bordereau.amount_ht + bordereau.amount_tva)})
+    bordereau.document_id = document.id
+    session.flush()
+    return document

@@ -391,37 +391,84 @@ def test_two_concurrent_mandatements_number_without_gaps(app, clock, database_ur
 
 
 def test_the_commands_from_mandatement_to_deposit(demo, clock, demo_pki, tmp_path, database_url):
-    from app_helpers import run_cli
+    from click.testing import CliRunner
+
+    from parapheur.cli import main
+    from parapheur.demo.seed import DEMO_PASSPHRASE
 
     if not database_url.startswith("sqlite"):
         pytest.skip("the commands are thin over the services tested on both databases")
+    env = {"PARAPHEUR_DATABASE_URL": demo.config["DATABASE_URL"],
+           "PARAPHEUR_DATA_DIR": str(demo.config["DATA_DIR"]), "MAIRE_CODE": DEMO_PASSPHRASE,
+           "PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")}
 
-    from parapheur.demo.seed import DEMO_PASSPHRASE
+    def run(*args: str):
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
     make_invoices(demo, clock, 3)
-    result = run_cli(demo, "pes", "mandater", "--exercice", "2026", "--budget", "00")
-    assert result.returncode == 0, result.stderr
-    assert "3 mandat(s) créé(s), 1 bordereau(x) à signer." in result.stdout
+    result = run("pes", "mandater", "--exercice", "2026", "--budget", "00", "--user", "finances")
+    assert result.exit_code == 0, result.output
+    assert "3 mandat(s) créé(s), 1 bordereau(x) à signer." in result.output
+    assert "document n° " in result.output
 
-    env = {"MAIRE_CODE": DEMO_PASSPHRASE, "PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")}
-    result = run_cli(demo, "pes", "sign", "--budget", "00", "--pkcs12",
-                     str(demo_pki.pkcs12_path("maire")), "--passphrase-env", "MAIRE_CODE",
-                     env=env)
-    assert result.returncode == 0, result.stderr
-    assert "- Bordereau 1 (exercice 2026)" in result.stdout
+    result = run("pes", "sign", "--budget", "00", "--pkcs12", str(demo_pki.pkcs12_path("maire")),
+                 "--passphrase-env", "MAIRE_CODE")
+    assert result.exit_code == 0, result.output
+    assert "- Bordereau 1 (exercice 2026)" in result.output
 
     out = tmp_path / "pes.xml"
-    result = run_cli(demo, "export", "pes", "--budget", "00", "--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr
+    result = run("export", "pes", "--budget", "00", "--out", str(out))
+    assert result.exit_code == 0, result.output
     assert check_aller(out.read_bytes()) == []
     (deposited,) = (tmp_path / "depot").iterdir()
     assert deposited.read_bytes() == out.read_bytes()
-    assert f"déposé pour le tiers de télétransmission : {deposited}" in result.stdout
+    assert f"déposé pour le tiers de télétransmission : {deposited}" in result.output
 
-    result = run_cli(demo, "export", "pes", env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("aucun nouveau fichier PES") == 2  # both demo budgets
+    result = run("export", "pes")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("aucun nouveau fichier PES") == 2  # both demo budgets
 
-    result = run_cli(demo, "pes", "mandater", "--exercice", "2026")
-    assert result.returncode == 1
-    assert "Précisez le budget (--budget)" in result.stderr
+    result = run("pes", "mandater", "--exercice", "2026")
+    assert result.exit_code == 1
+    assert "Précisez le budget (--budget)" in result.output
+
+
+def test_the_bordereau_travels_as_a_pdf_in_its_circuit(demo, clock, system_tool, tmp_path):
+    import subprocess
+
+    from flask import render_template
+
+    from parapheur.accounting.services import budget_setup, start_bordereau_circuit
+    from parapheur.accounts.models import Desk, User
+    from parapheur.circuits import services as circuits
+    from parapheur.organisations.services import sole_organisation
+
+    pdftotext = system_tool("pdftotext", "poppler-utils")
+    make_invoices(demo, clock, 3)
+    with demo.app_context():
+        session = get_session()
+        organisation = sole_organisation(session)
+        setup = budget_setup(organisation, "00")
+        finances = session.scalars(select(User).where(User.username == "finances")).one()
+        desk = session.scalars(select(Desk).where(Desk.slug == "finances")).one()
+        with transaction(session):
+            create_mandats(session, setup, exercice=2026, actor=finances, now=clock())
+            (bordereau,) = create_bordereaux(session, setup, exercice=2026,
+                                             issued_on=date(2026, 3, 2), actor=finances,
+                                             now=clock())
+            document = start_bordereau_circuit(
+                session, _store(demo), bordereau, organisation, author=finances,
+                author_desk=desk, render=render_template, now=clock())
+        assert document.circuit_version.circuit_id == "bordereau-mandats"
+        (step,) = circuits.pending_steps(document)
+        assert step.state == "signature_ordonnateur"
+        pdf = _store(demo).read(document.versions[0].sha256)
+    path = tmp_path / "bordereau.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Bordereau de mandats n° 1" in text
+    assert "Budget principal (collectivité 990, budget 00)" in text
+    assert "Papeterie Méridionale" in text and "6064 / 020 / —" in text
+    assert "Total du bordereau" in text
+    assert "307,50 €" in text and "60,30 €" in text and "367,80 €" in text  # HT, TVA, TTC

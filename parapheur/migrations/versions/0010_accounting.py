@@ -57,11 +57,14 @@ def upgrade() -> None:
     sa.Column('signer_name', sa.String(length=200), nullable=True),
     sa.Column('export_id', sa.Integer(), nullable=True),
     sa.Column('rejection_reason', sa.Text(), nullable=True),
+    sa.Column('document_id', sa.Integer(), nullable=True),
     sa.Column('created_at', parapheur.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('number >= 1', name=op.f('ck_bordereaux_mandats_number_positive')),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_bordereaux_mandats_document_id_documents'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['export_id'], ['pes_exports.id'], name=op.f('fk_bordereaux_mandats_export_id_pes_exports')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bordereaux_mandats')),
-    sa.UniqueConstraint('cod_col', 'cod_bud', 'exercice', 'type_bordereau', 'number', name='uq_bordereaux_mandats_number')
+    sa.UniqueConstraint('cod_col', 'cod_bud', 'exercice', 'type_bordereau', 'number', name='uq_bordereaux_mandats_number'),
+    sa.UniqueConstraint('document_id', name=op.f('uq_bordereaux_mandats_document_id'))
     )
     with op.batch_alter_table('bordereaux_mandats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bordereaux_mandats_export_id'), ['export_id'], unique=False)
