@@ -558,3 +558,65 @@ def start_bordereau_circuit(session: Session, store: ContentStore, bordereau: Bo
     bordereau.document_id = document.id
     session.flush()
     return document
+
+
+@dataclass
+class BordereauXadesCompanion:
+    """The XAdES signature a bordereau's PDF signature brings along (same key, same act).
+
+    Planned with the PAdES signature of the bordereau's document, made while the key is open
+    (`sign`), recorded with the signed PDF version in the same transaction (`record`).
+    """
+
+    bordereau_id: int
+    setup: AccountingSetup
+    typed: pes_model.Bordereau
+    element: bytes | None = None
+    signer_name: str | None = None
+
+    def sign(self, key: Any, now: datetime) -> None:
+        """Make the XAdES signature of the bordereau with the open key."""
+        shell = _shell(self.setup, "SIGNATURE", now.date(), (self.typed,))
+        self.element = sign_pes_bordereau(shell, self.typed, key, self.setup.xades,
+                                          signed_at=now)
+        self.signer_name = key.subject_name
+
+    def record(self, session: Session, *, actor: Any, now: datetime) -> None:
+        """Keep the signed element on the bordereau and journal it."""
+        bordereau = session.get(BordereauMandats, self.bordereau_id)
+        if bordereau is None or self.element is None:
+            raise AccountingError("bordereau_missing", "Le bordereau de ce document n'existe "
+                                  "plus : la signature XAdES n'a pas été enregistrée.")
+        if bordereau.state is not BordereauState.A_SIGNER:
+            raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()}.")
+        bordereau.signed_element = self.element
+        bordereau.signed_at = now
+        bordereau.signer_name = self.signer_name
+        bordereau.state = BordereauState.SIGNE
+        session.flush()
+        audit.record(session, "accounting:bordereau:signed", actor=actor,
+                     document_id=bordereau.document_id,
+                     details={"bordereau_id": bordereau.id, "number": bordereau.number,
+                              "exercice": bordereau.exercice, "signer": self.signer_name,
+                              "with": "pades"}, clock=lambda: now)
+
+
+def xades_companion(session: Session, document: Any, *,
+                    policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
+                    ) -> BordereauXadesCompanion | None:
+    """For the PDF of a bordereau de mandats waiting for its signature: its XAdES companion."""
+    bordereau = session.scalars(select(BordereauMandats).where(
+        BordereauMandats.document_id == document.id)).one_or_none()
+    if bordereau is None:
+        return None
+    if bordereau.state is not BordereauState.A_SIGNER:
+        raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
+                       f"pas signé une seconde fois.")
+    budget = session.scalars(select(OrganisationBudget).where(
+        OrganisationBudget.code_col == bordereau.cod_col,
+        OrganisationBudget.code_bud == bordereau.cod_bud)).first()
+    if budget is None:
+        raise AccountingError("unknown_budget", f"Le budget {bordereau.cod_col}/"
+                              f"{bordereau.cod_bud} du {bordereau.label} n'est plus configuré.")
+    setup = AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
+    return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))

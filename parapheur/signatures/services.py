@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.accounting.services import xades_companion
 from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.accounts.services import ActingCapacity
 from parapheur.circuits import services as circuits
@@ -18,6 +19,8 @@ from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from signing.errors import SigningError
+from signing.xades import DEFAULT_HELIOS_POLICY_SHA256
 
 if TYPE_CHECKING:
     from signing.pades import SignOptions
@@ -76,6 +79,8 @@ class SigningSetup:
 
     tsa_url: str | None = None
     trust_roots: tuple = ()
+    #: SHA-256 of the Hélios signature policy, for the XAdES of bordereaux de mandats
+    helios_policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
 
 
 def setup_from(app) -> SigningSetup:
@@ -84,7 +89,9 @@ def setup_from(app) -> SigningSetup:
     from signing.validation import load_trust_roots
 
     return SigningSetup(tsa_url=app.config.get("TSA_URL"),
-                        trust_roots=tuple(load_trust_roots(trust_anchor_paths(app))))
+                        trust_roots=tuple(load_trust_roots(trust_anchor_paths(app))),
+                        helios_policy_sha256=app.config.get("HELIOS_POLICY_SHA256")
+                        or DEFAULT_HELIOS_POLICY_SHA256)
 
 
 @dataclass
@@ -97,6 +104,8 @@ class SignatureRequest:
     options: SignOptions
     on_behalf_of: str | None
     original: bytes = b""
+    #: a second signature the same act makes with the same key (a bordereau's XAdES), or None
+    companion: Any = None
 
 
 @dataclass
@@ -108,7 +117,8 @@ class BatchResult:
 
 
 def plan_signature(session: Session, store: ContentStore, document: Document, *, step: str,
-                   actor: User, now: datetime) -> SignatureRequest:
+                   actor: User, now: datetime,
+                   setup: SigningSetup | None = None) -> SignatureRequest:
     """Check that `actor` may sign `document` at `step` now, and decide how (level, stamp)."""
     from signing.pades import Level, SignOptions, Stamp
 
@@ -133,7 +143,11 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
                                reason=f"Signature — {document.title}"[:200],
                                field_name=f"Signature{len(document.versions)}")
     return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
-                            store.read(document.current_version.sha256))
+                            store.read(document.current_version.sha256),
+                            # A bordereau de mandats' PDF brings its XAdES along (same act).
+                            companion=xades_companion(
+                                session, document,
+                                policy_sha256=(setup or SigningSetup()).helios_policy_sha256))
 
 
 def open_signing_key(session: Session, actor: User, passphrase: str):
@@ -166,8 +180,14 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
             [(str(index), request.original, request.options) for index, request in enumerate(group)],
             signed_at=now)
         for request, outcome in zip(group, outcomes, strict=True):
-            results.append((request, outcome.signed,
-                            outcome.error.message if outcome.error is not None else None))
+            signed = outcome.signed
+            error = outcome.error.message if outcome.error is not None else None
+            if signed is not None and request.companion is not None:
+                try:
+                    request.companion.sign(key, now)
+                except (SigningError, ParapheurError) as exc:
+                    signed, error = None, exc.message
+            results.append((request, signed, error))
     return results
 
 
@@ -175,6 +195,8 @@ def _record_signature(session: Session, store: ContentStore, request: SignatureR
                       signed: bytes, *, key, actor: User, now: datetime) -> None:
     """Store the signed version and advance the circuit (in the caller's transaction)."""
     document = request.document
+    if request.companion is not None:
+        request.companion.record(session, actor=actor, now=now)
     version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
                                     actor=actor, now=now)
     circuits.act(session, document, step=request.step, actor=actor, decision="approve", now=now,
@@ -193,7 +215,8 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
 
     The passphrase only unlocks the key in memory; it is never stored or logged.
     """
-    request = plan_signature(session, store, document, step=step, actor=actor, now=now)
+    request = plan_signature(session, store, document, step=step, actor=actor, now=now,
+                             setup=setup)
     key = open_signing_key(session, actor, passphrase)
     try:
         [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup)
@@ -222,7 +245,7 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
             continue
         try:
             requests.append(plan_signature(session, store, document, step=step, actor=actor,
-                                           now=now))
+                                           now=now, setup=setup))
         except ParapheurError as exc:
             result.failed.append((document.title, exc.message))
     if not requests:

@@ -472,3 +472,56 @@ def test_the_bordereau_travels_as_a_pdf_in_its_circuit(demo, clock, system_tool,
     assert "Papeterie Méridionale" in text and "6064 / 020 / —" in text
     assert "Total du bordereau" in text
     assert "307,50 €" in text and "60,30 €" in text and "367,80 €" in text  # HT, TVA, TTC
+
+
+def test_the_maire_signs_both_bordereaux_in_one_batch_pades_and_xades(
+        demo, clock, demo_pki, system_tool, pdfsig, tmp_path):
+    from flask import render_template
+
+    from parapheur.accounting.services import budget_setup, start_bordereau_circuit
+    from parapheur.accounts.models import Desk, User
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+    from parapheur.documents.models import Document
+    from parapheur.organisations.services import sole_organisation
+    from parapheur.signatures.services import setup_from, sign_batch
+
+    xmlsec1 = system_tool("xmlsec1", "xmlsec1")
+    demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path,)  # B-LT gathers OCSP/CRL
+    make_invoices(demo, clock, 20)
+    store = _store(demo)
+    with demo.app_context():
+        session = get_session()
+        organisation = sole_organisation(session)
+        setup = budget_setup(organisation, "00")
+        finances = session.scalars(select(User).where(User.username == "finances")).one()
+        desk = session.scalars(select(Desk).where(Desk.slug == "finances")).one()
+        with transaction(session):
+            create_mandats(session, setup, exercice=2026, actor=finances, now=clock())
+            bordereaux = create_bordereaux(session, setup, exercice=2026, issued_on=clock().date(),
+                                           actor=finances, now=clock(), per_bordereau=10)
+            documents = [start_bordereau_circuit(session, store, b, organisation, author=finances,
+                                                 author_desk=desk, render=render_template,
+                                                 now=clock()).id for b in bordereaux]
+        maire = session.scalars(select(User).where(User.username == "maire")).one()
+        result = sign_batch(session, store, [(d, "signature_ordonnateur") for d in documents],
+                            actor=maire, passphrase=DEMO_PASSPHRASE, now=clock(),
+                            setup=setup_from(demo))  # the demo PKI: TSA, OCSP and CRL on loopback
+        assert result.failed == [] and len(result.signed) == 2
+        states = session.scalars(select(BordereauMandats.state)).all()
+        assert states == [BordereauState.SIGNE, BordereauState.SIGNE]
+        for document_id in documents:
+            signed_pdf = store.read(session.get(Document, document_id).current_version.sha256)
+            path = tmp_path / f"doc{document_id}.pdf"
+            path.write_bytes(signed_pdf)
+            output = __import__("subprocess").run([pdfsig, str(path)], capture_output=True,
+                                                  text=True).stdout
+            assert "Signature is Valid." in output and "Document has been modified" not in output
+        with transaction(session):
+            exported = export_pes(session, store, setup, actor=maire, now=clock())
+    assert check_aller(exported.content) == []
+    for bordereau_id in ("BORD-2026-01-1", "BORD-2026-01-2"):
+        accepted, output = xmlsec_verify(xmlsec1, exported.content, f"{bordereau_id}-SIG",
+                                         demo_pki.ca_certificate_path, tmp_path)
+        assert accepted, output
+    # The organisation's city, in the file's ISO-8859-1, is where the maire signed.
+    assert "<xad:City>Démo-Ville</xad:City>".encode(ENCODING) in exported.content
