@@ -241,8 +241,8 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
         for setup in setups:
             with transaction(session):
                 result = export_pes(session, store, setup, actor=None, now=now)
-                summary = None if result is None else (result.export.filename,
-                                                       len(result.export.bordereaux))
+                summary = ("", 0) if result is None else (result.export.filename,
+                                                          len(result.export.bordereaux))
             if result is None:
                 click.echo(f"Budget {setup.budget.cod_bud} : aucun bordereau signé n'attend "
                            f"d'être transmis, aucun nouveau fichier PES.")

@@ -338,7 +338,8 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     name = f"PES{budget.cod_col}{budget.cod_bud}{now:%Y}{number:06d}"
     content = write_pes(_shell(setup, name, now.date(), typed, attachments),
                         {t.xml_id: b.signed_element for t, b in zip(typed, bordereaux,
-                                                                    strict=True)})
+                                                                    strict=True)
+                         if b.signed_element is not None})
     sha256 = store.put(content)
     export = PesExport(number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
                        cod_col=budget.cod_col, cod_bud=budget.cod_bud, created_at=now,
@@ -483,7 +484,7 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
                                     piece.bordereau_number)
         mandat = None if bordereau is None else next(
             (m for m in bordereau.mandats if m.number == piece.number), None)
-        if mandat is None:
+        if bordereau is None or mandat is None:
             raise AccountingError("unknown_mandat", f"Le retour porte sur le mandat "
                                   f"{piece.number} du bordereau {piece.bordereau_number} "
                                   f"(exercice {piece.exercice}) inconnu ici : rien n'a été "
