@@ -7,7 +7,7 @@ import base64
 import gzip
 import sys
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -503,6 +503,8 @@ def test_the_maire_signs_both_bordereaux_in_one_batch_pades_and_xades(
                                                  author_desk=desk, render=render_template,
                                                  now=clock()).id for b in bordereaux]
         maire = session.scalars(select(User).where(User.username == "maire")).one()
+        # The loopback OCSP responder answers in real time: sign at real time too.
+        clock.moment = datetime.now(UTC).replace(microsecond=0)
         result = sign_batch(session, store, [(d, "signature_ordonnateur") for d in documents],
                             actor=maire, passphrase=DEMO_PASSPHRASE, now=clock(),
                             setup=setup_from(demo))  # the demo PKI: TSA, OCSP and CRL on loopback
