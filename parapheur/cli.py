@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "verify": "parapheur.verification.cli:verify_command",
     "pes": "parapheur.accounting.cli:pes_group",
     "export": "parapheur.accounting.cli:export_group",
+    "invoices": "parapheur.invoices.cli:invoices_group",
+    "engagements": "parapheur.invoices.cli:engagements_group",
 }
 
 

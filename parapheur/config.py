@@ -93,9 +93,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEAL_PASSPHRASE_FILE", "PARAPHEUR_SEAL_PASSPHRASE_FILE", lambda v: _existing_file(v),
             "File holding the seal's passphrase (first line), so it is never on a command line "
             "(default: the demo PKI's passphrase with the demo seal)."),
-    Setting("INVOICES_BUYER_SIRET", "PARAPHEUR_INVOICES_BUYER_SIRET", lambda v: _siret(v),
-            "SIRET of the collectivité invoices must be addressed to; others are « mal "
-            "adressées » (default: none, the buyer is not checked)."),
     Setting("INVOICES_DEFAULT_DESK", "PARAPHEUR_INVOICES_DEFAULT_DESK", str,
             "Desk that certifies service fait when neither an engagement nor the code service "
             "(BT-10) names one (default: finances)."),
@@ -135,14 +132,6 @@ def _sha256_b64(value: str) -> str:
     return value.strip()
 
 
-def _siret(value: str) -> str:
-    from stdnum.fr import siret
-
-    if not siret.is_valid(value):
-        raise ValueError("not a valid SIRET (14 digits with a Luhn key)")
-    return siret.compact(value)
-
-
 def _decimal(value: str):
     from decimal import Decimal, InvalidOperation
 
@@ -166,7 +155,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORGANISATION_NAME": "Métropole de Démo",
         "TRUST_ANCHORS": (),
         "DEMO_PKI_PORT": 8765,
-        "INVOICES_BUYER_SIRET": None,
         "INVOICES_DEFAULT_DESK": "finances",
         "INVOICES_ECB_RATE": _decimal("2.15"),
         "INVOICES_MAX_MB": 20,

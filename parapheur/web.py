@@ -59,6 +59,7 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.views import bp as documents_bp
+    from parapheur.invoices.views import bp as invoices_bp
     from parapheur.signatures.views import bp as signatures_bp
 
     app.register_blueprint(accounts_bp)
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
+    app.register_blueprint(invoices_bp)
 
     @app.route("/favicon.ico")
     def _favicon():

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.documents.models import DocumentVersion
 from parapheur.documents.storage import ContentStore, stored_digests
+from parapheur.invoices.models import Invoice, InvoiceAttachment
 
 
 @dataclass
@@ -25,11 +26,21 @@ class StoreReport:
         return not self.missing and not self.altered
 
 
+def referenced_digests(session: Session) -> set[str]:
+    """Every stored file something references: document versions, and invoices' own files
+    (the file as received, blocked ones included, and their attachments)."""
+    referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
+    referenced |= set(session.execute(select(Invoice.file_sha256)).scalars())
+    referenced |= {sha256 for sha256 in session.execute(
+        select(InvoiceAttachment.sha256)).scalars() if sha256}
+    referenced.discard("")
+    return referenced
+
+
 def verify_store(session: Session, store: ContentStore) -> StoreReport:
-    """Re-hash the file of every document version; list the missing and the altered ones."""
+    """Re-hash every referenced file (versions, invoices); list the missing and the altered."""
     report = StoreReport()
-    digests = session.execute(select(DocumentVersion.sha256).distinct()).scalars()
-    for sha256 in sorted(digests):
+    for sha256 in sorted(referenced_digests(session)):
         report.checked += 1
         path = store.path_for(sha256)
         if not path.exists():
@@ -46,7 +57,7 @@ def unreferenced_files(session: Session, store: ContentStore, *,
     A file is written before the transaction that references it commits (and stays when that
     transaction rolls back): the age limit keeps files of transactions still in flight.
     """
-    referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
+    referenced = referenced_digests(session)
     limit = time.time() - older_than_seconds
     return sorted(sha256 for sha256, path in stored_digests(store.root).items()
                   if sha256 not in referenced and path.stat().st_mtime < limit)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from parapheur.accounts.models import User
 from parapheur.db import Base, ExactDecimal, UTCDateTime, value_enum
 from parapheur.documents.models import Document
+from parapheur.organisations.models import Organisation
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -69,9 +70,12 @@ class Engagement(Base):
     """A budget commitment (bon de commande) imported from the finance software."""
 
     __tablename__ = "engagements"
+    __table_args__ = (UniqueConstraint("organisation_id", "number",
+                                       name="uq_engagements_org_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(60), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    number: Mapped[str] = mapped_column(String(60))
     exercice: Mapped[int] = mapped_column(Integer)
     service: Mapped[str] = mapped_column(String(100), index=True)  # code service (BT-10)
     desk_slug: Mapped[str | None] = mapped_column(String(80))  # the ordering service's desk
@@ -96,6 +100,7 @@ class Invoice(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     document_id: Mapped[int | None] = mapped_column(
         ForeignKey("documents.id", ondelete="SET NULL"), unique=True)
     # The file as received
@@ -153,6 +158,7 @@ class Invoice(Base):
     imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    organisation: Mapped[Organisation] = relationship()
     document: Mapped[Document | None] = relationship()
     engagement: Mapped[Engagement | None] = relationship(back_populates="invoices")
     duplicate_of: Mapped[Invoice | None] = relationship(remote_side=[id])

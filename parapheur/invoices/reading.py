@@ -210,38 +210,41 @@ def read_invoice(data: bytes, filename: str = "", *, max_bytes: int = MAX_FILE_B
                                              "pas une facture électronique.")
 
 
+#: Names of the invoice XML inside a PDF (Factur-X, ZUGFeRD 1 and 2, XRechnung), lower case.
+EMBEDDED_XML_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")
+
+
 def _xml_from_pdf(data: bytes, max_xml_bytes: int
                   ) -> tuple[str, bytes, tuple[Attachment, ...]]:
-    """The invoice XML embedded in a Factur-X/ZUGFeRD PDF, and its other attachments."""
-    from facturx import get_facturx_xml_from_pdf
+    """The invoice XML embedded in a Factur-X/ZUGFeRD PDF, and its other attachments.
+
+    The PDF is opened once with pypdf (as the factur-x library does), but the embedded XML is
+    handed to our safe parser only: the library's own extraction parses it with lxml's default
+    parser, which expands internal entities.
+    """
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        names = [a.name for a in reader.attachment_list]
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise InvoiceReadError("unreadable_pdf", "Le PDF est illisible ou tronqué : "
-                                                 "il n'a pas pu être ouvert.") from exc
-    try:
-        xml_name, xml = get_facturx_xml_from_pdf(data, check_xsd=False)
-    except Exception as exc:  # the library raises bare Exceptions on a damaged file
-        raise InvoiceReadError("unreadable_pdf", "Le PDF est illisible ou tronqué : "
-                                                 "ses pièces jointes n'ont pas pu être lues.") \
-            from exc
-    if not xml:
+        attachments = [(a.name, a.content) for a in reader.attachment_list]
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError,
+            IndexError, RecursionError) as exc:
+        raise InvoiceReadError("unreadable_pdf", "Le PDF est illisible ou tronqué : il n'a "
+                                                 "pas pu être ouvert.") from exc
+    found = [(name, content) for name, content in attachments
+             if (name or "").lower() in EMBEDDED_XML_NAMES and content]
+    if not found:
         raise InvoiceReadError(
             "not_an_invoice", "Ce PDF ne contient pas de XML de facture (factur-x.xml ou "
                               "ZUGFeRD-invoice.xml) : ce n'est pas une facture électronique. "
                               "Demandez au fournisseur une facture Factur-X, UBL ou CII.")
+    xml_name, xml = found[0]
     if len(xml) > max_xml_bytes:
         raise InvoiceReadError("too_large", "Le XML de la facture dépasse la taille maximale.")
-    others = []
-    for attachment in reader.attachment_list:
-        if attachment.name == xml_name or attachment.name not in names:
-            continue
-        others.append(Attachment(filename=attachment.name, content=attachment.content))
-    return xml_name, xml, tuple(others)
+    others = tuple(Attachment(filename=name, content=content) for name, content in attachments
+                   if name != xml_name)
+    return xml_name, xml, others
 
 
 def _detect(root: etree._Element) -> tuple[str, str, str]:

@@ -125,19 +125,38 @@ def schematron_files(syntax: str, profile: str) -> tuple[str, ...]:
     return _SCHEMATRONS[(syntax, profile)]
 
 
+@cache
+def _failures_xpath():
+    processor = _processor()
+    xpath = processor.new_xpath_processor()
+    xpath.declare_namespace("svrl", SVRL[1:-1])
+    return xpath
+
+
 def run_schematrons(xml: bytes, syntax: str, profile: str) -> list[SchematronFailure]:
     """Every failed assertion of the profile's schematrons on an (already safely parsed) XML."""
     text = xml.decode("utf-8-sig") if not xml.startswith((b"\xff\xfe", b"\xfe\xff")) \
         else xml.decode("utf-16")
-    failures: list[SchematronFailure] = []
+    reports: list[tuple[str, str]] = []
     with _lock:  # a SaxonC processor is not to be shared between threads at once
         processor = _processor()
         node = processor.parse_xml(xml_text=text)
-        outputs = [(relative, _executable(relative).transform_to_string(xdm_node=node))
-                   for relative in schematron_files(syntax, profile)]
+        xpath = _failures_xpath()
+        for relative in schematron_files(syntax, profile):
+            result = _executable(relative).transform_to_value(xdm_node=node)
+            if result is None or result.head is None:
+                raise RuntimeError(f"{relative}: no SVRL report")
+            # Only the failures leave Saxon: serialising the whole report costs more than
+            # running the rules.
+            xpath.set_context(xdm_item=result.head)
+            found = xpath.evaluate("//(svrl:failed-assert|svrl:successful-report)")
+            if found is not None and found.size:
+                reports.append((relative, "".join(str(item) for item in found)))
+    failures: list[SchematronFailure] = []
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    for relative, output in outputs:
-        report = etree.fromstring(output.encode("utf-8"), parser)
+    for relative, fragments in reports:
+        report = etree.fromstring(f'<report xmlns:svrl="{SVRL[1:-1]}">{fragments}</report>'
+                                  .encode(), parser)
         for failed in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
             if failed.tag == f"{SVRL}successful-report" and failed.get("flag") != "fatal":
                 continue

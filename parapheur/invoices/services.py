@@ -23,9 +23,11 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.documents import services as documents
 from parapheur.documents.storage import ContentStore
-from parapheur.invoices.checks import ERROR, Problem, check_invoice, euros
+from parapheur.invoices.checks import ERROR, WARNING, Problem, check_invoice, euros
+from parapheur.invoices.engagements import credit_problem, find_engagement
 from parapheur.invoices.errors import InvoiceReadError, InvoiceStateError
 from parapheur.invoices.models import (
+    Engagement,
     Invoice,
     InvoiceAttachment,
     InvoiceKind,
@@ -46,6 +48,11 @@ class Buyer:
 
     siret: str | None
     name: str | None = None
+
+
+def buyer_of(organisation) -> Buyer:
+    """The buyer an organisation's invoices must name: its SIRET (none set: not checked)."""
+    return Buyer(organisation.siret, organisation.name)
 
 
 @dataclass(frozen=True)
@@ -159,27 +166,36 @@ def seller_siren(invoice: ReadInvoice) -> str | None:
     return invoice.seller.siren or (invoice.seller.siret[:9] if invoice.seller.siret else None)
 
 
-def find_duplicate(session: Session, *, sha256: str, siren: str | None, number: str | None,
-                   year: int | None) -> Invoice | None:
-    """The first invoice received with the same file, or the same seller SIREN + number + year."""
+def find_duplicate(session: Session, *, organisation_id: int, sha256: str, siren: str | None,
+                   number: str | None, year: int | None) -> Invoice | None:
+    """The first invoice the organisation received with the same file, or the same seller
+    SIREN + number + year."""
     condition = Invoice.file_sha256 == sha256
     if siren and number and year:
         condition = or_(condition, (Invoice.seller_siren == siren) & (Invoice.number == number)
                         & (Invoice.issue_year == year))
-    return session.execute(select(Invoice).where(condition, Invoice.duplicate_of_id.is_(None))
-                           .order_by(Invoice.id).limit(1)).scalar_one_or_none()
+    return session.execute(select(Invoice).where(
+        condition, Invoice.organisation_id == organisation_id,
+        Invoice.duplicate_of_id.is_(None)).order_by(Invoice.id).limit(1)).scalar_one_or_none()
 
 
 def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | None,
-                  fallback: Desk | None) -> Desk | None:
-    """The desk certifying service fait: the code service's desk (BT-10), else the default."""
+                  fallback: Desk | None, engagement: Engagement | None = None) -> Desk | None:
+    """The desk certifying service fait: the engagement's, the code service's (BT-10), else
+    the default one."""
     candidates = []
+    if engagement is not None and engagement.desk_slug:
+        candidates.append(engagement.desk_slug)
     if invoice.buyer_reference:
         candidates.append(invoice.buyer_reference.strip().lower())
     if default_slug:
         candidates.append(default_slug)
+    organisation_id = fallback.organisation_id if fallback is not None else None
     for slug in candidates:
-        desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+        query = select(Desk).where(Desk.slug == slug)
+        if organisation_id is not None:
+            query = query.where(Desk.organisation_id == organisation_id)
+        desk = session.execute(query).scalar_one_or_none()
         if desk is not None:
             return desk
     return fallback
@@ -226,7 +242,8 @@ def _visual_pdf(invoice: ReadInvoice, filename: str, render: Callable[..., str])
 
 
 def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
-                  actor: User | None, now: datetime, reason: str | None = None) -> None:
+                  actor: User | None, now: datetime, reason: str | None = None,
+                  details: dict[str, Any] | None = None) -> None:
     """Move the invoice to a lifecycle status: history row and audit event, same transaction."""
     if status in (InvoiceStatus.SUSPENDUE, InvoiceStatus.REJETEE) and not (reason or "").strip():
         raise InvoiceStateError("reason_required",
@@ -240,18 +257,23 @@ def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
     audit.record(session, "invoice:status:changed", actor=actor,
                  document_id=invoice.document_id,
                  details={"invoice_id": invoice.id, "number": invoice.number,
-                          "status": status.value, "reason": reason},
+                          "status": status.value, "reason": reason, **(details or {})},
                  clock=lambda: now)
 
 
 def import_invoice(session: Session, store: ContentStore, *, data: bytes, filename: str,
-                   actor: User, actor_desk: Desk | None, now: datetime, buyer: Buyer,
-                   render: Callable[..., str], default_desk: str | None = "finances",
+                   actor: User, actor_desk: Desk | None, now: datetime,
+                   render: Callable[..., str], buyer: Buyer | None = None, default_desk: str | None = "finances",
                    limits: Limits = Limits(), schematrons: bool = True) -> ImportResult:
     """Keep one file as an invoice with its problems; route it unless it is blocked.
 
-    Runs in the caller's transaction (one file, one transaction, its audit events with it).
+    The invoice belongs to the actor's organisation, whose SIRET the buyer must be (unless
+    `buyer` says otherwise). Runs in the caller's transaction (one file, one transaction, its
+    audit events with it).
     """
+    organisation_id = actor.organisation_id
+    if buyer is None:
+        buyer = buyer_of(actor.organisation)
     cleaned = documents.clean_filename(filename or "facture")
     # clean_filename makes a PDF name; an XML keeps its own extension.
     filename = cleaned if (filename or "").lower().endswith(".pdf") \
@@ -259,26 +281,38 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     inspection = inspect_file(data, filename, buyer=buyer, limits=limits,
                               schematrons=schematrons)
     problems = list(inspection.problems)
-    sha256 = store.put(data) if data else ""
+    sha256 = inspection.sha256 or ""
     read = inspection.invoice
-    invoice = Invoice(filename=filename, file_sha256=sha256, file_size=len(data),
+    invoice = Invoice(organisation_id=organisation_id, filename=filename, file_sha256=sha256, file_size=len(data),
                       container=read.container if read else "inconnu",
                       kind=InvoiceKind.CREDIT_NOTE if read and read.is_credit_note
                       else InvoiceKind.INVOICE,
                       status=InvoiceStatus.DEPOSEE, received_at=now, created_at=now,
                       imported_by_id=actor.id, misaddressed=False, blocked=read is None)
-    duplicate = None
+    duplicate = engagement = None
     if read is not None:
         _fill(invoice, read)
-        if read.container == "pdf":
-            invoice.xml_sha256 = store.put(read.xml)
-        else:
-            invoice.xml_sha256 = sha256
+        # A Factur-X keeps its XML inside the stored PDF; an XML file is its own XML.
+        invoice.xml_sha256 = sha256 if read.container == "xml" else None
         invoice.misaddressed = any(p.rule_id == "MAL-ADRESSEE" for p in problems)
-        duplicate = find_duplicate(session, sha256=sha256, siren=invoice.seller_siren,
-                                   number=invoice.number, year=invoice.issue_year)
+        duplicate = find_duplicate(session, organisation_id=organisation_id, sha256=sha256,
+                                   siren=invoice.seller_siren, number=invoice.number,
+                                   year=invoice.issue_year)
+        if duplicate is None and not invoice.misaddressed:
+            engagement = find_engagement(session, organisation_id=organisation_id,
+                                         order_reference=read.order_reference,
+                                         siren=invoice.seller_siren,
+                                         service=read.buyer_reference)
+            if engagement is not None:
+                # By id: the relationship would put the invoice in the session half-filled.
+                invoice.engagement_id = engagement.id
+                warning = credit_problem(session, engagement, invoice)
+                if warning:
+                    problems.append(Problem("engagement", "CREDIT-INSUFFISANT", WARNING,
+                                            warning))
     elif sha256:
-        duplicate = find_duplicate(session, sha256=sha256, siren=None, number=None, year=None)
+        duplicate = find_duplicate(session, organisation_id=organisation_id, sha256=sha256,
+                                   siren=None, number=None, year=None)
     if duplicate is not None:
         invoice.duplicate_of_id = duplicate.id
         same_file = duplicate.file_sha256 == sha256
@@ -297,17 +331,13 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
                         for i, p in enumerate(problems)]
     session.add(invoice)
     session.flush()
-    audit.record(session, "invoice:file:received", actor=actor,
-                 details={"invoice_id": invoice.id, "filename": filename, "sha256": sha256,
-                          "size": len(data), "readable": read is not None,
-                          "number": invoice.number, "problems": len(problems),
-                          "blocked": invoice.blocked,
-                          "duplicate_of": invoice.duplicate_of_id},
-                 clock=lambda: now)
-    record_status(session, invoice, InvoiceStatus.DEPOSEE, actor=actor, now=now)
+    record_status(session, invoice, InvoiceStatus.DEPOSEE, actor=actor, now=now, details={
+        "filename": filename, "sha256": sha256, "size": len(data),
+        "readable": read is not None, "problems": len(problems), "blocked": invoice.blocked,
+        "duplicate_of": invoice.duplicate_of_id})
     routed = False
     if not invoice.blocked and read is not None:
-        desk = _service_desk(session, read, default_desk, actor_desk)
+        desk = _service_desk(session, read, default_desk, actor_desk, engagement)
         if desk is not None:
             pdf = read.pdf if read.pdf is not None else _visual_pdf(read, filename, render)
             pdf_name = filename if filename.lower().endswith(".pdf") \
@@ -322,6 +352,8 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
             record_status(session, invoice, InvoiceStatus.MISE_A_DISPOSITION, actor=actor,
                           now=now)
             routed = True
+    if data and not (routed and read is not None and read.container == "pdf"):
+        store.put(data)  # a routed Factur-X is already stored as its document's first version
     for position, attachment in enumerate(read.attachments if read else ()):
         digest = store.put(attachment.content) if attachment.content is not None else None
         invoice.attachments.append(InvoiceAttachment(
@@ -374,10 +406,11 @@ HISTORY_COLUMNS = ("invoice_id", "number", "seller_siren", "seq", "status", "sta
                    "occurred_at", "reason")
 
 
-def status_history_rows(session: Session, invoice_ids: list[int] | None = None
-                        ) -> list[dict[str, Any]]:
-    """Every status change (all invoices, or some), oldest first."""
-    query = select(InvoiceStatusChange, Invoice).join(Invoice).order_by(
+def status_history_rows(session: Session, organisation_id: int,
+                        invoice_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every status change of the organisation's invoices (or some), oldest first."""
+    query = select(InvoiceStatusChange, Invoice).join(Invoice).where(
+        Invoice.organisation_id == organisation_id).order_by(
         InvoiceStatusChange.invoice_id, InvoiceStatusChange.seq)
     if invoice_ids:
         query = query.where(Invoice.id.in_(invoice_ids))

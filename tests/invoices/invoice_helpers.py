@@ -45,3 +45,44 @@ def xxe(target: str = "file:///etc/passwd") -> bytes:
     body = body.replace("<ram:ID>F-2026-001</ram:ID>", "<ram:ID>&xxe;</ram:ID>")
     return (f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "{target}">]>\n'
             + body).encode()
+
+
+def supplier(index: int) -> dict[str, str]:
+    """Valid identifiers (SIREN, SIRET, VAT number) of a made-up supplier number `index`."""
+    from stdnum import luhn
+
+    base = f"8{index:07d}"
+    siren = base + luhn.calc_check_digit(base)
+    siret_base = siren + "0001"
+    siret = siret_base + luhn.calc_check_digit(siret_base)
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return {"seller_siren": siren, "seller_siret": siret, "seller_vat_id": f"FR{key:02d}{siren}",
+            "seller_name": f"Fournisseur {index}"}
+
+
+SERVICE = "services-techniques"
+
+
+def make_finance_accounts(app, *, siret: str = BUYER_SIRET) -> None:
+    """The collectivité (its SIRET), a finances agent and a technician of the ordering service."""
+    from parapheur.accounts.models import Role
+    from parapheur.accounts.services import create_desk, create_user
+    from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import create_organisation
+
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            now = app.config["CLOCK"]()
+            org = create_organisation(session, slug="demo", name="Commune de Démo", siret=siret,
+                                      now=now)
+            agent = create_user(session, organisation=org, username="finances",
+                                full_name="Karim Benali", password="demo-finances",
+                                role=Role.AGENT, now=now)
+            technicien = create_user(session, organisation=org, username="technicien",
+                                     full_name="Lou Martin", password="demo-technicien",
+                                     role=Role.AGENT, now=now)
+            create_desk(session, organisation=org, slug="finances", name="Service finances",
+                        members=[agent], now=now)
+            create_desk(session, organisation=org, slug=SERVICE, name="Services techniques",
+                        members=[technicien, agent], now=now)

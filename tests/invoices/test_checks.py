@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -174,3 +175,15 @@ def test_truncated_pdf(facturx_pdf):
     with pytest.raises(InvoiceReadError) as caught:
         read_invoice(facturx_pdf[: len(facturx_pdf) // 3])
     assert caught.value.code in ("unreadable_pdf", "not_an_invoice")
+
+
+def test_entity_bomb_inside_a_pdf_is_refused(plain_pdf):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain_pdf)))
+    writer.add_attachment("factur-x.xml", BILLION_LAUGHS)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(InvoiceReadError) as caught:
+        read_invoice(out.getvalue(), "bombe.pdf")
+    assert caught.value.code == "unsafe_xml"
