@@ -65,6 +65,7 @@ class AccountingError(ParapheurError):
 class AccountingSetup:
     """What the PES needs to know of the collectivité: its budget, its city, the policy."""
 
+    organisation_id: int
     budget: pes_model.Budget
     place: ProductionPlace
     policy: SignaturePolicy = SignaturePolicy()
@@ -87,7 +88,8 @@ class AccountingSetup:
             raise AccountingError("setup_missing", f"La collectivité {organisation.name} n'a pas "
                                   f"{', '.join(missing)} : renseignez-les avec « parapheur orgs "
                                   f"update » avant de mandater.")
-        return cls(budget=pes_model.Budget(id_post=budget.poste_comptable or "",
+        return cls(organisation_id=organisation.id,
+                   budget=pes_model.Budget(id_post=budget.poste_comptable or "",
                                            id_coll=organisation.siret or "",
                                            cod_col=budget.code_col, cod_bud=budget.code_bud,
                                            libelle=budget.label[:38]),
@@ -136,9 +138,9 @@ def next_number(session: Session, scope: str) -> int:
     return counter.last_value
 
 
-def _scope(kind: str, budget: pes_model.Budget, exercice: int | None = None,
+def _scope(kind: str, setup: AccountingSetup, exercice: int | None = None,
            type_bordereau: str | None = None) -> str:
-    parts = [kind, budget.cod_col, budget.cod_bud]
+    parts = [kind, str(setup.organisation_id), setup.budget.cod_col, setup.budget.cod_bud]
     parts += [str(p) for p in (exercice, type_bordereau) if p is not None]
     return ":".join(parts)
 
@@ -153,7 +155,8 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
                    now: datetime) -> list[Mandat]:
     """One mandat per invoice in « Service fait » that has none; the invoice becomes « Mandatée »."""
     invoices = session.scalars(
-        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT)
+        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT,
+                              Invoice.organisation_id == setup.organisation_id)
         .where(~select(Mandat.id).where(Mandat.invoice_id == Invoice.id).exists())
         .order_by(Invoice.id)).all()
     created = []
@@ -169,7 +172,8 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
                                   f"montant hors taxe : le mandat ne peut pas être fait.")
         engagement = invoice.engagement
         mandat = Mandat(
-            invoice_id=invoice.id, exercice=exercice, cod_col=setup.budget.cod_col,
+            invoice_id=invoice.id, organisation_id=setup.organisation_id, exercice=exercice,
+            cod_col=setup.budget.cod_col,
             cod_bud=setup.budget.cod_bud,
             object=f"Facture {invoice.number or invoice.id} {invoice.seller_name or ''}"[:100],
             nature=nature,
@@ -201,22 +205,24 @@ def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int
     budget = setup.budget
     pending = session.scalars(
         select(Mandat).where(Mandat.bordereau_id.is_(None), Mandat.exercice == exercice,
+                             Mandat.organisation_id == setup.organisation_id,
                              Mandat.cod_col == budget.cod_col, Mandat.cod_bud == budget.cod_bud,
                              Mandat.state == MandatState.A_BORDEREAUTER)
         .order_by(Mandat.id).with_for_update()).all()
     made = []
     for start in range(0, len(pending), per_bordereau):
         group = pending[start:start + per_bordereau]
-        number = next_number(session, _scope("bordereau", budget, exercice, ORDINARY))
+        number = next_number(session, _scope("bordereau", setup, exercice, ORDINARY))
         previous = session.scalar(
             select(func.coalesce(func.sum(BordereauMandats.amount_ht), 0))
-            .where(BordereauMandats.cod_col == budget.cod_col,
+            .where(BordereauMandats.organisation_id == setup.organisation_id,
+                   BordereauMandats.cod_col == budget.cod_col,
                    BordereauMandats.cod_bud == budget.cod_bud,
                    BordereauMandats.exercice == exercice,
                    BordereauMandats.state != BordereauState.REJETE)) or Decimal("0")
         amount_ht = sum((m.amount_ht for m in group), Decimal("0"))
         bordereau = BordereauMandats(
-            cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
+            organisation_id=setup.organisation_id, cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
             type_bordereau=ORDINARY, number=number, issued_on=issued_on, amount_ht=amount_ht,
             amount_tva=sum((m.amount_tva for m in group), Decimal("0")),
             cumulative_amount=Decimal(previous) + amount_ht, state=BordereauState.A_SIGNER,
@@ -225,7 +231,7 @@ def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int
         session.flush()
         for mandat in group:
             mandat.bordereau_id = bordereau.id
-            mandat.number = next_number(session, _scope("mandat", budget, exercice))
+            mandat.number = next_number(session, _scope("mandat", setup, exercice))
             mandat.state = MandatState.BORDEREAUTE
         session.flush()
         audit.record(session, "accounting:bordereau:created", actor=actor,
@@ -322,10 +328,11 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     written) when Hélios would reject the file.
     """
     budget = setup.budget
-    counter = _locked_counter(session, _scope("pes", budget))
+    counter = _locked_counter(session, _scope("pes", setup))
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
                                        BordereauMandats.export_id.is_(None),
+                                       BordereauMandats.organisation_id == setup.organisation_id,
                                        BordereauMandats.cod_col == budget.cod_col,
                                        BordereauMandats.cod_bud == budget.cod_bud)
         .order_by(BordereauMandats.exercice, BordereauMandats.number).with_for_update()).all()
@@ -341,7 +348,7 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
                                                                     strict=True)
                          if b.signed_element is not None})
     sha256 = store.put(content)
-    export = PesExport(number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
+    export = PesExport(organisation_id=setup.organisation_id, number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
                        cod_col=budget.cod_col, cod_bud=budget.cod_bud, created_at=now,
                        actor_id=getattr(actor, "id", None))
     session.add(export)
@@ -425,9 +432,12 @@ def register_pes_exporter(registry: MutableMapping[str, Callable[..., Any]]) -> 
 
 # --- the way back ---------------------------------------------------------------------------
 
-def _find_bordereau(session: Session, cod_col: str, cod_bud: str, exercice: int,
+def _find_bordereau(session: Session, id_coll: str, cod_col: str, cod_bud: str, exercice: int,
                     number: int) -> BordereauMandats | None:
-    return session.scalars(select(BordereauMandats).where(
+    """The bordereau an acknowledgement or return names (the collectivité by its SIRET)."""
+    return session.scalars(select(BordereauMandats).join(
+        Organisation, Organisation.id == BordereauMandats.organisation_id).where(
+        Organisation.siret == id_coll,
         BordereauMandats.cod_col == cod_col, BordereauMandats.cod_bud == cod_bud,
         BordereauMandats.exercice == exercice, BordereauMandats.number == number,
         BordereauMandats.type_bordereau == ORDINARY)).one_or_none()
@@ -443,7 +453,7 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
     for element in acquit.elements:
         if element.bordereau_number is None or element.domain != "5":
             continue
-        bordereau = _find_bordereau(session, acquit.cod_col, acquit.cod_bud,
+        bordereau = _find_bordereau(session, acquit.id_coll, acquit.cod_col, acquit.cod_bud,
                                     element.exercice or 0, element.bordereau_number)
         if bordereau is None:
             raise AccountingError("unknown_bordereau", f"L'acquittement porte sur le bordereau "
@@ -480,7 +490,8 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
     délai global de paiement stops at the payment date)."""
     changes = []
     for piece in retour.pieces:
-        bordereau = _find_bordereau(session, retour.cod_col, retour.cod_bud, piece.exercice,
+        bordereau = _find_bordereau(session, retour.id_coll, retour.cod_col, retour.cod_bud,
+                                    piece.exercice,
                                     piece.bordereau_number)
         mandat = None if bordereau is None else next(
             (m for m in bordereau.mandats if m.number == piece.number), None)
@@ -614,6 +625,7 @@ def xades_companion(session: Session, document: Any, *,
         raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
                        f"pas signé une seconde fois.")
     budget = session.scalars(select(OrganisationBudget).where(
+        OrganisationBudget.organisation_id == bordereau.organisation_id,
         OrganisationBudget.code_col == bordereau.cod_col,
         OrganisationBudget.code_bud == bordereau.cod_bud)).first()
     if budget is None:

@@ -25,7 +25,6 @@ from parapheur.accounting.models import (
     PesExport,
 )
 from parapheur.accounting.pes.builder import ENCODING
-from parapheur.accounting.pes.model import Budget
 from parapheur.accounting.pes.returns import read_acquit, read_retour
 from parapheur.accounting.pes.validation import PesInvalid, check_aller
 from parapheur.accounting.services import (
@@ -48,15 +47,38 @@ from parapheur.documents.storage import ContentStore
 from parapheur.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from parapheur.invoices.services import record_status
 from signing.keys import Pkcs12Key
-from signing.xades import ProductionPlace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
 from xades_checks import xmlsec_verify  # noqa: E402
 
-SETUP = AccountingSetup(
-    budget=Budget(id_post="034000", id_coll="21340172201787", cod_col="123", cod_bud="01",
-                  libelle="VILLE DE SAINT-ETIENNE"),
-    place=ProductionPlace("Saint-Étienne-les-Orgues", "04230"))
+SIRET = "21340172201787"
+
+
+def organisation_setup(app, clock, code_bud: str | None = None) -> AccountingSetup:
+    """The test collectivité (created once per database) and the setup of one of its budgets."""
+    from parapheur.accounting.services import budget_setup
+    from parapheur.organisations.models import Organisation
+    from parapheur.organisations.services import add_budget, create_organisation
+
+    with app.app_context():
+        session = get_session()
+        organisation = session.scalars(select(Organisation).order_by(Organisation.id)).first()
+        if organisation is None:
+            with transaction(session):
+                organisation = create_organisation(
+                    session, slug="saint-etienne", name="Ville de Saint-Étienne-les-Orgues",
+                    siret=SIRET, city="Saint-Étienne-les-Orgues", postal_code="04230",
+                    codique="0340000", now=clock())
+                add_budget(session, organisation, code_col="123", code_bud="01",
+                           label="VILLE DE SAINT-ETIENNE", now=clock())
+        return budget_setup(organisation, code_bud)
+
+
+@pytest.fixture
+def setup(app, clock) -> AccountingSetup:
+    return organisation_setup(app, clock)
+
+
 IBAN = "FR7630001007941234567890185"
 
 
@@ -65,17 +87,20 @@ def _store(app) -> ContentStore:
 
 
 def make_invoices(app, clock, count: int, *, iban: str = IBAN) -> list[int]:
-    """`count` invoices in « Service fait », each with its own small PDF in the store."""
+    """`count` invoices in « Service fait » of the first collectivité, each with its own PDF."""
+    from parapheur.organisations.models import Organisation
+
     store = _store(app)
     ids = []
     with app.app_context():
         session = get_session()
+        organisation_id = session.scalars(select(Organisation.id).order_by(Organisation.id)).first()
         with transaction(session):
             for n in range(1, count + 1):
                 pdf = b"%PDF-1.7\n% facture " + str(n).encode() + b"\n%%EOF\n"
                 now = clock()
                 invoice = Invoice(
-                    filename=f"facture-{n}.pdf", file_sha256=store.put(pdf), file_size=len(pdf),
+                    organisation_id=organisation_id, filename=f"facture-{n}.pdf", file_sha256=store.put(pdf), file_size=len(pdf),
                     container="pdf", kind=InvoiceKind.INVOICE, number=f"FA-{n:04d}",
                     issue_date=date(2026, 2, 1), issue_year=2026,
                     seller_name="Papeterie Méridionale", seller_siret="73282932000074",
@@ -97,41 +122,41 @@ def maire_key(dev_pki):
         yield key
 
 
-def mandate(app, clock, *, per_bordereau: int = 10) -> list[int]:
+def mandate(app, clock, setup, *, per_bordereau: int = 10) -> list[int]:
     with app.app_context():
         session = get_session()
         with transaction(session):
-            create_mandats(session, SETUP, exercice=2026, actor=None, now=clock())
-            made = create_bordereaux(session, SETUP, exercice=2026, issued_on=clock().date(),
+            create_mandats(session, setup, exercice=2026, actor=None, now=clock())
+            made = create_bordereaux(session, setup, exercice=2026, issued_on=clock().date(),
                                      actor=None, now=clock(), per_bordereau=per_bordereau)
             return [b.id for b in made]
 
 
-def sign_all(app, clock, key) -> None:
+def sign_all(app, clock, setup, key) -> None:
     with app.app_context():
         session = get_session()
         with transaction(session):
             bordereaux = session.scalars(select(BordereauMandats).where(
                 BordereauMandats.state == BordereauState.A_SIGNER)).all()
-            sign_bordereaux(session, SETUP, list(bordereaux), key, actor=None, now=clock())
+            sign_bordereaux(session, setup, list(bordereaux), key, actor=None, now=clock())
 
 
-def export(app, clock):
+def export(app, clock, setup):
     with app.app_context():
         session = get_session()
         with transaction(session):
-            result = export_pes(session, _store(app), SETUP, actor=None, now=clock())
+            result = export_pes(session, _store(app), setup, actor=None, now=clock())
             return None if result is None else (result.export.number, result.content)
 
 
-def test_twenty_invoices_to_payment(app, clock, maire_key, dev_pki, system_tool, shared_dir,
+def test_twenty_invoices_to_payment(app, clock, setup, maire_key, dev_pki, system_tool, shared_dir,
                                     tmp_path):
     xmlsec1 = system_tool("xmlsec1", "xmlsec1")
     invoice_ids = make_invoices(app, clock, 20)
 
-    assert len(mandate(app, clock)) == 2
-    sign_all(app, clock, maire_key)  # one key, one batch, both bordereaux
-    number, content = export(app, clock)
+    assert len(mandate(app, clock, setup)) == 2
+    sign_all(app, clock, setup, maire_key)  # one key, one batch, both bordereaux
+    number, content = export(app, clock, setup)
 
     # The file: valid, dematerialised, each XAdES accepted by xmlsec1, PJs = the invoices.
     assert number == 1
@@ -154,7 +179,7 @@ def test_twenty_invoices_to_payment(app, clock, maire_key, dev_pki, system_tool,
     assert decoded == files and len(decoded) == 20
 
     # Exactly once: a second run exports nothing and uses no number.
-    assert export(app, clock) is None
+    assert export(app, clock, setup) is None
     with app.app_context():
         session = get_session()
         assert session.scalar(select(func.count(PesExport.id))) == 1
@@ -174,6 +199,7 @@ def test_twenty_invoices_to_payment(app, clock, maire_key, dev_pki, system_tool,
     # Acquittement: both bordereaux accepted.
     sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
     acquit = (sample.replace(b'<CodCol V="400"/>', b'<CodCol V="123"/>')
+              .replace(b'<IdColl V="20004910400025"/>', f'<IdColl V="{SIRET}"/>'.encode())
               .replace(b'<NumBord V="1847"/>', b'<NumBord V="1"/>')
               .replace(b'<ExerciceBord V="2015"/>', b'<ExerciceBord V="2026"/>'))
     second = acquit[acquit.index(b"<ElementACQUIT>"):acquit.index(b"</ElementACQUIT>") + 16]
@@ -231,17 +257,17 @@ def retour_with_payments(pieces: list[tuple[int, int, Decimal]]) -> bytes:
         f'{body}</PES_DepenseRetour></n:PES_Retour>').encode(ENCODING)
 
 
-def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app, clock):
+def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app, clock, setup):
     make_invoices(app, clock, 3)
     with app.app_context():
         session = get_session()
         with pytest.raises(RuntimeError), transaction(session):
-            create_mandats(session, SETUP, exercice=2026, actor=None, now=clock())
-            create_bordereaux(session, SETUP, exercice=2026, issued_on=clock().date(),
+            create_mandats(session, setup, exercice=2026, actor=None, now=clock())
+            create_bordereaux(session, setup, exercice=2026, issued_on=clock().date(),
                               actor=None, now=clock())
             raise RuntimeError("the caller fails after numbering")
         assert session.scalar(select(func.count(BordereauMandats.id))) == 0
-    mandate(app, clock, per_bordereau=2)
+    mandate(app, clock, setup, per_bordereau=2)
     with app.app_context():
         session = get_session()
         assert session.scalars(select(BordereauMandats.number)
@@ -250,7 +276,7 @@ def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app
         # The constraint itself refuses a number given twice, whatever the code does.
         first = session.scalars(select(BordereauMandats)).first()
         session.add(BordereauMandats(
-            cod_col=first.cod_col, cod_bud=first.cod_bud, exercice=first.exercice,
+            organisation_id=first.organisation_id, cod_col=first.cod_col, cod_bud=first.cod_bud, exercice=first.exercice,
             type_bordereau=first.type_bordereau, number=first.number, issued_on=first.issued_on,
             amount_ht=Decimal("1"), amount_tva=Decimal("0"), cumulative_amount=Decimal("1"),
             state=BordereauState.A_SIGNER, created_at=clock()))
@@ -259,13 +285,13 @@ def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app
         session.rollback()
 
 
-def test_an_export_hélios_would_reject_is_not_produced(app, clock, maire_key):
+def test_an_export_hélios_would_reject_is_not_produced(app, clock, setup, maire_key):
     make_invoices(app, clock, 2, iban="FR7630001007941234567890186")  # wrong IBAN key
-    mandate(app, clock)
-    sign_all(app, clock, maire_key)
+    mandate(app, clock, setup)
+    sign_all(app, clock, setup, maire_key)
 
     with pytest.raises(PesInvalid) as caught:
-        export(app, clock)
+        export(app, clock, setup)
     assert ("Bordereau 1 (exercice 2026), mandat 1 : ligne 1 : l'IBAN "
             "FR7630001007941234567890186 du tiers n'est pas valide (clé de contrôle)"
             in [str(p) for p in caught.value.problems])
@@ -274,16 +300,17 @@ def test_an_export_hélios_would_reject_is_not_produced(app, clock, maire_key):
         assert session.scalar(select(func.count(PesExport.id))) == 0
         assert session.scalars(select(BordereauMandats.state)).all() == [BordereauState.SIGNE]
         assert session.scalar(select(AccountingCounter.last_value).where(
-            AccountingCounter.scope == "pes:123:01")) in (None, 0)
+            AccountingCounter.scope == f"pes:{setup.organisation_id}:123:01")) in (None, 0)
 
 
-def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, maire_key, shared_dir):
+def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, setup, maire_key, shared_dir):
     make_invoices(app, clock, 2)
-    mandate(app, clock)
-    sign_all(app, clock, maire_key)
-    export(app, clock)
+    mandate(app, clock, setup)
+    sign_all(app, clock, setup, maire_key)
+    export(app, clock, setup)
     sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
     rejected = (sample.replace(b'<CodCol V="400"/>', b'<CodCol V="123"/>')
+                .replace(b'<IdColl V="20004910400025"/>', f'<IdColl V="{SIRET}"/>'.encode())
                 .replace(b'<EtatAck V="1"/>\n            <NumBord V="1847"/>',
                          b'<EtatAck V="0"/>\n            <NumBord V="1"/>')
                 .replace(b'<ExerciceBord V="2015"/>',
@@ -302,7 +329,7 @@ def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, maire_key, 
             "ERREUR_DOUBLON_BORDEREAU — Bordereau deja present"}
 
 
-def test_an_acquit_for_an_unknown_bordereau_changes_nothing(app, clock, shared_dir):
+def test_an_acquit_for_an_unknown_bordereau_changes_nothing(app, clock, setup, shared_dir):
     sample = (shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes()
     with app.app_context():
         session = get_session()
@@ -312,15 +339,15 @@ def test_an_acquit_for_an_unknown_bordereau_changes_nothing(app, clock, shared_d
         caught.value.message
 
 
-def test_signing_twice_is_refused(app, clock, maire_key):
+def test_signing_twice_is_refused(app, clock, setup, maire_key):
     make_invoices(app, clock, 1)
-    mandate(app, clock)
-    sign_all(app, clock, maire_key)
+    mandate(app, clock, setup)
+    sign_all(app, clock, setup, maire_key)
     with app.app_context():
         session = get_session()
         bordereau = session.scalars(select(BordereauMandats)).one()
         with pytest.raises(Exception, match="déjà signé"), transaction(session):
-            sign_bordereaux(session, SETUP, [bordereau], maire_key, actor=None, now=clock())
+            sign_bordereaux(session, setup, [bordereau], maire_key, actor=None, now=clock())
 
 
 def test_registration_exposes_the_exporter():
@@ -329,19 +356,19 @@ def test_registration_exposes_the_exporter():
     assert registry == {"pes": export_pes}
 
 
-def test_two_concurrent_exports_produce_one_file(app, clock, maire_key, database_url):
+def test_two_concurrent_exports_produce_one_file(app, clock, setup, maire_key, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
     make_invoices(app, clock, 4)
-    mandate(app, clock, per_bordereau=2)
-    sign_all(app, clock, maire_key)
+    mandate(app, clock, setup, per_bordereau=2)
+    sign_all(app, clock, setup, maire_key)
     barrier = threading.Barrier(2)
     results: list = []
     lock = threading.Lock()
 
     def contend() -> None:
         barrier.wait(timeout=30)
-        outcome = export(app, clock)
+        outcome = export(app, clock, setup)
         with lock:
             results.append(outcome)
 
@@ -362,7 +389,7 @@ def test_two_concurrent_exports_produce_one_file(app, clock, maire_key, database
             session.scalar(select(PesExport.id))}
 
 
-def test_two_concurrent_mandatements_number_without_gaps(app, clock, database_url):
+def test_two_concurrent_mandatements_number_without_gaps(app, clock, setup, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
     make_invoices(app, clock, 6)
@@ -372,7 +399,7 @@ def test_two_concurrent_mandatements_number_without_gaps(app, clock, database_ur
     def contend() -> None:
         barrier.wait(timeout=30)
         try:
-            mandate(app, clock, per_bordereau=1)
+            mandate(app, clock, setup, per_bordereau=1)
         except Exception as exc:  # a loser may find the invoices taken: that is fine
             errors.append(exc)
 
