@@ -185,6 +185,11 @@ def test_twenty_invoices_to_payment(app, clock, setup, maire_key, dev_pki, syste
         assert session.scalar(select(func.count(PesExport.id))) == 1
         stored = session.scalars(select(PesExport)).one()
         assert store.read(stored.sha256) == content
+        # Kept: `parapheur store gc` never takes an export's file, `store verify` checks it.
+        from parapheur.documents.maintenance import referenced_digests, unreferenced_files
+
+        assert stored.sha256 not in unreferenced_files(session, store, older_than_seconds=0)
+        assert stored.sha256 in referenced_digests(session)
         # Deposit for the TdT, once: the second call has nothing left to deposit.
         folder = tmp_path / "depot"
         with transaction(session):
