@@ -311,3 +311,55 @@ def sign_command(org: str | None, code_bud: str | None, pkcs12: Path | None,
     click.echo(f"{len(labels)} bordereau(x) signé(s) par {key.subject_name}.")
     for label in labels:
         click.echo(f"- {label}")
+
+
+@pes_group.command("exports")
+@ORG
+@BUDGET
+def exports_command(org: str | None, code_bud: str | None) -> None:
+    """List the PES files exported for the budget: number, file, date, bordereaux, deposit."""
+    from sqlalchemy import select
+
+    from parapheur.accounting.models import PesExport
+    from parapheur.db import get_session
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
+        exports = session.scalars(select(PesExport).where(
+            PesExport.organisation_id == setup.organisation_id,
+            PesExport.cod_col == setup.budget.cod_col,
+            PesExport.cod_bud == setup.budget.cod_bud).order_by(PesExport.number)).all()
+        lines = [f"n° {e.number} {e.filename} — {e.created_at:%d/%m/%Y %H:%M} UTC — "
+                 f"{', '.join(str(b.number) for b in e.bordereaux) or 'aucun'} — "
+                 + (f"déposé : {e.deposited_to}" if e.deposited_at else "non déposé")
+                 for e in exports]
+    click.echo(f"{len(lines)} export(s) PES pour le budget {setup.budget.cod_col}/"
+               f"{setup.budget.cod_bud}.")
+    for line in lines:
+        click.echo(f"- {line}")
+
+
+@pes_group.command("export-file")
+@click.argument("number", type=click.IntRange(min=1))
+@ORG
+@BUDGET
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the file.")
+def export_file_command(number: int, org: str | None, code_bud: str | None, out: Path) -> None:
+    """Write an earlier export's PES file again (checked against its SHA-256, journaled)."""
+    from parapheur.accounting.services import export_file
+    from parapheur.db import get_session, transaction
+    from parapheur.documents.views import get_store
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
+        with transaction(session):
+            export, content = export_file(session, get_store(), setup, number, actor=None,
+                                          now=_now(app))
+            filename = export.filename
+    out.write_bytes(content)
+    click.echo(f"{filename} écrit dans {out} ({len(content)} octets).")

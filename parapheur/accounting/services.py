@@ -633,3 +633,20 @@ def xades_companion(session: Session, document: Any, *,
                               f"{bordereau.cod_bud} du {bordereau.label} n'est plus configuré.")
     setup = AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
     return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))
+
+
+def export_file(session: Session, store: ContentStore, setup: AccountingSetup, number: int, *,
+                actor: Any, now: datetime) -> tuple[PesExport, bytes]:
+    """An earlier export's file again, read from the store (its SHA-256 checked), journaled."""
+    export = session.scalars(select(PesExport).where(
+        PesExport.organisation_id == setup.organisation_id,
+        PesExport.cod_col == setup.budget.cod_col, PesExport.cod_bud == setup.budget.cod_bud,
+        PesExport.number == number)).one_or_none()
+    if export is None:
+        raise AccountingError("unknown_export", f"Aucun export PES n° {number} pour le budget "
+                              f"{setup.budget.cod_col}/{setup.budget.cod_bud}.", status=404)
+    content = store.read(export.sha256)
+    audit.record(session, "accounting:pes:downloaded", actor=actor,
+                 details={"export_id": export.id, "number": number, "sha256": export.sha256},
+                 clock=lambda: now)
+    return export, content

@@ -460,6 +460,18 @@ def test_the_commands_from_mandatement_to_deposit(demo, clock, demo_pki, tmp_pat
     assert result.exit_code == 0, result.output
     assert result.output.count("aucun nouveau fichier PES") == 2  # both demo budgets
 
+    result = run("pes", "exports", "--budget", "00")
+    assert result.exit_code == 0, result.output
+    assert "1 export(s) PES pour le budget 990/00." in result.output
+    assert f"déposé : {deposited}" in result.output
+    again = tmp_path / "again.xml"
+    result = run("pes", "export-file", "1", "--budget", "00", "--out", str(again))
+    assert result.exit_code == 0, result.output
+    assert again.read_bytes() == out.read_bytes()
+    result = run("pes", "export-file", "2", "--budget", "00", "--out", str(again))
+    assert result.exit_code == 1
+    assert "Aucun export PES n° 2 pour le budget 990/00." in result.output
+
     result = run("pes", "mandater", "--exercice", "2026")
     assert result.exit_code == 1
     assert "Précisez le budget (--budget)" in result.output
