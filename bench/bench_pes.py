@@ -8,6 +8,7 @@ in the same run. Target: the export stays under 10 s here.
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import os
 import time
@@ -145,7 +146,8 @@ def lxml_build_and_validate(pes: PesAller) -> bytes:
         pj = _el(pjs, "PJ")
         fichier = _el(_el(pj, "Contenu"), "Fichier")
         fichier.set("MIMEType", attachment.mime_type)
-        fichier.text = base64.b64encode(gzip.compress(attachment.content, mtime=0)).decode()
+        fichier.text = base64.b64encode(gzip.compress(attachment.content, compresslevel=6,
+                                                      mtime=0)).decode()
         _el(pj, "IdUnique", attachment.id_unique)
         _el(pj, "NomPJ", attachment.filename)
         _el(pj, "Description", attachment.description)
@@ -155,20 +157,30 @@ def lxml_build_and_validate(pes: PesAller) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1")
 
 
+def _best(function, argument, rounds: int = 2) -> tuple[float, float, bytes]:
+    """Best wall and CPU times of `rounds` runs (the machine is shared: minima are least noisy)."""
+    wall, cpu, result = float("inf"), float("inf"), b""
+    for _ in range(rounds):
+        gc.collect()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        result = function(argument)
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - started_cpu)
+    return wall, cpu, result
+
+
 def run() -> None:
-    """Print both timings and their ratio."""
+    """Print both timings (best of two) and their ratio; CPU time too, as others share the host."""
     pes = content()
     schema_errors(ALLER, etree.fromstring(b"<x/>"))  # compile the schemas outside the timings
-    started = time.perf_counter()
-    baseline = lxml_build_and_validate(pes)
-    baseline_s = time.perf_counter() - started
-    started = time.perf_counter()
-    exported = write_pes(pes)
-    export_s = time.perf_counter() - started
+    export_s, export_cpu, exported = _best(write_pes, pes)
+    baseline_s, baseline_cpu, baseline = _best(lxml_build_and_validate, pes)
     verdict = "OK" if export_s < TARGET_SECONDS else f"OVER the {TARGET_SECONDS:.0f} s target"
     print(f"   PES export, {MANDATS} mandats + {len(pes.attachments)} PJ "
-          f"({len(exported) / 1e6:.1f} MB): {export_s:.2f} s "
+          f"({len(exported) / 1e6:.1f} MB): {export_s:.2f} s, CPU {export_cpu:.2f} s "
           f"(schemas + Hélios pre-control) — {verdict}")
     print(f"   lxml build + schema validation of the same content "
-          f"({len(baseline) / 1e6:.1f} MB): {baseline_s:.2f} s")
-    print(f"   ratio export / baseline: {export_s / baseline_s:.2f}")
+          f"({len(baseline) / 1e6:.1f} MB): {baseline_s:.2f} s, CPU {baseline_cpu:.2f} s")
+    print(f"   ratio export / baseline: {export_s / baseline_s:.2f} (CPU "
+          f"{export_cpu / baseline_cpu:.2f}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores)")

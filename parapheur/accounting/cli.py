@@ -127,21 +127,48 @@ def _now(app):
               help="Exercice of the mandats and bordereaux.")
 @ORG
 @BUDGET
-def mandater_command(exercice: int, org: str | None, code_bud: str | None) -> None:
+@click.option("--user", "username", metavar="USERNAME",
+              help="Deposit each bordereau's PDF in the bordereau-mandats circuit as this user "
+                   "(from their first desk), for the ordonnateur's signature.")
+def mandater_command(exercice: int, org: str | None, code_bud: str | None,
+                     username: str | None) -> None:
     """Make mandats of the invoices in « Service fait » and group them into numbered bordereaux."""
-    from parapheur.accounting.services import create_bordereaux, create_mandats
+    from flask import render_template
+    from sqlalchemy import select
+
+    from parapheur.accounting.services import (
+        create_bordereaux,
+        create_mandats,
+        start_bordereau_circuit,
+    )
+    from parapheur.accounts.models import User
+    from parapheur.context import store_for, workflows_dir_for
     from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
         session = get_session()
         (setup,) = _setups(app, session, org, code_bud)
+        user = None
+        if username is not None:
+            user = session.scalars(select(User).where(User.username == username)).one_or_none()
+            if user is None or not user.desks:
+                raise ParapheurError(f"L'utilisateur {username} n'existe pas ou n'a aucun bureau.")
         now = _now(app)
         with transaction(session):
-            mandats = create_mandats(session, setup, exercice=exercice, actor=None, now=now)
+            mandats = create_mandats(session, setup, exercice=exercice, actor=user, now=now)
             bordereaux = create_bordereaux(session, setup, exercice=exercice,
-                                           issued_on=now.date(), actor=None, now=now)
+                                           issued_on=now.date(), actor=user, now=now)
+            if user is not None:
+                organisation = resolve_organisation(session, org)
+                for bordereau in bordereaux:
+                    start_bordereau_circuit(session, store_for(app.config), bordereau,
+                                            organisation, author=user,
+                                            author_desk=user.desks[0], render=render_template,
+                                            circuits_dir=workflows_dir_for(app.config), now=now)
             lines = [f"- {b.label} : {len(b.mandats)} mandat(s), {b.amount_ht} € HT"
+                     + (f", document n° {b.document_id} à signer" if b.document_id else "")
                      for b in bordereaux]
     click.echo(f"{len(mandats)} mandat(s) créé(s), {len(bordereaux)} bordereau(x) à signer.")
     for line in lines:
@@ -215,8 +242,8 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
         for setup in setups:
             with transaction(session):
                 result = export_pes(session, store, setup, actor=None, now=now)
-                summary = None if result is None else (result.export.filename,
-                                                       len(result.export.bordereaux))
+                summary = ("", 0) if result is None else (result.export.filename,
+                                                          len(result.export.bordereaux))
             if result is None:
                 click.echo(f"Budget {setup.budget.cod_bud} : aucun bordereau signé n'attend "
                            f"d'être transmis, aucun nouveau fichier PES.")
@@ -285,3 +312,55 @@ def sign_command(org: str | None, code_bud: str | None, pkcs12: Path | None,
     click.echo(f"{len(labels)} bordereau(x) signé(s) par {key.subject_name}.")
     for label in labels:
         click.echo(f"- {label}")
+
+
+@pes_group.command("exports")
+@ORG
+@BUDGET
+def exports_command(org: str | None, code_bud: str | None) -> None:
+    """List the PES files exported for the budget: number, file, date, bordereaux, deposit."""
+    from sqlalchemy import select
+
+    from parapheur.accounting.models import PesExport
+    from parapheur.db import get_session
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
+        exports = session.scalars(select(PesExport).where(
+            PesExport.organisation_id == setup.organisation_id,
+            PesExport.cod_col == setup.budget.cod_col,
+            PesExport.cod_bud == setup.budget.cod_bud).order_by(PesExport.number)).all()
+        lines = [f"n° {e.number} {e.filename} — {e.created_at:%d/%m/%Y %H:%M} UTC — "
+                 f"{', '.join(str(b.number) for b in e.bordereaux) or 'aucun'} — "
+                 + (f"déposé : {e.deposited_to}" if e.deposited_at else "non déposé")
+                 for e in exports]
+    click.echo(f"{len(lines)} export(s) PES pour le budget {setup.budget.cod_col}/"
+               f"{setup.budget.cod_bud}.")
+    for line in lines:
+        click.echo(f"- {line}")
+
+
+@pes_group.command("export-file")
+@click.argument("number", type=click.IntRange(min=1))
+@ORG
+@BUDGET
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the file.")
+def export_file_command(number: int, org: str | None, code_bud: str | None, out: Path) -> None:
+    """Write an earlier export's PES file again (checked against its SHA-256, journaled)."""
+    from parapheur.accounting.services import export_file
+    from parapheur.context import store_for
+    from parapheur.db import get_session, transaction
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        (setup,) = _setups(app, session, org, code_bud)
+        with transaction(session):
+            export, content = export_file(session, store_for(app.config), setup, number, actor=None,
+                                          now=_now(app))
+            filename = export.filename
+    out.write_bytes(content)
+    click.echo(f"{filename} écrit dans {out} ({len(content)} octets).")

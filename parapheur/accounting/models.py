@@ -72,10 +72,15 @@ class PesExport(Base):
     """One PES_Aller file produced: numbered, kept in the content store, journaled."""
 
     __tablename__ = "pes_exports"
-    __table_args__ = (CheckConstraint("number >= 1", name="number_positive"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "cod_col", "cod_bud", "number",
+                         name="uq_pes_exports_number"),
+        CheckConstraint("number >= 1", name="number_positive"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(120))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -94,12 +99,13 @@ class BordereauMandats(Base):
 
     __tablename__ = "bordereaux_mandats"
     __table_args__ = (
-        UniqueConstraint("cod_col", "cod_bud", "exercice", "type_bordereau", "number",
-                         name="uq_bordereaux_mandats_number"),
+        UniqueConstraint("organisation_id", "cod_col", "cod_bud", "exercice", "type_bordereau",
+                         "number", name="uq_bordereaux_mandats_number"),
         CheckConstraint("number >= 1", name="number_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     cod_col: Mapped[str] = mapped_column(String(3))
     cod_bud: Mapped[str] = mapped_column(String(2))
     exercice: Mapped[int] = mapped_column(Integer)
@@ -116,6 +122,9 @@ class BordereauMandats(Base):
     signer_name: Mapped[str | None] = mapped_column(String(200))
     export_id: Mapped[int | None] = mapped_column(ForeignKey("pes_exports.id"), index=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    #: the PDF visual travelling through the `bordereau-mandats` circuit
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     export: Mapped[PesExport | None] = relationship(back_populates="bordereaux")
@@ -139,6 +148,7 @@ class Mandat(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     bordereau_id: Mapped[int | None] = mapped_column(ForeignKey("bordereaux_mandats.id"),
                                                      index=True)
     exercice: Mapped[int] = mapped_column(Integer)

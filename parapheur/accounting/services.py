@@ -65,6 +65,7 @@ class AccountingError(ParapheurError):
 class AccountingSetup:
     """What the PES needs to know of the collectivité: its budget, its city, the policy."""
 
+    organisation_id: int
     budget: pes_model.Budget
     place: ProductionPlace
     policy: SignaturePolicy = SignaturePolicy()
@@ -87,7 +88,8 @@ class AccountingSetup:
             raise AccountingError("setup_missing", f"La collectivité {organisation.name} n'a pas "
                                   f"{', '.join(missing)} : renseignez-les avec « parapheur orgs "
                                   f"update » avant de mandater.")
-        return cls(budget=pes_model.Budget(id_post=budget.poste_comptable or "",
+        return cls(organisation_id=organisation.id,
+                   budget=pes_model.Budget(id_post=budget.poste_comptable or "",
                                            id_coll=organisation.siret or "",
                                            cod_col=budget.code_col, cod_bud=budget.code_bud,
                                            libelle=budget.label[:38]),
@@ -136,9 +138,9 @@ def next_number(session: Session, scope: str) -> int:
     return counter.last_value
 
 
-def _scope(kind: str, budget: pes_model.Budget, exercice: int | None = None,
+def _scope(kind: str, setup: AccountingSetup, exercice: int | None = None,
            type_bordereau: str | None = None) -> str:
-    parts = [kind, budget.cod_col, budget.cod_bud]
+    parts = [kind, str(setup.organisation_id), setup.budget.cod_col, setup.budget.cod_bud]
     parts += [str(p) for p in (exercice, type_bordereau) if p is not None]
     return ":".join(parts)
 
@@ -153,7 +155,8 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
                    now: datetime) -> list[Mandat]:
     """One mandat per invoice in « Service fait » that has none; the invoice becomes « Mandatée »."""
     invoices = session.scalars(
-        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT)
+        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT,
+                              Invoice.organisation_id == setup.organisation_id)
         .where(~select(Mandat.id).where(Mandat.invoice_id == Invoice.id).exists())
         .order_by(Invoice.id)).all()
     created = []
@@ -169,7 +172,8 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
                                   f"montant hors taxe : le mandat ne peut pas être fait.")
         engagement = invoice.engagement
         mandat = Mandat(
-            invoice_id=invoice.id, exercice=exercice, cod_col=setup.budget.cod_col,
+            invoice_id=invoice.id, organisation_id=setup.organisation_id, exercice=exercice,
+            cod_col=setup.budget.cod_col,
             cod_bud=setup.budget.cod_bud,
             object=f"Facture {invoice.number or invoice.id} {invoice.seller_name or ''}"[:100],
             nature=nature,
@@ -201,22 +205,24 @@ def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int
     budget = setup.budget
     pending = session.scalars(
         select(Mandat).where(Mandat.bordereau_id.is_(None), Mandat.exercice == exercice,
+                             Mandat.organisation_id == setup.organisation_id,
                              Mandat.cod_col == budget.cod_col, Mandat.cod_bud == budget.cod_bud,
                              Mandat.state == MandatState.A_BORDEREAUTER)
         .order_by(Mandat.id).with_for_update()).all()
     made = []
     for start in range(0, len(pending), per_bordereau):
         group = pending[start:start + per_bordereau]
-        number = next_number(session, _scope("bordereau", budget, exercice, ORDINARY))
+        number = next_number(session, _scope("bordereau", setup, exercice, ORDINARY))
         previous = session.scalar(
             select(func.coalesce(func.sum(BordereauMandats.amount_ht), 0))
-            .where(BordereauMandats.cod_col == budget.cod_col,
+            .where(BordereauMandats.organisation_id == setup.organisation_id,
+                   BordereauMandats.cod_col == budget.cod_col,
                    BordereauMandats.cod_bud == budget.cod_bud,
                    BordereauMandats.exercice == exercice,
                    BordereauMandats.state != BordereauState.REJETE)) or Decimal("0")
         amount_ht = sum((m.amount_ht for m in group), Decimal("0"))
         bordereau = BordereauMandats(
-            cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
+            organisation_id=setup.organisation_id, cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
             type_bordereau=ORDINARY, number=number, issued_on=issued_on, amount_ht=amount_ht,
             amount_tva=sum((m.amount_tva for m in group), Decimal("0")),
             cumulative_amount=Decimal(previous) + amount_ht, state=BordereauState.A_SIGNER,
@@ -225,7 +231,7 @@ def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int
         session.flush()
         for mandat in group:
             mandat.bordereau_id = bordereau.id
-            mandat.number = next_number(session, _scope("mandat", budget, exercice))
+            mandat.number = next_number(session, _scope("mandat", setup, exercice))
             mandat.state = MandatState.BORDEREAUTE
         session.flush()
         audit.record(session, "accounting:bordereau:created", actor=actor,
@@ -322,10 +328,11 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     written) when Hélios would reject the file.
     """
     budget = setup.budget
-    counter = _locked_counter(session, _scope("pes", budget))
+    counter = _locked_counter(session, _scope("pes", setup))
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
                                        BordereauMandats.export_id.is_(None),
+                                       BordereauMandats.organisation_id == setup.organisation_id,
                                        BordereauMandats.cod_col == budget.cod_col,
                                        BordereauMandats.cod_bud == budget.cod_bud)
         .order_by(BordereauMandats.exercice, BordereauMandats.number).with_for_update()).all()
@@ -338,9 +345,10 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     name = f"PES{budget.cod_col}{budget.cod_bud}{now:%Y}{number:06d}"
     content = write_pes(_shell(setup, name, now.date(), typed, attachments),
                         {t.xml_id: b.signed_element for t, b in zip(typed, bordereaux,
-                                                                    strict=True)})
+                                                                    strict=True)
+                         if b.signed_element is not None})
     sha256 = store.put(content)
-    export = PesExport(number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
+    export = PesExport(organisation_id=setup.organisation_id, number=number, filename=f"{name}.xml", sha256=sha256, size=len(content),
                        cod_col=budget.cod_col, cod_bud=budget.cod_bud, created_at=now,
                        actor_id=getattr(actor, "id", None))
     session.add(export)
@@ -424,9 +432,12 @@ def register_pes_exporter(registry: MutableMapping[str, Callable[..., Any]]) -> 
 
 # --- the way back ---------------------------------------------------------------------------
 
-def _find_bordereau(session: Session, cod_col: str, cod_bud: str, exercice: int,
+def _find_bordereau(session: Session, id_coll: str, cod_col: str, cod_bud: str, exercice: int,
                     number: int) -> BordereauMandats | None:
-    return session.scalars(select(BordereauMandats).where(
+    """The bordereau an acknowledgement or return names (the collectivité by its SIRET)."""
+    return session.scalars(select(BordereauMandats).join(
+        Organisation, Organisation.id == BordereauMandats.organisation_id).where(
+        Organisation.siret == id_coll,
         BordereauMandats.cod_col == cod_col, BordereauMandats.cod_bud == cod_bud,
         BordereauMandats.exercice == exercice, BordereauMandats.number == number,
         BordereauMandats.type_bordereau == ORDINARY)).one_or_none()
@@ -442,7 +453,7 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
     for element in acquit.elements:
         if element.bordereau_number is None or element.domain != "5":
             continue
-        bordereau = _find_bordereau(session, acquit.cod_col, acquit.cod_bud,
+        bordereau = _find_bordereau(session, acquit.id_coll, acquit.cod_col, acquit.cod_bud,
                                     element.exercice or 0, element.bordereau_number)
         if bordereau is None:
             raise AccountingError("unknown_bordereau", f"L'acquittement porte sur le bordereau "
@@ -479,11 +490,12 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
     délai global de paiement stops at the payment date)."""
     changes = []
     for piece in retour.pieces:
-        bordereau = _find_bordereau(session, retour.cod_col, retour.cod_bud, piece.exercice,
+        bordereau = _find_bordereau(session, retour.id_coll, retour.cod_col, retour.cod_bud,
+                                    piece.exercice,
                                     piece.bordereau_number)
         mandat = None if bordereau is None else next(
             (m for m in bordereau.mandats if m.number == piece.number), None)
-        if mandat is None:
+        if bordereau is None or mandat is None:
             raise AccountingError("unknown_mandat", f"Le retour porte sur le mandat "
                                   f"{piece.number} du bordereau {piece.bordereau_number} "
                                   f"(exercice {piece.exercice}) inconnu ici : rien n'a été "
@@ -514,3 +526,127 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
                      details={"mandat_id": mandat.id, "state": piece.state,
                               "file": retour.file_name}, clock=lambda: now)
     return changes
+
+
+# --- the PDF visual and its circuit -----------------------------------------------------------
+
+PAYMENT_MODES = {"01": "Numéraire", "02": "Chèque", "03": "Virement", "05": "Virement gros montant"}
+DOC_TYPE = "COMPTABILITE"
+DOC_SUBTYPE = "BORDEREAU_MANDATS"
+
+
+def _euros(amount: Decimal) -> str:
+    whole, cents = f"{amount.quantize(Decimal('0.01')):.2f}".split(".")
+    groups = f"{int(whole):,}".replace(",", "\u202f")
+    return f"{groups},{cents} €"
+
+
+def render_bordereau_pdf(bordereau: BordereauMandats, organisation: Organisation,
+                         render: Callable[..., str]) -> bytes:
+    """The PDF visual of a bordereau (templates/pdf/bordereau_mandats.html), by WeasyPrint."""
+    from weasyprint import HTML
+
+    budget = next((b for b in organisation.budgets if b.code_col == bordereau.cod_col
+                   and b.code_bud == bordereau.cod_bud), None)
+    html = render("pdf/bordereau_mandats.html", bordereau=bordereau, organisation=organisation,
+                  budget=budget, euros=_euros, payment_modes=PAYMENT_MODES)
+    return HTML(string=html).write_pdf()
+
+
+def start_bordereau_circuit(session: Session, store: ContentStore, bordereau: BordereauMandats,
+                            organisation: Organisation, *, author: Any, author_desk: Any,
+                            render: Callable[..., str], circuits_dir: Path, now: datetime) -> Any:
+    """Deposit the bordereau's PDF visual in the `bordereau-mandats` circuit (the maire signs it)."""
+    from parapheur.documents import services as documents
+
+    pdf = render_bordereau_pdf(bordereau, organisation, render)
+    document = documents.create_document(
+        session, store, title=f"{bordereau.label} — {bordereau.cod_col}/{bordereau.cod_bud}",
+        doc_type=DOC_TYPE, doc_subtype=DOC_SUBTYPE, data=pdf,
+        filename=f"bordereau-{bordereau.exercice}-{bordereau.number}.pdf", author=author,
+        author_desk=author_desk, now=now, circuits_dir=circuits_dir,
+        metadata={"exercice": bordereau.exercice, "numero_bordereau": bordereau.number,
+                  "montant_total": str(bordereau.amount_ht + bordereau.amount_tva)})
+    bordereau.document_id = document.id
+    session.flush()
+    return document
+
+
+@dataclass
+class BordereauXadesCompanion:
+    """The XAdES signature a bordereau's PDF signature brings along (same key, same act).
+
+    Planned with the PAdES signature of the bordereau's document, made while the key is open
+    (`sign`), recorded with the signed PDF version in the same transaction (`record`).
+    """
+
+    bordereau_id: int
+    setup: AccountingSetup
+    typed: pes_model.Bordereau
+    element: bytes | None = None
+    signer_name: str | None = None
+
+    def sign(self, key: Any, now: datetime) -> None:
+        """Make the XAdES signature of the bordereau with the open key."""
+        shell = _shell(self.setup, "SIGNATURE", now.date(), (self.typed,))
+        self.element = sign_pes_bordereau(shell, self.typed, key, self.setup.xades,
+                                          signed_at=now)
+        self.signer_name = key.subject_name
+
+    def record(self, session: Session, *, actor: Any, now: datetime) -> None:
+        """Keep the signed element on the bordereau and journal it."""
+        bordereau = session.get(BordereauMandats, self.bordereau_id)
+        if bordereau is None or self.element is None:
+            raise AccountingError("bordereau_missing", "Le bordereau de ce document n'existe "
+                                  "plus : la signature XAdES n'a pas été enregistrée.")
+        if bordereau.state is not BordereauState.A_SIGNER:
+            raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()}.")
+        bordereau.signed_element = self.element
+        bordereau.signed_at = now
+        bordereau.signer_name = self.signer_name
+        bordereau.state = BordereauState.SIGNE
+        session.flush()
+        audit.record(session, "accounting:bordereau:signed", actor=actor,
+                     document_id=bordereau.document_id,
+                     details={"bordereau_id": bordereau.id, "number": bordereau.number,
+                              "exercice": bordereau.exercice, "signer": self.signer_name,
+                              "with": "pades"}, clock=lambda: now)
+
+
+def xades_companion(session: Session, document: Any, *,
+                    policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
+                    ) -> BordereauXadesCompanion | None:
+    """For the PDF of a bordereau de mandats waiting for its signature: its XAdES companion."""
+    bordereau = session.scalars(select(BordereauMandats).where(
+        BordereauMandats.document_id == document.id)).one_or_none()
+    if bordereau is None:
+        return None
+    if bordereau.state is not BordereauState.A_SIGNER:
+        raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
+                       f"pas signé une seconde fois.")
+    budget = session.scalars(select(OrganisationBudget).where(
+        OrganisationBudget.organisation_id == bordereau.organisation_id,
+        OrganisationBudget.code_col == bordereau.cod_col,
+        OrganisationBudget.code_bud == bordereau.cod_bud)).first()
+    if budget is None:
+        raise AccountingError("unknown_budget", f"Le budget {bordereau.cod_col}/"
+                              f"{bordereau.cod_bud} du {bordereau.label} n'est plus configuré.")
+    setup = AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
+    return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))
+
+
+def export_file(session: Session, store: ContentStore, setup: AccountingSetup, number: int, *,
+                actor: Any, now: datetime) -> tuple[PesExport, bytes]:
+    """An earlier export's file again, read from the store (its SHA-256 checked), journaled."""
+    export = session.scalars(select(PesExport).where(
+        PesExport.organisation_id == setup.organisation_id,
+        PesExport.cod_col == setup.budget.cod_col, PesExport.cod_bud == setup.budget.cod_bud,
+        PesExport.number == number)).one_or_none()
+    if export is None:
+        raise AccountingError("unknown_export", f"Aucun export PES n° {number} pour le budget "
+                              f"{setup.budget.cod_col}/{setup.budget.cod_bud}.", status=404)
+    content = store.read(export.sha256)
+    audit.record(session, "accounting:pes:downloaded", actor=actor,
+                 details={"export_id": export.id, "number": number, "sha256": export.sha256},
+                 clock=lambda: now)
+    return export, content

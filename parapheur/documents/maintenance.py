@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parapheur.accounting.models import PesExport
 from parapheur.documents.models import DocumentVersion
 from parapheur.documents.storage import ContentStore, stored_digests
 from parapheur.invoices.models import Invoice, InvoiceAttachment
@@ -27,12 +28,13 @@ class StoreReport:
 
 
 def referenced_digests(session: Session) -> set[str]:
-    """Every stored file something references: document versions, and invoices' own files
-    (the file as received, blocked ones included, and their attachments)."""
+    """Every stored file something references: document versions, invoices' own files
+    (the file as received, blocked ones included, and their attachments), PES exports."""
     referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
     referenced |= set(session.execute(select(Invoice.file_sha256)).scalars())
     referenced |= {sha256 for sha256 in session.execute(
         select(InvoiceAttachment.sha256)).scalars() if sha256}
+    referenced |= set(session.execute(select(PesExport.sha256)).scalars())
     referenced.discard("")
     return referenced
 

@@ -16,6 +16,7 @@ from parapheur.circuits.definition import SignatureOptions
 from parapheur.documents.models import Document, VersionKind
 from parapheur.errors import ParapheurError
 from parapheur.signatures.reports import trust_anchor_paths
+from signing.xades import DEFAULT_HELIOS_POLICY_SHA256
 
 if TYPE_CHECKING:
     from signing.batch import BatchSigner
@@ -43,6 +44,8 @@ class SigningSetup:
 
     tsa_url: str | None = None
     trust_roots: tuple = ()
+    #: SHA-256 of the Hélios signature policy, for the XAdES of bordereaux de mandats
+    helios_policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SigningSetup:
@@ -50,7 +53,9 @@ class SigningSetup:
         from signing.validation import load_trust_roots
 
         return cls(tsa_url=config.get("TSA_URL"),
-                   trust_roots=tuple(load_trust_roots(trust_anchor_paths(config))))
+                   trust_roots=tuple(load_trust_roots(trust_anchor_paths(config))),
+                   helios_policy_sha256=config.get("HELIOS_POLICY_SHA256")
+                   or DEFAULT_HELIOS_POLICY_SHA256)
 
 
 def step_level(options: SignatureOptions | None, default: str) -> Level:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from parapheur.accounting.services import xades_companion
 from parapheur.accounts import throttle
 from parapheur.accounts.models import Desk, SigningCredential, User
 from parapheur.accounts.services import ActingCapacity
@@ -31,6 +32,7 @@ from parapheur.signatures.options import (
     batch_signer,
     step_sign_options,
 )
+from signing.errors import SigningError
 
 if TYPE_CHECKING:
     from signing.errors import SigningError
@@ -106,6 +108,8 @@ class SignatureRequest:
     on_behalf_of: str | None
     original: bytes = b""
     row_version: int = 0  # the document as planned: a change since makes it « déjà traité »
+    #: a second signature the same act makes with the same key (a bordereau's XAdES), or None
+    companion: Any = None
 
 
 @dataclass
@@ -119,7 +123,8 @@ class BatchResult:
 
 
 def plan_signature(session: Session, store: ContentStore, document: Document, *, step: str,
-                   actor: User, now: datetime) -> SignatureRequest:
+                   actor: User, now: datetime,
+                   setup: SigningSetup | None = None) -> SignatureRequest:
     """Check that `actor` may sign `document` at `step` now, and decide how (level, stamp)."""
     pending = circuits.find_pending(document, step)
     if pending.action != "signature":
@@ -131,7 +136,11 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
         quality=_quality(capacity, actor), on_behalf_of=on_behalf_of, always_stamp=True,
         use_text_tag=True, purpose="Signature", field_prefix="Signature")
     return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
-                            store.read(document.current_version.sha256), document.row_version)
+                            store.read(document.current_version.sha256), document.row_version,
+                            # A bordereau de mandats' PDF brings its XAdES along (same act).
+                            companion=xades_companion(
+                                session, document,
+                                policy_sha256=(setup or SigningSetup()).helios_policy_sha256))
 
 
 def open_signing_key(session: Session, actor: User, passphrase: str, *, now: datetime):
@@ -187,7 +196,14 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
             [(str(index), request.original, request.options) for index, request in enumerate(group)],
             signed_at=now)
         for request, outcome in zip(group, outcomes, strict=True):
-            results.append((request, outcome.signed, outcome.error))
+            signed = outcome.signed
+            error = outcome.error.message if outcome.error is not None else None
+            if signed is not None and request.companion is not None:
+                try:
+                    request.companion.sign(key, now)
+                except (SigningError, ParapheurError) as exc:
+                    signed, error = None, exc.message
+            results.append((request, signed, error))
     return results
 
 
@@ -209,6 +225,8 @@ def _record_signature(session: Session, store: ContentStore, request: SignatureR
     except StaleDataError:
         raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
                              "il n'a pas été signé une seconde fois.", step=request.step) from None
+    if request.companion is not None:
+        request.companion.record(session, actor=actor, now=now)
     version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
                                     actor=actor, now=now)
     circuits.act(session, document, step=request.step, actor=actor, decision="approve", now=now,
@@ -227,7 +245,8 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
 
     The passphrase only unlocks the key in memory; it is never stored or logged.
     """
-    request = plan_signature(session, store, document, step=step, actor=actor, now=now)
+    request = plan_signature(session, store, document, step=step, actor=actor, now=now,
+                             setup=setup)
     key = open_signing_key(session, actor, passphrase, now=now)
     try:
         [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup or SigningSetup())
@@ -257,7 +276,7 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
             continue
         try:
             requests.append(plan_signature(session, store, document, step=step, actor=actor,
-                                           now=now))
+                                           now=now, setup=setup))
         except ParapheurError as exc:
             result.failed.append((document.title, exc.message))
     if not requests:

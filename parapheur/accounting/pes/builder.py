@@ -111,7 +111,9 @@ def render_bordereau(bordereau: Bordereau) -> str:
 
 
 def _attachment(attachment: Attachment) -> str:
-    packed = base64.b64encode(gzip.compress(attachment.content, mtime=0)).decode("ascii")
+    # Level 6: nearly the size of level 9 on PDFs, several times faster on thousands of files.
+    packed = base64.b64encode(gzip.compress(attachment.content, compresslevel=6,
+                                            mtime=0)).decode("ascii")
     mime = attachment.mime_type.translate(_ESCAPES)
     return (f'<PJ><Contenu><Fichier MIMEType="{mime}">{packed}</Fichier></Contenu>'
             + _v("IdUnique", attachment.id_unique) + _v("NomPJ", attachment.filename)

@@ -86,6 +86,13 @@ class Payment:
     amount: Decimal
 
 
+def _payment(element: etree._Element) -> Payment:
+    paid_on = _date(_v(element, "DtePay"))
+    if paid_on is None:  # the schema requires DtePay; keep the type honest
+        raise UnreadableReturn("Un paiement du PES_Retour n'a pas de date (DtePay).")
+    return Payment(paid_on=paid_on, amount=Decimal(_v(element, "MtPay") or "0"))
+
+
 @dataclass(frozen=True)
 class ReturnedPiece:
     """A mandat's state as the comptable reports it."""
@@ -188,9 +195,8 @@ def read_retour(document: bytes) -> Retour:
         block = bordereau.find("BlocBordereau")
         for piece in bordereau.iterfind("Piece"):
             info = piece.find("InfoPiece")
-            payments = tuple(
-                Payment(paid_on=_date(_v(p, "DtePay")), amount=Decimal(_v(p, "MtPay") or "0"))
-                for p in piece.iterfind("LigneDePiece/PaiementEmargement"))
+            payments = tuple(_payment(p)
+                             for p in piece.iterfind("LigneDePiece/PaiementEmargement"))
             pieces.append(ReturnedPiece(
                 exercice=int(_v(block, "Exer") or 0), bordereau_number=int(_v(block, "IdBord") or 0),
                 type_bordereau=_v(block, "TypBord") or "", number=int(_v(info, "IdPce") or 0),

@@ -275,6 +275,7 @@ def precontrol_problems(root: etree._Element) -> list[Problem]:
         dematerialised = (_v(depense, "EnTeteDepense/InfoDematerialisee") or "0") in {"1",
                                                                                       "true"}
         numbers: Counter[tuple[str | None, str | None, str | None]] = Counter()
+        number: str | None
         for bordereau in depense.iterfind("Bordereau"):
             label = bordereau_label(bordereau)
             block = bordereau.find("BlocBordereau")
