@@ -1,0 +1,37 @@
+"""Fixtures of the two-phase signing and local agent tests (PKI, token: ../conftest.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# The signing tests' PDF builders and independent checkers (pdfsig, pyHanko) serve here too.
+sys.path.insert(0, str(Path(__file__).parent.parent / "signing"))
+
+
+def load_p12(dev_pki, name: str):
+    """(private key, certificate DER, chain DERs) of a dev PKI PKCS#12."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    path = dev_pki.pkcs12_path(name) if name != "seal" else dev_pki.seal_pkcs12_path
+    key, cert, chain = pkcs12.load_key_and_certificates(path.read_bytes(),
+                                                        dev_pki.passphrase.encode())
+    der = serialization.Encoding.DER
+    return key, cert.public_bytes(der), [c.public_bytes(der) for c in chain or []]
+
+
+@pytest.fixture(scope="session")
+def maire_p12(dev_pki):
+    """The mayor's key and certificate, as a card would hold them."""
+    return load_p12(dev_pki, "maire")
+
+
+@pytest.fixture(scope="session")
+def trust_roots(dev_pki):
+    """The dev CA as the only trust anchor."""
+    from signing.validation import load_trust_roots
+
+    return load_trust_roots([dev_pki.ca_certificate_path])
