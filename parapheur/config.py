@@ -93,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEAL_PASSPHRASE_FILE", "PARAPHEUR_SEAL_PASSPHRASE_FILE", lambda v: _existing_file(v),
             "File holding the seal's passphrase (first line), so it is never on a command line "
             "(default: the demo PKI's passphrase with the demo seal)."),
+    Setting("AGENT_URL", "PARAPHEUR_AGENT_URL", str,
+            "Where browsers reach the officials' local signing agent, parapheur-agent "
+            "(default: http://127.0.0.1:9795)."),
+    Setting("AGENT_PREPARE_MINUTES", "PARAPHEUR_AGENT_PREPARE_MINUTES", _positive_int,
+            "Minutes a signature prepared for the local agent stays valid (default: 10)."),
     Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
             "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
@@ -120,6 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORGANISATION_NAME": "Métropole de Démo",
         "TRUST_ANCHORS": (),
         "DEMO_PKI_PORT": 8765,
+        "AGENT_URL": "http://127.0.0.1:9795",
+        "AGENT_PREPARE_MINUTES": 10,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

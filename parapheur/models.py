@@ -18,3 +18,8 @@ from parapheur.documents.models import (  # noqa: F401
     VersionKind,
 )
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401
+from parapheur.signatures.agent_models import (  # noqa: F401
+    AgentPreparedDocument,
+    AgentSigningSession,
+    RegisteredCertificate,
+)

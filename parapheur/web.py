@@ -59,6 +59,7 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.views import bp as documents_bp
+    from parapheur.signatures.agent_views import bp as agent_bp
     from parapheur.signatures.views import bp as signatures_bp
 
     app.register_blueprint(accounts_bp)
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
+    app.register_blueprint(agent_bp)
 
     @app.route("/favicon.ico")
     def _favicon():
@@ -76,6 +78,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            # The officials' local signing agent (parapheur-agent) answers on loopback.
+            f"connect-src 'self' {app.config.get('AGENT_URL') or ''}; "
             "object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")

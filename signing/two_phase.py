@@ -392,7 +392,8 @@ def check_signer_certificate(key: ExternalKey, *, trust_roots: Sequence[asn1_x50
     """Refuse a certificate that is not fit to sign now: dates, key usage, trust, revocation.
 
     The chain must lead to one of `trust_roots` (the chain the agent sent only helps build it);
-    revocation is checked online (OCSP/CRL named in the certificates), failing hard.
+    revocation is checked online (OCSP/CRL named in the certificates), failing hard. Dates and
+    key usage are checked at `at`; trust and revocation at the current time.
     """
     moment = at or datetime.now(UTC)
     check_certificate_usable(key.certificate, moment)
@@ -406,7 +407,8 @@ def check_signer_certificate(key: ExternalKey, *, trust_roots: Sequence[asn1_x50
         session = LazySession()
         try:
             context = ValidationContext(
-                trust_roots=list(trust_roots), other_certs=list(key.chain), moment=moment,
+                # Revocation data is dated by its responders' clocks: the path is validated now.
+                trust_roots=list(trust_roots), other_certs=list(key.chain),
                 allow_fetching=check_revocation,
                 revocation_mode="hard-fail" if check_revocation else "soft-fail",
                 fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]

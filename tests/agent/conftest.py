@@ -35,3 +35,32 @@ def trust_roots(dev_pki):
     from signing.validation import load_trust_roots
 
     return load_trust_roots([dev_pki.ca_certificate_path])
+
+
+# --- The web application's fixtures (tests/app/conftest.py), shared rather than copied ---
+sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
+
+
+def _app_fixtures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "app_conftest", Path(__file__).parent.parent / "app" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_APP = _app_fixtures()
+sqlite_template = _APP.sqlite_template
+postgres_url = _APP.postgres_url
+database_url = _APP.database_url
+clock = _APP.clock
+app = _APP.app
+sample_pdf = _APP.sample_pdf
+demo_pki = _APP.demo_pki
+demo = _APP.demo
+client_for = _APP.client_for
+live_server = _APP.live_server
+browser_page = _APP.browser_page
+FrozenClock = _APP.FrozenClock
