@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from signing.pades import (
     run_sync,
 )
 
+logger = logging.getLogger(__name__)
 #: The only digest the prepared states use (what the card is asked to sign over).
 DIGEST_ALGORITHM = "sha256"
 #: Prepared-state format; a state of another format is refused at finish.
@@ -376,6 +378,8 @@ def finish_documents(items: Iterable[tuple[PreparedSignature, bytes, bytes]], *,
                 except SigningError as exc:
                     outcome = FinishOutcome(state.name, error=exc)
                 except Exception as exc:  # TSA/OCSP/aiohttp failures: classified in French
+                    # The French refusal says what failed; the log keeps why, for the admins.
+                    logger.warning("finishing %s failed", state.name, exc_info=exc)
                     outcome = FinishOutcome(state.name, error=classify_failure(exc, state.level))
                 if progress is not None:
                     progress(outcome)

@@ -99,7 +99,9 @@ class AutomationInteraction:
         return len(summary.titles)
 
     def pin(self, summary: BatchSummary) -> str | None:
-        """The first line of the PIN file."""
+        """The first line of the PIN file (each reading is printed, so tests can count them)."""
+        self.out.write("code PIN lu (automatisation)\n")
+        self.out.flush()
         try:
             lines = self.pin_file.read_text(encoding="utf-8").splitlines()
         except OSError:

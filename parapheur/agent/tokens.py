@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -81,6 +82,8 @@ class Tokens:
 
     def __init__(self, modules: Sequence[str]) -> None:
         self.modules = list(modules)
+        # PKCS#11 modules are not all thread-safe, and the server answers requests in threads.
+        self._lock = threading.RLock()
 
     def _libraries(self):
         import pkcs11
@@ -94,6 +97,10 @@ class Tokens:
 
     def certificates(self) -> list[CardCertificate]:
         """Signing certificates on every present token (public objects: no PIN needed)."""
+        with self._lock:
+            return self._certificates()
+
+    def _certificates(self) -> list[CardCertificate]:
         import pkcs11
         from pkcs11 import Attribute, ObjectClass, TokenFlag
 
@@ -140,6 +147,11 @@ class Tokens:
         The PIN is tried once; a wrong one raises WrongPin with what the token says of the
         tries left, and nothing is signed.
         """
+        with self._lock:
+            return self._sign(certificate, digests, pin)
+
+    def _sign(self, certificate: CardCertificate, digests: Sequence[tuple[str, str, bytes]],
+              pin: str) -> list[bytes]:
         import pkcs11
         from pkcs11 import Mechanism, ObjectClass, TokenFlag
         from pkcs11 import exceptions as p11

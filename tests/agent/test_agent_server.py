@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from agent_helpers import at_signature
 from app_helpers import csrf_from, db_snapshot, page_text
 from checks import assert_pdfsig_valid, assert_pyhanko_valid
 from conftest import load_p12
@@ -17,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from sqlalchemy import select
 
 from parapheur.audit.models import AuditEvent
-from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.signatures.agent_models import AgentSigningSession, RegisteredCertificate
@@ -30,22 +30,6 @@ def signing_demo(demo, demo_pki):
     """The demo with its CA as trust anchor and every document waiting for the Maire."""
     demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path,)
     return demo
-
-
-def at_signature(app, client_for) -> list[str]:
-    """Give the DGS visa where needed: every demo document then waits for the Maire."""
-    dgs = client_for("dgs")
-    with app.app_context():
-        waiting = [(d.id, pending_steps(d)[0].state) for d in
-                   get_session().execute(select(Document).order_by(Document.id)).scalars()]
-    for document_id, step in waiting:
-        if step.startswith("visa"):
-            token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
-            assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
-                            data={"csrf_token": token}).status_code == 302
-    with app.app_context():
-        return [f"{d.id}:{pending_steps(d)[0].state}" for d in
-                get_session().execute(select(Document).order_by(Document.id)).scalars()]
 
 
 def post_json(client, url: str, body: dict, *, csrf: bool = True):
