@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "sign": "parapheur.signatures.cli:sign_command",
     "pki": "parapheur.signatures.cli:pki_group",
     "verify": "parapheur.verification.cli:verify_command",
+    "certificates": "parapheur.signatures.agent_cli:certificates_group",
 }
 
 

@@ -56,6 +56,8 @@
   }
 
   async function detect(root) {
+    root.querySelector(".agent-start").hidden = true;
+    setStatus(root, "Recherche de l'agent de signature sur ce poste…");
     let version;
     try {
       version = await agentCall(root, "/v1/version");
@@ -136,8 +138,23 @@
     }
   }
 
+  async function register(root) {
+    const certificate = root.querySelector(".agent-certificate").selectedOptions[0].certificate;
+    try {
+      const registered = await serverCall(root, root.dataset.registerUrl,
+                                          {certificate: certificate.certificate});
+      report(root, [[registered.approved
+        ? "Ce certificat est déjà enregistré et approuvé pour votre compte."
+        : "Certificat enregistré : il sera le vôtre une fois approuvé par l'administrateur.", false]]);
+    } catch (error) {
+      report(root, [[error.message, true]]);
+    }
+  }
+
   for (const root of document.querySelectorAll(".agent-signing")) {
+    root.querySelector(".agent-register").addEventListener("click", () => register(root));
     root.querySelector(".agent-sign").addEventListener("click", () => sign(root));
-    detect(root);
+    // Only on request: pages do not probe this computer for users who sign otherwise.
+    root.querySelector(".agent-start").addEventListener("click", () => detect(root));
   }
 })();

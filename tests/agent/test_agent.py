@@ -202,3 +202,29 @@ def test_an_expired_request_is_refused(agent):
     status, body, _ = call(agent, "POST", "/v1/sign",
                            signed_request(certificate, [bytes(32)], expires_in=timedelta(0)))
     assert status == 410 and body["code"] == "expired"
+
+
+def test_pairings_are_listed_and_forgotten_from_the_command_line(agent, tmp_path):
+    from click.testing import CliRunner
+
+    from parapheur.agent.cli import main
+
+    pair(agent)
+    runner = CliRunner()
+    config = str(tmp_path / "config")
+    listed = runner.invoke(main, ["pairings", "--config-dir", config])
+    assert listed.exit_code == 0 and SERVER in listed.output and "Ville de test" in listed.output
+    assert runner.invoke(main, ["unpair", SERVER, "--config-dir", config]).exit_code == 0
+    assert call(agent, "GET", "/v1/certificates")[1]["code"] == "not_paired"
+    again = runner.invoke(main, ["unpair", SERVER, "--config-dir", config])
+    assert again.exit_code == 1 and "aucun appairage" in again.output
+
+
+def test_the_agent_refuses_a_missing_module():
+    from click.testing import CliRunner
+
+    from parapheur.agent.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--module", "/nonexistent/pkcs11.so",
+                                       "--allow-origin", SERVER])
+    assert result.exit_code == 2 and "module PKCS#11 introuvable" in result.output

@@ -55,6 +55,7 @@ def test_the_maire_signs_five_documents_with_her_card_in_the_browser(
         for index in range(5):
             boxes.nth(index).check()
         page.get_by_label("J'ai pris connaissance de chacun des documents sélectionnés.").check()
+        page.get_by_role("button", name="Utiliser ma carte").click()
         expect(page.get_by_role("status")).to_contain_text("prêt", timeout=30_000)
         choice = page.get_by_label("Certificat de votre carte")
         expect(choice).to_contain_text("Martine Dupont")  # the seal's certificate is there too
@@ -98,6 +99,7 @@ def test_without_the_agent_the_page_says_how_to_get_it(demo, live_server, browse
     page = browser_page
     browser_login(page, live_server, "maire")
     page.goto(f"{live_server}/documents/3")
+    page.get_by_role("button", name="Utiliser ma carte").click()
     expect(page.get_by_role("status")).to_contain_text("Agent de signature absent")
     link = page.get_by_role("link", name="Installer et démarrer l'agent de signature")
     link.click()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from agent_helpers import at_signature
-from app_helpers import csrf_from, db_snapshot, page_text
+from app_helpers import csrf_from, db_snapshot, page_text, run_cli
 from checks import assert_pdfsig_valid, assert_pyhanko_valid
 from conftest import load_p12
 from cryptography.hazmat.primitives import hashes
@@ -180,14 +180,13 @@ def test_unacceptable_certificates_prepare_nothing(signing_demo, client_for, dem
     registered = post_json(maire, "/signatures/agent/certificates", {"certificate": b64(other_cert)})
     assert registered.status_code == 201, registered.get_data(as_text=True)
     prepare(maire, items[:1], maire_card)  # not approved yet: any acceptable one serves
-    from parapheur.accounts.models import User
-    from parapheur.signatures.agent_services import approve_certificate
-
+    listed = run_cli(signing_demo, "certificates", "list")
+    assert "en attente d'approbation" in listed.stdout and "maire" in listed.stdout
+    approved = run_cli(signing_demo, "certificates", "approve", str(registered.get_json()["id"]),
+                       "--admin", "admin")
+    assert approved.returncode == 0, approved.stderr
     with signing_demo.app_context():
         session = get_session()
-        admin = session.execute(select(User).where(User.username == "admin")).scalar_one()
-        approve_certificate(session, registered.get_json()["id"], admin=admin,
-                            now=signing_demo.config["CLOCK"]())
         assert session.execute(select(AuditEvent).where(
             AuditEvent.name == "signature:certificate:approved")).scalar_one()
         assert session.execute(select(RegisteredCertificate)).scalar_one().approved_at
