@@ -3,7 +3,7 @@
 Per document, B-B with a visible stamp: the server's prepare + finish (`signing.two_phase`)
 against `BatchSigner` signing with the key in memory, measured side by side in this run. The
 card's own work (signing a hash) is timed apart with the same key in memory, since a real card's
-speed is the card's. BENCH_SCALE scales the document count (default 1: 200 documents).
+speed is the card's. BENCH_SCALE scales the document count (default 1: 40 documents).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def _count() -> int:
         scale = max(0.01, float(os.environ.get("BENCH_SCALE", "1")))
     except ValueError:
         scale = 1.0
-    return max(5, int(200 * scale))
+    return max(5, int(40 * scale))
 
 
 def run() -> None:

@@ -52,6 +52,20 @@ def _app_fixtures():
 
 
 _APP = _app_fixtures()
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """xdist's worker id, suffixed: these tests' PostgreSQL database is not tests/app's.
+
+    The app fixtures are loaded a second time for this folder, so their session-scoped database
+    must have a name of its own (the other copy drops and recreates its own by name).
+    """
+    import xdist
+
+    return f"{xdist.get_xdist_worker_id(request)}_agent"
+
+
 sqlite_template = _APP.sqlite_template
 postgres_url = _APP.postgres_url
 database_url = _APP.database_url
