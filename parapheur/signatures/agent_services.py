@@ -210,6 +210,7 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
         raise SigningRefused("Aucun document de la sélection ne peut être signé : "
                              + " ; ".join(f"« {t} » : {r}" for t, r in refused))
     with transaction(session):
+        _drop_expired_pdfs(session, now)
         session.add(batch)
         audit.record(session, "signature:agent-session:prepared", actor=actor, clock=lambda: now,
                      details={"documents": [d["document_id"] for d in documents],
@@ -228,6 +229,15 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
     return PreparedBatch(token=token, expires_at=expires_at, request=request_text,
                          request_signature=base64.b64encode(signature).decode("ascii"),
                          documents=documents, refused=refused)
+
+
+def _drop_expired_pdfs(session: Session, now: datetime) -> None:
+    """Clear the prepared PDFs of sessions past their expiry: they can never be finished."""
+    expired = select(AgentSigningSession.id).where(AgentSigningSession.expires_at <= now)
+    session.execute(update(AgentPreparedDocument)
+                    .where(AgentPreparedDocument.session_id.in_(expired),
+                           AgentPreparedDocument.prepared_pdf.is_not(None))
+                    .values(prepared_pdf=None).execution_options(synchronize_session=False))
 
 
 def _consume(session: Session, token: Any, signatures: Any, *, actor: User,

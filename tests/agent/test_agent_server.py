@@ -116,7 +116,13 @@ def test_a_late_finish_is_refused_and_the_delay_is_configurable(signing_demo, cl
     assert late.status_code == 410 and "expiré" in late.get_json()["error"]
     assert db_snapshot(signing_demo) == before
     signing_demo.config["AGENT_PREPARE_MINUTES"] = 30
-    prepared = prepare(maire, items[1:2], maire_card)
+    second = prepare(maire, items[1:2], maire_card)
+    with signing_demo.app_context():
+        # The expired preparation's PDF is dropped by the next one; the new one keeps its own.
+        kept = {row.token: [i.prepared_pdf is not None for i in row.items] for row in
+                get_session().execute(select(AgentSigningSession)).scalars()}
+    assert kept == {prepared["session"]: [False], second["session"]: [True]}
+    prepared = second
     clock.moment += timedelta(minutes=20)
     assert finish(maire, prepared, card_signatures(maire_card, prepared)).get_json()["failed"] == []
 
