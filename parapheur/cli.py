@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "archive": "parapheur.archival.cli:archive_group",
     "pes": "parapheur.accounting.cli:pes_group",
     "export": "parapheur.accounting.cli:export_group",
+    "certificates": "parapheur.signatures.agent_cli:certificates_group",
 }
 
 

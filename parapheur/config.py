@@ -146,6 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PES_DEPOSIT_DIR", "PARAPHEUR_PES_DEPOSIT_DIR", lambda v: Path(v).expanduser().resolve(),
             "Folder the tiers de télétransmission's client watches; PES files are deposited there "
             "(default: $PARAPHEUR_DATA_DIR/pes-depot)."),
+    Setting("AGENT_URL", "PARAPHEUR_AGENT_URL", str,
+            "Where browsers reach the officials' local signing agent, parapheur-agent "
+            "(default: http://127.0.0.1:9795)."),
+    Setting("AGENT_PREPARE_MINUTES", "PARAPHEUR_AGENT_PREPARE_MINUTES", _positive_int,
+            "Minutes a signature prepared for the local agent stays valid (default: 10)."),
     Setting("WORKFLOWS_DIR", "PARAPHEUR_WORKFLOWS_DIR", lambda v: _existing_file(v, directory=True),
             "Directory of the circuit YAML files and typologie.yaml (default: ./workflows)."),
 )
@@ -247,6 +252,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "OUTBOX_LEASE_SECONDS": 300,
         "HELIOS_POLICY_SHA256": "roF9+cfRHNPtVJolhdqfIqGMVuUXX8aR4rpiquf0u5E=",
         "PES_DEPOSIT_DIR": None,
+        "AGENT_URL": "http://127.0.0.1:9795",
+        "AGENT_PREPARE_MINUTES": 10,
     }
     for setting in SETTINGS:
         raw = environ.get(setting.variable)

@@ -40,3 +40,8 @@ from parapheur.notifications.models import (  # noqa: F401
 )
 from parapheur.organisations.models import Budget, Organisation  # noqa: F401
 from parapheur.outbox.models import OutboxMessage  # noqa: F401
+from parapheur.signatures.agent_models import (  # noqa: F401
+    AgentPreparedDocument,
+    AgentSigningSession,
+    RegisteredCertificate,
+)

@@ -86,6 +86,7 @@ def init_app(app: Flask) -> None:
     from parapheur.documents.views import bp as documents_bp
     from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
+    from parapheur.signatures.agent_views import bp as agent_bp
     from parapheur.signatures.views import bp as signatures_bp
 
     app.register_blueprint(accounts_bp)
@@ -96,6 +97,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(account_bp)
     _init_rate_limits(app)
     app.register_blueprint(invoices_bp)
+    app.register_blueprint(agent_bp)
 
     @app.route("/favicon.ico")
     def _favicon():
@@ -106,6 +108,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            # The officials' local signing agent (parapheur-agent) answers on loopback.
+            f"connect-src 'self' {app.config.get('AGENT_URL') or ''}; "
             "object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")

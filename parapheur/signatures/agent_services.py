@@ -1,0 +1,421 @@
+"""Signing with the official's own card through the local agent: prepare, then finish once.
+
+The server prepares each document (`signing.two_phase`), keeps the half-done state in the
+database bound to the user, the documents' versions, the certificate and an expiry, and hands the
+browser a request signed with its pairing key for the agent. The agent returns the card's
+signature values; `finish_batch` refuses a finish that does not match, comes late or comes twice,
+skips (and names) every document that changed meanwhile, validates each produced signature and
+only then records the step through the circuit service, one transaction per document.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from parapheur.accounts.models import User
+from parapheur.audit import services as audit
+from parapheur.db import transaction
+from parapheur.documents.models import Document
+from parapheur.documents.storage import ContentStore
+from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.signatures.agent_models import (
+    AgentPreparedDocument,
+    AgentSigningSession,
+    RegisteredCertificate,
+)
+from parapheur.signatures.services import (
+    BatchResult,
+    SignatureRequest,
+    SigningRefused,
+    SigningSetup,
+    _record_signature,
+    plan_signature,
+)
+
+#: Agent API version the server speaks (the agent refuses requests of another version).
+AGENT_API = 1
+MAX_CERTIFICATE_BYTES = 16_384
+MAX_CHAIN = 8
+DEFAULT_PREPARE_MINUTES = 10
+
+
+class AgentSessionRefused(Conflict):
+    """A finish that does not match its preparation, comes late or comes twice."""
+
+
+@dataclass(frozen=True)
+class AgentSetup:
+    """What two-phase signing needs from the application."""
+
+    signing: SigningSetup
+    server_key: Ed25519PrivateKey = field(repr=False)
+    #: The server's origin as browsers see it (scheme://host[:port]), pinned by the agent.
+    origin: str
+    server_name: str
+    prepare_minutes: int = DEFAULT_PREPARE_MINUTES
+
+
+@dataclass
+class PreparedBatch:
+    """What `prepare_batch` hands the browser: the signed agent request, and the refusals."""
+
+    token: str
+    expires_at: datetime
+    request: str  # JSON text, signed as is
+    request_signature: str  # base64 Ed25519 signature of `request` by the server's pairing key
+    documents: list[dict[str, Any]]
+    refused: list[tuple[str, str]]
+
+
+def load_server_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The server's pairing key (DATA_DIR/agent_server_key.pem), created on first use."""
+    path = Path(data_dir) / "agent_server_key.pem"
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker created it first: read theirs
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ParapheurError(f"{path} n'est pas une clé Ed25519.", status=500)
+    return loaded
+
+
+def public_key_b64(key: Ed25519PrivateKey) -> str:
+    """The raw Ed25519 public key in base64, as the agent pins it."""
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _decode_b64(value: Any, what: str, limit: int) -> bytes:
+    if not isinstance(value, str) or len(value) > limit * 4 // 3 + 4:
+        raise ParapheurError(f"{what} : valeur absente ou trop longue.")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise ParapheurError(f"{what} : ce n'est pas du base64 valide.") from None
+
+
+def parse_certificate(certificate: Any, chain: Any):
+    """The ExternalKey for a base64 certificate and chain, or a 400 with a French message."""
+    from signing import errors as signing_errors
+    from signing.two_phase import ExternalKey
+
+    der = _decode_b64(certificate, "Certificat", MAX_CERTIFICATE_BYTES)
+    if chain is None:
+        chain = []
+    if not isinstance(chain, list) or len(chain) > MAX_CHAIN:
+        raise ParapheurError(f"La chaîne de certificats doit être une liste de {MAX_CHAIN} "
+                             f"certificats au plus.")
+    others = [_decode_b64(c, "Certificat de la chaîne", MAX_CERTIFICATE_BYTES) for c in chain]
+    try:
+        return ExternalKey.from_der(der, others)
+    except signing_errors.SigningError as exc:
+        raise SigningRefused(exc.message) from None
+
+
+def _check_registered(session: Session, actor: User, fingerprint: str) -> None:
+    approved = session.execute(
+        select(RegisteredCertificate.sha256).where(RegisteredCertificate.user_id == actor.id,
+                                                   RegisteredCertificate.approved_at.is_not(None))
+    ).scalars().all()
+    if approved and fingerprint not in approved:
+        raise SigningRefused("Ce certificat n'est pas l'un de ceux enregistrés et approuvés pour "
+                             "votre compte : choisissez votre certificat habituel, ou faites "
+                             "enregistrer celui-ci par l'administrateur.")
+
+
+def check_certificate(session: Session, actor: User, key, *, now: datetime,
+                      setup: AgentSetup) -> None:
+    """Refuse a certificate unfit for this user now (registration, trust, dates, revocation)."""
+    from signing import errors as signing_errors
+    from signing.two_phase import check_signer_certificate
+
+    _check_registered(session, actor, hashlib.sha256(key.certificate.dump()).hexdigest())
+    try:
+        check_signer_certificate(key, trust_roots=list(setup.signing.trust_roots), at=now)
+    except signing_errors.SigningError as exc:
+        raise SigningRefused(exc.message) from None
+
+
+def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
+                  actor: User, certificate: Any, chain: Any, now: datetime,
+                  setup: AgentSetup) -> PreparedBatch:
+    """Phase one for the documents `items` (id, step): store the states, return the agent request.
+
+    Documents the user may not sign now are reported in `refused` and left out; nothing about
+    any document changes here.
+    """
+    from signing.two_phase import prepare_documents
+
+    key = parse_certificate(certificate, chain)
+    check_certificate(session, actor, key, now=now, setup=setup)
+    refused: list[tuple[str, str]] = []
+    requests: list[SignatureRequest] = []
+    for document_id, step in items:
+        document = session.get(Document, document_id)
+        if document is None:
+            refused.append((f"document n° {document_id}", "ce document n'existe pas"))
+            continue
+        try:
+            requests.append(plan_signature(session, store, document, step=step, actor=actor,
+                                           now=now))
+        except ParapheurError as exc:
+            refused.append((document.title, exc.message))
+    outcomes = prepare_documents(
+        [(str(index), request.original, request.options) for index, request in
+         enumerate(requests)], key, signed_at=now) if requests else []
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(minutes=setup.prepare_minutes)
+    batch = AgentSigningSession(token=token, user_id=actor.id,
+                                certificate_sha256=hashlib.sha256(key.certificate.dump()).hexdigest(),
+                                certificate_subject=key.subject_name, created_at=now,
+                                expires_at=expires_at)
+    documents: list[dict[str, Any]] = []
+    for request, outcome in zip(requests, outcomes, strict=True):
+        if not outcome.ok:
+            refused.append((request.document.title, outcome.error.message))
+            continue
+        version = request.document.current_version
+        batch.items.append(AgentPreparedDocument(
+            position=len(batch.items), document_id=request.document.id, step=request.step,
+            version_id=version.id, version_sha256=version.sha256, state=outcome.state.to_dict(),
+            prepared_pdf=outcome.prepared_pdf))
+        documents.append({"document_id": request.document.id, "step": request.step,
+                          "title": request.document.title,
+                          "hash": base64.b64encode(outcome.state.to_sign).decode("ascii"),
+                          "digest_algorithm": outcome.state.digest_algorithm,
+                          "signature_algorithm": outcome.state.signature_algorithm})
+    if not documents:
+        raise SigningRefused("Aucun document de la sélection ne peut être signé : "
+                             + " ; ".join(f"« {t} » : {r}" for t, r in refused))
+    with transaction(session):
+        _drop_expired_pdfs(session, now)
+        session.add(batch)
+        audit.record(session, "signature:agent-session:prepared", actor=actor, clock=lambda: now,
+                     details={"documents": [d["document_id"] for d in documents],
+                              "certificate": key.subject_name,
+                              "certificate_sha256": batch.certificate_sha256,
+                              "expires_at": expires_at.isoformat()})
+    request_text = json.dumps({
+        "api": AGENT_API, "origin": setup.origin, "server": setup.server_name,
+        "session": token, "expires_at": expires_at.isoformat(),
+        "certificate_sha256": batch.certificate_sha256,
+        "documents": [{"title": d["title"], "hash": d["hash"],
+                       "digest_algorithm": d["digest_algorithm"],
+                       "signature_algorithm": d["signature_algorithm"]} for d in documents],
+    }, ensure_ascii=False, separators=(",", ":"))
+    signature = setup.server_key.sign(request_text.encode("utf-8"))
+    return PreparedBatch(token=token, expires_at=expires_at, request=request_text,
+                         request_signature=base64.b64encode(signature).decode("ascii"),
+                         documents=documents, refused=refused)
+
+
+def _drop_expired_pdfs(session: Session, now: datetime) -> None:
+    """Clear the prepared PDFs of sessions past their expiry: they can never be finished."""
+    expired = select(AgentSigningSession.id).where(AgentSigningSession.expires_at <= now)
+    session.execute(update(AgentPreparedDocument)
+                    .where(AgentPreparedDocument.session_id.in_(expired),
+                           AgentPreparedDocument.prepared_pdf.is_not(None))
+                    .values(prepared_pdf=None).execution_options(synchronize_session=False))
+
+
+def _consume(session: Session, token: Any, signatures: Any, *, actor: User,
+             now: datetime) -> AgentSigningSession:
+    """The session for `token`, marked finished; AgentSessionRefused if it cannot be finished."""
+    if not isinstance(token, str) or not 0 < len(token) <= 64:
+        raise ParapheurError("Identifiant de préparation absent ou invalide.")
+    batch = session.execute(select(AgentSigningSession).where(
+        AgentSigningSession.token == token)).scalar_one_or_none()
+    if batch is None or batch.user_id != actor.id:
+        raise NotFound("Cette préparation de signature n'existe pas (ou pas pour vous).")
+    if batch.finished_at is not None:
+        raise AgentSessionRefused("Cette signature a déjà été terminée : une préparation ne sert "
+                                  "qu'une fois. Relancez la signature depuis le parapheur.")
+    if now >= batch.expires_at:
+        raise AgentSessionRefused("La préparation de la signature a expiré : relancez la "
+                                  "signature (elle doit être terminée dans les minutes qui "
+                                  "suivent).", status=410)
+    prepared = sorted(item.document_id for item in batch.items)
+    if sorted(signatures) != prepared:
+        raise AgentSessionRefused("Les signatures reçues ne correspondent pas aux documents "
+                                  "préparés : rien n'a été signé.")
+    consumed = session.execute(
+        update(AgentSigningSession).where(AgentSigningSession.id == batch.id,
+                                          AgentSigningSession.finished_at.is_(None))
+        .values(finished_at=now).execution_options(synchronize_session=False))
+    if consumed.rowcount != 1:  # another finish got there first
+        raise AgentSessionRefused("Cette signature a déjà été terminée : une préparation ne sert "
+                                  "qu'une fois.")
+    return batch
+
+
+def parse_signatures(values: Any) -> dict[int, bytes]:
+    """{document id: raw signature} from the browser's list, or a 400."""
+    if not isinstance(values, list) or not values:
+        raise ParapheurError("Aucune signature n'a été transmise.")
+    signatures: dict[int, bytes] = {}
+    for value in values[:1000]:
+        if not isinstance(value, dict) or not isinstance(value.get("document_id"), int):
+            raise ParapheurError("Signature transmise invalide (document_id manquant).")
+        signatures[value["document_id"]] = _decode_b64(value.get("signature"), "Signature", 2048)
+    if len(signatures) != len(values):
+        raise ParapheurError("Une signature est transmise deux fois pour le même document.")
+    return signatures
+
+
+def finish_batch(session: Session, store: ContentStore, token: Any, signatures: dict[int, bytes],
+                 *, actor: User, now: datetime, setup: AgentSetup) -> BatchResult:
+    """Phase two: complete, validate and record each prepared document still as it was prepared."""
+    from signing.two_phase import ExternalKey, PreparedSignature, finish_documents
+
+    with transaction(session):
+        batch = _consume(session, token, signatures, actor=actor, now=now)
+        items = list(batch.items)
+        pdfs = {item.id: item.prepared_pdf for item in items}
+        for item in items:
+            item.prepared_pdf = None  # the session is spent: keep only its trace
+        audit.record(session, "signature:agent-session:finished", actor=actor, clock=lambda: now,
+                     details={"documents": [item.document_id for item in items],
+                              "certificate_sha256": batch.certificate_sha256})
+    result = BatchResult()
+    ready: list[tuple[AgentPreparedDocument, SignatureRequest, PreparedSignature]] = []
+    for item in items:
+        document = session.get(Document, item.document_id)
+        title = document.title if document is not None else f"document n° {item.document_id}"
+        if document is None or document.current_version.id != item.version_id or \
+                document.current_version.sha256 != item.version_sha256:
+            result.failed.append((title, "le document a changé depuis la préparation (nouvelle "
+                                         "version) : il n'a pas été signé"))
+            continue
+        try:
+            request = plan_signature(session, store, document, step=item.step, actor=actor,
+                                     now=now)
+        except ParapheurError as exc:
+            result.failed.append((title, f"le document a changé depuis la préparation : "
+                                         f"{exc.message}"))
+            continue
+        state = PreparedSignature.from_dict(item.state)
+        if pdfs[item.id] is None:
+            result.failed.append((title, "la préparation de ce document est incomplète"))
+            continue
+        ready.append((item, request, state))
+    outcomes = finish_documents(
+        [(state, pdfs[item.id], signatures[item.document_id]) for item, _, state in ready],
+        timestamper=setup.signing.tsa_url, trust_roots=list(setup.signing.trust_roots)
+    ) if ready else []
+    key = ExternalKey.from_der(ready[0][2].certificate) if ready else None
+    validator = _validator(setup) if ready else None
+    try:
+        for (_, request, state), outcome in zip(ready, outcomes, strict=True):
+            title = request.document.title
+            if outcome.error is not None or outcome.signed is None:
+                result.failed.append((title, outcome.error.message if outcome.error
+                                      else "la signature a échoué"))
+                continue
+            problem = _validation_problem(validator, outcome.signed, state)
+            if problem is not None:
+                result.failed.append((title, f"la signature produite n'est pas valide : {problem}"))
+                continue
+            try:
+                with transaction(session):
+                    _record_signature(session, store, request, outcome.signed, key=key,
+                                      actor=actor, now=now)
+            except ParapheurError as exc:
+                result.failed.append((title, exc.message))
+                continue
+            result.signed.append(request.document)
+    finally:
+        if validator is not None:
+            validator.close()
+    return result
+
+
+def _validator(setup: AgentSetup):
+    from signing.validation import Validator
+
+    return Validator(setup.signing.trust_roots, online=True)
+
+
+def _validation_problem(validator, signed: bytes, state) -> str | None:
+    """Why the new signature in `signed` is not acceptable, or None (same validator as verify)."""
+    from signing.report import Indication
+
+    report = validator.validate(signed)
+    if report.error is not None:
+        return report.error
+    ours = [s for s in report.signatures if s.field_name == state.field_name]
+    if not ours:
+        return "la signature est introuvable dans le document produit"
+    signature = ours[0]
+    if signature.indication is not Indication.TOTAL_PASSED:
+        return signature.message
+    if signature.level is None or signature.level.value != state.level.value:
+        return (f"niveau {signature.level.value if signature.level else 'inconnu'} au lieu de "
+                f"{state.level.value}")
+    if signature.signer is None or signature.signer.sha256 != state.certificate_sha256:
+        return "le signataire n'est pas le titulaire du certificat choisi"
+    return None
+
+
+def register_certificate(session: Session, actor: User, certificate: Any, *,
+                         now: datetime) -> RegisteredCertificate:
+    """The user registers a card certificate (from the agent); it serves once approved."""
+    key = parse_certificate(certificate, [])
+    fingerprint = hashlib.sha256(key.certificate.dump()).hexdigest()
+    existing = session.execute(select(RegisteredCertificate).where(
+        RegisteredCertificate.user_id == actor.id,
+        RegisteredCertificate.sha256 == fingerprint)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    with transaction(session):
+        registered = RegisteredCertificate(user_id=actor.id, sha256=fingerprint,
+                                           subject=key.subject_name,
+                                           certificate=key.certificate.dump(), registered_at=now)
+        session.add(registered)
+        session.flush()
+        audit.record(session, "signature:certificate:registered", actor=actor, clock=lambda: now,
+                     details={"registration": registered.id, "certificate": key.subject_name,
+                              "sha256": fingerprint})
+    return registered
+
+
+def approve_certificate(session: Session, registration_id: int, *, admin: User,
+                        now: datetime) -> RegisteredCertificate:
+    """An administrator approves a registered certificate (journaled)."""
+    from parapheur.accounts.models import Role
+
+    if admin.role is not Role.ADMIN:
+        raise ParapheurError("Seul un administrateur approuve un certificat.", status=403)
+    registered = session.get(RegisteredCertificate, registration_id)
+    if registered is None:
+        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+    if registered.approved_at is not None:
+        raise Conflict("Ce certificat est déjà approuvé.")
+    with transaction(session):
+        registered.approved_at = now
+        registered.approved_by_id = admin.id
+        audit.record(session, "signature:certificate:approved", actor=admin, clock=lambda: now,
+                     details={"registration": registered.id, "user": registered.user_id,
+                              "certificate": registered.subject, "sha256": registered.sha256})
+    return registered
