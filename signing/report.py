@@ -170,7 +170,8 @@ class FileReport:
     sha256: str | None = None
     size: int | None = None
     revisions: int | None = None
-    validation_time: datetime | None = None
+    validation_time: datetime | None = None  # the moment validated at: now, or `verify --at`
+    warnings: tuple[str, ...] = ()  # about the file itself (e.g. read again tolerantly)
     format_version: int = field(default=REPORT_FORMAT_VERSION)
 
     @property
@@ -201,6 +202,7 @@ class FileReport:
         values = {k: v for k, v in data.items() if k != "indication"}
         values["signatures"] = tuple(SignatureReport.from_dict(s) for s in values.get("signatures", ()))
         values["validation_time"] = _parse_dt(values.get("validation_time"))
+        values["warnings"] = tuple(values.get("warnings", ()))
         return cls(**values)
 
     @classmethod

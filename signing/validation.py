@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import dataclasses
 import hashlib
 import io
 import logging
@@ -44,6 +45,7 @@ from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.general import (
     MultivaluedAttributeError,
     NonexistentAttributeError,
@@ -303,7 +305,7 @@ class Validator:
         return self.validate(data, path=shown)
 
     def validate(self, data: bytes, *, path: str = "") -> FileReport:
-        """Validate the PDF in `data`; errors in the file become the report's `error`."""
+        """Validate the PDF in `data`; errors in the file become the report's `error`, never an exception."""
         now = self.clock()
         base: dict[str, Any] = {
             "path": path,
@@ -311,33 +313,56 @@ class Validator:
             "size": len(data),
             "validation_time": now,
         }
-        reader, embedded, error = _open(data)
+        try:
+            report = self._validate_parsed(data, base, now, strict=True)
+            if report.error_code != "corrupt" and not _unreadable_structure(report):
+                return report
+            # The strict parse failed: read again tolerantly (as poppler and other validators do) and
+            # say so; a structure still unreadable then is reported as such, not as a failed signature.
+            strict_reason = report.error or next(
+                (s.message for s in report.signatures if s.sub_indication == "FORMAT_FAILURE"), ""
+            )
+            tolerant = self._validate_parsed(data, base, now, strict=False)
+            warning = f"La lecture stricte du PDF a échoué ({strict_reason}) : fichier relu en mode tolérant."
+            return dataclasses.replace(tolerant, warnings=(*tolerant.warnings, warning))
+        except Exception as exc:  # the last safety net: one file never stops a run
+            return FileReport(
+                **base,
+                error=f"Fichier PDF illisible ou corrompu ({type(exc).__name__} : {exc}).",
+                error_code="corrupt",
+            )
+
+    def _validate_parsed(self, data: bytes, base: dict[str, Any], now: datetime, *, strict: bool) -> FileReport:
+        reader, embedded, error = _open(data, strict=strict)
         if error is not None:
             code, message = error
             return FileReport(**base, error=message, error_code=code)
         assert reader is not None
         try:
             signatures = self._loop.run_until_complete(self._validate_all(reader, embedded, now))
+            revisions = reader.xrefs.total_revisions
         except Exception as exc:  # a malformed file can break pyHanko in many places: report, go on
             return FileReport(
                 **base,
                 error=f"Fichier PDF illisible ou corrompu ({type(exc).__name__} : {exc}).",
                 error_code="corrupt",
             )
-        return FileReport(
-            **base,
-            signatures=tuple(signatures),
-            revisions=reader.xrefs.total_revisions,
-        )
+        return FileReport(**base, signatures=tuple(signatures), revisions=revisions)
 
     async def _validate_all(
         self, reader: PdfFileReader, embedded: list[EmbeddedPdfSignature], now: datetime
     ) -> list[SignatureReport]:
         evidence = _Evidence.read(reader)
-        stamps = sorted((s for s in embedded if _is_document_timestamp(s)), key=lambda s: s.signed_revision)
+        stamps = sorted(
+            (s for s in embedded if not isinstance(s, _UnreadableField) and _is_document_timestamp(s)),
+            key=lambda s: s.signed_revision,
+        )
         checks = await self._document_timestamp_chain(stamps, evidence, now)
         reports = []
         for sig in embedded:
+            if isinstance(sig, _UnreadableField):
+                reports.append(sig.report())
+                continue
             if _is_document_timestamp(sig):
                 reports.append(self._timestamp_report(sig, checks[id(sig)], evidence))
                 continue
@@ -455,11 +480,11 @@ class Validator:
                 status_kwargs={},
                 key_usage_settings=PdfSignatureStatus.default_usage_constraints(),
             )
-        except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
+        except Exception as exc:  # a structure we could not read is no proven fault: INDETERMINATE
             return SignatureReport(
                 **common,
                 kind=Kind.SIGNATURE,
-                indication=Indication.TOTAL_FAILED,
+                indication=Indication.INDETERMINATE,
                 sub_indication="FORMAT_FAILURE",
                 message=f"Signature illisible : {exc}.",
             )
@@ -485,6 +510,7 @@ class Validator:
         modifications = _integrity(sig)
         changes = _changes(modifications)
         coverage = _coverage(modifications)
+        changes = _visible_changes(sig, evidence, changes, warnings)
         if indication is not Indication.TOTAL_FAILED:
             if coverage is Coverage.UNCLEAR:
                 indication, sub_name = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
@@ -553,6 +579,8 @@ class Validator:
         modifications = _integrity(sig)
         changes = _changes(modifications)
         coverage = _coverage(modifications)
+        warnings = list(check.warnings)
+        changes = _visible_changes(sig, evidence, changes, warnings)
         problem = check.status.get("trust_problem_indic")
         if not status.intact:
             indication, sub = Indication.TOTAL_FAILED, "HASH_FAILURE"
@@ -596,7 +624,7 @@ class Validator:
             proof_chain=(check.field, *check.carried_by) if check.good else (),
             refresh_due=refresh_due,
             certificate_expires=check.not_after,
-            warnings=tuple(check.warnings),
+            warnings=tuple(warnings),
         )
 
 
@@ -612,6 +640,8 @@ class _Evidence:
     certs: list[x509.Certificate] = field(default_factory=list)
     crls: list[asn1_crl.CertificateList] = field(default_factory=list)
     ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+    # What each revision shows (page fingerprints), computed once per file and revision.
+    visible: dict[int, Any] = field(default_factory=dict)
 
     @classmethod
     def read(cls, reader: PdfFileReader) -> _Evidence:
@@ -716,21 +746,175 @@ def _baseline_elements(sig_ts: _StampCheck | None, has_validation_data: bool, la
     return tuple(elements)
 
 
+# --- What a reader sees: pages, their content and resources, the appearance of their annotations ---
+
+_NOT_VISUAL_KEYS = {"/Parent", "/P", "/StructParents", "/StructParent", "/Metadata", "/PieceInfo", "/LastModified"}
+_MAX_NODES = 200_000
+
+
+class _TooComplex(Exception):
+    pass
+
+
+def _visible_changes(sig: EmbeddedPdfSignature, evidence: _Evidence, changes: Changes, warnings: list[str]) -> Changes:
+    """OTHER when what a reader sees changed after the signed revision, whatever objects were used.
+
+    pyHanko's difference analysis judges object types (a form field's value and appearance may change:
+    "form filling"); shadow attacks use exactly that. Here every page of the signed revision is
+    compared with the last revision: page count, content streams, resources, geometry, and the
+    appearance of each annotation that existed when signing — new annotations and the widgets of
+    signature fields are left to pyHanko's analysis.
+    """
+    if changes in (Changes.NONE, Changes.OTHER):
+        return changes
+    try:
+        reader = sig.reader
+        last = reader.xrefs.total_revisions - 1
+        if sig.signed_revision >= last:
+            return changes
+        before = _fingerprint(reader, sig.signed_revision, evidence)
+        after = _fingerprint(reader, last, evidence)
+    except Exception:  # too complex or unreadable: pyHanko's verdict stands
+        return changes
+    if before is None or after is None:
+        return changes
+    pages_before, annots_before = before
+    pages_after, annots_after = after
+    if len(pages_before) != len(pages_after):
+        warnings.append(f"Le nombre de pages a changé après la signature ({len(pages_before)} → {len(pages_after)}).")
+        return Changes.OTHER
+    changed = [i + 1 for i, (a, b) in enumerate(zip(pages_before, pages_after, strict=True)) if a != b]
+    if changed:
+        warnings.append(f"Le contenu visible de la page {changed[0]} a changé après la signature.")
+        return Changes.OTHER
+    for ref, digest in annots_before.items():
+        if annots_after.get(ref) != digest:
+            warnings.append("L'apparence d'un élément de page existant lors de la signature a changé depuis.")
+            return Changes.OTHER
+    return changes
+
+
+def _fingerprint(reader: PdfFileReader, revision: int, evidence: _Evidence):
+    cached = evidence.visible.get(revision)
+    if cached is None:
+        handler = reader.get_historical_resolver(revision)
+        try:
+            cached = _page_fingerprints(handler)
+        except _TooComplex:
+            cached = False
+        evidence.visible[revision] = cached
+    return cached or None
+
+
+def _page_fingerprints(handler) -> tuple[list[str], dict[tuple[int, int], str]]:
+    """(one digest per page, {annotation ref: digest of its appearance}) of one revision.
+
+    Every reference is resolved through `handler` (the historical revision): objects nested in
+    other objects would otherwise be read as they are in the last revision.
+    """
+    memo: dict[tuple[int, int], bytes] = {}
+    budget = [_MAX_NODES]
+    pages: list[str] = []
+    annots: dict[tuple[int, int], str] = {}
+
+    def deref(obj: Any) -> Any:
+        if isinstance(obj, pdf_generic.IndirectObject):
+            return handler.get_object(obj.reference)
+        return obj
+
+    def deep(obj: Any) -> bytes:
+        return _deep(obj, deref, memo, budget)
+
+    def walk(node_ref: Any, inherited: dict[str, Any], depth: int) -> None:
+        node = deref(node_ref)
+        if depth > 64 or len(pages) > 100_000 or not isinstance(node, pdf_generic.DictionaryObject):
+            raise _TooComplex
+        attrs = dict(inherited)
+        for key in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):
+            if key in node:
+                attrs[key] = node.raw_get(key)
+        if "/Kids" in node:
+            for kid in deref(node.raw_get("/Kids")):
+                walk(kid, attrs, depth + 1)
+            return
+        digest = hashlib.sha256()
+        digest.update(deep(node.raw_get("/Contents") if "/Contents" in node else None))
+        for key in sorted(attrs):
+            digest.update(key.encode() + deep(attrs[key]))
+        pages.append(digest.hexdigest())
+        listed = deref(node.raw_get("/Annots")) if "/Annots" in node else ()
+        for index in range(len(listed) if isinstance(listed, list) else 0):
+            annot_ref = listed.raw_get(index) if hasattr(listed, "raw_get") else listed[index]
+            annot = deref(annot_ref)
+            if not isinstance(annot, pdf_generic.DictionaryObject) or _is_signature_widget(annot, deref):
+                continue
+            key = (annot_ref.idnum, annot_ref.generation) if hasattr(annot_ref, "idnum") else (len(pages), -index)
+            parts = [annot.raw_get(k) if k in annot else None for k in ("/AP", "/Rect", "/F", "/AS")]
+            annots[key] = hashlib.sha256(b"".join(deep(p) for p in parts)).hexdigest()
+
+    walk(deref(handler.trailer_view.raw_get("/Root")).raw_get("/Pages"), {}, 0)
+    return pages, annots
+
+
+def _is_signature_widget(annot: pdf_generic.DictionaryObject, deref: Callable[[Any], Any]) -> bool:
+    field_type = annot.get("/FT")
+    if field_type is None and "/Parent" in annot:
+        parent = deref(annot.raw_get("/Parent"))
+        field_type = parent.get("/FT") if isinstance(parent, pdf_generic.DictionaryObject) else None
+    return field_type == "/Sig"
+
+
+def _deep(obj: Any, deref: Callable[[Any], Any], memo: dict[tuple[int, int], bytes], budget: list[int],
+          path: frozenset = frozenset()) -> bytes:
+    """A digest of an object and everything it references (by content, not by object number)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooComplex
+    if isinstance(obj, pdf_generic.IndirectObject):
+        key = (obj.idnum, obj.generation)
+        if key in memo:
+            return memo[key]
+        if key in path:
+            return b"<cycle>"
+        value = _deep(deref(obj), deref, memo, budget, path | {key})
+        memo[key] = value
+        return value
+    if isinstance(obj, pdf_generic.StreamObject):
+        digest = hashlib.sha256(b"stream" + _deep_dict(obj, deref, memo, budget, path))
+        digest.update(obj.encoded_data or b"")
+        return digest.digest()
+    if isinstance(obj, pdf_generic.DictionaryObject):
+        return hashlib.sha256(b"dict" + _deep_dict(obj, deref, memo, budget, path)).digest()
+    if isinstance(obj, pdf_generic.ArrayObject):
+        return hashlib.sha256(
+            b"array" + b"".join(_deep(obj.raw_get(i), deref, memo, budget, path) for i in range(len(obj)))
+        ).digest()
+    return repr(obj).encode()
+
+
+def _deep_dict(obj: pdf_generic.DictionaryObject, deref, memo, budget, path) -> bytes:
+    return b"".join(
+        str(key).encode() + _deep(obj.raw_get(key), deref, memo, budget, path)
+        for key in sorted(obj.keys())
+        if key not in _NOT_VISUAL_KEYS and key not in ("/Length", "/Filter", "/DecodeParms")
+    )
+
 def _open(
-    data: bytes,
-) -> tuple[PdfFileReader | None, list[EmbeddedPdfSignature], tuple[str, str] | None]:
+    data: bytes, *, strict: bool = False
+) -> tuple[PdfFileReader | None, list[Any], tuple[str, str] | None]:
     """Open a PDF, or say in French (with a stable code) why it cannot be checked."""
     if not data:
         return None, [], ("empty", "Fichier vide.")
     if b"%PDF-" not in data[:1024]:
         return None, [], ("not-pdf", "Ce fichier n'est pas un PDF.")
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = PdfFileReader(io.BytesIO(data), strict=strict)
+        encrypted = reader.encrypted  # a malformed /Encrypt raises here
     except Exception as exc:  # pyHanko's reader raises several types on damaged files
         if b"%%EOF" not in data[-2048:]:
             return None, [], ("truncated", "Fichier PDF tronqué (fin de fichier absente) : il est incomplet.")
         return None, [], ("corrupt", f"Fichier PDF corrompu ({exc}).")
-    if reader.encrypted:
+    if encrypted:
         try:
             # Owner-password-only files open with the empty user password; signatures stay checkable.
             authenticated = reader.decrypt("").status != AuthStatus.FAILED
@@ -739,13 +923,78 @@ def _open(
         if not authenticated:
             return None, [], ("encrypted", "PDF chiffré par mot de passe : impossible d'en vérifier les signatures.")
     try:
-        # Read once: pyHanko re-parses every /Contents hex string on each access to this property.
-        embedded = list(reader.embedded_signatures)
+        embedded = _signature_fields(reader)
     except Exception as exc:
         if b"%%EOF" not in data[-2048:]:
             return None, [], ("truncated", "Fichier PDF tronqué (fin de fichier absente) : il est incomplet.")
         return None, [], ("corrupt", f"Structure de signature illisible ({exc}).")
     return reader, embedded, None
+
+
+# SubFilters whose /Contents is a CMS SignedData pyHanko validates; the others are reported, not dropped.
+_CMS_SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
+_LEGACY_SUBFILTERS = {
+    "/adbe.x509.rsa_sha1": "signature PKCS#1 RSA/SHA-1 « adbe.x509.rsa_sha1 » (format hérité, non pris en charge)",
+}
+
+
+@dataclass
+class _UnreadableField:
+    """A filled signature field that cannot be validated: reported INDETERMINATE with the reason."""
+
+    field_name: str
+    subfilter: str | None
+    reason: str
+
+    def report(self) -> SignatureReport:
+        """The report: INDETERMINATE / FORMAT_FAILURE — a structure not read is no proven fault."""
+        return SignatureReport(
+            field_name=self.field_name,
+            kind=Kind.SIGNATURE,
+            indication=Indication.INDETERMINATE,
+            sub_indication="FORMAT_FAILURE",
+            message=f"Signature non vérifiable : {self.reason}.",
+            subfilter=self.subfilter[1:] if self.subfilter else None,
+        )
+
+
+def _signature_fields(reader: PdfFileReader) -> list[Any]:
+    """Every filled signature field: an EmbeddedPdfSignature, or an _UnreadableField saying why not.
+
+    pyHanko's own enumeration drops signatures with an unknown SubFilter (a log line only); every
+    field with a value is reported here. Readable ones come in signing order, the others after.
+    """
+    readable: list[EmbeddedPdfSignature] = []
+    unreadable: list[_UnreadableField] = []
+    for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+        try:
+            subfilter = sig_obj.get_object().get("/SubFilter")
+        except Exception:
+            subfilter = None
+        subfilter_text = str(subfilter) if subfilter is not None else None
+        if subfilter_text not in _CMS_SUBFILTERS:
+            reason = _LEGACY_SUBFILTERS.get(
+                subfilter_text or "", f"type de signature (SubFilter) {subfilter_text or 'absent'} non reconnu"
+            )
+            unreadable.append(_UnreadableField(name or "", subfilter_text, reason))
+            continue
+        try:
+            embedded = EmbeddedPdfSignature(reader, sig_field, name)
+            _ = embedded.signed_revision  # byte ranges readable
+        except Exception as exc:
+            unreadable.append(_UnreadableField(name or "", subfilter_text, f"structure de signature illisible ({exc})"))
+            continue
+        readable.append(embedded)
+    readable.sort(key=lambda e: e.signed_revision)
+    return [*readable, *unreadable]
+
+
+def _unreadable_structure(report: FileReport) -> bool:
+    """A signature whose structure could not be read (worth a tolerant re-read)."""
+    return any(
+        s.sub_indication == "FORMAT_FAILURE" and s.intact is None and s.message.startswith(("Signature illisible", "Horodatage illisible"))
+        for s in report.signatures
+    )
 
 
 def _integrity(sig: EmbeddedPdfSignature) -> ModificationInfo | None:
