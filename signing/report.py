@@ -124,7 +124,11 @@ class SignatureReport:
     refresh_due: datetime | None = None
     certificate_expires: datetime | None = None  # document time stamps: first expiry in the TSA chain
     baseline_elements: tuple[str, ...] = ()  # signature-timestamp, validation-data, document-timestamp
-    qualification: str | None = None  # with --trusted-list: QES, AdES-QC or AdES (see signing.trusted_list)
+    # With --trusted-list (signing.trusted_list): the signer's certificate at the control time, QES,
+    # AdES-QC or AdES; the TSA of the signature time stamp (or of this document time stamp),
+    # "qualified" (a granted QTST service) or "not-qualified".
+    qualification: str | None = None
+    timestamp_qualification: str | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -263,14 +263,17 @@ class Validator:
         *,
         online: bool = False,
         clock: Clock | None = None,
-        trust_manager: TrustManager | None = None,
+        trusted_list: Any = None,
     ):
         self.trust_roots = list(trust_roots)
-        # A trusted list (ETSI TS 119 612) replaces the plain anchors when given.
-        self.trust_manager = trust_manager
+        # A trusted list (signing.trusted_list.TrustedList, ETSI TS 119 612) replaces the plain anchors
+        # when given, and each signer and TSA is then said qualified or not.
+        self.trusted_list = trusted_list
+        self.trust_manager: TrustManager | None = trusted_list.trust_manager if trusted_list is not None else None
         self.online = online
         self.clock = clock or (lambda: datetime.now(UTC))
-        trust_manager = trust_manager or SimpleTrustManager.build(trust_roots=self.trust_roots)
+        trust_manager = self.trust_manager or SimpleTrustManager.build(trust_roots=self.trust_roots)
+        self._trust_manager = trust_manager
         revinfo_policy = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy(_REVOCATION_POLICY))
         gathering = (
             RevocationInfoGatheringSpec()
@@ -390,10 +393,7 @@ class Validator:
             "revocation_mode": _REVOCATION_POLICY,
             "retroactive_revinfo": True,
         }
-        if self.trust_manager is not None:
-            kwargs["trust_manager"] = self.trust_manager
-        else:
-            kwargs["trust_roots"] = self.trust_roots
+        kwargs["trust_manager"] = self._trust_manager  # built once: parsing anchors per signature costs
         return ValidationContext(**kwargs)
 
     async def _check_stamp(
@@ -538,6 +538,13 @@ class Validator:
         archived = has_validation_data and ((ts_sound and bool(doc_sound)) or len(doc_sound) >= 2)
         level = _level(common["subfilter"], ts_sound or bool(doc_sound), has_validation_data, archived)
         revocation, revocation_date = _revocation(status, sub_name, indication, signer_cert)
+        qualification = ts_qualification = None
+        if self.trusted_list is not None:
+            if kwargs.get("validation_path") is not None and status.valid:
+                qualification = self.trusted_list.signer_qualification(kwargs["validation_path"], control)
+            ts_path = (sig_ts.status or {}).get("validation_path") if sig_ts is not None else None
+            if ts_path is not None and sig_ts is not None:
+                ts_qualification = self.trusted_list.timestamp_qualification(ts_path, sig_ts.time)
         return SignatureReport(
             **common,
             kind=Kind.SIGNATURE,
@@ -560,6 +567,8 @@ class Validator:
             proof_chain=carried,
             refresh_due=refresh_due,
             baseline_elements=_baseline_elements(sig_ts, has_validation_data, later_doc_ts),
+            qualification=qualification,
+            timestamp_qualification=ts_qualification,
             warnings=tuple(warnings),
         )
 
@@ -605,6 +614,9 @@ class Validator:
                 "document avant cette date ; un renouvellement (parapheur archive refresh) était dû."
             )
         revocation, revocation_date = _revocation(status, sub, indication, signer_cert)
+        qualification = None
+        if self.trusted_list is not None and check.status.get("validation_path") is not None:
+            qualification = self.trusted_list.timestamp_qualification(check.status["validation_path"], check.time)
         return SignatureReport(
             **base,
             indication=indication,
@@ -624,6 +636,7 @@ class Validator:
             proof_chain=(check.field, *check.carried_by) if check.good else (),
             refresh_due=refresh_due,
             certificate_expires=check.not_after,
+            timestamp_qualification=qualification,
             warnings=tuple(warnings),
         )
 
@@ -1048,8 +1061,10 @@ _cert_info_cache: dict[bytes, CertificateInfo] = {}
 
 
 def _cert_info(cert: x509.Certificate) -> CertificateInfo:
-    # Memoised by DER: in a bulk run the same few signer and CA certificates recur in every file.
-    der = cert.dump()
+    # Memoised by encoding: in a bulk run the same few signer and CA certificates recur in every file.
+    # `contents` (the encoded value as read) is used rather than dump(), which re-serialises a
+    # certificate that path validation has touched (a third of a one-signature file's time).
+    der = cert.contents or cert.dump()
     info = _cert_info_cache.get(der)
     if info is None:
         info = _describe_cert(cert)

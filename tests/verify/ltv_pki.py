@@ -150,8 +150,22 @@ def _name(common_name: str) -> x509.Name:
     ])
 
 
+def _qc_statements(*statements: str) -> x509.UnrecognizedExtension:
+    """The qcStatements extension (ETSI EN 319 412-5): qc_compliance, qc_sscd, qc_type esign…"""
+    from pyhanko.sign.ades import qualified_asn1
+
+    items = []
+    for statement in statements:
+        if statement == "qc_type_esign":
+            items.append(qualified_asn1.QcStatement({"statement_id": "qc_type", "statement_info": ["qct_esign"]}))
+        else:
+            items.append(qualified_asn1.QcStatement({"statement_id": statement}))
+    der = qualified_asn1.QcStatements(items).dump()
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3"), der)
+
+
 def _issue(common_name: str, issuer: Identity | None, not_before: datetime, not_after: datetime,
-           usage: str, key: rsa.RSAPrivateKey | None = None) -> Identity:
+           usage: str, key: rsa.RSAPrivateKey | None = None, qc: tuple[str, ...] = ()) -> Identity:
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = _name(common_name)
     builder = (
@@ -183,6 +197,8 @@ def _issue(common_name: str, issuer: Identity | None, not_before: datetime, not_
     if usage == "tsa":
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
     builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    if qc:
+        builder = builder.add_extension(_qc_statements(*qc), critical=False)
     return Identity(builder.sign(signing_key, hashes.SHA256()), key)
 
 
@@ -197,6 +213,52 @@ def make_ltv_pki(now: datetime | None = None) -> LtvPki:
         "revoked": _issue("Edgar Déjà-Révoqué", root, now - 30 * day, now + 5 * 365 * day, "sign"),
         "tsa-short": _issue("Horodatage court", root, now - day, now + 2 * 365 * day, "tsa"),
         "tsa-long": _issue("Horodatage long", root, now - day, now + 20 * 365 * day, "tsa"),
+        # Qualified certificates (ETSI EN 319 412-5 statements): in a QSCD for e-signatures, and without.
+        "qualified": _issue("Quentin Qualifié", root, now - day, now + 3 * 365 * day, "sign",
+                            qc=("qc_compliance", "qc_sscd", "qc_type_esign")),
+        "qc-only": _issue("Odile Sans-QSCD", root, now - day, now + 3 * 365 * day, "sign",
+                          qc=("qc_compliance", "qc_type_esign")),
     }
     revoked = {"later-revoked": now + 30 * day, "revoked": now - day}
     return LtvPki(now=now, root=root, ids=ids, revoked=revoked)
+
+
+def trusted_list_xml(pki: LtvPki, *, tsa: str = "tsa-long") -> str:
+    """An ETSI TS 119 612 trusted list naming the test root as a qualified CA and `tsa` as a QTST."""
+    import base64
+
+    def b64(ident: Identity) -> str:
+        return base64.b64encode(ident.cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    start = (pki.now - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def service(type_uri: str, name: str, cert: str) -> str:
+        return f"""
+      <tsl:TSPService><tsl:ServiceInformation>
+        <tsl:ServiceTypeIdentifier>{type_uri}</tsl:ServiceTypeIdentifier>
+        <tsl:ServiceName><tsl:Name xml:lang="fr">{name}</tsl:Name></tsl:ServiceName>
+        <tsl:ServiceDigitalIdentity><tsl:DigitalId><tsl:X509Certificate>{cert}</tsl:X509Certificate></tsl:DigitalId>
+        </tsl:ServiceDigitalIdentity>
+        <tsl:ServiceStatus>http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted</tsl:ServiceStatus>
+        <tsl:StatusStartingTime>{start}</tsl:StatusStartingTime>
+      </tsl:ServiceInformation></tsl:TSPService>"""
+
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<tsl:TrustServiceStatusList xmlns:tsl="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag" Id="tl">
+  <tsl:SchemeInformation>
+    <tsl:TSLVersionIdentifier>5</tsl:TSLVersionIdentifier>
+    <tsl:TSLSequenceNumber>1</tsl:TSLSequenceNumber>
+    <tsl:TSLType>http://uri.etsi.org/TrstSvc/TrustedList/TSLType/EUgeneric</tsl:TSLType>
+    <tsl:SchemeOperatorName><tsl:Name xml:lang="fr">Opérateur de test</tsl:Name></tsl:SchemeOperatorName>
+    <tsl:SchemeTerritory>FR</tsl:SchemeTerritory>
+    <tsl:ListIssueDateTime>{start}</tsl:ListIssueDateTime>
+  </tsl:SchemeInformation>
+  <tsl:TrustServiceProviderList><tsl:TrustServiceProvider>
+    <tsl:TSPInformation><tsl:TSPName><tsl:Name xml:lang="fr">Prestataire de test</tsl:Name></tsl:TSPName>
+    </tsl:TSPInformation>
+    <tsl:TSPServices>{service("http://uri.etsi.org/TrstSvc/Svctype/CA/QC", "AC qualifiée de test", b64(pki.root))}{
+        service("http://uri.etsi.org/TrstSvc/Svctype/TSA/QTST", "Horodatage qualifié de test", b64(pki.ids[tsa]))}
+    </tsl:TSPServices>
+  </tsl:TrustServiceProvider></tsl:TrustServiceProviderList>
+</tsl:TrustServiceStatusList>
+"""
