@@ -77,6 +77,12 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+)
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash_for_signing
 
 from signing.errors import SigningError
 from signing.report import (
@@ -188,6 +194,50 @@ def _rdn_equal_cached(self: x509.RelativeDistinguishedName, other: object) -> bo
 _asn1crypto_rdn_eq = x509.RelativeDistinguishedName.__eq__
 x509.RelativeDistinguishedName.__eq__ = _rdn_equal_cached  # type: ignore[method-assign,assignment]
 x509.RelativeDistinguishedName.__hash__ = None  # type: ignore[assignment]  # as before: __eq__ without __hash__
+
+
+# Plain ECDSA (BSI TR-03111 §5.2.1): the signature value is r‖s, not DER; pyca/cryptography (and so
+# pyHanko) only verifies DER, and reported such signatures as cryptographically wrong.
+_PLAIN_ECDSA = {
+    "0.4.0.127.0.7.1.1.4.1.1": "sha1",
+    "0.4.0.127.0.7.1.1.4.1.2": "sha224",
+    "0.4.0.127.0.7.1.1.4.1.3": "sha256",
+    "0.4.0.127.0.7.1.1.4.1.4": "sha384",
+    "0.4.0.127.0.7.1.1.4.1.5": "sha512",
+}
+
+
+class _SignatureValidator(DefaultSignatureValidator):
+    """pyHanko's signature checks, plus plain-ECDSA signatures (r‖s) converted to DER first."""
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: Any,
+        signature_algorithm: Any,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        """Raise cryptography's InvalidSignature when the signature does not verify."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        hash_name = _PLAIN_ECDSA.get(signature_algorithm["algorithm"].dotted)
+        if hash_name is None:
+            return super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+        key = serialization.load_der_public_key(public_key_info.dump())
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not signature or len(signature) % 2:
+            raise InvalidSignature("not a plain-ECDSA signature for this key")
+        half = len(signature) // 2
+        der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+        md = get_pyca_cryptography_hash_for_signing(hash_name, prehashed=context.prehashed)
+        key.verify(der, signed_data, ec.ECDSA(md))
+        return None
+
+
+_SIGNATURE_VALIDATOR = _SignatureValidator()
 
 
 class ValidationSetupError(SigningError):
@@ -394,6 +444,7 @@ class Validator:
             "retroactive_revinfo": True,
         }
         kwargs["trust_manager"] = self._trust_manager  # built once: parsing anchors per signature costs
+        kwargs["signature_validator"] = _SIGNATURE_VALIDATOR
         return ValidationContext(**kwargs)
 
     async def _check_stamp(
@@ -1099,10 +1150,16 @@ def _common_fields(sig: EmbeddedPdfSignature) -> tuple[dict[str, Any], x509.Cert
         "signer": signer,
         "signing_time": sig.self_reported_timestamp,
         "digest_algorithm": sig.md_algorithm,
-        "signature_algorithm": signer_info["signature_algorithm"]["algorithm"].native,
+        "signature_algorithm": _algorithm_name(signer_info["signature_algorithm"]["algorithm"]),
         "subfilter": str(subfilter)[1:] if subfilter is not None else None,
         "signed_revision": sig.signed_revision,
     }, signer_cert
+
+
+def _algorithm_name(oid: Any) -> str:
+    """asn1crypto's name for a signature algorithm, or `sha256_ecdsa_plain` & co. for plain ECDSA."""
+    plain = _PLAIN_ECDSA.get(oid.dotted)
+    return f"{plain}_ecdsa_plain" if plain else oid.native
 
 
 def _tst_time(tst_signed_data) -> datetime | None:

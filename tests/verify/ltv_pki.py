@@ -262,3 +262,57 @@ def trusted_list_xml(pki: LtvPki, *, tsa: str = "tsa-long") -> str:
   </tsl:TrustServiceProvider></tsl:TrustServiceProviderList>
 </tsl:TrustServiceStatusList>
 """
+
+
+# --- Plain ECDSA (BSI TR-03111): the signature value is r‖s, not a DER SEQUENCE ---
+
+PLAIN_ECDSA_SHA256 = "0.4.0.127.0.7.1.1.4.1.3"
+
+
+class PlainEcdsaSigner(signers.SimpleSigner):
+    """A signer writing ecdsa-plain-SHA256 signatures, as some German and smart-card software does."""
+
+    def get_signature_mechanism_for_digest(self, digest_algorithm):  # noqa: ANN001, ANN201
+        from asn1crypto import algos
+
+        return algos.SignedDigestAlgorithm({"algorithm": PLAIN_ECDSA_SHA256})
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        if dry_run:
+            return bytes(64)
+        key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def ecdsa_identity(pki: LtvPki) -> Identity:
+    """A P-256 signer issued by the test root."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return _issue("Érwin Courbe-Elliptique", pki.root, pki.now - timedelta(days=1),
+                  pki.now + timedelta(days=3 * 365), "sign", key=key)  # type: ignore[arg-type]
+
+
+def sign_plain_ecdsa(pki: LtvPki, pdf: bytes, ident: Identity, *, tamper: bool = False) -> bytes:
+    """A B-LT signature whose value is plain r‖s; `tamper` flips a bit of s (a wrong signature)."""
+    signer = PlainEcdsaSigner(signing_cert=ident.asn1, signing_key=ident.asn1_key,
+                              cert_registry=SimpleCertificateStore.from_certs([pki.root.asn1]))
+    if tamper:
+        original = signer.async_sign_raw
+
+        async def broken(data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            value = bytearray(await original(data, digest_algorithm, dry_run))
+            value[-1] ^= 1
+            return bytes(value)
+
+        signer.async_sign_raw = broken  # type: ignore[method-assign]
+    meta = signers.PdfSignatureMetadata(field_name="Signature1", md_algorithm="sha256",
+                                        subfilter=fields.SigSeedSubFilter.PADES)
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    out = signers.sign_pdf(writer, meta, signer, timestamper=pki.timestamper("tsa-long")).getvalue()
+    return pki.add_validation_data(out, pki.now + timedelta(seconds=1))

@@ -30,6 +30,7 @@ from signing.validation import Validator
 
 sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
+import ltv_pki  # noqa: E402
 
 P, F, U = Indication.TOTAL_PASSED, Indication.TOTAL_FAILED, Indication.INDETERMINATE
 
@@ -221,3 +222,21 @@ def test_shadow_attacks_are_other_changes(validator, verify_pki, attack):
     report = validator.validate(attack(signed))
     [sig] = report.signatures
     assert (sig.indication, sig.sub_indication, sig.changes_after_signing) == (U, "SIG_CONSTRAINTS_FAILURE", Changes.OTHER)
+
+
+def test_plain_ecdsa_signatures_verify():
+    """BSI TR-03111 plain ECDSA (r‖s): TOTAL-PASSED when right, SIG_CRYPTO_FAILURE when a bit is flipped."""
+    import asn1crypto.x509
+
+    pki = ltv_pki.make_ltv_pki()
+    ident = ltv_pki.ecdsa_identity(pki)
+    pki.ids["ecdsa"] = ident
+    pdf = corpus.one_page_pdf("Attestation n° 2026-12")
+    v = Validator([asn1crypto.x509.Certificate.load(pki.root.asn1.dump())])
+    try:
+        [good] = v.validate(ltv_pki.sign_plain_ecdsa(pki, pdf, ident)).signatures
+        [bad] = v.validate(ltv_pki.sign_plain_ecdsa(pki, pdf, ident, tamper=True)).signatures
+    finally:
+        v.close()
+    assert (good.indication, good.valid, good.signature_algorithm) == (P, True, "sha256_ecdsa_plain")
+    assert (bad.indication, bad.sub_indication, bad.valid) == (F, "SIG_CRYPTO_FAILURE", False)
