@@ -222,13 +222,22 @@ def _verify_files(files: list, roots: list, output_format: str, jobs: int | None
     if is_json:
         click.echo("[")
     render = render_json if is_json else render_text
-    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
-                                                        at=at, trusted_list=trusted_list)):
-        rows.append(item.row)
-        click.echo(("," if is_json and index else "") + item.output)
-    if is_json:
-        click.echo("]")
-    else:
+    broken = None
+    try:
+        for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
+                                                            at=at, trusted_list=trusted_list)):
+            rows.append(item.row)
+            click.echo(("," if is_json and index else "") + item.output)
+    except Exception as exc:  # a worker process died (out of memory, killed): the output still closes
+        broken = exc
+    finally:
+        if is_json:
+            click.echo("]")
+    if broken is not None:
+        click.echo(f"Erreur : la vérification s'est interrompue après {len(rows)} fichier(s) sur {len(files)} "
+                   f"({type(broken).__name__} : {broken}).", err=True)
+        return 1
+    if not is_json:
         click.echo(summary_table(rows))
     sys.stdout.flush()
     return exit_code_for(row[2] for row in rows)
