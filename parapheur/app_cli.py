@@ -136,28 +136,31 @@ def users_group() -> None:
 @click.option("--title", help="Quality shown on stamps, e.g. « Maire ».")
 @click.option("--email")
 @click.option("--desk", "desks", multiple=True, help="Slug of a desk the user joins (repeatable).")
+@click.option("--org", "organisation", help="Slug of the organisation (default: the only one).")
 @click.password_option(envvar="PARAPHEUR_NEW_PASSWORD", help="Password (prompted if absent).")
-def users_create(username, full_name, role, title, email, desks, password) -> None:
+def users_create(username, full_name, role, title, email, desks, password, organisation) -> None:
     """Create a user, optionally member of desks."""
     from sqlalchemy import select
 
     from parapheur.accounts.models import Desk
-    from parapheur.accounts.services import create_user
+    from parapheur.accounts.services import add_member, create_user
     from parapheur.clock import now
     from parapheur.db import get_session, transaction
     from parapheur.errors import NotFound
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
         session = get_session()
         with transaction(session):
-            user = create_user(session, username=username, full_name=full_name, password=password,
+            user = create_user(session, organisation=resolve_organisation(session, organisation),
+                               username=username, full_name=full_name, password=password,
                                role=Role(role), title=title, email=email, now=now())
             for slug in desks:
                 desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
                 if desk is None:
                     raise NotFound(f"Le bureau « {slug} » n'existe pas.")
-                desk.members.append(user)
+                add_member(session, desk, user, now=now(), actor=None)
     click.echo(f"Utilisateur « {username} » créé.")
 
 
@@ -170,17 +173,20 @@ def desks_group() -> None:
 @click.argument("slug")
 @click.option("--name", required=True)
 @click.option("--quality", help="Quality shown on stamps, e.g. « Le Maire ».")
-def desks_create(slug, name, quality) -> None:
+@click.option("--org", "organisation", help="Slug of the organisation (default: the only one).")
+def desks_create(slug, name, quality, organisation) -> None:
     """Create a desk."""
     from parapheur.accounts.services import create_desk
     from parapheur.clock import now
     from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import resolve_organisation
 
     app = _app()
     with app.app_context():
         session = get_session()
         with transaction(session):
-            create_desk(session, slug=slug, name=name, quality=quality, now=now())
+            create_desk(session, organisation=resolve_organisation(session, organisation),
+                        slug=slug, name=name, quality=quality, now=now())
     click.echo(f"Bureau « {slug} » créé.")
 
 

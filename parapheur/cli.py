@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "audit": "parapheur.app_cli:audit_group",
     "users": "parapheur.app_cli:users_group",
     "desks": "parapheur.app_cli:desks_group",
+    "orgs": "parapheur.organisations.cli:orgs_group",
     "delegations": "parapheur.app_cli:delegations_group",
     "store": "parapheur.app_cli:store_group",
     "workflows": "parapheur.circuits.cli:workflows_group",

@@ -17,3 +17,4 @@ from parapheur.documents.models import (  # noqa: F401
     DocumentVersion,
     VersionKind,
 )
+from parapheur.organisations.models import Budget, Organisation  # noqa: F401

@@ -87,7 +87,7 @@ def create_user():
 
     def action(session):
         user = services.create_user(
-            session, username=username, full_name=form["full_name"].strip(),
+            session, organisation=current_user.organisation, username=username, full_name=form["full_name"].strip(),
             password=form.get("password", ""), role=role,
             title=form.get("title", "").strip() or None,
             email=form.get("email", "").strip() or None, now=now(), actor=current_user)
@@ -119,7 +119,7 @@ def create_desk():
     if not name:
         return _page("Le nom du bureau est obligatoire.", 400)
     return _change(lambda session: services.create_desk(
-        session, slug=slug, name=name, quality=request.form.get("quality", "").strip() or None,
+        session, organisation=current_user.organisation, slug=slug, name=name, quality=request.form.get("quality", "").strip() or None,
         now=now(), actor=current_user), f"Bureau « {name} » créé.")
 
 

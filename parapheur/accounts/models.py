@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.db import Base, UTCDateTime, value_enum
+from parapheur.organisations.models import Organisation
 
 
 class Role(enum.StrEnum):
@@ -39,6 +40,7 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
@@ -48,6 +50,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    organisation: Mapped[Organisation] = relationship()
     desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",
                                              order_by="Desk.name")
     credentials: Mapped[list[SigningCredential]] = relationship(back_populates="user",
@@ -76,10 +79,12 @@ class Desk(Base):
     __tablename__ = "desks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     quality: Mapped[str | None] = mapped_column(String(200))  # "Le Maire", shown on stamps
 
+    organisation: Mapped[Organisation] = relationship()
     members: Mapped[list[User]] = relationship(secondary=desk_members, back_populates="desks",
                                                order_by="User.full_name")
 

@@ -23,6 +23,7 @@ from parapheur.accounts.models import (
 )
 from parapheur.audit import services as audit
 from parapheur.errors import Conflict, ParapheurError
+from parapheur.organisations.models import Organisation
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown user equal to a wrong password.
@@ -98,34 +99,40 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
-def create_user(session: Session, *, username: str, full_name: str, password: str, role: Role,
-                title: str | None = None, email: str | None = None, now: datetime,
-                actor: User | None = None) -> User:
+def create_user(session: Session, *, organisation: Organisation, username: str, full_name: str,
+                password: str, role: Role, title: str | None = None, email: str | None = None,
+                now: datetime, actor: User | None = None) -> User:
     """Add a user; the username must be free."""
     if len(password) < 8:
         raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"L'identifiant « {username} » est déjà pris.")
-    user = User(username=username, full_name=full_name, password_hash=hash_password(password),
+    user = User(organisation=organisation, username=username, full_name=full_name, password_hash=hash_password(password),
                 role=role, title=title, email=email, active=True, created_at=now)
     session.add(user)
     session.flush()
     audit.record(session, "account:user:created", actor=actor,
-                 details={"user_id": user.id, "username": username, "role": role.value},
+                 details={"user_id": user.id, "username": username, "role": role.value,
+                          "organisation_id": organisation.id},
                  clock=lambda: now)
     return user
 
 
-def create_desk(session: Session, *, slug: str, name: str, quality: str | None = None,
-                members: Iterable[User] = (), now: datetime, actor: User | None = None) -> Desk:
+def create_desk(session: Session, *, organisation: Organisation, slug: str, name: str,
+                quality: str | None = None, members: Iterable[User] = (), now: datetime,
+                actor: User | None = None) -> Desk:
     """Add a desk (bureau) with its members."""
     if session.execute(select(Desk.id).where(Desk.slug == slug)).first():
         raise Conflict(f"Le bureau « {slug} » existe déjà.")
-    desk = Desk(slug=slug, name=name, quality=quality, members=list(members))
+    members = list(members)
+    if any(member.organisation_id != organisation.id for member in members):
+        raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
+    desk = Desk(organisation=organisation, slug=slug, name=name, quality=quality, members=members)
     session.add(desk)
     session.flush()
     audit.record(session, "account:desk:created", actor=actor,
-                 details={"desk": slug, "name": name, "members": [u.username for u in desk.members]},
+                 details={"desk": slug, "name": name, "members": [u.username for u in desk.members],
+                          "organisation_id": organisation.id},
                  clock=lambda: now)
     return desk
 
@@ -226,10 +233,13 @@ def set_active(session: Session, user: User, active: bool, *, now: datetime, act
                  clock=lambda: now)
 
 
-def add_member(session: Session, desk: Desk, user: User, *, now: datetime, actor: User) -> None:
+def add_member(session: Session, desk: Desk, user: User, *, now: datetime,
+               actor: User | None) -> None:
     """Make `user` a member of `desk`."""
     if user in desk.members:
         raise Conflict(f"{user.full_name} est déjà membre du bureau {desk.name}.")
+    if user.organisation_id != desk.organisation_id:
+        raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
     desk.members.append(user)
     session.flush()
     audit.record(session, "account:desk:member_added", actor=actor,

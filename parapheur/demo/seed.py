@@ -19,8 +19,15 @@ from parapheur.db import get_session, transaction, upgrade
 from parapheur.demo.pdfs import render_pdf
 from parapheur.documents import services as documents
 from parapheur.documents.views import get_store
+from parapheur.organisations.services import add_budget, create_organisation
 
 DEMO_PASSPHRASE = "1234"
+
+# The demo collectivité: a SIRET with valid check digits (SIREN 219 900 016), a codique of a
+# poste comptable and two budgets, so that invoices and PES exports have real identifiers to use.
+DEMO_ORGANISATION = {"slug": "metropole-demo", "siret": "21990001600011", "city": "Démo-Ville",
+                     "postal_code": "99000", "codique": "0990001"}
+DEMO_BUDGETS = (("990", "00", "Budget principal"), ("990", "01", "Budget annexe de l'eau"))
 
 
 @dataclass(frozen=True)
@@ -122,11 +129,17 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
                            base_url=f"http://127.0.0.1:{app.config['DEMO_PKI_PORT']}")
     store = get_store()
     with transaction(session):
-        desks = {slug: create_desk(session, slug=slug, name=name, quality=quality, now=moment)
+        organisation = create_organisation(session, name=app.config["ORGANISATION_NAME"],
+                                           now=moment, **DEMO_ORGANISATION)
+        for code_col, code_bud, label in DEMO_BUDGETS:
+            add_budget(session, organisation, code_col=code_col, code_bud=code_bud, label=label,
+                       now=moment)
+        desks = {slug: create_desk(session, organisation=organisation, slug=slug, name=name,
+                                   quality=quality, now=moment)
                  for slug, name, quality in DEMO_DESKS}
         users: dict[str, User] = {}
         for spec in DEMO_USERS:
-            user = create_user(session, username=spec.username, full_name=spec.full_name,
+            user = create_user(session, organisation=organisation, username=spec.username, full_name=spec.full_name,
                                password=spec.password, role=spec.role, title=spec.title,
                                now=moment)
             for slug in spec.desks:

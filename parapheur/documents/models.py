@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.accounts.models import Desk, User
 from parapheur.db import Base, UTCDateTime, value_enum
+from parapheur.organisations.models import Organisation
 
 
 class DocumentStatus(enum.StrEnum):
@@ -47,6 +48,7 @@ class Document(Base):
     __tablename__ = "documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
     doc_type: Mapped[str] = mapped_column(String(100))
     doc_subtype: Mapped[str] = mapped_column(String(100))
@@ -63,6 +65,7 @@ class Document(Base):
 
     __mapper_args__ = {"version_id_col": row_version}
 
+    organisation: Mapped[Organisation] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     author_desk: Mapped[Desk | None] = relationship(foreign_keys=[author_desk_id])
     circuit_version: Mapped[CircuitVersion] = relationship()

@@ -57,7 +57,7 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     started = engine.begin(circuit, metadata, author_desk=author_desk.slug, now=now)
     sha256 = store.put(data)
     document = Document(
-        title=title, doc_type=doc_type, doc_subtype=doc_subtype, meta=metadata,
+        organisation_id=author.organisation_id, title=title, doc_type=doc_type, doc_subtype=doc_subtype, meta=metadata,
         status=DocumentStatus.IN_PROGRESS, author=author, author_desk=author_desk,
         circuit_version=frozen, run_state=started.state.to_json(), created_at=now, updated_at=now)
     document.versions.append(DocumentVersion(
