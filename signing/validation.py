@@ -1,22 +1,34 @@
 """Validation of signed PDFs into report objects carrying the ETSI EN 319 102-1 verdict.
 
-pyHanko does the cryptography, the path validation and the ETSI long-term validation
-(`ades_lta_validation`); this module decides what to ask it, reads its status objects into
-`signing.report` objects, and never lets a bad file escape as an exception.
+pyHanko does the cryptography (CMS, time stamp tokens), the difference analysis and, through
+pyhanko-certvalidator, the path validation at a given moment; this module runs the long-term
+validation (EN 319 102-1 §5.6) on top of them, reads the results into `signing.report` objects, and
+never lets a bad file escape as an exception.
+
+Long-term validation, as done here:
+- every time stamp (the signature's, and each document time stamp) is judged at its own time with the
+  file's validation data (DSS, adbe-revocationInfoArchival; revocation data issued later counts —
+  retroactive_revinfo); it is *good* when that holds and its TSA chain had not expired when the next
+  good document time stamp proved its existence (the validation time for the newest one);
+- a signature's proof of existence (POE) is its good signature time stamp, else the first good document
+  time stamp over it; its certificate is judged at that time (point-in-time validation), so that a
+  revocation after the POE does not count and one before does (REVOKED_NO_POE; REVOKED when a content
+  time stamp proves the signature was made after it); without a POE it is judged at the validation
+  time (now, or `parapheur verify --at`);
+- revocation data is required wherever a certificate names a CRL/OCSP source ("hard-fail"):
+  offline, a B-B/B-T signature whose revocation status is unknown is INDETERMINATE;
+- changes after signing that are not form filling, signatures, annotations or validation data — or
+  that change what a reader sees, whatever the objects used — make an otherwise sound signature
+  INDETERMINATE / SIG_CONSTRAINTS_FAILURE (changes_after_signing=other).
+
+pyHanko's own `ades_lta_validation` is not used: it validates at the current time first and, with the
+file's validation data stale by then, answered INDETERMINATE for B-LT files an hour after signing.
 
 A `Validator` is built once (trust anchors parsed once, one event loop) and reused for many files:
 that is what makes bulk verification fast. Importing this module also installs two
 behaviour-preserving parsing shortcuts in pyHanko/asn1crypto (a block hex-string reader and memoised
 RFC 5280 name comparison), each falling back to the original code; tests/verify/test_verify_speedups.py
 checks they give the same results.
-
-Verdict policy (EN 319 102-1), where pyHanko leaves a choice:
-- revocation data is required wherever a certificate names a CRL/OCSP source ("hard-fail"):
-  offline, a B-B/B-T signature whose revocation status is unknown is INDETERMINATE;
-- a signature without time stamp in a file without DSS gets the basic validation (§5.3);
-- a current-time PASSED is kept when pyHanko's past-signature validation finds no POE (§5.6.2.4);
-- changes after signing that are not form filling, signatures, annotations or validation data make
-  an otherwise sound signature INDETERMINATE / SIG_CONSTRAINTS_FAILURE (changes_after_signing=other).
 """
 
 from __future__ import annotations
