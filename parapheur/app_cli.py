@@ -321,8 +321,9 @@ def audit_export(document_id: int, out: str) -> None:
     app = _app()
     with app.app_context():
         session = get_session()
-        data = export_document(session, store_for(app.config), get_document(session, document_id),
-                               organisation=app.config["ORGANISATION_NAME"],
+        document = get_document(session, document_id)
+        data = export_document(session, store_for(app.config), document,
+                               organisation=document.organisation.name,
                                trust_anchors=trust_anchor_paths(app.config),
                                seal_config=app.config, now=now())
     target = Path(out)

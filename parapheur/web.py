@@ -63,6 +63,16 @@ def _refuse_nul_characters() -> None:
                                         f"(caractère nul).")
 
 
+def _organisation_name() -> str:
+    """The logged-in user's collectivité; before login, the instance's configured name."""
+    from flask import current_app
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated:
+        return current_user.organisation.name
+    return current_app.config.get("ORGANISATION_NAME") or "Parapheur"
+
+
 def _error_page(status: int, title: str, message: str):
     if request.accept_mimetypes.best == "application/json":
         return {"error": message, "status": status}, status
@@ -77,8 +87,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     _init_login(app)
     app.jinja_env.filters["datetime_fr"] = format_datetime
-    app.jinja_env.globals["organisation_name"] = lambda: app.config.get(
-        "ORGANISATION_NAME", "Parapheur")
+    app.jinja_env.globals["organisation_name"] = _organisation_name
 
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp

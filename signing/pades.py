@@ -274,6 +274,9 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
     """
     certs = list(key.signer.cert_registry)
     roots = [c for c in certs if c.self_signed] or certs
+    # Revocation data fetched after `at` (the signing moment) is what B-LT collects: it tells whether
+    # the certificate was revoked at `at`. Without retroactive_revinfo an OCSP response issued more than
+    # a second after `at` (a slow TSA, a loaded server) was refused as "too recent".
     return ValidationContext(trust_roots=roots, allow_fetching=True, moment=at,
                              revocation_mode="hard-fail",
                              time_tolerance=COLLECTION_TIME_TOLERANCE)

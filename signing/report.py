@@ -124,7 +124,11 @@ class SignatureReport:
     refresh_due: datetime | None = None
     certificate_expires: datetime | None = None  # document time stamps: first expiry in the TSA chain
     baseline_elements: tuple[str, ...] = ()  # signature-timestamp, validation-data, document-timestamp
-    qualification: str | None = None  # with --trusted-list: QES, AdES-QC or AdES (see signing.trusted_list)
+    # With --trusted-list (signing.trusted_list): the signer's certificate at the control time, QES,
+    # AdES-QC or AdES; the TSA of the signature time stamp (or of this document time stamp),
+    # "qualified" (a granted QTST service) or "not-qualified".
+    qualification: str | None = None
+    timestamp_qualification: str | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,7 +174,8 @@ class FileReport:
     sha256: str | None = None
     size: int | None = None
     revisions: int | None = None
-    validation_time: datetime | None = None
+    validation_time: datetime | None = None  # the moment validated at: now, or `verify --at`
+    warnings: tuple[str, ...] = ()  # about the file itself (e.g. read again tolerantly)
     format_version: int = field(default=REPORT_FORMAT_VERSION)
 
     @property
@@ -201,6 +206,7 @@ class FileReport:
         values = {k: v for k, v in data.items() if k != "indication"}
         values["signatures"] = tuple(SignatureReport.from_dict(s) for s in values.get("signatures", ()))
         values["validation_time"] = _parse_dt(values.get("validation_time"))
+        values["warnings"] = tuple(values.get("warnings", ()))
         return cls(**values)
 
     @classmethod

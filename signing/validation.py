@@ -1,28 +1,41 @@
 """Validation of signed PDFs into report objects carrying the ETSI EN 319 102-1 verdict.
 
-pyHanko does the cryptography, the path validation and the ETSI long-term validation
-(`ades_lta_validation`); this module decides what to ask it, reads its status objects into
-`signing.report` objects, and never lets a bad file escape as an exception.
+pyHanko does the cryptography (CMS, time stamp tokens), the difference analysis and, through
+pyhanko-certvalidator, the path validation at a given moment; this module runs the long-term
+validation (EN 319 102-1 §5.6) on top of them, reads the results into `signing.report` objects, and
+never lets a bad file escape as an exception.
+
+Long-term validation, as done here:
+- every time stamp (the signature's, and each document time stamp) is judged at its own time with the
+  file's validation data (DSS, adbe-revocationInfoArchival; revocation data issued later counts —
+  retroactive_revinfo); it is *good* when that holds and its TSA chain had not expired when the next
+  good document time stamp proved its existence (the validation time for the newest one);
+- a signature's proof of existence (POE) is its good signature time stamp, else the first good document
+  time stamp over it; its certificate is judged at that time (point-in-time validation), so that a
+  revocation after the POE does not count and one before does (REVOKED_NO_POE; REVOKED when a content
+  time stamp proves the signature was made after it); without a POE it is judged at the validation
+  time (now, or `parapheur verify --at`);
+- revocation data is required wherever a certificate names a CRL/OCSP source ("hard-fail"):
+  offline, a B-B/B-T signature whose revocation status is unknown is INDETERMINATE;
+- changes after signing that are not form filling, signatures, annotations or validation data — or
+  that change what a reader sees, whatever the objects used — make an otherwise sound signature
+  INDETERMINATE / SIG_CONSTRAINTS_FAILURE (changes_after_signing=other).
+
+pyHanko's own `ades_lta_validation` is not used: it validates at the current time first and, with the
+file's validation data stale by then, answered INDETERMINATE for B-LT files an hour after signing.
 
 A `Validator` is built once (trust anchors parsed once, one event loop) and reused for many files:
 that is what makes bulk verification fast. Importing this module also installs two
 behaviour-preserving parsing shortcuts in pyHanko/asn1crypto (a block hex-string reader and memoised
 RFC 5280 name comparison), each falling back to the original code; tests/verify/test_verify_speedups.py
 checks they give the same results.
-
-Verdict policy (EN 319 102-1), where pyHanko leaves a choice:
-- revocation data is required wherever a certificate names a CRL/OCSP source ("hard-fail"):
-  offline, a B-B/B-T signature whose revocation status is unknown is INDETERMINATE;
-- a signature without time stamp in a file without DSS gets the basic validation (§5.3);
-- a current-time PASSED is kept when pyHanko's past-signature validation finds no POE (§5.6.2.4);
-- changes after signing that are not form filling, signatures, annotations or validation data make
-  an otherwise sound signature INDETERMINATE / SIG_CONSTRAINTS_FAILURE (changes_after_signing=other).
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
+import dataclasses
 import hashlib
 import io
 import logging
@@ -44,6 +57,7 @@ from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.general import (
     MultivaluedAttributeError,
     NonexistentAttributeError,
@@ -75,6 +89,12 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+)
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash_for_signing
 
 from signing.errors import SigningError
 from signing.report import (
@@ -188,6 +208,50 @@ x509.RelativeDistinguishedName.__eq__ = _rdn_equal_cached  # type: ignore[method
 x509.RelativeDistinguishedName.__hash__ = None  # type: ignore[assignment]  # as before: __eq__ without __hash__
 
 
+# Plain ECDSA (BSI TR-03111 §5.2.1): the signature value is r‖s, not DER; pyca/cryptography (and so
+# pyHanko) only verifies DER, and reported such signatures as cryptographically wrong.
+_PLAIN_ECDSA = {
+    "0.4.0.127.0.7.1.1.4.1.1": "sha1",
+    "0.4.0.127.0.7.1.1.4.1.2": "sha224",
+    "0.4.0.127.0.7.1.1.4.1.3": "sha256",
+    "0.4.0.127.0.7.1.1.4.1.4": "sha384",
+    "0.4.0.127.0.7.1.1.4.1.5": "sha512",
+}
+
+
+class _SignatureValidator(DefaultSignatureValidator):
+    """pyHanko's signature checks, plus plain-ECDSA signatures (r‖s) converted to DER first."""
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: Any,
+        signature_algorithm: Any,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        """Raise cryptography's InvalidSignature when the signature does not verify."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        hash_name = _PLAIN_ECDSA.get(signature_algorithm["algorithm"].dotted)
+        if hash_name is None:
+            return super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+        key = serialization.load_der_public_key(public_key_info.dump())
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not signature or len(signature) % 2:
+            raise InvalidSignature("not a plain-ECDSA signature for this key")
+        half = len(signature) // 2
+        der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+        md = get_pyca_cryptography_hash_for_signing(hash_name, prehashed=context.prehashed)
+        key.verify(der, signed_data, ec.ECDSA(md))
+        return None
+
+
+_SIGNATURE_VALIDATOR = _SignatureValidator()
+
+
 class ValidationSetupError(SigningError):
     """The validation cannot start (bad trust anchors, …); `message` is French."""
 
@@ -261,14 +325,17 @@ class Validator:
         *,
         online: bool = False,
         clock: Clock | None = None,
-        trust_manager: TrustManager | None = None,
+        trusted_list: Any = None,
     ):
         self.trust_roots = list(trust_roots)
-        # A trusted list (ETSI TS 119 612) replaces the plain anchors when given.
-        self.trust_manager = trust_manager
+        # A trusted list (signing.trusted_list.TrustedList, ETSI TS 119 612) replaces the plain anchors
+        # when given, and each signer and TSA is then said qualified or not.
+        self.trusted_list = trusted_list
+        self.trust_manager: TrustManager | None = trusted_list.trust_manager if trusted_list is not None else None
         self.online = online
         self.clock = clock or (lambda: datetime.now(UTC))
-        trust_manager = trust_manager or SimpleTrustManager.build(trust_roots=self.trust_roots)
+        trust_manager = self.trust_manager or SimpleTrustManager.build(trust_roots=self.trust_roots)
+        self._trust_manager = trust_manager
         revinfo_policy = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy(_REVOCATION_POLICY))
         gathering = (
             RevocationInfoGatheringSpec()
@@ -303,7 +370,7 @@ class Validator:
         return self.validate(data, path=shown)
 
     def validate(self, data: bytes, *, path: str = "") -> FileReport:
-        """Validate the PDF in `data`; errors in the file become the report's `error`."""
+        """Validate the PDF in `data`; errors in the file become the report's `error`, never an exception."""
         now = self.clock()
         base: dict[str, Any] = {
             "path": path,
@@ -311,33 +378,56 @@ class Validator:
             "size": len(data),
             "validation_time": now,
         }
-        reader, embedded, error = _open(data)
+        try:
+            report = self._validate_parsed(data, base, now, strict=True)
+            if report.error_code != "corrupt" and not _unreadable_structure(report):
+                return report
+            # The strict parse failed: read again tolerantly (as poppler and other validators do) and
+            # say so; a structure still unreadable then is reported as such, not as a failed signature.
+            strict_reason = report.error or next(
+                (s.message for s in report.signatures if s.sub_indication == "FORMAT_FAILURE"), ""
+            )
+            tolerant = self._validate_parsed(data, base, now, strict=False)
+            warning = f"La lecture stricte du PDF a échoué ({strict_reason}) : fichier relu en mode tolérant."
+            return dataclasses.replace(tolerant, warnings=(*tolerant.warnings, warning))
+        except Exception as exc:  # the last safety net: one file never stops a run
+            return FileReport(
+                **base,
+                error=f"Fichier PDF illisible ou corrompu ({type(exc).__name__} : {exc}).",
+                error_code="corrupt",
+            )
+
+    def _validate_parsed(self, data: bytes, base: dict[str, Any], now: datetime, *, strict: bool) -> FileReport:
+        reader, embedded, error = _open(data, strict=strict)
         if error is not None:
             code, message = error
             return FileReport(**base, error=message, error_code=code)
         assert reader is not None
         try:
             signatures = self._loop.run_until_complete(self._validate_all(reader, embedded, now))
+            revisions = reader.xrefs.total_revisions
         except Exception as exc:  # a malformed file can break pyHanko in many places: report, go on
             return FileReport(
                 **base,
                 error=f"Fichier PDF illisible ou corrompu ({type(exc).__name__} : {exc}).",
                 error_code="corrupt",
             )
-        return FileReport(
-            **base,
-            signatures=tuple(signatures),
-            revisions=reader.xrefs.total_revisions,
-        )
+        return FileReport(**base, signatures=tuple(signatures), revisions=revisions)
 
     async def _validate_all(
         self, reader: PdfFileReader, embedded: list[EmbeddedPdfSignature], now: datetime
     ) -> list[SignatureReport]:
         evidence = _Evidence.read(reader)
-        stamps = sorted((s for s in embedded if _is_document_timestamp(s)), key=lambda s: s.signed_revision)
+        stamps = sorted(
+            (s for s in embedded if not isinstance(s, _UnreadableField) and _is_document_timestamp(s)),
+            key=lambda s: s.signed_revision,
+        )
         checks = await self._document_timestamp_chain(stamps, evidence, now)
         reports = []
         for sig in embedded:
+            if isinstance(sig, _UnreadableField):
+                reports.append(sig.report())
+                continue
             if _is_document_timestamp(sig):
                 reports.append(self._timestamp_report(sig, checks[id(sig)], evidence))
                 continue
@@ -365,10 +455,8 @@ class Validator:
             "revocation_mode": _REVOCATION_POLICY,
             "retroactive_revinfo": True,
         }
-        if self.trust_manager is not None:
-            kwargs["trust_manager"] = self.trust_manager
-        else:
-            kwargs["trust_roots"] = self.trust_roots
+        kwargs["trust_manager"] = self._trust_manager  # built once: parsing anchors per signature costs
+        kwargs["signature_validator"] = _SIGNATURE_VALIDATOR
         return ValidationContext(**kwargs)
 
     async def _check_stamp(
@@ -455,11 +543,11 @@ class Validator:
                 status_kwargs={},
                 key_usage_settings=PdfSignatureStatus.default_usage_constraints(),
             )
-        except (SignatureValidationError, PyHankoSigningError, PdfError, ValueError, KeyError) as exc:
+        except Exception as exc:  # a structure we could not read is no proven fault: INDETERMINATE
             return SignatureReport(
                 **common,
                 kind=Kind.SIGNATURE,
-                indication=Indication.TOTAL_FAILED,
+                indication=Indication.INDETERMINATE,
                 sub_indication="FORMAT_FAILURE",
                 message=f"Signature illisible : {exc}.",
             )
@@ -485,6 +573,7 @@ class Validator:
         modifications = _integrity(sig)
         changes = _changes(modifications)
         coverage = _coverage(modifications)
+        changes = _visible_changes(sig, evidence, changes, warnings)
         if indication is not Indication.TOTAL_FAILED:
             if coverage is Coverage.UNCLEAR:
                 indication, sub_name = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
@@ -512,6 +601,13 @@ class Validator:
         archived = has_validation_data and ((ts_sound and bool(doc_sound)) or len(doc_sound) >= 2)
         level = _level(common["subfilter"], ts_sound or bool(doc_sound), has_validation_data, archived)
         revocation, revocation_date = _revocation(status, sub_name, indication, signer_cert)
+        qualification = ts_qualification = None
+        if self.trusted_list is not None:
+            if kwargs.get("validation_path") is not None and status.valid:
+                qualification = self.trusted_list.signer_qualification(kwargs["validation_path"], control)
+            ts_path = (sig_ts.status or {}).get("validation_path") if sig_ts is not None else None
+            if ts_path is not None and sig_ts is not None:
+                ts_qualification = self.trusted_list.timestamp_qualification(ts_path, sig_ts.time)
         return SignatureReport(
             **common,
             kind=Kind.SIGNATURE,
@@ -534,6 +630,8 @@ class Validator:
             proof_chain=carried,
             refresh_due=refresh_due,
             baseline_elements=_baseline_elements(sig_ts, has_validation_data, later_doc_ts),
+            qualification=qualification,
+            timestamp_qualification=ts_qualification,
             warnings=tuple(warnings),
         )
 
@@ -553,6 +651,8 @@ class Validator:
         modifications = _integrity(sig)
         changes = _changes(modifications)
         coverage = _coverage(modifications)
+        warnings = list(check.warnings)
+        changes = _visible_changes(sig, evidence, changes, warnings)
         problem = check.status.get("trust_problem_indic")
         if not status.intact:
             indication, sub = Indication.TOTAL_FAILED, "HASH_FAILURE"
@@ -577,6 +677,9 @@ class Validator:
                 "document avant cette date ; un renouvellement (parapheur archive refresh) était dû."
             )
         revocation, revocation_date = _revocation(status, sub, indication, signer_cert)
+        qualification = None
+        if self.trusted_list is not None and check.status.get("validation_path") is not None:
+            qualification = self.trusted_list.timestamp_qualification(check.status["validation_path"], check.time)
         return SignatureReport(
             **base,
             indication=indication,
@@ -596,7 +699,8 @@ class Validator:
             proof_chain=(check.field, *check.carried_by) if check.good else (),
             refresh_due=refresh_due,
             certificate_expires=check.not_after,
-            warnings=tuple(check.warnings),
+            timestamp_qualification=qualification,
+            warnings=tuple(warnings),
         )
 
 
@@ -612,6 +716,8 @@ class _Evidence:
     certs: list[x509.Certificate] = field(default_factory=list)
     crls: list[asn1_crl.CertificateList] = field(default_factory=list)
     ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+    # What each revision shows (page fingerprints), computed once per file and revision.
+    visible: dict[int, Any] = field(default_factory=dict)
 
     @classmethod
     def read(cls, reader: PdfFileReader) -> _Evidence:
@@ -716,21 +822,175 @@ def _baseline_elements(sig_ts: _StampCheck | None, has_validation_data: bool, la
     return tuple(elements)
 
 
+# --- What a reader sees: pages, their content and resources, the appearance of their annotations ---
+
+_NOT_VISUAL_KEYS = {"/Parent", "/P", "/StructParents", "/StructParent", "/Metadata", "/PieceInfo", "/LastModified"}
+_MAX_NODES = 200_000
+
+
+class _TooComplex(Exception):
+    pass
+
+
+def _visible_changes(sig: EmbeddedPdfSignature, evidence: _Evidence, changes: Changes, warnings: list[str]) -> Changes:
+    """OTHER when what a reader sees changed after the signed revision, whatever objects were used.
+
+    pyHanko's difference analysis judges object types (a form field's value and appearance may change:
+    "form filling"); shadow attacks use exactly that. Here every page of the signed revision is
+    compared with the last revision: page count, content streams, resources, geometry, and the
+    appearance of each annotation that existed when signing — new annotations and the widgets of
+    signature fields are left to pyHanko's analysis.
+    """
+    if changes in (Changes.NONE, Changes.OTHER):
+        return changes
+    try:
+        reader = sig.reader
+        last = reader.xrefs.total_revisions - 1
+        if sig.signed_revision >= last:
+            return changes
+        before = _fingerprint(reader, sig.signed_revision, evidence)
+        after = _fingerprint(reader, last, evidence)
+    except Exception:  # too complex or unreadable: pyHanko's verdict stands
+        return changes
+    if before is None or after is None:
+        return changes
+    pages_before, annots_before = before
+    pages_after, annots_after = after
+    if len(pages_before) != len(pages_after):
+        warnings.append(f"Le nombre de pages a changé après la signature ({len(pages_before)} → {len(pages_after)}).")
+        return Changes.OTHER
+    changed = [i + 1 for i, (a, b) in enumerate(zip(pages_before, pages_after, strict=True)) if a != b]
+    if changed:
+        warnings.append(f"Le contenu visible de la page {changed[0]} a changé après la signature.")
+        return Changes.OTHER
+    for ref, digest in annots_before.items():
+        if annots_after.get(ref) != digest:
+            warnings.append("L'apparence d'un élément de page existant lors de la signature a changé depuis.")
+            return Changes.OTHER
+    return changes
+
+
+def _fingerprint(reader: PdfFileReader, revision: int, evidence: _Evidence):
+    cached = evidence.visible.get(revision)
+    if cached is None:
+        handler = reader.get_historical_resolver(revision)
+        try:
+            cached = _page_fingerprints(handler)
+        except _TooComplex:
+            cached = False
+        evidence.visible[revision] = cached
+    return cached or None
+
+
+def _page_fingerprints(handler) -> tuple[list[str], dict[tuple[int, int], str]]:
+    """(one digest per page, {annotation ref: digest of its appearance}) of one revision.
+
+    Every reference is resolved through `handler` (the historical revision): objects nested in
+    other objects would otherwise be read as they are in the last revision.
+    """
+    memo: dict[tuple[int, int], bytes] = {}
+    budget = [_MAX_NODES]
+    pages: list[str] = []
+    annots: dict[tuple[int, int], str] = {}
+
+    def deref(obj: Any) -> Any:
+        if isinstance(obj, pdf_generic.IndirectObject):
+            return handler.get_object(obj.reference)
+        return obj
+
+    def deep(obj: Any) -> bytes:
+        return _deep(obj, deref, memo, budget)
+
+    def walk(node_ref: Any, inherited: dict[str, Any], depth: int) -> None:
+        node = deref(node_ref)
+        if depth > 64 or len(pages) > 100_000 or not isinstance(node, pdf_generic.DictionaryObject):
+            raise _TooComplex
+        attrs = dict(inherited)
+        for key in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):
+            if key in node:
+                attrs[key] = node.raw_get(key)
+        if "/Kids" in node:
+            for kid in deref(node.raw_get("/Kids")):
+                walk(kid, attrs, depth + 1)
+            return
+        digest = hashlib.sha256()
+        digest.update(deep(node.raw_get("/Contents") if "/Contents" in node else None))
+        for key in sorted(attrs):
+            digest.update(key.encode() + deep(attrs[key]))
+        pages.append(digest.hexdigest())
+        listed = deref(node.raw_get("/Annots")) if "/Annots" in node else ()
+        for index in range(len(listed) if isinstance(listed, list) else 0):
+            annot_ref = listed.raw_get(index) if hasattr(listed, "raw_get") else listed[index]
+            annot = deref(annot_ref)
+            if not isinstance(annot, pdf_generic.DictionaryObject) or _is_signature_widget(annot, deref):
+                continue
+            key = (annot_ref.idnum, annot_ref.generation) if hasattr(annot_ref, "idnum") else (len(pages), -index)
+            parts = [annot.raw_get(k) if k in annot else None for k in ("/AP", "/Rect", "/F", "/AS")]
+            annots[key] = hashlib.sha256(b"".join(deep(p) for p in parts)).hexdigest()
+
+    walk(deref(handler.trailer_view.raw_get("/Root")).raw_get("/Pages"), {}, 0)
+    return pages, annots
+
+
+def _is_signature_widget(annot: pdf_generic.DictionaryObject, deref: Callable[[Any], Any]) -> bool:
+    field_type = annot.get("/FT")
+    if field_type is None and "/Parent" in annot:
+        parent = deref(annot.raw_get("/Parent"))
+        field_type = parent.get("/FT") if isinstance(parent, pdf_generic.DictionaryObject) else None
+    return field_type == "/Sig"
+
+
+def _deep(obj: Any, deref: Callable[[Any], Any], memo: dict[tuple[int, int], bytes], budget: list[int],
+          path: frozenset = frozenset()) -> bytes:
+    """A digest of an object and everything it references (by content, not by object number)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooComplex
+    if isinstance(obj, pdf_generic.IndirectObject):
+        key = (obj.idnum, obj.generation)
+        if key in memo:
+            return memo[key]
+        if key in path:
+            return b"<cycle>"
+        value = _deep(deref(obj), deref, memo, budget, path | {key})
+        memo[key] = value
+        return value
+    if isinstance(obj, pdf_generic.StreamObject):
+        digest = hashlib.sha256(b"stream" + _deep_dict(obj, deref, memo, budget, path))
+        digest.update(obj.encoded_data or b"")
+        return digest.digest()
+    if isinstance(obj, pdf_generic.DictionaryObject):
+        return hashlib.sha256(b"dict" + _deep_dict(obj, deref, memo, budget, path)).digest()
+    if isinstance(obj, pdf_generic.ArrayObject):
+        return hashlib.sha256(
+            b"array" + b"".join(_deep(obj.raw_get(i), deref, memo, budget, path) for i in range(len(obj)))
+        ).digest()
+    return repr(obj).encode()
+
+
+def _deep_dict(obj: pdf_generic.DictionaryObject, deref, memo, budget, path) -> bytes:
+    return b"".join(
+        str(key).encode() + _deep(obj.raw_get(key), deref, memo, budget, path)
+        for key in sorted(obj.keys())
+        if key not in _NOT_VISUAL_KEYS and key not in ("/Length", "/Filter", "/DecodeParms")
+    )
+
 def _open(
-    data: bytes,
-) -> tuple[PdfFileReader | None, list[EmbeddedPdfSignature], tuple[str, str] | None]:
+    data: bytes, *, strict: bool = False
+) -> tuple[PdfFileReader | None, list[Any], tuple[str, str] | None]:
     """Open a PDF, or say in French (with a stable code) why it cannot be checked."""
     if not data:
         return None, [], ("empty", "Fichier vide.")
     if b"%PDF-" not in data[:1024]:
         return None, [], ("not-pdf", "Ce fichier n'est pas un PDF.")
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = PdfFileReader(io.BytesIO(data), strict=strict)
+        encrypted = reader.encrypted  # a malformed /Encrypt raises here
     except Exception as exc:  # pyHanko's reader raises several types on damaged files
         if b"%%EOF" not in data[-2048:]:
             return None, [], ("truncated", "Fichier PDF tronqué (fin de fichier absente) : il est incomplet.")
         return None, [], ("corrupt", f"Fichier PDF corrompu ({exc}).")
-    if reader.encrypted:
+    if encrypted:
         try:
             # Owner-password-only files open with the empty user password; signatures stay checkable.
             authenticated = reader.decrypt("").status != AuthStatus.FAILED
@@ -739,13 +999,78 @@ def _open(
         if not authenticated:
             return None, [], ("encrypted", "PDF chiffré par mot de passe : impossible d'en vérifier les signatures.")
     try:
-        # Read once: pyHanko re-parses every /Contents hex string on each access to this property.
-        embedded = list(reader.embedded_signatures)
+        embedded = _signature_fields(reader)
     except Exception as exc:
         if b"%%EOF" not in data[-2048:]:
             return None, [], ("truncated", "Fichier PDF tronqué (fin de fichier absente) : il est incomplet.")
         return None, [], ("corrupt", f"Structure de signature illisible ({exc}).")
     return reader, embedded, None
+
+
+# SubFilters whose /Contents is a CMS SignedData pyHanko validates; the others are reported, not dropped.
+_CMS_SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161", "/adbe.pkcs7.sha1"}
+_LEGACY_SUBFILTERS = {
+    "/adbe.x509.rsa_sha1": "signature PKCS#1 RSA/SHA-1 « adbe.x509.rsa_sha1 » (format hérité, non pris en charge)",
+}
+
+
+@dataclass
+class _UnreadableField:
+    """A filled signature field that cannot be validated: reported INDETERMINATE with the reason."""
+
+    field_name: str
+    subfilter: str | None
+    reason: str
+
+    def report(self) -> SignatureReport:
+        """The report: INDETERMINATE / FORMAT_FAILURE — a structure not read is no proven fault."""
+        return SignatureReport(
+            field_name=self.field_name,
+            kind=Kind.SIGNATURE,
+            indication=Indication.INDETERMINATE,
+            sub_indication="FORMAT_FAILURE",
+            message=f"Signature non vérifiable : {self.reason}.",
+            subfilter=self.subfilter[1:] if self.subfilter else None,
+        )
+
+
+def _signature_fields(reader: PdfFileReader) -> list[Any]:
+    """Every filled signature field: an EmbeddedPdfSignature, or an _UnreadableField saying why not.
+
+    pyHanko's own enumeration drops signatures with an unknown SubFilter (a log line only); every
+    field with a value is reported here. Readable ones come in signing order, the others after.
+    """
+    readable: list[EmbeddedPdfSignature] = []
+    unreadable: list[_UnreadableField] = []
+    for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+        try:
+            subfilter = sig_obj.get_object().get("/SubFilter")
+        except Exception:
+            subfilter = None
+        subfilter_text = str(subfilter) if subfilter is not None else None
+        if subfilter_text not in _CMS_SUBFILTERS:
+            reason = _LEGACY_SUBFILTERS.get(
+                subfilter_text or "", f"type de signature (SubFilter) {subfilter_text or 'absent'} non reconnu"
+            )
+            unreadable.append(_UnreadableField(name or "", subfilter_text, reason))
+            continue
+        try:
+            embedded = EmbeddedPdfSignature(reader, sig_field, name)
+            _ = embedded.signed_revision  # byte ranges readable
+        except Exception as exc:
+            unreadable.append(_UnreadableField(name or "", subfilter_text, f"structure de signature illisible ({exc})"))
+            continue
+        readable.append(embedded)
+    readable.sort(key=lambda e: e.signed_revision)
+    return [*readable, *unreadable]
+
+
+def _unreadable_structure(report: FileReport) -> bool:
+    """A signature whose structure could not be read (worth a tolerant re-read)."""
+    return any(
+        s.sub_indication == "FORMAT_FAILURE" and s.intact is None and s.message.startswith(("Signature illisible", "Horodatage illisible"))
+        for s in report.signatures
+    )
 
 
 def _integrity(sig: EmbeddedPdfSignature) -> ModificationInfo | None:
@@ -799,8 +1124,10 @@ _cert_info_cache: dict[bytes, CertificateInfo] = {}
 
 
 def _cert_info(cert: x509.Certificate) -> CertificateInfo:
-    # Memoised by DER: in a bulk run the same few signer and CA certificates recur in every file.
-    der = cert.dump()
+    # Memoised by encoding: in a bulk run the same few signer and CA certificates recur in every file.
+    # `contents` (the encoded value as read) is used rather than dump(), which re-serialises a
+    # certificate that path validation has touched (a third of a one-signature file's time).
+    der = cert.contents or cert.dump()
     info = _cert_info_cache.get(der)
     if info is None:
         info = _describe_cert(cert)
@@ -835,10 +1162,16 @@ def _common_fields(sig: EmbeddedPdfSignature) -> tuple[dict[str, Any], x509.Cert
         "signer": signer,
         "signing_time": sig.self_reported_timestamp,
         "digest_algorithm": sig.md_algorithm,
-        "signature_algorithm": signer_info["signature_algorithm"]["algorithm"].native,
+        "signature_algorithm": _algorithm_name(signer_info["signature_algorithm"]["algorithm"]),
         "subfilter": str(subfilter)[1:] if subfilter is not None else None,
         "signed_revision": sig.signed_revision,
     }, signer_cert
+
+
+def _algorithm_name(oid: Any) -> str:
+    """asn1crypto's name for a signature algorithm, or `sha256_ecdsa_plain` & co. for plain ECDSA."""
+    plain = _PLAIN_ECDSA.get(oid.dotted)
+    return f"{plain}_ecdsa_plain" if plain else oid.native
 
 
 def _tst_time(tst_signed_data) -> datetime | None:

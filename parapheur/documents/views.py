@@ -167,7 +167,7 @@ def evidence(document_id: int):
     session = get_session()
     document = _visible(document_id)
     data = export_document(session, current_store(), document,
-                           organisation=current_app.config["ORGANISATION_NAME"],
+                           organisation=document.organisation.name,
                            trust_anchors=trust_anchor_paths(current_app.config),
                            seal_config=current_app.config, now=now())
     with transaction(session):

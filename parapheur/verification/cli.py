@@ -82,9 +82,19 @@ def _parse_moment(value: str | None) -> datetime | None:
     "au lieu de maintenant : les données de validation du fichier sont jugées au temps prouvé par ses "
     "horodatages.",
 )
+@click.option(
+    "--trusted-list",
+    "trusted_list",
+    type=click.Path(dir_okay=False),
+    metavar="LISTE.xml",
+    help="Liste de confiance ETSI TS 119 612 (ex. la liste française), lue hors ligne : ses services "
+    "qualifiés sont les ancres de confiance, et chaque signataire et horodatage est dit qualifié ou non "
+    "(QES, AdES-QC, AdES). Exclut --trust.",
+)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True), metavar="CHEMIN...")
 def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None, online: bool,
-                   bundles: tuple[str, ...], at: datetime | None, paths: tuple[str, ...]):
+                   bundles: tuple[str, ...], at: datetime | None, trusted_list: str | None,
+                   paths: tuple[str, ...]):
     """Verify every signature and document time stamp of PDF files (directories are searched recursively).
 
     Exit code: 0 all TOTAL-PASSED; 1 any TOTAL-FAILED, unsigned or unreadable file, or a bundle whose
@@ -96,11 +106,22 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
         roots = load_trust_roots(trust)
     except ValidationSetupError as exc:
         raise click.BadParameter(exc.message, param_hint="--trust") from exc
+    listed = None
+    if trusted_list is not None:
+        from signing.trusted_list import load_trusted_list
+
+        if trust:
+            raise click.UsageError("--trusted-list et --trust s'excluent : la liste de confiance donne les ancres.")
+        try:
+            listed = load_trusted_list(trusted_list)
+        except ValidationSetupError as exc:
+            raise click.BadParameter(exc.message, param_hint="--trusted-list") from exc
     with tempfile.TemporaryDirectory(prefix="parapheur-verify-") as workdir:
         bundle_code, bundle_pdfs = _check_bundles(bundles, Path(workdir), as_json=output_format == "json",
-                                                  roots=roots, online=online, at=at)
+                                                  roots=roots, online=online, at=at, trusted_list=listed)
         code = _verify_files([*find_pdfs(paths), *bundle_pdfs], roots, output_format, jobs,
-                             online, nothing_else=bool(bundles), at=at)
+                             online, nothing_else=bool(bundles), at=at, trusted_list=trusted_list,
+                             anchored=bool(roots or listed))
     if bundle_code == 1:
         code = 1  # a bundle whose files, journal or seal do not hold fails, whatever its signatures say
     elif bundle_code and code != 1:
@@ -110,7 +131,7 @@ def verify_command(trust: tuple[str, ...], output_format: str, jobs: int | None,
 
 
 def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, roots: list,
-                   online: bool, at: datetime | None) -> tuple[int, list]:
+                   online: bool, at: datetime | None, trusted_list=None) -> tuple[int, list]:
     """Check each bundle's manifest, journal and seal; extract its signed PDF for validation.
 
     Returns the exit code the bundles alone call for (1 when one does not hold, 3 when a seal is not
@@ -123,7 +144,8 @@ def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, ro
     code = 0
     pdfs = []
     stream = sys.stderr if as_json else sys.stdout
-    validator = Validator(roots, online=online, clock=(lambda: at) if at is not None else None)
+    validator = Validator(roots, online=online, clock=(lambda: at) if at is not None else None,
+                          trusted_list=trusted_list)
     try:
         for index, bundle in enumerate(bundles):
             result = check_bundle(Path(bundle))
@@ -179,14 +201,15 @@ def _seal_verdict(validator, seal: bytes):
 
 
 def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,
-                  *, nothing_else: bool, at: datetime | None = None) -> int:
+                  *, nothing_else: bool, at: datetime | None = None, trusted_list: str | None = None,
+                  anchored: bool = True) -> int:
     """Validate the files, print their reports and the summary; return the exit code."""
     if not files:
         if nothing_else:
             return 0
         click.echo("Erreur : aucun fichier PDF trouvé dans les chemins donnés.", err=True)
         sys.exit(USAGE_ERROR)
-    if not roots:
+    if not anchored:
         click.echo(
             "Attention : aucune ancre de confiance (--trust) ; aucune signature ne peut être TOTAL-PASSED.",
             err=True,
@@ -199,13 +222,22 @@ def _verify_files(files: list, roots: list, output_format: str, jobs: int | None
     if is_json:
         click.echo("[")
     render = render_json if is_json else render_text
-    for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
-                                                        at=at)):
-        rows.append(item.row)
-        click.echo(("," if is_json and index else "") + item.output)
-    if is_json:
-        click.echo("]")
-    else:
+    broken = None
+    try:
+        for index, item in enumerate(validate_files(files, roots, online=online, jobs=jobs, transform=render,
+                                                            at=at, trusted_list=trusted_list)):
+            rows.append(item.row)
+            click.echo(("," if is_json and index else "") + item.output)
+    except Exception as exc:  # a worker process died (out of memory, killed): the output still closes
+        broken = exc
+    finally:
+        if is_json:
+            click.echo("]")
+    if broken is not None:
+        click.echo(f"Erreur : la vérification s'est interrompue après {len(rows)} fichier(s) sur {len(files)} "
+                   f"({type(broken).__name__} : {broken}).", err=True)
+        return 1
+    if not is_json:
         click.echo(summary_table(rows))
     sys.stdout.flush()
     return exit_code_for(row[2] for row in rows)

@@ -90,8 +90,14 @@ def _signature_lines(sig: SignatureReport) -> list[str]:
     lines.append(f"    Révocation : {revocation}")
     if sig.kind is Kind.SIGNATURE or sig.proof_of_existence:
         lines.append(f"    Preuve d'existence : {_proof(sig)}")
-    if sig.qualification:
-        lines.append(f"    Qualification : {sig.qualification}")
+    if sig.qualification or sig.timestamp_qualification:
+        parts = []
+        if sig.qualification:
+            parts.append(f"signature {sig.qualification}")
+        if sig.timestamp_qualification:
+            tsa = "qualifié" if sig.timestamp_qualification == "qualified" else "non qualifié"
+            parts.append(f"horodatage {tsa}")
+        lines.append(f"    Qualification (liste de confiance) : {' ; '.join(parts)}")
     lines.append(f"    {sig.message}")
     return lines
 

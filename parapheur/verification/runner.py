@@ -44,11 +44,19 @@ def _clock(at: datetime | None) -> Callable[[], datetime] | None:
     return (lambda: at) if at is not None else None
 
 
+def _trusted(path: str | None) -> Any:
+    if path is None:
+        return None
+    from signing.trusted_list import load_trusted_list
+
+    return load_trusted_list(path)
+
+
 def _init_worker(root_ders: list[bytes], online: bool, transform: Callable[[FileReport], Any] | None,
-                 at: datetime | None = None) -> None:
+                 at: datetime | None = None, trusted_list: str | None = None) -> None:
     global _worker_validator, _worker_transform
     roots = [x509.Certificate.load(der) for der in root_ders]
-    _worker_validator = Validator(roots, online=online, clock=_clock(at))
+    _worker_validator = Validator(roots, online=online, clock=_clock(at), trusted_list=_trusted(trusted_list))
     _worker_transform = transform
 
 
@@ -66,17 +74,19 @@ def validate_files(
     jobs: int | None = None,
     transform: Callable[[FileReport], Any] | None = None,
     at: datetime | None = None,
+    trusted_list: str | None = None,
 ) -> Iterator[Any]:
     """Yield one report per file, in the order given, validating on `jobs` processes (default: every core).
 
     `transform` (a module-level function) turns each report into what is yielded, inside the worker:
     the command renders its output there, so that only strings cross the process boundary.
-    `at` validates as of that moment instead of now (`parapheur verify --at`).
+    `at` validates as of that moment instead of now (`parapheur verify --at`); `trusted_list` is the
+    path of a TS 119 612 list each worker reads (`--trusted-list`).
     """
     jobs = jobs or os.cpu_count() or 1
     jobs = min(jobs, len(files))
     if jobs <= 1:
-        validator = Validator(trust_roots, online=online, clock=_clock(at))
+        validator = Validator(trust_roots, online=online, clock=_clock(at), trusted_list=_trusted(trusted_list))
         try:
             for path in files:
                 report = validator.validate_file(path)
@@ -87,5 +97,5 @@ def validate_files(
     ders = [cert.dump() for cert in trust_roots]
     # Small chunks keep the order-preserving stream moving; large enough to amortise the IPC.
     chunksize = max(1, min(32, len(files) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online, transform, at)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(ders, online, transform, at, trusted_list)) as pool:
         yield from pool.map(_validate_in_worker, [str(p) for p in files], chunksize=chunksize)

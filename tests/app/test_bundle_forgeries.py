@@ -66,7 +66,7 @@ def sealed(demo, client_for, demo_pki, tmp_path):
         session = get_session()
         store = store_for(demo.config)
         data = export_document(session, store, get_document(session, 3),
-                               organisation=demo.config["ORGANISATION_NAME"],
+                               organisation="Métropole de Démo",
                                trust_anchors=trust_anchor_paths(demo.config),
                                seal_config=demo.config, now=demo.config["CLOCK"]())
         other = store.read(get_document(session, 1).current_version.sha256)

@@ -150,8 +150,22 @@ def _name(common_name: str) -> x509.Name:
     ])
 
 
+def _qc_statements(*statements: str) -> x509.UnrecognizedExtension:
+    """The qcStatements extension (ETSI EN 319 412-5): qc_compliance, qc_sscd, qc_type esign…"""
+    from pyhanko.sign.ades import qualified_asn1
+
+    items = []
+    for statement in statements:
+        if statement == "qc_type_esign":
+            items.append(qualified_asn1.QcStatement({"statement_id": "qc_type", "statement_info": ["qct_esign"]}))
+        else:
+            items.append(qualified_asn1.QcStatement({"statement_id": statement}))
+    der = qualified_asn1.QcStatements(items).dump()
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3"), der)
+
+
 def _issue(common_name: str, issuer: Identity | None, not_before: datetime, not_after: datetime,
-           usage: str, key: rsa.RSAPrivateKey | None = None) -> Identity:
+           usage: str, key: rsa.RSAPrivateKey | None = None, qc: tuple[str, ...] = ()) -> Identity:
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = _name(common_name)
     builder = (
@@ -183,6 +197,8 @@ def _issue(common_name: str, issuer: Identity | None, not_before: datetime, not_
     if usage == "tsa":
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
     builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    if qc:
+        builder = builder.add_extension(_qc_statements(*qc), critical=False)
     return Identity(builder.sign(signing_key, hashes.SHA256()), key)
 
 
@@ -197,6 +213,106 @@ def make_ltv_pki(now: datetime | None = None) -> LtvPki:
         "revoked": _issue("Edgar Déjà-Révoqué", root, now - 30 * day, now + 5 * 365 * day, "sign"),
         "tsa-short": _issue("Horodatage court", root, now - day, now + 2 * 365 * day, "tsa"),
         "tsa-long": _issue("Horodatage long", root, now - day, now + 20 * 365 * day, "tsa"),
+        # Qualified certificates (ETSI EN 319 412-5 statements): in a QSCD for e-signatures, and without.
+        "qualified": _issue("Quentin Qualifié", root, now - day, now + 3 * 365 * day, "sign",
+                            qc=("qc_compliance", "qc_sscd", "qc_type_esign")),
+        "qc-only": _issue("Odile Sans-QSCD", root, now - day, now + 3 * 365 * day, "sign",
+                          qc=("qc_compliance", "qc_type_esign")),
     }
     revoked = {"later-revoked": now + 30 * day, "revoked": now - day}
     return LtvPki(now=now, root=root, ids=ids, revoked=revoked)
+
+
+def trusted_list_xml(pki: LtvPki, *, tsa: str = "tsa-long") -> str:
+    """An ETSI TS 119 612 trusted list naming the test root as a qualified CA and `tsa` as a QTST."""
+    import base64
+
+    def b64(ident: Identity) -> str:
+        return base64.b64encode(ident.cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    start = (pki.now - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def service(type_uri: str, name: str, cert: str) -> str:
+        return f"""
+      <tsl:TSPService><tsl:ServiceInformation>
+        <tsl:ServiceTypeIdentifier>{type_uri}</tsl:ServiceTypeIdentifier>
+        <tsl:ServiceName><tsl:Name xml:lang="fr">{name}</tsl:Name></tsl:ServiceName>
+        <tsl:ServiceDigitalIdentity><tsl:DigitalId><tsl:X509Certificate>{cert}</tsl:X509Certificate></tsl:DigitalId>
+        </tsl:ServiceDigitalIdentity>
+        <tsl:ServiceStatus>http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted</tsl:ServiceStatus>
+        <tsl:StatusStartingTime>{start}</tsl:StatusStartingTime>
+      </tsl:ServiceInformation></tsl:TSPService>"""
+
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<tsl:TrustServiceStatusList xmlns:tsl="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag" Id="tl">
+  <tsl:SchemeInformation>
+    <tsl:TSLVersionIdentifier>5</tsl:TSLVersionIdentifier>
+    <tsl:TSLSequenceNumber>1</tsl:TSLSequenceNumber>
+    <tsl:TSLType>http://uri.etsi.org/TrstSvc/TrustedList/TSLType/EUgeneric</tsl:TSLType>
+    <tsl:SchemeOperatorName><tsl:Name xml:lang="fr">Opérateur de test</tsl:Name></tsl:SchemeOperatorName>
+    <tsl:SchemeTerritory>FR</tsl:SchemeTerritory>
+    <tsl:ListIssueDateTime>{start}</tsl:ListIssueDateTime>
+  </tsl:SchemeInformation>
+  <tsl:TrustServiceProviderList><tsl:TrustServiceProvider>
+    <tsl:TSPInformation><tsl:TSPName><tsl:Name xml:lang="fr">Prestataire de test</tsl:Name></tsl:TSPName>
+    </tsl:TSPInformation>
+    <tsl:TSPServices>{service("http://uri.etsi.org/TrstSvc/Svctype/CA/QC", "AC qualifiée de test", b64(pki.root))}{
+        service("http://uri.etsi.org/TrstSvc/Svctype/TSA/QTST", "Horodatage qualifié de test", b64(pki.ids[tsa]))}
+    </tsl:TSPServices>
+  </tsl:TrustServiceProvider></tsl:TrustServiceProviderList>
+</tsl:TrustServiceStatusList>
+"""
+
+
+# --- Plain ECDSA (BSI TR-03111): the signature value is r‖s, not a DER SEQUENCE ---
+
+PLAIN_ECDSA_SHA256 = "0.4.0.127.0.7.1.1.4.1.3"
+
+
+class PlainEcdsaSigner(signers.SimpleSigner):
+    """A signer writing ecdsa-plain-SHA256 signatures, as some German and smart-card software does."""
+
+    def get_signature_mechanism_for_digest(self, digest_algorithm):  # noqa: ANN001, ANN201
+        from asn1crypto import algos
+
+        return algos.SignedDigestAlgorithm({"algorithm": PLAIN_ECDSA_SHA256})
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        if dry_run:
+            return bytes(64)
+        key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def ecdsa_identity(pki: LtvPki) -> Identity:
+    """A P-256 signer issued by the test root."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return _issue("Érwin Courbe-Elliptique", pki.root, pki.now - timedelta(days=1),
+                  pki.now + timedelta(days=3 * 365), "sign", key=key)  # type: ignore[arg-type]
+
+
+def sign_plain_ecdsa(pki: LtvPki, pdf: bytes, ident: Identity, *, tamper: bool = False) -> bytes:
+    """A B-LT signature whose value is plain r‖s; `tamper` flips a bit of s (a wrong signature)."""
+    signer = PlainEcdsaSigner(signing_cert=ident.asn1, signing_key=ident.asn1_key,
+                              cert_registry=SimpleCertificateStore.from_certs([pki.root.asn1]))
+    if tamper:
+        original = signer.async_sign_raw
+
+        async def broken(data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            value = bytearray(await original(data, digest_algorithm, dry_run))
+            value[-1] ^= 1
+            return bytes(value)
+
+        signer.async_sign_raw = broken  # type: ignore[method-assign]
+    meta = signers.PdfSignatureMetadata(field_name="Signature1", md_algorithm="sha256",
+                                        subfilter=fields.SigSeedSubFilter.PADES)
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    out = signers.sign_pdf(writer, meta, signer, timestamper=pki.timestamper("tsa-long")).getvalue()
+    return pki.add_validation_data(out, pki.now + timedelta(seconds=1))

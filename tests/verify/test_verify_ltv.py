@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -159,3 +159,32 @@ def test_cli_bad_at_is_a_usage_error(value, tmp_path):
     result = CliRunner().invoke(main, ["verify", "--at", value, str(tmp_path)])
     assert result.exit_code == 2
     assert "ISO 8601" in result.stderr
+
+
+def test_archive_state_says_when_the_newest_time_stamp_stops_proving(pki, docs):
+    from signing.archive import archive_state
+
+    state = archive_state(docs["b-lta"])
+    assert (state.is_b_lta, state.signatures, state.document_timestamps) == (True, 1, 1)
+    assert state.newest_tsa_expiry == pki.ids["tsa-short"].cert.not_valid_after_utc
+    assert archive_state(docs["b-lta-refreshed"]).newest_tsa_expiry == pki.ids["tsa-long"].cert.not_valid_after_utc
+    assert not archive_state(docs["b-lt"]).is_b_lta
+
+
+def test_refresh_archive_carries_a_b_lta_ten_years_on(pki, docs):
+    """signing.archive.refresh_archive (what `parapheur archive refresh` runs): validation data, new time stamp."""
+    import asn1crypto.x509
+    from pyhanko_certvalidator import ValidationContext
+
+    from signing.archive import archive_state, refresh_archive
+
+    root = asn1crypto.x509.Certificate.load(pki.root.asn1.dump())
+    context = ValidationContext(
+        trust_roots=[root], crls=[pki.crl(datetime.now(UTC))], other_certs=[i.asn1 for i in pki.ids.values()],
+        allow_fetching=False, revocation_mode="hard-fail", retroactive_revinfo=True)
+    refreshed = refresh_archive(docs["b-lta"], trust_roots=[root], timestamper=pki.timestamper("tsa-long"),
+                                validation_context=context)
+    assert refreshed.startswith(docs["b-lta"])
+    assert archive_state(refreshed).document_timestamps == 2
+    report = validate(pki, refreshed, pki.now + 3650 * DAY)
+    assert [s.indication for s in report.signatures] == [P, P, P]
