@@ -95,6 +95,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# Key of the application's settings in `Session.info` (see parapheur.create_app).
+SETTINGS_KEY = "parapheur.settings"
+
+
 def init_app(app: Flask) -> None:
     """Attach an engine and a session factory to the app; close the request session on teardown."""
     engine = make_engine(app.config["DATABASE_URL"])

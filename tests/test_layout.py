@@ -166,10 +166,6 @@ def test_only_the_web_layer_imports_view_modules():
     assert offenders == []
 
 
-# The one exception: the cachet handler reads the running application because the automatic-step
-# registry calls handlers with the run only (that registry moves into app.extensions with the
-# outbox); everything it needs is then handed to signatures.seal.seal_document as arguments.
-READS_THE_APP = {"parapheur.signatures.seal"}
 # Web-layer modules that are not blueprints: the login session lives in Flask's cookie.
 WEB_LAYER = {"parapheur.accounts.sessions"}
 
@@ -180,8 +176,7 @@ def test_services_take_what_they_need_instead_of_reading_the_flask_app():
                    "invoices", "accounting", "notifications", "outbox", "archival"):
         for path in (ROOT / "parapheur" / domain).rglob("*.py"):
             module = _module_name(path)
-            if (_is_view(module) or module.endswith(".cli") or module in READS_THE_APP
-                    or module in WEB_LAYER):
+            if (_is_view(module) or module.endswith(".cli") or module in WEB_LAYER):
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"))
             type_only = _type_checking_only(tree)  # a type hint is no dependency on the app

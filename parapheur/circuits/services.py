@@ -365,19 +365,14 @@ class AutomaticOutcome:
 
 
 AutomaticHandler = Callable[[AutomaticRun], AutomaticOutcome]
-_automatic_handlers: dict[str, AutomaticHandler] = {}
+# Key of the automatic-step handlers in `Session.info`: the app factory puts its registry there
+# (the seal for `cachet`; exports go through the outbox's exporters instead).
+AUTOMATIC_HANDLERS_KEY = "parapheur.automatic_handlers"
 
 
-def register_automatic_action(action: str, handler: AutomaticHandler) -> None:
-    """Plug in what the server does at `action` steps (e.g. the PES V2 / FEC exporters)."""
-    _automatic_handlers[action] = handler
-
-
-def automatic_handler(action: str) -> AutomaticHandler:
-    """The handler of an automatic action; the defaults are loaded on first use."""
-    # The seal (cachet) is registered by the application factory: importing it here would close
-    # an import cycle (parapheur.signatures.seal imports this module).
-    handler = _automatic_handlers.get(action)
+def automatic_handler(session: Session, action: str) -> AutomaticHandler:
+    """The handler the session's application registered for an automatic action."""
+    handler = session.info.get(AUTOMATIC_HANDLERS_KEY, {}).get(action)
     if handler is None:
         raise CircuitError(f"Aucun traitement automatique n'est défini pour l'action "
                            f"« {action} ».")
@@ -476,7 +471,7 @@ def run_automatic_steps(session: Session, document: Document, *, now: datetime,
         if step.action == "export":
             _queue_export(session, document, step, now=now, triggered_by=triggered_by)
             break
-        outcome = automatic_handler(step.action)(
+        outcome = automatic_handler(session, step.action)(
             AutomaticRun(session, document, step, now, triggered_by))
         done.append(_settle_automatic(session, document, step=step.state, action=step.action,
                                       decision="approve", now=now, outcome=outcome,

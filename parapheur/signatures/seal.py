@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.circuits.engine import PendingStep
 from parapheur.circuits.services import AutomaticOutcome, AutomaticRun
+from parapheur.db import SETTINGS_KEY
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
@@ -112,14 +113,8 @@ def seal_document(session: Session, store: ContentStore, document: Document, ste
 
 
 def seal_step(run: AutomaticRun) -> AutomaticOutcome:
-    """The cachet steps' handler: the running application's seal, store and signing setup.
-
-    The one place of the seal that reads the application (the automatic-step registry calls
-    handlers with the run only); everything else is `seal_document`'s arguments.
-    """
-    from flask import current_app
-
-    config = current_app.config
+    """The cachet steps' handler: the seal, store and signing setup of the session's application."""
+    config = run.session.info[SETTINGS_KEY]
     return seal_document(run.session, ContentStore(Path(config["DATA_DIR"]) / "store"),
                          run.document, run.step, now=run.now, key_source=seal_key(config),
                          setup=SigningSetup.from_config(config))
