@@ -17,11 +17,12 @@ class StepAction(Base):
     __tablename__ = "step_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
+                                             index=True)
     step: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(30))  # visa, signature, cachet, export, notification
     decision: Mapped[str] = mapped_column(String(20))  # approve, reject, take_back
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     reason: Mapped[str | None] = mapped_column(Text)
