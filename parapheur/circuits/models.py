@@ -23,8 +23,8 @@ class StepAction(Base):
     action: Mapped[str] = mapped_column(String(30))  # visa, signature, cachet, export, notification
     decision: Mapped[str] = mapped_column(String(20))  # approve, reject, take_back
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
-    on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), index=True)
+    on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
     certificate_subject: Mapped[str | None] = mapped_column(Text)

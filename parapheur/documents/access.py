@@ -103,6 +103,27 @@ def actionable_documents(session: Session, user: User | None, now: datetime) -> 
                                      or_(*conditions))
 
 
+def tray_page(documents: Select, *, after: tuple[datetime | None, int] | None,
+              size: int) -> Select:
+    """`size` documents in progress among `documents` (a `SELECT documents.id`), keyset order.
+
+    By deadline (the most overdue first, those without one last), then id; `after` is the
+    (deadline, id) of the last document of the previous page. Never OFFSET: every page costs the
+    same, the index `ix_documents_status_due_at_id` gives the order.
+    """
+    query = select(Document).where(Document.status == DocumentStatus.IN_PROGRESS,
+                                   Document.id.in_(documents))
+    if after is not None:
+        last_due, last_id = after
+        if last_due is None:
+            query = query.where(Document.due_at.is_(None), Document.id > last_id)
+        else:
+            query = query.where(or_(Document.due_at > last_due,
+                                    and_(Document.due_at == last_due, Document.id > last_id),
+                                    Document.due_at.is_(None)))
+    return query.order_by(Document.due_at.asc().nulls_last(), Document.id.asc()).limit(size)
+
+
 def get_visible(session: Session, user: User | None, document_id: int, *,
                 now: datetime) -> Document:
     """The document if `user` may see it, else DocumentUnavailable (absent or not visible)."""

@@ -21,7 +21,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from parapheur.accounts.models import Desk, Role
@@ -83,18 +83,6 @@ def _tray_cursor(args) -> tuple[datetime | None, int] | None:
     return last_due, last_id
 
 
-def _after(cursor: tuple[datetime | None, int] | None):
-    """Documents after the cursor in the tray's order (deadline first, none last; then id)."""
-    if cursor is None:
-        return true()
-    last_due, last_id = cursor
-    if last_due is None:
-        return and_(Document.due_at.is_(None), Document.id > last_id)
-    return or_(Document.due_at > last_due,
-               and_(Document.due_at == last_due, Document.id > last_id),
-               Document.due_at.is_(None))
-
-
 @bp.route("/")
 @login_required
 def inbox():
@@ -109,9 +97,8 @@ def inbox():
     visible = access.visible_documents(session, current_user, moment)
     cursor = _tray_cursor(request.args)
     page = session.execute(
-        select(Document).where(Document.id.in_(actionable), _after(cursor))
-        .order_by(Document.due_at.asc().nulls_last(), Document.id.asc())
-        .limit(INBOX_PAGE_SIZE + 1).options(selectinload(Document.circuit_version))
+        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1)
+        .options(selectinload(Document.circuit_version))
     ).scalars().all()
     has_next = len(page) > INBOX_PAGE_SIZE
     page = page[:INBOX_PAGE_SIZE]

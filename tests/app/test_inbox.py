@@ -6,15 +6,18 @@ import re
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from app_helpers import page_text
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from parapheur.accounts.models import Desk, User
 from parapheur.accounts.services import create_delegation
+from parapheur.circuits.models import StepAction
 from parapheur.context import store_for, workflows_dir_for
 from parapheur.db import get_session, transaction
 from parapheur.documents import access
 from parapheur.documents import services as documents
+from parapheur.documents.models import Document
 
 ROW = re.compile(r'<td>(?:<span class="badge badge-late">En retard</span> )?'
                  r'<a href="/documents/(\d+)">')
@@ -139,3 +142,30 @@ def test_a_forged_page_cursor_is_a_clear_400(demo, client_for):
         response = dgs.get(f"/?{query}")
         assert response.status_code == 400, query
         assert "Page de la bannette invalide" in page_text(response)
+
+
+def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
+    """With sequential scans discouraged, every table the trays read is reached by an index."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("query plans are read on PostgreSQL")
+    now = clock()
+    with demo.app_context():
+        session = get_session()
+        dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        actionable = access.actionable_documents(session, dgs, now)
+        visible = access.visible_documents(session, dgs, now)
+        queries = {
+            "à traiter": access.tray_page(actionable, after=None, size=51),
+            "page suivante": access.tray_page(actionable, after=(now, 2), size=51),
+            "mes dépôts": select(Document.id).where(Document.author_id == dgs.id,
+                                                    Document.id.in_(visible))
+            .order_by(Document.updated_at.desc()).limit(50),
+            "traités": select(Document.id).where(Document.id.in_(select(StepAction.document_id)
+                                                  .where(StepAction.actor_id == dgs.id))),
+        }
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        for name, query in queries.items():
+            compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+            plan = "\n".join(session.execute(text(f"EXPLAIN {compiled}")).scalars())
+            assert "Seq Scan" not in plan, f"{name}:\n{plan}"
+        session.rollback()

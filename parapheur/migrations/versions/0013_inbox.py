@@ -30,6 +30,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_step_actions_document_id"), ["document_id"],
                               unique=False)
         batch_op.create_index(batch_op.f("ix_step_actions_actor_id"), ["actor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_step_actions_desk_id"), ["desk_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_step_actions_on_behalf_of_desk_id"),
+                              ["on_behalf_of_desk_id"], unique=False)
     # The deadline of the step each document in progress waits on, from its run state.
     connection = op.get_bind()
     documents = sa.table("documents", sa.column("id"), sa.column("status"),
@@ -51,6 +54,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("step_actions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_step_actions_on_behalf_of_desk_id"))
+        batch_op.drop_index(batch_op.f("ix_step_actions_desk_id"))
         batch_op.drop_index(batch_op.f("ix_step_actions_actor_id"))
         batch_op.drop_index(batch_op.f("ix_step_actions_document_id"))
     with op.batch_alter_table("documents", schema=None) as batch_op:
