@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from app_helpers import page_text
+from app_helpers import csrf_from, page_text
 from sqlalchemy import event, select, text
 
 from parapheur.accounts.models import Desk, User
@@ -169,3 +169,30 @@ def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
             plan = "\n".join(session.execute(text(f"EXPLAIN {compiled}")).scalars())
             assert "Seq Scan" not in plan, f"{name}:\n{plan}"
         session.rollback()
+
+
+def test_migration_0013_fills_the_deadlines_the_application_keeps(demo, client_for, clock,
+                                                                 sample_pdf):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from parapheur.db import alembic_config
+
+    _deposit(demo, sample_pdf, clock, 2)
+    dgs = client_for("dgs")
+    token = csrf_from(dgs.get("/documents/2").get_data(as_text=True))
+    response = dgs.post("/documents/2/steps/visa_dgs/reject",
+                        data={"csrf_token": token, "reason": "Erreur"})
+    assert response.status_code == 302
+
+    def deadlines() -> dict[int, object]:
+        with demo.app_context():
+            return dict(get_session().execute(select(Document.id, Document.due_at)).all())
+
+    kept = deadlines()
+    assert kept[2] is None and kept[1] is not None  # a rejected document has no deadline
+    config = alembic_config(demo.config["DATABASE_URL"])
+    demo.extensions["parapheur.engine"].dispose()
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0013").down_revision)
+    command.upgrade(config, "head")
+    assert deadlines() == kept
