@@ -196,3 +196,26 @@ def test_migration_0013_fills_the_deadlines_the_application_keeps(demo, client_f
     command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0013").down_revision)
     command.upgrade(config, "head")
     assert deadlines() == kept
+
+
+def test_the_other_trays_show_their_counts(demo, client_for, clock, sample_pdf):
+    start = clock.moment
+    clock.moment = start - timedelta(days=30)
+    _deposit(demo, sample_pdf, clock, 2)  # overdue at the DGS's visa
+    clock.moment = start
+    _deposit(demo, sample_pdf, clock, 3)
+    with demo.app_context():
+        session = get_session()
+        authored = len(session.execute(select(Document.id).where(
+            Document.author.has(User.username == "finances"))).all())
+    finances = page_text(client_for("finances").get("/"))
+    assert f'Mes dépôts <span class="count">{authored}</span>' in finances
+    assert "2 en retard" in finances[finances.index('id="mes-documents"'):]
+    dgs = client_for("dgs")
+    assert 'Traités <span class="count">1</span>' in page_text(dgs.get("/"))  # the demo's n° 3
+    token = csrf_from(dgs.get("/documents/1").get_data(as_text=True))
+    assert dgs.post("/documents/1/steps/visa_dgs/visa",
+                    data={"csrf_token": token}).status_code == 302
+    page = page_text(dgs.get("/"))
+    assert 'Traités <span class="count">2</span>' in page
+    assert 'À traiter <span class="count">6</span>' in page  # the demo's n° 2, the 5 deposited
