@@ -11,7 +11,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from parapheur.accounts import throttle
 from parapheur.accounts.models import (
@@ -221,36 +221,47 @@ class ActingCapacity:
         return self.via is not None
 
 
+@dataclass(frozen=True)
+class ActingRights:
+    """Whom one user may act for at one moment: their own desks, and the delegations in force."""
+
+    own: dict[str, Desk]  # the user's desks, by slug
+    delegations: tuple[Delegation, ...]  # in force towards one of them, oldest first
+
+    def capacity(self, desk_slug: str, doc_type: str) -> ActingCapacity | None:
+        """How the user may act for that desk on a document of that type, or None."""
+        desk = self.own.get(desk_slug)
+        if desk is not None:
+            return ActingCapacity(desk)
+        for delegation in self.delegations:
+            if delegation.from_desk.slug == desk_slug and (
+                    delegation.document_types is None or doc_type in delegation.document_types):
+                return ActingCapacity(delegation.from_desk, via=delegation.to_desk)
+        return None
+
+
+def acting_rights(session: Session, user: User, *, now: datetime) -> ActingRights:
+    """The user's desks and the delegations in force towards them (one query, then no more)."""
+    return ActingRights({desk.slug: desk for desk in user.desks},
+                        tuple(delegated_desks(session, user, now=now)))
+
+
 def acting_capacity(session: Session, user: User, desk: Desk, *, doc_type: str,
                     now: datetime) -> ActingCapacity | None:
     """Whether `user` may act for `desk` now, directly or through a valid delegation."""
-    if any(member.id == user.id for member in desk.members):
-        return ActingCapacity(desk)
-    own_desk_ids = [d.id for d in user.desks]
-    if not own_desk_ids:
-        return None
-    delegations = session.execute(
-        select(Delegation).where(
-            Delegation.from_desk_id == desk.id,
-            Delegation.to_desk_id.in_(own_desk_ids),
-            Delegation.starts_at <= now,
-            Delegation.ends_at > now,
-        ).order_by(Delegation.id)
-    ).scalars()
-    for delegation in delegations:
-        if delegation.document_types is None or doc_type in delegation.document_types:
-            return ActingCapacity(desk, via=delegation.to_desk)
-    return None
+    return acting_rights(session, user, now=now).capacity(desk.slug, doc_type)
 
 
 def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Delegation]:
-    """Delegations currently in force towards one of the user's desks."""
+    """Delegations currently in force towards one of the user's desks (oldest first)."""
     own_desk_ids = [d.id for d in user.desks]
     if not own_desk_ids:
         return []
     return list(session.execute(
         select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
                                  Delegation.starts_at <= now, Delegation.ends_at > now)
+        .order_by(Delegation.id)
+        .options(selectinload(Delegation.from_desk), selectinload(Delegation.to_desk))
     ).scalars())
 
 

@@ -17,13 +17,14 @@ class StepAction(Base):
     __tablename__ = "step_actions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
+                                             index=True)
     step: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(30))  # visa, signature, cachet, export, notification
     decision: Mapped[str] = mapped_column(String(20))  # approve, reject, take_back
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
-    on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), index=True)
+    on_behalf_of_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
     certificate_subject: Mapped[str | None] = mapped_column(Text)

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from parapheur.accounts.models import Desk, User
-from parapheur.accounts.services import ActingCapacity, acting_capacity
+from parapheur.accounts.services import (
+    ActingCapacity,
+    ActingRights,
+    acting_capacity,
+    acting_rights,
+)
 from parapheur.audit import services as audit
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
@@ -194,26 +199,29 @@ def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str]) -> dict
 
 
 def capacity_for(session: Session, document: Document, pending: engine.PendingStep, user: User, *,
-                 now: datetime) -> ActingCapacity:
-    """How `user` may act on this step (member or delegate of one of its desks), or Forbidden."""
-    desks = _desks_by_slug(session, [d for d in pending.desks if d not in pending.acted])
-    for slug in pending.desks:
-        desk = desks.get(slug)
-        if desk is None:
-            continue
-        capacity = acting_capacity(session, user, desk, doc_type=document.doc_type, now=now)
+                 now: datetime, rights: ActingRights | None = None) -> ActingCapacity:
+    """How `user` may act on this step (member or delegate of one of its desks), or Forbidden.
+
+    `rights` (from `acting_rights`) spares the delegation query when deciding for many documents.
+    """
+    if rights is None:
+        rights = acting_rights(session, user, now=now)
+    for slug in pending.waiting:
+        capacity = rights.capacity(slug, document.doc_type)
         if capacity is not None:
             return capacity
     raise Forbidden("Vous n'êtes ni membre ni délégataire du bureau chargé de cette étape.")
 
 
-def user_can_act(session: Session, document: Document, user: User, *, now: datetime) -> list[
+def user_can_act(session: Session, document: Document, user: User, *, now: datetime,
+                 rights: ActingRights | None = None) -> list[
         tuple[engine.PendingStep, ActingCapacity]]:
     """The pending steps this user may act on, with the capacity in which they would act."""
     result = []
     for pending in pending_steps(document):
         try:
-            result.append((pending, capacity_for(session, document, pending, user, now=now)))
+            result.append((pending, capacity_for(session, document, pending, user, now=now,
+                                                 rights=rights)))
         except Forbidden:
             continue
     return result

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from parapheur.accounts.models import Role, User
 from parapheur.accounts.services import delegated_desks
 from parapheur.circuits.models import StepAction
-from parapheur.documents.models import Document, ReachedDesk, WaitingDesk
+from parapheur.documents.models import Document, DocumentStatus, ReachedDesk, WaitingDesk
 from parapheur.errors import NotFound
 
 #: Roles that read every document (of their organisation).
@@ -63,13 +63,65 @@ def visible_documents(session: Session, user: User | None, now: datetime) -> Sel
     if slugs:
         conditions.append(Document.id.in_(
             select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))))
+    conditions.extend(_waiting_for_delegates(session, user, now))
+    return ids.where(or_(*conditions))
+
+
+def _waiting_in(slugs: list[str]) -> ColumnElement[bool]:
+    """Documents waiting now for one of these desks (the waiting-desks index)."""
+    return Document.id.in_(select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs)))
+
+
+def _waiting_for_delegates(session: Session, user: User, now: datetime) -> list[ColumnElement[bool]]:
+    """Documents waiting now for a desk delegating to one of the user's, of the delegated types."""
+    conditions: list[ColumnElement[bool]] = []
     for delegation in delegated_desks(session, user, now=now):
-        waiting: ColumnElement[bool] = Document.id.in_(select(WaitingDesk.document_id).where(
-            WaitingDesk.desk_slug == delegation.from_desk.slug))
+        waiting = _waiting_in([delegation.from_desk.slug])
         if delegation.document_types is not None:
             waiting = and_(waiting, Document.doc_type.in_(list(delegation.document_types)))
         conditions.append(waiting)
-    return ids.where(or_(*conditions))
+    return conditions
+
+
+def actionable_documents(session: Session, user: User | None, now: datetime) -> Select:
+    """`SELECT documents.id` of every document `user` may act on now (the « À traiter » tray).
+
+    In progress and waiting for one of the user's desks, or for a desk delegating to one of them
+    (of the delegated document types), in the user's organisation: the rule `capacity_for`
+    applies to one document, decided in SQL for all of them. Every such document is visible.
+    """
+    if user is None or not user.active:
+        return select(Document.id).where(false())
+    slugs = [desk.slug for desk in user.desks]
+    conditions = _waiting_for_delegates(session, user, now)
+    if slugs:
+        conditions.append(_waiting_in(slugs))
+    if not conditions:
+        return select(Document.id).where(false())
+    return select(Document.id).where(Document.organisation_id == user.organisation_id,
+                                     Document.status == DocumentStatus.IN_PROGRESS,
+                                     or_(*conditions))
+
+
+def tray_page(documents: Select, *, after: tuple[datetime | None, int] | None,
+              size: int) -> Select:
+    """`size` documents in progress among `documents` (a `SELECT documents.id`), keyset order.
+
+    By deadline (the most overdue first, those without one last), then id; `after` is the
+    (deadline, id) of the last document of the previous page. Never OFFSET: every page costs the
+    same, the index `ix_documents_status_due_at_id` gives the order.
+    """
+    query = select(Document).where(Document.status == DocumentStatus.IN_PROGRESS,
+                                   Document.id.in_(documents))
+    if after is not None:
+        last_due, last_id = after
+        if last_due is None:
+            query = query.where(Document.due_at.is_(None), Document.id > last_id)
+        else:
+            query = query.where(or_(Document.due_at > last_due,
+                                    and_(Document.due_at == last_due, Document.id > last_id),
+                                    Document.due_at.is_(None)))
+    return query.order_by(Document.due_at.asc().nulls_last(), Document.id.asc()).limit(size)
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,

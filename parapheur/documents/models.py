@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.accounts.models import Desk, User
@@ -46,6 +55,8 @@ class Document(Base):
     """A document travelling through a circuit."""
 
     __tablename__ = "documents"
+    # The « À traiter » tray's keyset order: deadline, then id, among documents in progress.
+    __table_args__ = (Index("ix_documents_status_due_at_id", "status", "due_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -54,12 +65,14 @@ class Document(Base):
     doc_subtype: Mapped[str] = mapped_column(String(100))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     status: Mapped[DocumentStatus] = mapped_column(value_enum(DocumentStatus))
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     author_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     circuit_version_id: Mapped[int] = mapped_column(ForeignKey("circuit_versions.id"))
     run_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # The current step's deadline while in progress (the run state's `due`): the trays' order.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Optimistic lock: of two concurrent actions on the same document, exactly one commits.
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -148,8 +161,10 @@ def waiting_slugs(run_state: dict[str, Any]) -> set[str]:
 
 def sync_waiting(document: Document) -> None:
     """Bring the document's waiting desks in line with its run state (before a flush)."""
-    wanted = waiting_slugs(document.run_state) if document.status is DocumentStatus.IN_PROGRESS \
-        else set()
+    in_progress = document.status is DocumentStatus.IN_PROGRESS
+    wanted = waiting_slugs(document.run_state) if in_progress else set()
+    due = (document.run_state or {}).get("due") if in_progress else None
+    document.due_at = datetime.fromisoformat(due) if due else None
     document.waiting = [row for row in document.waiting if row.desk_slug in wanted]
     have = {row.desk_slug for row in document.waiting}
     document.waiting.extend(WaitingDesk(desk_slug=slug) for slug in sorted(wanted - have))

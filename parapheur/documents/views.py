@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import (
     Blueprint,
     Response,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -19,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
 
 from parapheur.accounts.models import Desk, Role
-from parapheur.accounts.services import acting_desk_slugs
+from parapheur.accounts.services import acting_rights
 from parapheur.audit import services as audit
 from parapheur.audit.evidence import export_document
 from parapheur.circuits import graph
@@ -35,7 +38,7 @@ from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.documents import access, services
 from parapheur.documents.errors import InvalidUpload
-from parapheur.documents.models import Document, DocumentStatus, WaitingDesk
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import Forbidden, ParapheurError
 from parapheur.signatures.reports import trust_anchor_paths
 
@@ -49,43 +52,94 @@ def _visible(document_id: int) -> Document:
 
 @bp.app_template_global()
 def typology_label(doc_type: str, doc_subtype: str) -> str:
-    """« Type — Sous-type » in French for pages (the codes when no longer configured)."""
-    return circuits.typology_label(current_workflows_dir(), doc_type, doc_subtype)
+    """« Type — Sous-type » in French for pages (the codes when no longer configured).
+
+    Read once per request and pair: a list of many documents does not re-read the catalogue.
+    """
+    labels = g.setdefault("typology_labels", {})
+    key = (doc_type, doc_subtype)
+    if key not in labels:
+        labels[key] = circuits.typology_label(current_workflows_dir(), doc_type, doc_subtype)
+    return labels[key]
+
+
+#: Documents per page of the « À traiter » tray.
+INBOX_PAGE_SIZE = 50
+
+
+def _tray_cursor(args) -> tuple[datetime | None, int] | None:
+    """The (deadline, id) after which the « suivant » page starts, from ?apres=ID&echeance=ISO."""
+    raw_id = args.get("apres", "")
+    if not raw_id:
+        return None
+    raw_due = args.get("echeance", "")[:40]
+    try:
+        last_id = int(raw_id[:20])
+        last_due = datetime.fromisoformat(raw_due) if raw_due else None
+    except ValueError:
+        raise ParapheurError("Page de la bannette invalide : revenez à la première page.") from None
+    if last_due is not None and last_due.tzinfo is None:
+        raise ParapheurError("Page de la bannette invalide : revenez à la première page.")
+    return last_due, last_id
 
 
 @bp.route("/")
 @login_required
 def inbox():
-    """The bannettes: to process (late ones first), mine in progress, processed."""
+    """The bannettes: to process (late ones first, by deadline, 50 a page), mine, processed.
+
+    A constant number of queries whatever the number of documents: who may act is decided in SQL
+    (`access.actionable_documents`), the page is read by keyset, the circuits in one query.
+    """
     session = get_session()
     moment = now()
-    # The waiting-desks index narrows the search to documents waiting for a desk the user may act
-    # for; user_can_act() then applies the exact rules (delegation types, parallel steps).
-    slugs = acting_desk_slugs(session, current_user, now=moment)
+    actionable = access.actionable_documents(session, current_user, moment)
     visible = access.visible_documents(session, current_user, moment)
-    candidates = session.execute(
-        select(Document).where(
-            Document.status == DocumentStatus.IN_PROGRESS, Document.id.in_(visible),
-            Document.id.in_(select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs))))
-        .order_by(Document.created_at)).scalars().all() if slugs else []
+    cursor = _tray_cursor(request.args)
+    page = session.execute(
+        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1)
+        .options(selectinload(Document.circuit_version))
+    ).scalars().all()
+    has_next = len(page) > INBOX_PAGE_SIZE
+    page = page[:INBOX_PAGE_SIZE]
+    rights = acting_rights(session, current_user, now=moment)
     to_process = []
-    for document in candidates:
-        for pending, capacity in circuits.user_can_act(session, document, current_user, now=moment):
+    for document in page:
+        for pending, capacity in circuits.user_can_act(session, document, current_user,
+                                                        now=moment, rights=rights):
             late = pending.due is not None and moment > pending.due
             to_process.append((document, pending, capacity, late))
-    # Late documents first, the most overdue on top; then the others in arrival order (stable).
-    to_process.sort(key=lambda row: (not row[3], row[1].due if row[3] else moment))
-    mine = session.execute(
-        select(Document).where(Document.author_id == current_user.id, Document.id.in_(visible))
-        .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
-    processed = session.execute(
-        select(Document).where(Document.id.in_(visible), Document.id.in_(
-            select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
-        .order_by(Document.updated_at.desc()).limit(50)).scalars().all()
+    next_args = None
+    if has_next:
+        last = page[-1]
+        next_args = {"apres": last.id,
+                     "echeance": last.due_at.isoformat() if last.due_at else ""}
+    mine_query = select(Document).where(Document.author_id == current_user.id,
+                                        Document.id.in_(visible))
+    processed_query = select(Document).where(Document.id.in_(visible), Document.id.in_(
+        select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
+    tray = select(Document).where(Document.id.in_(actionable))
+    counts = session.execute(select(
+        _count(tray), _count(tray.where(Document.due_at < moment)),
+        _count(mine_query), _count(mine_query.where(
+            Document.status == DocumentStatus.IN_PROGRESS, Document.due_at < moment)),
+        _count(processed_query))).one()
+    mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
+                           .limit(50)).scalars().all()
+    processed = session.execute(processed_query.order_by(Document.updated_at.desc(),
+                                                         Document.id.desc())
+                                .limit(50)).scalars().all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
-                           processed=processed, late_ids=late_ids,
-                           late_count=sum(1 for row in to_process if row[3]))
+                           processed=processed, late_ids=late_ids, to_process_count=counts[0],
+                           late_count=counts[1], mine_count=counts[2], mine_late_count=counts[3],
+                           processed_count=counts[4], next_args=next_args,
+                           first_page=cursor is None)
+
+
+def _count(query: Select):
+    """`SELECT count(*)` of a query, as a scalar subquery (several counts in one round trip)."""
+    return select(func.count()).select_from(query.subquery()).scalar_subquery()
 
 
 @dataclass(frozen=True)

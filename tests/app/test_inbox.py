@@ -1,0 +1,221 @@
+"""The « À traiter » tray at constant cost: decided in SQL, read by keyset, late ones first."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from app_helpers import csrf_from, page_text
+from sqlalchemy import event, select, text
+
+from parapheur.accounts.models import Desk, User
+from parapheur.accounts.services import create_delegation
+from parapheur.circuits.models import StepAction
+from parapheur.context import store_for, workflows_dir_for
+from parapheur.db import get_session, transaction
+from parapheur.documents import access
+from parapheur.documents import services as documents
+from parapheur.documents.models import Document
+
+ROW = re.compile(r'<td>(?:<span class="badge badge-late">En retard</span> )?'
+                 r'<a href="/documents/(\d+)">')
+NEXT = re.compile(r'href="(/\?[^"]+)" rel="next"')
+
+
+def _deposit(app, sample_pdf, clock, count: int, *, doc_type: str = "ACTES",
+             doc_subtype: str = "DELIBERATION", **meta) -> list[int]:
+    """`count` documents deposited by « finances » through the services (not over HTTP)."""
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            finances = session.execute(select(User).where(User.username == "finances")).scalar_one()
+            desk = session.execute(select(Desk).where(Desk.slug == "finances")).scalar_one()
+            made = [documents.create_document(
+                session, store_for(app.config), title=f"Pièce {doc_type} {n:03d}",
+                doc_type=doc_type, doc_subtype=doc_subtype, data=sample_pdf, filename="piece.pdf",
+                author=finances, author_desk=desk, now=clock(), metadata=meta,
+                circuits_dir=workflows_dir_for(app.config)) for n in range(count)]
+            return [d.id for d in made]
+
+
+@contextmanager
+def _counting(app):
+    """Counts the SQL statements the application's engine runs inside the block."""
+    engine = app.extensions["parapheur.engine"]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _tray(page: str) -> str:
+    return page[page.index('id="a-traiter"'):page.index('id="mes-documents"')]
+
+
+def _all_pages(client) -> list[list[int]]:
+    """The ids of every page of the tray, following the « Suivante » links."""
+    pages, url = [], "/"
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        tray = _tray(response.get_data(as_text=True))
+        pages.append([int(n) for n in ROW.findall(tray)])
+        found = NEXT.search(tray)
+        url = found.group(1).replace("&amp;", "&") if found else None
+        assert len(pages) < 10
+    return pages
+
+
+def test_the_inbox_runs_as_many_queries_at_10_as_at_60_waiting_documents(demo, client_for, clock,
+                                                                        sample_pdf):
+    dgs = client_for("dgs")
+    dgs.get("/")  # warm-up: first-request work (templates, catalogue) is not the inbox's cost
+    _deposit(demo, sample_pdf, clock, 8)  # the demo's two waiting délibérations + 8
+    with _counting(demo) as at_10:
+        page = dgs.get("/").get_data(as_text=True)
+    assert len(ROW.findall(_tray(page))) == 10 and NEXT.search(page) is None
+    _deposit(demo, sample_pdf, clock, 50)
+    with _counting(demo) as at_60:
+        page = page_text(dgs.get("/"))
+    assert len(ROW.findall(_tray(page))) == 50 and NEXT.search(page) is not None
+    assert 'À traiter <span class="count">60</span>' in page
+    assert len(at_10) == len(at_60), (len(at_10), len(at_60))
+
+
+def test_pages_follow_the_deadline_late_first_without_gaps_or_repeats(demo, client_for, clock,
+                                                                      sample_pdf):
+    start = clock.moment
+    clock.moment = start - timedelta(days=30)  # their 5-day visa is long overdue
+    late = _deposit(demo, sample_pdf, clock, 3)
+    clock.moment = start + timedelta(minutes=1)
+    fresh = _deposit(demo, sample_pdf, clock, 55)
+    clock.moment = start + timedelta(minutes=2)
+    dgs = client_for("dgs")
+    pages = _all_pages(dgs)
+    assert [len(p) for p in pages] == [50, 10]
+    listed = [n for p in pages for n in p]
+    assert len(set(listed)) == len(listed) == 60
+    assert listed[:3] == late  # the most overdue first, then by deadline
+    assert listed[-55:] == fresh
+    assert set(listed) - set(late) - set(fresh) == {1, 2}  # the demo's two, deposited earlier
+    first = page_text(dgs.get("/"))
+    assert "3 en retard" in first
+    assert 'À traiter <span class="count">60</span>' in first
+
+
+def test_delegates_see_only_the_delegated_types_and_act_for_the_holder(demo, client_for, clock,
+                                                                       sample_pdf):
+    now = clock()
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
+            create_delegation(session, from_desk=desks["maire"], to_desk=desks["dgs"],
+                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=3),
+                              document_types=["FACTURES"], now=now)
+    facture = _deposit(demo, sample_pdf, clock, 1, doc_type="FACTURES", doc_subtype="FACTURE",
+                       montant_ttc="1000", service_ordonnateur="maire")[0]
+    page = client_for("dgs").get("/").get_data(as_text=True)
+    tray = _tray(page)
+    rows = [int(n) for n in ROW.findall(tray)]
+    assert facture in rows and 3 not in rows  # the Maire's délibération n° 3 is not delegated
+    assert "en l&#39;absence de son titulaire" in tray or "en l'absence de son titulaire" in tray
+    with demo.app_context():
+        session = get_session()
+        dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        ids = set(session.execute(access.actionable_documents(session, dgs, now)).scalars())
+        visible = set(session.execute(access.visible_documents(session, dgs, now)).scalars())
+    assert ids == set(rows) and ids <= visible
+
+
+def test_a_forged_page_cursor_is_a_clear_400(demo, client_for):
+    dgs = client_for("dgs")
+    for query in ("apres=abc", "apres=1&echeance=demain", "apres=1&echeance=2026-12-01T10:00:00"):
+        response = dgs.get(f"/?{query}")
+        assert response.status_code == 400, query
+        assert "Page de la bannette invalide" in page_text(response)
+
+
+def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
+    """With sequential scans discouraged, every table the trays read is reached by an index."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("query plans are read on PostgreSQL")
+    now = clock()
+    with demo.app_context():
+        session = get_session()
+        dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        actionable = access.actionable_documents(session, dgs, now)
+        visible = access.visible_documents(session, dgs, now)
+        queries = {
+            "à traiter": access.tray_page(actionable, after=None, size=51),
+            "page suivante": access.tray_page(actionable, after=(now, 2), size=51),
+            "mes dépôts": select(Document.id).where(Document.author_id == dgs.id,
+                                                    Document.id.in_(visible))
+            .order_by(Document.updated_at.desc()).limit(50),
+            "traités": select(Document.id).where(Document.id.in_(select(StepAction.document_id)
+                                                  .where(StepAction.actor_id == dgs.id))),
+        }
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        for name, query in queries.items():
+            compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+            plan = "\n".join(session.execute(text(f"EXPLAIN {compiled}")).scalars())
+            assert "Seq Scan" not in plan, f"{name}:\n{plan}"
+        session.rollback()
+
+
+def test_migration_0013_fills_the_deadlines_the_application_keeps(demo, client_for, clock,
+                                                                 sample_pdf):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from parapheur.db import alembic_config
+
+    _deposit(demo, sample_pdf, clock, 2)
+    dgs = client_for("dgs")
+    token = csrf_from(dgs.get("/documents/2").get_data(as_text=True))
+    response = dgs.post("/documents/2/steps/visa_dgs/reject",
+                        data={"csrf_token": token, "reason": "Erreur"})
+    assert response.status_code == 302
+
+    def deadlines() -> dict[int, object]:
+        with demo.app_context():
+            return dict(get_session().execute(select(Document.id, Document.due_at)).all())
+
+    kept = deadlines()
+    assert kept[2] is None and kept[1] is not None  # a rejected document has no deadline
+    config = alembic_config(demo.config["DATABASE_URL"])
+    demo.extensions["parapheur.engine"].dispose()
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0013").down_revision)
+    command.upgrade(config, "head")
+    assert deadlines() == kept
+
+
+def test_the_other_trays_show_their_counts(demo, client_for, clock, sample_pdf):
+    start = clock.moment
+    clock.moment = start - timedelta(days=30)
+    _deposit(demo, sample_pdf, clock, 2)  # overdue at the DGS's visa
+    clock.moment = start
+    _deposit(demo, sample_pdf, clock, 3)
+    with demo.app_context():
+        session = get_session()
+        authored = len(session.execute(select(Document.id).where(
+            Document.author.has(User.username == "finances"))).all())
+    finances = page_text(client_for("finances").get("/"))
+    assert f'Mes dépôts <span class="count">{authored}</span>' in finances
+    assert "2 en retard" in finances[finances.index('id="mes-documents"'):]
+    dgs = client_for("dgs")
+    assert 'Traités <span class="count">1</span>' in page_text(dgs.get("/"))  # the demo's n° 3
+    token = csrf_from(dgs.get("/documents/1").get_data(as_text=True))
+    assert dgs.post("/documents/1/steps/visa_dgs/visa",
+                    data={"csrf_token": token}).status_code == 302
+    page = page_text(dgs.get("/"))
+    assert 'Traités <span class="count">2</span>' in page
+    assert 'À traiter <span class="count">6</span>' in page  # the demo's n° 2, the 5 deposited
