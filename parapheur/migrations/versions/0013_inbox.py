@@ -1,7 +1,7 @@
 """Inbox at constant cost: the documents' current deadline and the indexes the trays need.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-01
 """
 import json
@@ -13,7 +13,7 @@ from alembic import op
 import parapheur.db
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
