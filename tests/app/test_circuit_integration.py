@@ -219,6 +219,7 @@ def test_late_documents_are_marked_and_listed_first(demo, client_for, sample_pdf
     assert upload(finances, sample_pdf, typology="CONTRATS/CONTRAT", title="Contrat à l'heure",
                    montant_ht="1000", procedure="gre-a-gre").status_code == 302
     clock.moment += timedelta(hours=1)
+    finances = client_for("finances")  # an hour later the idle session has ended: log in again
     assert upload(finances, sample_pdf, typology="ACTES/ARRETE", title="Arrêté en retard").status_code == 302
     contract, arrete = _document(demo, "Contrat à l'heure"), _document(demo, "Arrêté en retard")
     with demo.app_context():
@@ -229,6 +230,7 @@ def test_late_documents_are_marked_and_listed_first(demo, client_for, sample_pdf
     html = page_text(dgs.get("/"))
     assert "En retard" not in html
     clock.moment = arrete_due + timedelta(minutes=1)
+    dgs = client_for("dgs")  # days later: a new login
     html = page_text(dgs.get("/"))
     section = html[html.index('id="a-traiter"'):html.index('id="mes-documents"')]
     rows = re.findall(r"<tr( class=\"late\")?>\s*<td>(.*?)</td>", section, re.S)
