@@ -30,7 +30,14 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import SigningError
-from signing.pades import SignOptions, async_sign_prepared, classify_failure, prepare, run_sync
+from signing.pades import (
+    REVINFO_TOLERANCE,
+    SignOptions,
+    async_sign_prepared,
+    classify_failure,
+    prepare,
+    run_sync,
+)
 
 DEFAULT_CONCURRENCY = 8
 
@@ -94,6 +101,9 @@ class BatchSigner:
                 c for c in self.key.signer.cert_registry if c.self_signed]
             context = ValidationContext(
                 trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
+                # OCSP/CRL answers fetched a few seconds after the signing time (a busy server,
+                # a slow responder) are as good: they are not "too recent" for the signature.
+                time_tolerance=REVINFO_TOLERANCE,
                 fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
         return stamper, context, session
 

@@ -12,7 +12,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
@@ -268,7 +268,11 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
     certs = list(key.signer.cert_registry)
     roots = [c for c in certs if c.self_signed] or certs
     return ValidationContext(trust_roots=roots, allow_fetching=True, moment=at,
-                             revocation_mode="hard-fail")
+                             revocation_mode="hard-fail", time_tolerance=REVINFO_TOLERANCE)
+
+
+#: How much later than the signing time OCSP/CRL answers may be issued and still be used.
+REVINFO_TOLERANCE = timedelta(minutes=5)
 
 
 def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,

@@ -24,9 +24,9 @@ from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from signing.errors import SigningError
 
 if TYPE_CHECKING:
-    from signing.errors import SigningError
     from signing.pades import SignOptions
 
 
@@ -199,24 +199,64 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
               setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None,
                                                  SigningError | None]]:
     """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
-    from signing.batch import BatchSigner
 
     results = []
     by_level: dict = {}
     for request in requests:
         by_level.setdefault(request.options.level, []).append(request)
+    own_roots = [c for c in key.signer.cert_registry if c.self_signed]
     for level, group in by_level.items():
-        own_roots = [c for c in key.signer.cert_registry if c.self_signed]
-        signer = BatchSigner(
-            key, group[0].options, clock=lambda: now,
-            timestamper=_require_tsa(setup.tsa_url) if level.needs_timestamp else None,
-            trust_roots=[*setup.trust_roots, *own_roots] if setup.trust_roots else None)
-        outcomes = signer.sign_documents(
-            [(str(index), request.original, request.options) for index, request in enumerate(group)],
-            signed_at=now)
-        for request, outcome in zip(group, outcomes, strict=True):
-            results.append((request, outcome.signed, outcome.error))
+        results.extend(_sign_level(key, level, group, now=now, setup=setup, own_roots=own_roots))
     return results
+
+
+def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
+                setup: SigningSetup, own_roots: list):
+    """Sign one level's requests; each signed file is checked by `parapheur verify`'s validator."""
+    from signing.batch import BatchSigner
+    from signing.validation import Validator
+
+    results = []
+    signer = BatchSigner(
+        key, group[0].options, clock=lambda: now,
+        timestamper=_require_tsa(setup.tsa_url) if level.needs_timestamp else None,
+        trust_roots=[*setup.trust_roots, *own_roots] if setup.trust_roots else None)
+    outcomes = signer.sign_documents(
+        [(str(index), request.original, request.options) for index, request in enumerate(group)],
+        signed_at=now)
+    validator = Validator([*setup.trust_roots, *own_roots], online=False, clock=lambda: now)
+    try:
+        for request, outcome in zip(group, outcomes, strict=True):
+            signed, error = outcome.signed, outcome.error
+            if signed is not None:
+                problem = verification_problem(validator, signed, request.options.field_name)
+                if problem is not None:
+                    signed, error = None, SigningError(problem)
+            results.append((request, signed, error))
+    finally:
+        validator.close()
+    return results
+
+
+def verification_problem(validator, signed: bytes, field_name: str) -> str | None:
+    """Why the signature just made in `field_name` fails verification, or None when it holds.
+
+    The same validator as `parapheur verify`: a signature the application would later report as
+    broken is never recorded.
+    """
+    from signing.report import Indication
+
+    report = validator.validate(signed)
+    if report.error is not None:
+        return (f"La signature produite ne se vérifie pas ({report.error}) : le document n'a pas "
+                f"été signé.")
+    entry = next((s for s in report.signatures if s.field_name == field_name), None)
+    if entry is None:
+        return "La signature produite est introuvable à la vérification : le document n'a pas été signé."
+    if entry.indication is Indication.TOTAL_FAILED or not entry.intact or not entry.valid:
+        return (f"La signature produite ne se vérifie pas ({entry.sub_indication or entry.message})"
+                f" : le document n'a pas été signé. Le PDF est probablement mal formé.")
+    return None
 
 
 def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
