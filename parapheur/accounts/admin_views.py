@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import wraps
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -162,15 +162,21 @@ def register_credential(user_id: int):
     """Give a user their PKCS#12 signing certificate (checked with its code, which is not kept)."""
     from pathlib import Path
 
-    from flask import current_app
-
     upload = request.files.get("pkcs12")
     data = upload.read() if upload is not None else b""
     directory = Path(current_app.config["DATA_DIR"]) / "credentials"
     return _change(lambda session: services.register_pkcs12(
         session, _get(User, user_id, "Compte"), data, request.form.get("passphrase", ""),
-        directory=directory, now=now(), actor=current_user),
+        directory=directory, now=now(), actor=current_user, trust_roots=_trust_roots(),
+        name_mismatch_reason=request.form.get("name_mismatch_reason")),
         "Certificat de signature enregistré.")
+
+
+def _trust_roots() -> list:
+    from parapheur.signatures.reports import trust_anchor_paths
+    from signing.validation import load_trust_roots
+
+    return load_trust_roots(trust_anchor_paths(current_app))
 
 
 @bp.route("/users/<int:user_id>/token", methods=["POST"])
@@ -181,5 +187,7 @@ def register_token(user_id: int):
     return _change(lambda session: services.register_pkcs11(
         session, _get(User, user_id, "Compte"), module=form.get("module", "").strip(),
         token_label=form.get("token_label", ""), key_label=form.get("key_label", ""),
-        pin=form.get("pin", ""), now=now(), actor=current_user),
+        pin=form.get("pin", ""), now=now(), actor=current_user, trust_roots=_trust_roots(),
+        allowed_modules=current_app.config.get("PKCS11_MODULES") or (),
+        name_mismatch_reason=form.get("name_mismatch_reason")),
         "Clé sur jeton PKCS#11 enregistrée.")

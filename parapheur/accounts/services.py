@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,7 +27,7 @@ from parapheur.audit import services as audit
 from parapheur.dates import days_period
 from parapheur.db import transaction
 from parapheur.errors import Conflict, NotFound, ParapheurError
-from parapheur.fields import bounded
+from parapheur.fields import FieldError, bounded
 from parapheur.notifications.events import queue_event
 from parapheur.organisations.models import Organisation
 from parapheur.outbox import services as outbox
@@ -380,7 +381,8 @@ def remove_member(session: Session, desk: Desk, user: User, *, now: datetime,
 
 
 def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, *,
-                    directory: Path, now: datetime, actor: User) -> SigningCredential:
+                    directory: Path, now: datetime, actor: User, trust_roots: list,
+                    name_mismatch_reason: str | None = None) -> SigningCredential:
     """Give `user` a PKCS#12 signing key: it must open with `passphrase` and be usable now.
 
     The file is kept (mode 0600) under `directory`; the passphrase is only used to check it and
@@ -390,7 +392,7 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
     import tempfile
 
     from signing.errors import SigningError
-    from signing.keys import Pkcs12Key, check_certificate_usable
+    from signing.keys import Pkcs12Key
 
     if not data:
         raise ParapheurError("Choisissez le fichier PKCS#12 (.p12 ou .pfx) du certificat.")
@@ -403,9 +405,10 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
         os.chmod(path, 0o600)
         try:
             key = Pkcs12Key.open(path, passphrase)
-            check_certificate_usable(key.certificate, now)
         except SigningError as exc:
             raise ParapheurError(exc.message) from None
+        details = check_certificate_for(user, key, trust_roots=trust_roots, now=now,
+                                        name_mismatch_reason=name_mismatch_reason)
         target = directory / f"user-{user.id}-{hashlib.sha256(data).hexdigest()[:16]}.p12"
         os.replace(path, target)
     finally:
@@ -413,7 +416,8 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
     return _activate_credential(
         session, user, SigningCredential(kind="pkcs12", label=f"Certificat de {key.subject_name}",
                                          pkcs12_path=str(target)),
-        key.certificate, {"sha256": hashlib.sha256(data).hexdigest()}, now=now, actor=actor)
+        key.certificate, {"sha256": hashlib.sha256(data).hexdigest(), **details}, now=now,
+        actor=actor)
 
 
 def _activate_credential(session: Session, user: User, credential: SigningCredential,
@@ -438,15 +442,22 @@ def _activate_credential(session: Session, user: User, credential: SigningCreden
 
 
 def register_pkcs11(session: Session, user: User, *, module: str, token_label: str,
-                    key_label: str, pin: str, now: datetime, actor: User) -> SigningCredential:
+                    key_label: str, pin: str, now: datetime, actor: User, trust_roots: list,
+                    allowed_modules: Iterable[Path] = (),
+                    name_mismatch_reason: str | None = None) -> SigningCredential:
     """Give `user` a key on a PKCS#11 token (smartcard or HSM on the server), checked with its PIN.
 
     The PIN is used once to find the key and its certificate; it is asked again at every signature
     and never kept. One login only: a wrong PIN is reported, never retried (cards lock).
     """
     from signing.errors import SigningError
-    from signing.keys import KeySpec, check_certificate_usable, open_key
+    from signing.keys import KeySpec, open_key
 
+    allowed = {Path(p).resolve() for p in allowed_modules}
+    if not module or Path(module).resolve() not in allowed:
+        shown = ", ".join(sorted(str(p) for p in allowed)) or "aucun"
+        raise FieldError("module", f"Module PKCS#11 non autorisé : « {module[:200]} ». Seuls les "
+                                   f"modules de PARAPHEUR_PKCS11_MODULES peuvent servir ({shown}).")
     if not Path(module).is_file():
         raise ParapheurError(f"Module PKCS#11 introuvable : {module}")
     bounded(token_label, field="token_label", label="Libellé du jeton", kind="label")
@@ -457,7 +468,8 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
         key = open_key(KeySpec(kind="pkcs11", module=module, token_label=token_label.strip(),
                                key_label=key_label.strip(), pin=pin))
         try:
-            check_certificate_usable(key.certificate, now)
+            details = check_certificate_for(user, key, trust_roots=trust_roots, now=now,
+                                            name_mismatch_reason=name_mismatch_reason)
             certificate = key.certificate
         finally:
             key.close()
@@ -467,5 +479,68 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
         session, user, SigningCredential(
             kind="pkcs11", label=f"Jeton {token_label.strip()} — {key_label.strip()}",
             pkcs11_module=module, token_label=token_label.strip(), key_label=key_label.strip()),
-        certificate, {"token": token_label.strip(), "key": key_label.strip()}, now=now,
+        certificate, {"token": token_label.strip(), "key": key_label.strip(), **details}, now=now,
         actor=actor)
+
+
+def _comparable_name(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.replace("-", " ").casefold().split())
+
+
+def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
+                          name_mismatch_reason: str | None = None) -> dict:
+    """Refuse a certificate that cannot be this user's signing certificate; details to journal.
+
+    It must be valid now with a signing key usage, chain to the trust anchors, not be revoked
+    (when its responder answers), and be in the account holder's name — unless an administrator
+    gives a reason for the difference, which is journaled.
+    """
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
+
+    from signing.errors import SigningError
+    from signing.keys import check_certificate_usable, subject_common_name
+    from signing.pades import COLLECTION_TIME_TOLERANCE
+
+    certificate = key.certificate
+    try:
+        check_certificate_usable(certificate, now)
+    except SigningError as exc:
+        raise ParapheurError(exc.message) from None
+    holder = subject_common_name(certificate)
+    if not trust_roots:
+        raise ParapheurError("Aucune autorité de confiance n'est configurée "
+                             "(PARAPHEUR_TRUST_ANCHORS) : aucun certificat ne peut être vérifié.")
+    chain = [c for c in key.signer.cert_registry if c.dump() != certificate.dump()]
+    context = ValidationContext(trust_roots=list(trust_roots), other_certs=chain,
+                                allow_fetching=True, revocation_mode="soft-fail",
+                                time_tolerance=COLLECTION_TIME_TOLERANCE)
+    validator = CertificateValidator(certificate, intermediate_certs=chain,
+                                     validation_context=context)
+    try:
+        asyncio.run(validator.async_validate_usage(set()))
+    except RevokedError:
+        raise ParapheurError(f"Le certificat de {holder} est révoqué : il ne peut pas être "
+                             f"enregistré.") from None
+    except PathBuildingError:
+        raise ParapheurError(f"Le certificat de {holder} n'est pas émis par une autorité de "
+                             f"confiance de cette application (PARAPHEUR_TRUST_ANCHORS) : il ne "
+                             f"peut pas être enregistré.") from None
+    except PathValidationError as exc:
+        raise ParapheurError(f"Le certificat de {holder} n'a pas pu être validé ({exc}) : il ne "
+                             f"peut pas être enregistré.") from None
+    details: dict = {}
+    if _comparable_name(holder) != _comparable_name(user.full_name):
+        reason = (bounded(name_mismatch_reason, field="name_mismatch_reason", label="Motif",
+                          kind="reason") or "").strip()
+        if not reason:
+            raise FieldError("name_mismatch_reason",
+                             f"Le certificat est au nom de « {holder} », le compte est celui de "
+                             f"« {user.full_name} » : indiquez le motif de cette différence pour "
+                             f"l'enregistrer quand même (il sera journalisé).")
+        details["name_mismatch_reason"] = reason
+    return details

@@ -46,6 +46,11 @@ FIELD_KEYS = ("type", "values", "optional", "label")
 BRANCH_KEYS = ("if", "to")
 
 
+#: The longest deadlines the engine computes (about a year): longer ones are refused at check.
+MAX_DEADLINE_DAYS = 260
+MAX_DEADLINE_HOURS = 8784
+
+
 @dataclass(frozen=True)
 class Deadline:
     """How long a step may wait: `amount` business days ("d") or hours ("h")."""
@@ -638,7 +643,13 @@ class _CircuitBuilder:
             self.r.report(node, f"délai invalide « {text} » : écrire par exemple 5d (jours "
                                 "ouvrés) ou 48h (heures)")
             return None
-        return Deadline(int(match.group(1)), match.group(2))
+        amount, unit = int(match.group(1)), match.group(2)
+        longest = MAX_DEADLINE_DAYS if unit == "d" else MAX_DEADLINE_HOURS
+        if amount > longest:
+            self.r.report(node, f"délai trop long « {text} » : au plus {MAX_DEADLINE_DAYS}d "
+                                f"(jours ouvrés) ou {MAX_DEADLINE_HOURS}h")
+            return None
+        return Deadline(amount, unit)
 
     def _signature(self, node: Node) -> SignatureOptions | None:
         r = self.r

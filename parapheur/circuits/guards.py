@@ -392,6 +392,26 @@ def _french(kind: str) -> str:
 
 # --- evaluation ------------------------------------------------------------------------------
 
+_DIGIT_GROUPS = re.compile(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))")
+
+
+def _french_number(text: str) -> str:
+    """« 12 000,50 » (spaces, non-breaking spaces, decimal comma) as « 12000.50 »."""
+    return _DIGIT_GROUPS.sub("", text.strip()).replace(",", ".")
+
+
+def expected_value(spec: FieldSpec) -> str:
+    """What a value of this field looks like, in French, for form messages."""
+    expected = _french(spec.type)
+    if spec.type == "desk":
+        expected = "identifiant de bureau (ex. services-techniques)"
+    if spec.type == "decimal":
+        expected += " (ex. 12 000,50)"
+    if spec.values is not None:
+        expected += f" parmi {', '.join(spec.values)}"
+    return expected
+
+
 def coerce(spec: FieldSpec, raw: Any) -> Any:
     """The metadata value as its declared type (Decimal, int, str, bool, date), or GuardError."""
     if raw is None:
@@ -401,7 +421,7 @@ def coerce(spec: FieldSpec, raw: Any) -> Any:
         if kind == "decimal":
             if isinstance(raw, bool):
                 raise ValueError
-            value: Any = Decimal(str(raw).strip().replace(",", ".")) if isinstance(raw, str) \
+            value: Any = Decimal(_french_number(raw)) if isinstance(raw, str) \
                 else Decimal(str(raw))
             if not value.is_finite():
                 raise ValueError
@@ -409,7 +429,7 @@ def coerce(spec: FieldSpec, raw: Any) -> Any:
         if kind == "integer":
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+            return int(_french_number(raw)) if isinstance(raw, str) else int(raw)
         if kind in ("string", "desk"):
             if not isinstance(raw, str):
                 raise ValueError

@@ -28,7 +28,7 @@ from parapheur.audit import services as audit
 from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
 from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, StepNotCurrent
-from parapheur.circuits.guards import coerce
+from parapheur.circuits.guards import coerce, expected_value
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
@@ -125,12 +125,13 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -
         label = spec.label or name
         if name not in cleaned:
             if not spec.optional:
-                problems.append(f"« {label} » ({name}) est obligatoire")
+                problems.append(f"« {label} » est obligatoire")
             continue
         try:
             coerce(spec, cleaned[name])
-        except GuardError as exc:
-            problems.append(f"« {label} » : {exc.message}")
+        except GuardError:
+            problems.append(f"« {label} » : « {str(cleaned[name])[:80]} » n'est pas valable, "
+                            f"{expected_value(spec)} attendu")
     if problems:
         raise MetadataError(problems)
     engine.check_metadata(circuit, cleaned)

@@ -1,11 +1,27 @@
-"""Checking that uploaded bytes are a PDF we can carry through a circuit and sign."""
+"""Checking that uploaded bytes are a PDF we can carry through a circuit and sign.
+
+The file comes from outside: every parser failure, whatever its kind (deep nesting, broken
+streams, page-tree loops, decompression bombs), becomes an InvalidUpload saying why. The PDF is
+parsed as strictly as the signer will parse it, so that a file accepted here can be signed later.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import zlib
 from dataclasses import dataclass
 
 from parapheur.documents.errors import InvalidUpload
+
+#: Compressed streams may inflate to at most this many bytes in all, plus INFLATE_RATIO × the file.
+INFLATE_BASE = 64 * 1024 * 1024
+INFLATE_RATIO = 20
+MAX_PAGES = 20_000
+MAX_OBJECTS = 500_000
+
+_STREAM_START = re.compile(rb"stream\r?\n")
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -18,9 +34,6 @@ class PdfInfo:
 
 def inspect_pdf(data: bytes) -> PdfInfo:
     """Accept a real, parseable, unencrypted PDF; raise InvalidUpload saying what is wrong."""
-    from pyhanko.pdf_utils.misc import PdfError
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
     if not data:
         raise InvalidUpload("Le fichier est vide.", reason="empty")
     if not data[:1024].lstrip().startswith(b"%PDF-"):
@@ -28,18 +41,112 @@ def inspect_pdf(data: bytes) -> PdfInfo:
     if b"%%EOF" not in data[-2048:]:
         raise InvalidUpload("Le PDF est incomplet ou tronqué (marque de fin %%EOF absente).",
                             reason="truncated")
+    check_inflation(data)
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        if reader.encrypted:
-            raise InvalidUpload("Le PDF est chiffré ou protégé par mot de passe : il ne peut pas "
-                                "être signé. Déposez une version sans protection.",
-                                reason="encrypted")
-        pages = int(reader.root["/Pages"]["/Count"])
-        signatures = len(reader.embedded_signatures)
+        pages, signatures = _parse(data)
     except InvalidUpload:
         raise
-    except (PdfError, KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InvalidUpload(f"Le PDF est illisible ou endommagé ({exc}).", reason="unreadable") from None
+    except RecursionError:
+        raise InvalidUpload("Le PDF est mal formé (structure imbriquée trop profondément) : il "
+                            "ne pourrait pas être signé.", reason="unreadable") from None
+    except MemoryError:
+        raise InvalidUpload("Le PDF est trop complexe pour être lu.", reason="unreadable") from None
+    except Exception as exc:  # noqa: BLE001 — a parser of untrusted input fails in many ways
+        detail = str(exc).strip()[:200] or type(exc).__name__
+        raise InvalidUpload(f"Le PDF est illisible ou endommagé et ne pourrait pas être signé "
+                            f"({detail}).", reason="unreadable") from None
     if pages < 1:
         raise InvalidUpload("Le PDF ne contient aucune page.", reason="no_pages")
     return PdfInfo(page_count=pages, signature_count=signatures)
+
+
+def _parse(data: bytes) -> tuple[int, int]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    # strict=True: the signer's incremental writer reads the file strictly too.
+    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    if reader.encrypted:
+        raise InvalidUpload("Le PDF est chiffré ou protégé par mot de passe : il ne peut pas "
+                            "être signé. Déposez une version sans protection.", reason="encrypted")
+    _load_every_object(reader)
+    declared = int(reader.root["/Pages"]["/Count"])
+    counted = _count_pages(reader.root["/Pages"])
+    if declared != counted:
+        raise InvalidUpload(f"L'arbre des pages du PDF est incohérent ({declared} pages annoncées, "
+                            f"{counted} trouvées) : il ne pourrait pas être signé.",
+                            reason="unreadable")
+    return counted, len(reader.embedded_signatures)
+
+
+def _load_every_object(reader) -> None:
+    """Read each object strictly and decode its non-image streams, as signing and checks will.
+
+    A stream whose /Length does not match its data, or whose compressed data is broken, makes
+    signatures that strict verifiers reject: such a file is refused now, not after its circuit.
+    """
+    from pyhanko.pdf_utils.generic import StreamObject
+
+    refs = set()
+    for revision in range(reader.xrefs.total_revisions):
+        refs |= set(reader.xrefs.explicit_refs_in_revision(revision))
+    if len(refs) > MAX_OBJECTS:
+        raise InvalidUpload(f"Le PDF compte plus de {MAX_OBJECTS} objets.", reason="unreadable")
+    for ref in sorted(refs, key=lambda r: (r.idnum, r.generation)):
+        obj = reader.get_object(ref)
+        if isinstance(obj, StreamObject) and obj.get("/Subtype") != "/Image":
+            try:
+                obj.data  # noqa: B018 — decoding is the check
+            except NotImplementedError:
+                pass  # a filter pyHanko does not decode (DCT, JBIG2…): left to viewers
+
+
+def _count_pages(root) -> int:
+    """Walk the page tree without recursion, refusing loops and absurd sizes."""
+    from pyhanko.pdf_utils.generic import IndirectObject
+
+    seen: set[tuple[int, int]] = set()
+    pending = [root]
+    pages = 0
+    while pending:
+        node = pending.pop()
+        kids = node.get("/Kids") if node.get("/Type") != "/Page" else None
+        if kids is None:
+            pages += 1
+            if pages > MAX_PAGES:
+                raise InvalidUpload(f"Le PDF a plus de {MAX_PAGES} pages.", reason="unreadable")
+            continue
+        for kid in kids.raw_get_list() if hasattr(kids, "raw_get_list") else list(kids):
+            if isinstance(kid, IndirectObject):
+                key = (kid.idnum, kid.generation)
+                if key in seen:
+                    raise InvalidUpload("L'arbre des pages du PDF forme une boucle : il ne "
+                                        "pourrait pas être signé.", reason="unreadable")
+                seen.add(key)
+                kid = kid.get_object()
+            pending.append(kid)
+    return pages
+
+
+def check_inflation(data: bytes) -> None:
+    """Refuse compressed streams that would inflate beyond the limit (decompression bombs)."""
+    limit = INFLATE_BASE + INFLATE_RATIO * len(data)
+    total = 0
+    view = memoryview(data)
+    for match in _STREAM_START.finditer(data):
+        end = data.find(b"endstream", match.end())
+        if end < 0:
+            break
+        inflater = zlib.decompressobj()
+        pending: bytes | memoryview = view[match.end():end]
+        try:
+            while pending:
+                total += len(inflater.decompress(pending, _CHUNK))
+                if total > limit:
+                    raise InvalidUpload("Le PDF contient des données compressées démesurées "
+                                        "(bombe de décompression) : il est refusé.",
+                                        reason="unreadable")
+                pending = inflater.unconsumed_tail
+                if inflater.eof:
+                    break
+        except zlib.error:
+            continue  # not a Flate stream, or a broken one: the parser judges it

@@ -35,7 +35,6 @@ from parapheur.signatures.options import (
 from signing.errors import SigningError
 
 if TYPE_CHECKING:
-    from signing.errors import SigningError
     from signing.pades import SignOptions
 
 
@@ -183,28 +182,73 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
               setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None,
                                                  SigningError | None]]:
     """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
+
     results = []
     by_level: dict = {}
     for request in requests:
         by_level.setdefault(request.options.level, []).append(request)
-    for group in by_level.values():
-        try:
-            signer = batch_signer(key, group[0].options, setup, now=now)
-        except TimestampNotConfigured as exc:
-            raise SigningRefused(exc.message) from None
-        outcomes = signer.sign_documents(
-            [(str(index), request.original, request.options) for index, request in enumerate(group)],
-            signed_at=now)
+    own_roots = [c for c in key.signer.cert_registry if c.self_signed]
+    for level, group in by_level.items():
+        results.extend(_sign_level(key, level, group, now=now, setup=setup, own_roots=own_roots))
+    return results
+
+
+def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
+                setup: SigningSetup, own_roots: list):
+    """Sign one level's requests; each signed file is checked by `parapheur verify`'s validator.
+
+    A bordereau de mandats' companion (its XAdES) is made with the same key once its PDF holds.
+    """
+    from signing.validation import Validator
+
+    results = []
+    try:
+        signer = batch_signer(key, group[0].options, setup, now=now)
+    except TimestampNotConfigured as exc:
+        raise SigningRefused(exc.message) from None
+    outcomes = signer.sign_documents(
+        [(str(index), request.original, request.options) for index, request in enumerate(group)],
+        signed_at=now)
+    validator = Validator([*setup.trust_roots, *own_roots], online=False, clock=lambda: now)
+    try:
         for request, outcome in zip(group, outcomes, strict=True):
-            signed = outcome.signed
-            error = outcome.error.message if outcome.error is not None else None
+            signed, error = outcome.signed, outcome.error
+            if signed is not None:
+                problem = verification_problem(validator, signed, request.options.field_name)
+                if problem is not None:
+                    signed, error = None, SigningError(problem)
             if signed is not None and request.companion is not None:
                 try:
                     request.companion.sign(key, now)
-                except (SigningError, ParapheurError) as exc:
-                    signed, error = None, exc.message
+                except SigningError as exc:
+                    signed, error = None, exc
+                except ParapheurError as exc:
+                    signed, error = None, SigningError(exc.message)
             results.append((request, signed, error))
+    finally:
+        validator.close()
     return results
+
+
+def verification_problem(validator, signed: bytes, field_name: str) -> str | None:
+    """Why the signature just made in `field_name` fails verification, or None when it holds.
+
+    The same validator as `parapheur verify`: a signature the application would later report as
+    broken is never recorded.
+    """
+    from signing.report import Indication
+
+    report = validator.validate(signed)
+    if report.error is not None:
+        return (f"La signature produite ne se vérifie pas ({report.error}) : le document n'a pas "
+                f"été signé.")
+    entry = next((s for s in report.signatures if s.field_name == field_name), None)
+    if entry is None:
+        return "La signature produite est introuvable à la vérification : le document n'a pas été signé."
+    if entry.indication is Indication.TOTAL_FAILED or not entry.intact or not entry.valid:
+        return (f"La signature produite ne se vérifie pas ({entry.sub_indication or entry.message})"
+                f" : le document n'a pas été signé. Le PDF est probablement mal formé.")
+    return None
 
 
 def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -148,7 +149,7 @@ def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, ro
                           trusted_list=trusted_list)
     try:
         for index, bundle in enumerate(bundles):
-            result = check_bundle(Path(bundle))
+            result = _checked(Path(bundle), check_bundle)
             seal_line = None
             if result.seal is not None:
                 seal_line, seal_indication, seal_problem = _seal_verdict(validator, result.seal)
@@ -167,13 +168,15 @@ def _check_bundles(bundles: tuple[str, ...], workdir: Path, *, as_json: bool, ro
             if seal_line:
                 print(f"  {seal_line}", file=stream)
             target = workdir / f"{index}-{Path(bundle).stem}" / "document.pdf"
-            try:
-                with zipfile.ZipFile(bundle) as archive:
-                    data = archive.read("document.pdf")
-            except (OSError, KeyError, zipfile.BadZipFile):
+            if not result.ok and any(p.startswith(_SUSPICIOUS) for p in result.problems):
                 continue
-            target.parent.mkdir(parents=True)
-            target.write_bytes(data)
+            try:
+                with zipfile.ZipFile(bundle) as archive, archive.open("document.pdf") as source:
+                    target.parent.mkdir(parents=True)
+                    with target.open("wb") as output:
+                        shutil.copyfileobj(source, output)  # streamed: memory stays bounded
+            except (OSError, KeyError, zipfile.BadZipFile, EOFError, ValueError):
+                continue
             pdfs.append(target)
     finally:
         validator.close()
@@ -198,6 +201,41 @@ def _seal_verdict(validator, seal: bytes):
     if report.indication is Indication.TOTAL_FAILED:
         return line, report.indication, f"le sceau du dossier est invalide : {sig.message}"
     return line, report.indication, None
+
+
+#: An evidence bundle's members may inflate to this much in all, and by this ratio each.
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+MAX_MEMBER_RATIO = 100
+_SUSPICIOUS = "archive suspecte"
+
+
+def _checked(bundle: Path, check_bundle):
+    """`check_bundle` on a bundle, with what no archive from outside may do refused first.
+
+    A bundle comes from anywhere: a zip bomb is refused before anything is inflated, and an
+    archive whose content has an unexpected shape is reported as such, never as a traceback.
+    """
+    from parapheur.audit.bundle import BundleCheck
+
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        return BundleCheck(problems=[f"archive illisible : {exc}"])
+    total = sum(m.file_size for m in members)
+    inflated = [m.filename for m in members
+                if m.file_size > 1024 * 1024 and m.file_size > MAX_MEMBER_RATIO * max(1, m.compress_size)]
+    if total > MAX_BUNDLE_BYTES or inflated:
+        what = (f"{', '.join(inflated[:3])} se décompresse{'nt' if len(inflated) > 1 else ''} "
+                f"plus de {MAX_MEMBER_RATIO} fois" if inflated
+                else f"{total // (1024 * 1024)} Mo une fois décompressée")
+        return BundleCheck(problems=[f"{_SUSPICIOUS} ({what}) : elle n'est pas ouverte."])
+    try:
+        return check_bundle(bundle)
+    except RecursionError:
+        return BundleCheck(problems=["structure JSON imbriquée trop profondément : illisible"])
+    except Exception as exc:  # noqa: BLE001 — untrusted content: any shape, reported as such
+        return BundleCheck(problems=[f"contenu inattendu ({type(exc).__name__} : {exc})"[:300]])
 
 
 def _verify_files(files: list, roots: list, output_format: str, jobs: int | None, online: bool,

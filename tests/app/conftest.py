@@ -202,6 +202,8 @@ def demo(request, app, demo_pki, sample_pdf):
     from parapheur.demo.seed import seed_demo
 
     app.config["TSA_URL"] = demo_pki.tsa_url
+    # As in a real demo, whose CA (under DATA_DIR/demo-pki) is the default trust anchor.
+    app.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path,)
     if not request.node.stash.get(DEMO_CLONED, False):
         with app.app_context():
             seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)

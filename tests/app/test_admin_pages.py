@@ -86,11 +86,12 @@ def test_only_administrators_get_in(demo, client_for):
     assert db_snapshot(demo) == before
 
 
-def _register(admin, user_id: int, data: bytes, code: str):
+def _register(admin, user_id: int, data: bytes, code: str, reason: str = ""):
     import io
 
     return admin.post(f"/admin/users/{user_id}/credential", content_type="multipart/form-data",
                       data={"csrf_token": _token(admin), "passphrase": code,
+                            "name_mismatch_reason": reason,
                             "pkcs12": (io.BytesIO(data), "certificat.p12")})
 
 
@@ -101,7 +102,8 @@ def test_admin_registers_a_certificate_and_its_holder_signs(demo, client_for, de
         "role": "signataire", "password": "mot-de-passe-long",
         "desks": [str(_ids(demo, "maire", "maire")[1])]})
     user_id, _ = _ids(demo, "suppleant", "maire")
-    response = _register(admin, user_id, demo_pki.pkcs12_path("adjoint").read_bytes(), "1234")
+    response = _register(admin, user_id, demo_pki.pkcs12_path("adjoint").read_bytes(), "1234",
+                         reason="Suppléance : signe avec le certificat de l'adjoint")
     assert response.status_code == 302, page_text(response)
     assert "Paul Lefèvre" in page_text(admin.get("/admin/"))
     signer = demo.test_client()

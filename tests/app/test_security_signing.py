@@ -101,3 +101,26 @@ def test_wrong_codes_are_journaled_then_throttled(demo, client_for):
     assert "Trop de codes" in page_text(throttled)
     with demo.app_context():
         assert get_session().get(Document, document_id).current_version.number == 1
+
+
+def test_a_signature_that_does_not_verify_is_never_recorded(demo_pki, sample_pdf):
+    from parapheur.signatures.services import verification_problem
+    from signing.batch import BatchSigner
+    from signing.keys import Pkcs12Key
+    from signing.pades import SignOptions
+    from signing.validation import Validator
+
+    key = Pkcs12Key.open(demo_pki.pkcs12_path("maire"), "1234")
+    options = SignOptions(field_name="Signature1")
+    signed = BatchSigner(key, options).sign_bytes(sample_pdf)
+    validator = Validator([c for c in key.signer.cert_registry if c.self_signed])
+    try:
+        assert verification_problem(validator, signed, "Signature1") is None
+        # One byte changed inside the signed range: `parapheur verify` says TOTAL-FAILED.
+        position = signed.index(b"Seconde page") if b"Seconde page" in signed else len(signed) // 3
+        tampered = signed[:position] + bytes([signed[position] ^ 1]) + signed[position + 1:]
+        problem = verification_problem(validator, tampered, "Signature1")
+        assert problem is not None and "ne se vérifie pas" in problem
+        assert verification_problem(validator, signed, "Signature9") is not None
+    finally:
+        validator.close()

@@ -28,6 +28,7 @@ def test_the_maire_signs_with_her_token(demo, client_for, softhsm_token, pki_ser
     # The token holds a key of another PKI than the demo's (whose TSA stamps the signature): both
     # roots are trusted anchors of this application.
     demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path, dev_pki.ca_certificate_path)
+    demo.config["PKCS11_MODULES"] = (softhsm_token.module,)
     admin = client_for("admin")
     response = _register(admin, _maire_id(demo), softhsm_token, pin=softhsm_token.pin)
     assert response.status_code == 302, page_text(response)
@@ -53,6 +54,7 @@ def test_the_maire_signs_with_her_token(demo, client_for, softhsm_token, pki_ser
 
 
 def test_a_bad_token_registration_is_refused(demo, client_for, softhsm_token):
+    demo.config["PKCS11_MODULES"] = (softhsm_token.module,)
     admin = client_for("admin")
     before = db_snapshot(demo)
     assert _register(admin, _maire_id(demo), softhsm_token, pin="000000").status_code == 400

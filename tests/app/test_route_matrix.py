@@ -1,0 +1,101 @@
+"""Every route × every role (and anonymous): the status each gets, from one table.
+
+Adding a route without adding its row here fails `test_every_route_is_in_the_matrix`. POST
+requests carry a valid CSRF token but no other field, and name a step that is not waiting, so
+that no cell changes what the next one sees: an authorised user gets a 400/409 refusal, an
+unauthorised one 403, an anonymous visitor the login page (302).
+"""
+
+from __future__ import annotations
+
+from app_helpers import csrf_from, login
+
+ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin")
+
+# URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
+# can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
+PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
+          "delegation_id": "1", "filename": "app.css"}
+
+
+def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
+    return dict(zip(ROLES, (anonymous, maire, adjoint, dgs, finances, auditeur, admin),
+                    strict=True))
+
+
+#: (method, rule) → the status each role gets. One table: add the routes of new features here.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("GET", "/login"): _row(200, 302, 302, 302, 302, 302, 302),
+    ("POST", "/login"): _row(400, 302, 302, 302, 302, 302, 302),
+    ("GET", "/favicon.ico"): _row(301, 301, 301, 301, 301, 301, 301),
+    ("GET", "/static/<path:filename>"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/documents"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("GET", "/documents/new"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/documents/new"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/documents/<int:document_id>"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/circuit.svg"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/evidence.zip"): _row(302, 403, 403, 403, 403, 200, 200),
+    ("GET", "/documents/<int:document_id>/versions/<int:number>/file"):
+        _row(302, 403, 403, 200, 200, 200, 200),
+    ("POST", "/documents/<int:document_id>/steps/<step>/visa"):
+        _row(302, 403, 403, 409, 409, 409, 409),
+    ("POST", "/documents/<int:document_id>/steps/<step>/reject"):
+        _row(302, 403, 403, 409, 409, 409, 409),
+    ("POST", "/documents/<int:document_id>/steps/<step>/sign"):
+        _row(302, 403, 403, 400, 400, 400, 400),
+    ("POST", "/documents/<int:document_id>/take-back"): _row(302, 403, 403, 409, 409, 409, 409),
+    ("POST", "/signatures/batch"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/delegations"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/delegations"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/delegations/<int:delegation_id>/end"): _row(302, 404, 404, 404, 404, 404, 404),
+    ("GET", "/admin/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/users"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/users/<int:user_id>/active"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/users/<int:user_id>/credential"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/users/<int:user_id>/token"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/users/<int:user_id>/unlock"): _row(302, 403, 403, 403, 403, 403, 302),
+    ("POST", "/admin/desks"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/desks/<int:desk_id>/members"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/desks/<int:desk_id>/members/<int:user_id>/remove"):
+        _row(302, 403, 403, 403, 403, 403, 409),
+    ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
+}
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {(method, rule.rule) for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def _url(rule: str) -> str:
+    for name, value in PARAMS.items():
+        for converter in ("int:", "path:", ""):
+            rule = rule.replace(f"<{converter}{name}>", value)
+    return rule
+
+
+def test_every_route_is_in_the_matrix(app):
+    missing = _routes(app) - set(MATRIX)
+    assert not missing, f"routes missing from MATRIX in {__file__}: {sorted(missing)}"
+    assert not set(MATRIX) - _routes(app), "MATRIX names routes that no longer exist"
+
+
+def test_each_role_gets_the_expected_status_on_every_route(demo):
+    actual: dict[tuple[str, str], dict[str, int]] = {}
+    order = sorted(MATRIX, key=lambda route: route == ("POST", "/logout"))
+    for role in ROLES:
+        client = demo.test_client()
+        if role != "anonymous":
+            assert login(client, role).status_code == 302
+        token = csrf_from(client.get("/login" if role == "anonymous" else "/delegations")
+                          .get_data(as_text=True))
+        for method, rule in order:
+            url = _url(rule)
+            if method == "GET":
+                response = client.get(url)
+            else:
+                response = client.post(url, data={"csrf_token": token})
+            actual.setdefault((method, rule), {})[role] = response.status_code
+    wrong = {route: (MATRIX[route], got) for route, got in actual.items() if got != MATRIX[route]}
+    assert not wrong, "\n".join(f"{m} {r}: expected {e}, got {g}" for (m, r), (e, g) in wrong.items())
