@@ -117,7 +117,9 @@ def _notifier(delivery: Delivery) -> MailNotifier:
 
 
 def _render(user: User, items: list[Notification], *, digest: bool) -> tuple[str, str]:
-    values = {"user": user, "items": items, "digest": digest}
+    # The recipient's collectivité (mail is rendered by the worker, outside any request).
+    values = {"user": user, "items": items, "digest": digest,
+              "organisation_name": lambda: user.organisation.name}
     return (render("mail/notification.txt", **values),
             render("mail/notification.html", **values))
 

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from parapheur.archival.services import refresh_archives
 from parapheur.clock import now as clock_now
 from parapheur.context import store_for
-from parapheur.db import get_session
+from parapheur.db import get_session, secure_sqlite_file
 from parapheur.outbox import services
 from parapheur.signatures.options import SigningSetup
 
@@ -55,7 +55,9 @@ def make_huey(config: dict[str, Any]) -> Huey:
     name = str(config.get("QUEUE_NAME") or "parapheur")
     if config.get("REDIS_URL"):
         return RedisHuey(name, url=config["REDIS_URL"], utc=True)
-    return SqliteHuey(name, filename=str(Path(config["DATA_DIR"]) / QUEUE_FILE), utc=True)
+    queue_file = Path(config["DATA_DIR"]) / QUEUE_FILE
+    secure_sqlite_file(f"sqlite:///{queue_file}")  # private, like the database
+    return SqliteHuey(name, filename=str(queue_file), utc=True)
 
 
 def build_queue(app: Flask) -> Queue:

@@ -73,6 +73,7 @@ clock = _APP.clock
 app = _APP.app
 sample_pdf = _APP.sample_pdf
 demo_pki = _APP.demo_pki
+demo_template = _APP.demo_template
 demo = _APP.demo
 client_for = _APP.client_for
 live_server = _APP.live_server

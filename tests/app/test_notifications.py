@@ -291,8 +291,9 @@ def test_daily_digest_preference_waits_for_the_chosen_hour(app, clock):
 def test_mail_html_escapes_what_users_typed(app):
     from parapheur.accounts.models import User
     from parapheur.notifications.handlers import _render
+    from parapheur.organisations.models import Organisation
 
-    user = User(full_name="Agent <b>gras</b>")
+    user = User(full_name="Agent <b>gras</b>", organisation=Organisation(name="Ville <b>"))
     item = Notification(kind="rejection", urgent=False, context={
         "title": "<script>alert(1)</script>", "step": "Visa", "reason": "<i>non</i>",
         "link": "http://127.0.0.1:5000/documents/1"})
