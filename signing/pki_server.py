@@ -124,6 +124,10 @@ class PkiResponders:
             authority_key_identifier=self.ca_cert.key_identifier_value)
         self.counts = {"tsa": 0, "ocsp": 0, "crl": 0}
         self.busy_seconds = {"tsa": 0.0, "ocsp": 0.0, "crl": 0.0}
+        # asn1crypto parses and caches lazily and is not thread-safe: two requests serialising the
+        # same certificate object at once produced time stamp tokens without their TSA
+        # certificate (« signer certificate not included »). One answer at a time.
+        self.lock = threading.Lock()
 
     def timestamp(self, body: bytes) -> bytes:
         """An RFC 3161 TimeStampResp for a DER TimeStampReq."""
@@ -170,7 +174,8 @@ def _handler_for(responders: PkiResponders) -> type[BaseHTTPRequestHandler]:
         def _timed(self, name: str, work: Callable[[], bytes]) -> bytes:
             started = time.perf_counter()
             try:
-                return work()
+                with responders.lock:
+                    return work()
             finally:
                 responders.counts[name] += 1
                 responders.busy_seconds[name] += time.perf_counter() - started

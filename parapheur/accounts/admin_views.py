@@ -176,7 +176,7 @@ def _trust_roots() -> list:
     from parapheur.signatures.reports import trust_anchor_paths
     from signing.validation import load_trust_roots
 
-    return load_trust_roots(trust_anchor_paths(current_app))
+    return load_trust_roots(trust_anchor_paths(current_app.config))
 
 
 @bp.route("/users/<int:user_id>/token", methods=["POST"])

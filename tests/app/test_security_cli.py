@@ -37,7 +37,7 @@ def _zip(path: Path, members: dict[str, bytes | str]) -> Path:
 
 @pytest.mark.parametrize("case, expected", [
     ("deep-json", "imbriquée trop profondément"),
-    ("wrong-shapes", "contenu inattendu"),
+    ("wrong-shapes", "le journal est vide ou sans chaîne d'empreintes"),
     ("zip-bomb", "archive suspecte"),
     ("not-a-zip", "archive illisible"),
 ])
