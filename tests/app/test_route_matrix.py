@@ -15,7 +15,7 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
-          "delegation_id": "1", "filename": "app.css"}
+          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -33,18 +33,18 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/documents"): _row(302, 200, 200, 200, 200, 200, 200),
     ("GET", "/documents/new"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/documents/new"): _row(302, 400, 400, 400, 400, 400, 400),
-    ("GET", "/documents/<int:document_id>"): _row(302, 403, 403, 200, 200, 200, 200),
-    ("GET", "/documents/<int:document_id>/circuit.svg"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>"): _row(302, 404, 404, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/circuit.svg"): _row(302, 404, 404, 200, 200, 200, 200),
     ("GET", "/documents/<int:document_id>/evidence.zip"): _row(302, 403, 403, 403, 403, 200, 200),
     ("GET", "/documents/<int:document_id>/versions/<int:number>/file"):
-        _row(302, 403, 403, 200, 200, 200, 200),
+        _row(302, 404, 404, 200, 200, 200, 200),
     ("POST", "/documents/<int:document_id>/steps/<step>/visa"):
-        _row(302, 403, 403, 409, 409, 409, 409),
+        _row(302, 404, 404, 409, 409, 409, 409),
     ("POST", "/documents/<int:document_id>/steps/<step>/reject"):
-        _row(302, 403, 403, 409, 409, 409, 409),
+        _row(302, 404, 404, 409, 409, 409, 409),
     ("POST", "/documents/<int:document_id>/steps/<step>/sign"):
-        _row(302, 403, 403, 400, 400, 400, 400),
-    ("POST", "/documents/<int:document_id>/take-back"): _row(302, 403, 403, 409, 409, 409, 409),
+        _row(302, 404, 404, 400, 400, 400, 400),
+    ("POST", "/documents/<int:document_id>/take-back"): _row(302, 404, 404, 409, 409, 409, 409),
     ("POST", "/signatures/batch"): _row(302, 400, 400, 400, 400, 400, 400),
     ("GET", "/delegations"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/delegations"): _row(302, 400, 400, 400, 400, 400, 400),
@@ -59,6 +59,26 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/admin/desks/<int:desk_id>/members"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/admin/desks/<int:desk_id>/members/<int:user_id>/remove"):
         _row(302, 403, 403, 403, 403, 403, 409),
+    ("GET", "/account"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/account/notifications"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/account/password"): _row(302, 403, 403, 403, 403, 403, 403),
+    ("GET", "/factures/"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/factures/<int:invoice_id>"): _row(302, 403, 403, 404, 404, 404, 404),
+    ("GET", "/factures/<int:invoice_id>/fichier"): _row(302, 403, 403, 404, 404, 404, 404),
+    ("GET", "/factures/a-rapprocher"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/factures/delais"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("GET", "/factures/historique.<fmt>"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("POST", "/factures/<int:invoice_id>/action"): _row(302, 403, 403, 404, 404, 403, 404),
+    ("POST", "/factures/<int:invoice_id>/rapprocher"): _row(302, 403, 403, 404, 404, 403, 404),
+    ("POST", "/factures/<int:invoice_id>/reprendre"): _row(302, 403, 403, 404, 404, 403, 404),
+    ("POST", "/factures/<int:invoice_id>/suspendre"): _row(302, 403, 403, 404, 404, 403, 404),
+    ("POST", "/factures/import"): _row(302, 403, 403, 302, 302, 403, 302),
+    ("POST", "/factures/lot"): _row(302, 403, 403, 400, 400, 403, 400),
+    ("GET", "/signatures/agent/installer"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("GET", "/signatures/agent/pairing"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/signatures/agent/certificates"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/signatures/agent/finish"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/signatures/agent/prepare"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 
@@ -81,7 +101,13 @@ def test_every_route_is_in_the_matrix(app):
     assert not set(MATRIX) - _routes(app), "MATRIX names routes that no longer exist"
 
 
-def test_each_role_gets_the_expected_status_on_every_route(demo):
+def test_each_role_gets_the_expected_status_on_every_route(demo, demo_pki, tmp_path):
+    from parapheur.demo.seed import DEMO_PASSPHRASE
+
+    passphrase = tmp_path / "seal-passphrase"  # evidence bundles are sealed
+    passphrase.write_text(DEMO_PASSPHRASE + "\n", encoding="utf-8")
+    demo.config["SEAL_PKCS12"] = demo_pki.seal_pkcs12_path
+    demo.config["SEAL_PASSPHRASE_FILE"] = passphrase
     actual: dict[tuple[str, str], dict[str, int]] = {}
     order = sorted(MATRIX, key=lambda route: route == ("POST", "/logout"))
     for role in ROLES:
