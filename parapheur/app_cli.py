@@ -80,11 +80,13 @@ def serve(host: str, port: int, worker: bool) -> None:
 
     app = _app()
     _start_demo_pki_responders(app)
-    process = _start_worker_process() if worker else None
-    click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
-    # SIGTERM (a service manager, a test) stops the worker too, as Ctrl+C does.
+    # SIGTERM (a service manager, a test) stops the worker too, as Ctrl+C does; installed before
+    # the worker starts, so that a SIGTERM right after its start cannot leave it running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    process = None
     try:
+        process = _start_worker_process() if worker else None
+        click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if process is not None:
