@@ -47,6 +47,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from signing.batch import DocumentOutcome
 from signing.errors import CertificateNotUsable, SigningError, TimestampUnavailable
 from signing.keys import check_certificate_usable, subject_common_name
 from signing.pades import (
@@ -215,18 +216,8 @@ class PrepareOutcome:
         return self.error is None
 
 
-@dataclass(frozen=True)
-class FinishOutcome:
-    """One document of `finish_documents`: the signed PDF, or why not."""
-
-    name: str
-    signed: bytes | None = None
-    error: SigningError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the document is signed."""
-        return self.error is None
+# One document of `finish_documents`: the signed PDF, or why not (the one-shot path's outcome).
+FinishOutcome = DocumentOutcome
 
 
 def _signature_algorithm(key: ExternalKey) -> str:
