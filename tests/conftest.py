@@ -16,6 +16,26 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
+def pytest_collection_modifyitems(config, items):
+    """App tests run on SQLite; their PostgreSQL variant runs where PostgreSQL is what is tested.
+
+    A test (or module) marked `postgres` runs on both databases: SQL the two dialects answer
+    differently, row locks and concurrency, exactly-once delivery, migrations, query counts and plans.
+    The others run on SQLite only, so that the suite stays under its time budget;
+    PARAPHEUR_TEST_ALL_ON_POSTGRES=1 runs every app test on both (e.g. before a release).
+    """
+    if os.environ.get("PARAPHEUR_TEST_ALL_ON_POSTGRES") == "1":
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
+        (dropped if on_postgres and item.get_closest_marker("postgres") is None else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def require_system_tool(name: str, package: str) -> str:
     """Return the path of a system tool, or skip (fail under PARAPHEUR_REQUIRE_SYSTEM_DEPS=1)."""
     path = shutil.which(name)

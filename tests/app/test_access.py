@@ -25,6 +25,9 @@ from parapheur.documents.models import Document
 from parapheur.organisations.models import Organisation
 from parapheur.organisations.services import create_organisation
 
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
+
 LINK = re.compile(r'href="/documents/(\d+)"')
 
 # Documents of the scenario (the demo's three délibérations, plus those made below).

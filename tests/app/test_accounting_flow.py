@@ -52,6 +52,9 @@ from signing.keys import Pkcs12Key
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
 from xades_checks import xmlsec_verify  # noqa: E402
 
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
+
 SIRET = "21340172201787"
 
 

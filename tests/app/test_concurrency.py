@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from parapheur.accounts.models import User
@@ -13,6 +14,9 @@ from parapheur.circuits.errors import StepNotCurrent
 from parapheur.circuits.models import StepAction
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 
 def test_two_concurrent_visas_exactly_one_wins(demo, clock):

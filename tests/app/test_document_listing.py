@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 from app_helpers import csrf_from, page_text, upload
 from sqlalchemy import select
 
 from parapheur.audit.bundle import check_bundle
 from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 
 def test_auditor_sees_every_document_and_filters_them(demo, client_for):

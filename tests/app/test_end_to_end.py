@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import subprocess
 
+import pytest
 from app_helpers import csrf_from, page_text
 from sqlalchemy import select
 
 from parapheur.audit.services import verify_chain
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 
 def _waiting_for(app, step_action: str) -> Document:

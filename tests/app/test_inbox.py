@@ -19,6 +19,9 @@ from parapheur.documents import access
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document
 
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
+
 ROW = re.compile(r'<td>(?:<span class="badge badge-late">En retard</span> )?'
                  r'<a href="/documents/(\d+)">')
 NEXT = re.compile(r'href="(/\?[^"]+)" rel="next"')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from app_helpers import csrf_from
@@ -10,6 +11,9 @@ from sqlalchemy import create_engine, select
 import parapheur.models  # noqa: F401
 from parapheur.db import Base, get_session
 from parapheur.documents.models import Document, WaitingDesk
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 
 def test_migrated_schema_matches_the_models(app):

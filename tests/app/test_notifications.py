@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from app_helpers import csrf_from, page_text, upload
 from sqlalchemy import select
 
@@ -15,6 +16,9 @@ from parapheur.documents.models import Document, DocumentStatus
 from parapheur.notifications.models import Notification, NotificationStatus
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.services import deliver_due
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 PARIS = ZoneInfo("Europe/Paris")
 AUTHOR = "finances@metropole-demo.test"

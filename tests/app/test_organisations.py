@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from app_helpers import db_snapshot, run_cli
 from sqlalchemy import create_engine, select, text
 
@@ -12,6 +13,9 @@ from parapheur.accounts.models import Desk, User
 from parapheur.db import get_session, upgrade
 from parapheur.documents.models import Document
 from parapheur.organisations.models import Organisation
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 
 def test_the_demo_organisation_owns_every_user_desk_and_document(demo):

@@ -19,6 +19,9 @@ from parapheur.notifications.models import Notification
 from parapheur.outbox import services as outbox
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
+
 
 def _count(app) -> int:
     with app.app_context():

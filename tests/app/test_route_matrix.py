@@ -8,7 +8,11 @@ unauthorised one 403, an anonymous visitor the login page (302).
 
 from __future__ import annotations
 
+import pytest
 from app_helpers import csrf_from, login
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin")
 

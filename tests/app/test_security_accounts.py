@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from app_helpers import csrf_from, login, page_text, run_cli
 from sqlalchemy import func, select
 
@@ -23,6 +24,7 @@ def _login_form(client) -> str:
     return csrf_from(client.get("/login").get_data(as_text=True))
 
 
+@pytest.mark.postgres
 def test_concurrent_guesses_get_at_most_five_password_checks(demo):
     demo.config["LOGIN_RATE_LIMIT"] = "1000 per minute"  # only the per-username count here
     clients = [demo.test_client() for _ in range(16)]

@@ -15,6 +15,9 @@ from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document
 
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
+
 HUGE = "99999999999999999999999"
 
 

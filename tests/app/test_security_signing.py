@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from app_helpers import csrf_from, db_snapshot, page_text, without_journal
 from sqlalchemy import func, select
 
@@ -33,6 +34,7 @@ def _events(demo, name: str) -> int:
                                      .where(AuditEvent.name == name)).scalar_one()
 
 
+@pytest.mark.postgres
 def test_two_simultaneous_signatures_one_wins_the_other_gets_409(demo, client_for):
     document_id, step = _waiting_for_maire(demo)
     clients = [client_for("maire"), client_for("maire")]

@@ -10,6 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from parapheur.accounts.models import Role
@@ -20,6 +21,9 @@ from parapheur.notifications.services import plan
 from parapheur.organisations.services import create_organisation
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
+
+# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
+pytestmark = pytest.mark.postgres
 
 REDIS_URL = os.environ.get("PARAPHEUR_TEST_REDIS_URL")
 
