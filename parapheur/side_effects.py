@@ -20,6 +20,7 @@ from parapheur.notifications.mail import MailNotifier
 from parapheur.notifications.smtp import SmtpSettings
 from parapheur.outbox import tasks
 from parapheur.outbox.services import HANDLERS_KEY, Handler
+from parapheur.signatures import seal
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 def outbox_handlers() -> dict[str, Handler]:
     """Every kind of side effect the worker knows how to deliver."""
-    return {**exports.handlers(), **notification_handlers.handlers()}
+    return {**exports.handlers(), **seal.handlers(), **notification_handlers.handlers()}
 
 
 def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exporter_registry.Exporter]:

@@ -13,7 +13,8 @@ from parapheur.outbox.services import Delivery, DeliveryError, Handler
 EXPORT_KIND = circuits.EXPORT_KIND
 
 
-def _waiting(delivery: Delivery) -> Document | None:
+def waiting_document(delivery: Delivery) -> Document | None:
+    """The document of a server-step delivery, if it still waits at that step (else None)."""
     document = delivery.session.get(Document, delivery.payload["document_id"])
     if document is None:
         return None
@@ -25,7 +26,7 @@ def _waiting(delivery: Delivery) -> Document | None:
 
 def deliver_export(delivery: Delivery) -> dict[str, Any]:
     """Run the step's exporter, then complete the step in the same transaction."""
-    document = _waiting(delivery)
+    document = waiting_document(delivery)
     if document is None:
         return {"skipped": "le document n'attend plus cet export"}
     name = delivery.payload["exporter"]
@@ -35,14 +36,15 @@ def deliver_export(delivery: Delivery) -> dict[str, Any]:
     details = dict(exporter(ExportRun(delivery.session, document, delivery.payload["step"],
                                       delivery.now, delivery.config,
                                       delivery.message.attempts)) or {})
-    circuits.complete_automatic_step(delivery.session, document, step=delivery.payload["step"],
-                                     details={"exporter": name, **details}, now=delivery.now)
+    circuits.complete_automatic_step(
+        delivery.session, document, step=delivery.payload["step"],
+        outcome=circuits.AutomaticOutcome({"exporter": name, **details}), now=delivery.now)
     return {"exporter": name, "step": delivery.payload["step"]}
 
 
 def give_up_export(delivery: Delivery, reason: str) -> None:
     """The export failed for good: the step follows its on_reject, with the reason."""
-    document = _waiting(delivery)
+    document = waiting_document(delivery)
     if document is not None:
         circuits.fail_automatic_step(delivery.session, document, step=delivery.payload["step"],
                                      reason=f"échec de l'export : {reason}", now=delivery.now)

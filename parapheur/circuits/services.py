@@ -6,12 +6,12 @@ on the document, records the step and the audit events, all in the caller's tran
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -373,7 +373,23 @@ class AutomaticOutcome:
     certificate_subject: str | None = None
 
 
-AutomaticHandler = Callable[[AutomaticRun], AutomaticOutcome]
+class AutomaticHandler(Protocol):
+    """What performs an automatic step (the seal for `cachet`).
+
+    `defer(run)` is asked first, in the action's transaction: it checks what can be checked
+    without the network (raising the handler's error refuses the action, nothing changes) and
+    answers True when the step must call remote services (a time stamp, revocation data). The step
+    is then written into the outbox under `outbox_kind` and waits for the worker, which calls the
+    handler; otherwise the handler runs at once, in the caller's transaction.
+    """
+
+    outbox_kind: str
+
+    def defer(self, run: AutomaticRun) -> bool: ...
+
+    def __call__(self, run: AutomaticRun) -> AutomaticOutcome: ...
+
+
 # Key of the automatic-step handlers in `Session.info`: the app factory puts its registry there
 # (the seal for `cachet`; exports go through the outbox's exporters instead).
 AUTOMATIC_HANDLERS_KEY = "parapheur.automatic_handlers"
@@ -391,25 +407,30 @@ def automatic_handler(session: Session, action: str) -> AutomaticHandler:
 EXPORT_KIND = "circuit.export"
 
 
+def server_step_key(document: Document, step: str, action: str) -> str:
+    """The outbox key of this visit of a server step (a step visited again runs again)."""
+    return f"{action}:{document.id}:{step}:{len(run_state(document).trail)}"
+
+
 def export_key(document: Document, step: str) -> str:
-    """The outbox key of this visit of an export step (a step visited again exports again)."""
-    return f"export:{document.id}:{step}:{len(run_state(document).trail)}"
+    """The outbox key of this visit of an export step."""
+    return server_step_key(document, step, "export")
 
 
-def _queue_export(session: Session, document: Document, step: engine.PendingStep, *,
-                  now: datetime, triggered_by: User | None) -> None:
-    """Write the export into the outbox: the document waits at the step until it is done."""
-    key = export_key(document, step.state)
+def _queue_server_step(session: Session, document: Document, step: engine.PendingStep, *,
+                       kind: str, now: datetime, triggered_by: User | None) -> None:
+    """Write a server step into the outbox: the document waits at the step until it is done."""
+    key = server_step_key(document, step.state, step.action)
     if outbox.find_by_key(session, key) is not None:
         return
-    exporter = circuit_of(document).states[step.state].exporter
-    outbox.enqueue(session, EXPORT_KIND, {"document_id": document.id, "step": step.state,
-                                          "exporter": exporter},
-                   key=key, now=now, document_id=document.id)
-    details: dict[str, Any] = {"step": step.state, "exporter": exporter, "actor": "serveur"}
+    payload: dict[str, Any] = {"document_id": document.id, "step": step.state}
+    details: dict[str, Any] = {"step": step.state, "actor": "serveur"}
+    if step.action == "export":
+        payload["exporter"] = details["exporter"] = circuit_of(document).states[step.state].exporter
+    outbox.enqueue(session, kind, payload, key=key, now=now, document_id=document.id)
     if triggered_by is not None:
         details["triggered_by"] = triggered_by.username
-    audit.record(session, "document:export:queued", actor=None, document_id=document.id,
+    audit.record(session, f"document:{step.action}:queued", actor=None, document_id=document.id,
                  details=details, clock=lambda: now)
 
 
@@ -439,11 +460,12 @@ def _settle_automatic(session: Session, document: Document, *, step: str, action
 
 
 def complete_automatic_step(session: Session, document: Document, *, step: str,
-                            details: dict[str, Any], now: datetime) -> StepAction:
-    """A waiting automatic step (an export) is done: move on, in the caller's transaction."""
+                            outcome: AutomaticOutcome, now: datetime) -> StepAction:
+    """A waiting server step (an export, a deferred seal) is done: move on, in the caller's
+    transaction."""
     pending = find_pending(document, step)
     record = _settle_automatic(session, document, step=step, action=pending.action,
-                               decision="approve", now=now, outcome=AutomaticOutcome(details))
+                               decision="approve", now=now, outcome=outcome)
     if document.status is DocumentStatus.IN_PROGRESS:
         run_automatic_steps(session, document, now=now)
     return record
@@ -465,9 +487,10 @@ def run_automatic_steps(session: Session, document: Document, *, now: datetime,
                         triggered_by: User | None = None) -> list[StepAction]:
     """Perform the automatic steps the document now waits on, one after the other.
 
-    A seal is applied at once, in the caller's transaction (a handler's error rolls back
-    everything, including the human action that led here). An export is written into the
-    outbox and the document waits at its step until the worker has done it.
+    An export, and a seal that must call remote services (see AutomaticHandler), are written
+    into the outbox and the document waits at its step until the worker has done them. A seal
+    made without the network is applied at once, in the caller's transaction (a handler's error
+    rolls back everything, including the human action that led here).
     """
     done: list[StepAction] = []
     circuit = circuit_of(document)
@@ -478,10 +501,16 @@ def run_automatic_steps(session: Session, document: Document, *, now: datetime,
         if step is None:
             break
         if step.action == "export":
-            _queue_export(session, document, step, now=now, triggered_by=triggered_by)
+            _queue_server_step(session, document, step, kind=EXPORT_KIND, now=now,
+                               triggered_by=triggered_by)
             break
-        outcome = automatic_handler(session, step.action)(
-            AutomaticRun(session, document, step, now, triggered_by))
+        handler = automatic_handler(session, step.action)
+        run = AutomaticRun(session, document, step, now, triggered_by)
+        if handler.defer(run):
+            _queue_server_step(session, document, step, kind=handler.outbox_kind, now=now,
+                               triggered_by=triggered_by)
+            break
+        outcome = handler(run)
         done.append(_settle_automatic(session, document, step=step.state, action=step.action,
                                       decision="approve", now=now, outcome=outcome,
                                       triggered_by=triggered_by))
@@ -522,19 +551,26 @@ class StepProgress:
     note: str | None = None  # « en attente d'export », « échec de l'export : … »
 
 
-def _export_note(session: Session, document: Document, step: str, current: bool,
-                 records: dict[str, StepAction]) -> str | None:
+# What the page says of a server step: waiting for the worker, and done.
+_SERVER_STEP_NOTES = {"export": ("en attente d'export", "export fait"),
+                      "cachet": ("en attente du cachet serveur", "cachet apposé")}
+
+
+def _server_step_note(session: Session, document: Document, step: str, action: str,
+                      current: bool, records: dict[str, StepAction]) -> str | None:
+    waiting, done = _SERVER_STEP_NOTES[action]
     if current:
-        message = outbox.find_by_key(session, export_key(document, step))
-        if message is not None and message.status is OutboxStatus.PENDING and message.last_error:
-            return (f"en attente d'export (nouvel essai prévu, dernière erreur : "
-                    f"{message.last_error})")
-        return "en attente d'export"
+        message = outbox.find_by_key(session, server_step_key(document, step, action))
+        if message is None:
+            return None if action == "cachet" else waiting
+        if message.status is OutboxStatus.PENDING and message.last_error:
+            return f"{waiting} (nouvel essai prévu, dernière erreur : {message.last_error})"
+        return waiting
     record = records.get(SYSTEM_DESK)
     if record is not None and record.decision == "reject":
         return record.reason
     if record is not None and record.decision == "approve":
-        return "export fait"
+        return done
     return None
 
 
@@ -603,8 +639,8 @@ def progress(session: Session, document: Document, *, now: datetime) -> list[Ste
                 desks.append(DeskProgress(slug, names.get(slug, slug), "waiting"))
             else:
                 desks.append(DeskProgress(slug, names.get(slug, slug), "skipped"))
-        note = _export_note(session, document, name, is_current, records) \
-            if step.action == "export" else None
+        note = _server_step_note(session, document, name, step.action, is_current, records) \
+            if step.action in _SERVER_STEP_NOTES else None
         result.append(StepProgress(name, step.label, step.action or "", mode, tuple(desks),
                                    is_current, state.due if is_current else None,
                                    is_current and state.is_late(now), note))

@@ -2,8 +2,14 @@
 
 The key is the organisation's PKCS#12 (PARAPHEUR_SEAL_PKCS12) unlocked with the passphrase read
 from PARAPHEUR_SEAL_PASSPHRASE_FILE; with neither set, the demo PKI's seal is used when it exists.
-The seal runs inside the transaction of the action that led to the step: when it fails, that
-action is rolled back too, and the user gets the reason.
+What can be checked without the network (the key opens, the options hold, a time-stamping
+service is configured when the level needs one) is checked inside the transaction of the action that
+led to the step: when it fails, that action is rolled back too, and the user gets the reason. A
+seal that needs no remote service (B-B) is then applied at once, in that transaction; one that
+must call the time-stamping service or gather revocation data (B-T and above) is written into the
+outbox and applied by the worker: the document waits at the step (« en attente du cachet
+serveur »), unavailable services are retried, and a seal that fails for good follows the step's
+`on_reject` with the reason.
 """
 
 from __future__ import annotations
@@ -16,13 +22,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from parapheur.circuits import services as circuits
 from parapheur.circuits.engine import PendingStep
+from parapheur.circuits.exports import waiting_document
 from parapheur.circuits.services import AutomaticOutcome, AutomaticRun
+from parapheur.context import store_for
 from parapheur.db import SETTINGS_KEY
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from parapheur.outbox.services import Delivery, DeliveryError, Handler
 from parapheur.signatures.options import (
     SigningSetup,
     TimestampNotConfigured,
@@ -36,11 +46,12 @@ class SealingFailed(ParapheurError):
 
     status = 503
 
-    def __init__(self, detail: str, *, step: str | None = None):
+    def __init__(self, detail: str, *, step: str | None = None, transient: bool = False):
         super().__init__(f"Le cachet serveur n'a pas pu être apposé : {detail} L'action n'a pas "
                          "été enregistrée ; le document est inchangé.")
         self.detail = detail
         self.step = step
+        self.transient = transient  # a remote service did not answer: worth trying again
 
 
 @dataclass(frozen=True)
@@ -82,13 +93,19 @@ def _read_passphrase(path: Path) -> str:
     return lines[0] if lines else ""
 
 
-def seal_document(session: Session, store: ContentStore, document: Document, step: PendingStep, *,
-                  now: datetime, key_source: SealKey, setup: SigningSetup) -> AutomaticOutcome:
-    """Seal the document's current version at a cachet step; a new SEALED version is stored.
+@dataclass(frozen=True)
+class SealPlan:
+    """The seal of one step, ready to be applied: key, options and setup checked."""
 
-    The signing options come from the step as for a signature (signatures.options), validated
-    against the same trust anchors; the stamp is drawn only where the circuit puts one.
-    """
+    key: Any
+    options: Any
+    setup: SigningSetup
+    source: str
+
+
+def plan_seal(document: Document, step: PendingStep, *, key_source: SealKey,
+              setup: SigningSetup) -> SealPlan:
+    """Open the seal's key and resolve the step's options, without the network (SealingFailed)."""
     from signing import errors as signing_errors
     from signing.keys import Pkcs12Key
 
@@ -98,23 +115,93 @@ def seal_document(session: Session, store: ContentStore, document: Document, ste
             step.signature, document, default_level="B-LT", signer_name=key.subject_name,
             quality="Cachet électronique", always_stamp=False, use_text_tag=False,
             purpose="Cachet", field_prefix="Cachet")
-        sealed = batch_signer(key, options, setup, now=now).sign_bytes(
+    except signing_errors.SigningError as exc:
+        raise SealingFailed(exc.message, step=step.state) from None
+    if options.level.needs_timestamp and not setup.tsa_url:
+        message = TimestampNotConfigured(options.level.value).message
+        raise SealingFailed(message[0].lower() + message[1:], step=step.state)
+    return SealPlan(key, options, setup, key_source.source)
+
+
+def seal_document(session: Session, store: ContentStore, document: Document, step: PendingStep, *,
+                  now: datetime, plan: SealPlan) -> AutomaticOutcome:
+    """Seal the document's current version at a cachet step; a new SEALED version is stored.
+
+    The signing options come from the step as for a signature (signatures.options), validated
+    against the same trust anchors; the stamp is drawn only where the circuit puts one.
+    """
+    from signing import errors as signing_errors
+
+    try:
+        sealed = batch_signer(plan.key, plan.options, plan.setup, now=now).sign_bytes(
             store.read(document.current_version.sha256), signed_at=now)
     except TimestampNotConfigured as exc:
         raise SealingFailed(exc.message[0].lower() + exc.message[1:], step=step.state) from None
     except signing_errors.SigningError as exc:
-        raise SealingFailed(exc.message, step=step.state) from None
+        transient = isinstance(exc, (signing_errors.TimestampUnavailable,
+                                     signing_errors.RevocationInfoUnavailable))
+        raise SealingFailed(exc.message, step=step.state, transient=transient) from None
     version = documents.add_version(session, store, document, data=sealed,
                                     kind=VersionKind.SEALED, actor=None, now=now)
+    subject = plan.key.subject_name
     return AutomaticOutcome(
-        {"sha256": version.sha256, "version": version.number, "certificate": key.subject_name,
-         "level": options.level.value, "seal": key_source.source},
-        version_id=version.id, certificate_subject=key.subject_name)
+        {"sha256": version.sha256, "version": version.number, "certificate": subject,
+         "level": plan.options.level.value, "seal": plan.source},
+        version_id=version.id, certificate_subject=subject)
 
 
-def seal_step(run: AutomaticRun) -> AutomaticOutcome:
-    """The cachet steps' handler: the seal, store and signing setup of the session's application."""
-    config = run.session.info[SETTINGS_KEY]
-    return seal_document(run.session, ContentStore(Path(config["DATA_DIR"]) / "store"),
-                         run.document, run.step, now=run.now, key_source=seal_key(config),
+SEAL_KIND = "circuit.cachet"
+
+
+class SealStep:
+    """The cachet steps' handler (circuits.services.AutomaticHandler): the seal, store and signing
+    setup of the session's application."""
+
+    outbox_kind = SEAL_KIND
+
+    @staticmethod
+    def _plan(run: AutomaticRun) -> SealPlan:
+        config = run.session.info[SETTINGS_KEY]
+        return plan_seal(run.document, run.step, key_source=seal_key(config),
                          setup=SigningSetup.from_config(config))
+
+    def defer(self, run: AutomaticRun) -> bool:
+        """Checked in the action's transaction; True when the seal must call remote services."""
+        return self._plan(run).options.level.needs_timestamp
+
+    def __call__(self, run: AutomaticRun) -> AutomaticOutcome:
+        config = run.session.info[SETTINGS_KEY]
+        return seal_document(run.session, store_for(config), run.document, run.step,
+                             now=run.now, plan=self._plan(run))
+
+
+seal_step = SealStep()
+
+
+def deliver_seal(delivery: Delivery) -> dict[str, Any]:
+    """The worker applies a deferred seal, then completes the step in the same transaction."""
+    document = waiting_document(delivery)
+    if document is None:
+        return {"skipped": "le document n'attend plus ce cachet"}
+    step = circuits.find_pending(document, delivery.payload["step"])
+    try:
+        outcome = seal_step(AutomaticRun(delivery.session, document, step, delivery.now))
+    except SealingFailed as exc:
+        raise DeliveryError(exc.detail, permanent=not exc.transient) from None
+    circuits.complete_automatic_step(delivery.session, document, step=step.state,
+                                     outcome=outcome, now=delivery.now)
+    return {"step": step.state, "sha256": outcome.details["sha256"]}
+
+
+def give_up_seal(delivery: Delivery, reason: str) -> None:
+    """The seal failed for good: the step follows its on_reject, with the reason."""
+    document = waiting_document(delivery)
+    if document is not None:
+        circuits.fail_automatic_step(delivery.session, document, step=delivery.payload["step"],
+                                     reason=f"échec du cachet serveur : {reason}",
+                                     now=delivery.now)
+
+
+def handlers() -> dict[str, Handler]:
+    """The deferred seal's kind of the outbox."""
+    return {SEAL_KIND: Handler(deliver_seal, give_up_seal, "un cachet serveur")}

@@ -1,5 +1,5 @@
-"""Server steps: the cachet runs in the action that reaches it, the export waits for the worker;
-signatures by delegation."""
+"""Server steps: a B-B cachet runs in the action that reaches it; a cachet that needs remote services
+(time stamp, revocation data) and the export wait for the worker; signatures by delegation."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from parapheur.audit.services import verify_chain
 from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.config import PROJECT_ROOT
+from parapheur.context import store_for
 from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document, DocumentStatus, VersionKind
 from parapheur.outbox.services import DeliveryError, deliver_due
@@ -74,6 +75,25 @@ states:
     final: rejected
 """
 
+SEAL_LT_ON_ARRIVAL = """\
+id: copie-longue-duree
+title: Copie conforme longue durée
+initial: cachet
+on_reject: rejete
+states:
+  cachet:
+    label: Cachet longue durée
+    action: cachet
+    signature: {level: B-LT}
+    next: fait
+  fait:
+    label: Cachetée
+    final: approved
+  rejete:
+    label: Cachet impossible
+    final: rejected
+"""
+
 EXPORT_ON_ARRIVAL = """\
 id: depot-archives
 title: Dépôt aux archives
@@ -99,6 +119,7 @@ TYPOLOGY_ADDITION = """\
     subtypes:
       ACTE_CACHETE: {label: Acte cacheté, circuit: acte-cachete}
       COPIE: {label: Copie conforme, circuit: copie-conforme}
+      COPIE_LT: {label: Copie conforme longue durée, circuit: copie-longue-duree}
       DEPOT: {label: Dépôt aux archives, circuit: depot-archives}
 """
 
@@ -110,6 +131,7 @@ def workflows(app, tmp_path):
     shutil.copytree(PROJECT_ROOT / "workflows", directory)
     (directory / "acte-cachete.yaml").write_text(SEALED_CIRCUIT, encoding="utf-8")
     (directory / "copie-conforme.yaml").write_text(SEAL_ON_ARRIVAL, encoding="utf-8")
+    (directory / "copie-longue-duree.yaml").write_text(SEAL_LT_ON_ARRIVAL, encoding="utf-8")
     (directory / "depot-archives.yaml").write_text(EXPORT_ON_ARRIVAL, encoding="utf-8")
     with (directory / "typologie.yaml").open("a", encoding="utf-8") as typology:
         typology.write(TYPOLOGY_ADDITION)
@@ -171,6 +193,10 @@ def _events(app, document_id: int) -> dict[str, dict]:
 
 def _exports(results) -> list[str]:
     return [r.outcome for r in results if r.kind == "circuit.export"]
+
+
+def _seals(results) -> list[str]:
+    return [r.outcome for r in results if r.kind == "circuit.cachet"]
 
 
 def _pdfsig(pdfsig: str, pdf: bytes, tmp_path) -> str:
@@ -281,6 +307,65 @@ def test_a_circuit_starting_with_a_seal_is_sealed_on_upload(sealing, client_for,
         assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL, VersionKind.SEALED]
         # Invisible seal: no stamp was asked for.
         assert document.current_version.page_count == 2
+
+
+def test_a_long_term_seal_waits_for_the_worker_then_is_applied(sealing, client_for, sample_pdf,
+                                                                demo_pki):
+    finances = client_for("finances")
+    response = upload(finances, sample_pdf, typology="ARCHIVES/COPIE_LT", title="Copie LT")
+    assert response.status_code == 302, page_text(response)
+    document_id = _document_id(sealing, "Copie LT")
+    with sealing.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.IN_PROGRESS  # not sealed before it happened
+        assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL]
+    assert "en attente du cachet serveur" in page_text(finances.get(f"/documents/{document_id}"))
+
+    assert _seals(deliver_due(sealing)) == ["done"]
+    with sealing.app_context():
+        session = get_session()
+        document = session.get(Document, document_id)
+        assert document.status is DocumentStatus.APPROVED
+        assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL, VersionKind.SEALED]
+        sealed = store_for(sealing.config).read(document.current_version.sha256)
+    assert "cachet apposé" in page_text(finances.get(f"/documents/{document_id}"))
+    events = _events(sealing, document_id)
+    assert events["document:cachet:queued"]["step"] == "cachet"
+    assert events["document:step:sealed"]["level"] == "B-LT"
+    from signing.validation import load_trust_roots, validate_pdf
+
+    report = validate_pdf(sealed, trust_roots=load_trust_roots([demo_pki.ca_certificate_path]),
+                          path="copie.pdf").to_dict()
+    assert report["indication"] == "TOTAL-PASSED", report
+    assert [s["level"] for s in report["signatures"]] == ["B-LT"]
+
+
+def test_an_unreachable_time_stamping_service_is_retried_then_the_seal_follows_on_reject(
+        sealing, client_for, sample_pdf, clock):
+    from signing.pki_server import free_loopback_port
+
+    sealing.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    sealing.config["TSA_URL"] = f"http://127.0.0.1:{free_loopback_port()}/tsa"  # nobody answers
+    finances = client_for("finances")
+    assert upload(finances, sample_pdf, typology="ARCHIVES/COPIE_LT", title="Copie sans TSA")\
+        .status_code == 302
+    document_id = _document_id(sealing, "Copie sans TSA")
+
+    assert _seals(deliver_due(sealing)) == ["retry"]
+    page = page_text(finances.get(f"/documents/{document_id}"))
+    assert "en attente du cachet serveur (nouvel essai prévu, dernière erreur : Service " \
+           "d'horodatage indisponible" in page
+    clock.moment += timedelta(minutes=5)
+    assert _seals(deliver_due(sealing)) == ["failed"]
+    with sealing.app_context():
+        document = get_session().get(Document, document_id)
+        assert document.status is DocumentStatus.REJECTED
+        assert [v.kind for v in document.versions] == [VersionKind.ORIGINAL]
+        [record] = get_session().execute(select(StepAction).where(
+            StepAction.document_id == document_id)).scalars().all()
+        assert (record.step, record.decision) == ("cachet", "reject")
+        assert record.reason.startswith("échec du cachet serveur : Service d'horodatage")
+    assert "échec du cachet serveur" in page_text(finances.get(f"/documents/{document_id}"))
 
 
 def test_a_failing_seal_on_upload_stores_no_document(sealing, client_for, sample_pdf,

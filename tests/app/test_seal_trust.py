@@ -12,6 +12,7 @@ from parapheur.context import store_for
 from parapheur.db import get_session
 from parapheur.demo.seed import DEMO_PASSPHRASE
 from parapheur.documents.models import Document, VersionKind
+from parapheur.outbox.services import deliver_due
 from parapheur.resources import shipped_dir
 
 SEAL_AT_B_LT = """\
@@ -56,6 +57,8 @@ def test_the_seal_validates_against_the_configured_trust_anchor(demo, demo_pki, 
     login(client, "finances")
     response = upload(client, sample_pdf, typology="ARCHIVES/COPIE", title="Copie à cacheter")
     assert response.status_code == 302, page_text(response)
+    # A B-LT seal calls the time-stamping and revocation services: the worker applies it.
+    assert [r.outcome for r in deliver_due(demo) if r.kind == "circuit.cachet"] == ["done"]
     with demo.app_context():
         document = get_session().execute(
             select(Document).where(Document.title == "Copie à cacheter")).scalar_one()
