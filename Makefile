@@ -13,6 +13,9 @@ RUN_PACKAGES := fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.tt
 TEST_PACKAGES := $(RUN_PACKAGES) softhsm2:softhsm2-util poppler-utils:pdfsig chromium:chromium \
 	redis-server:redis-server xmlsec1:xmlsec1
 SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
+# axe-core (accessibility checks injected in the browser tests), from the npm registry.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
 .DEFAULT_GOAL := help
 .PHONY: help install sysdeps run test bench lint demo clean
@@ -50,7 +53,12 @@ demo: install ## Reset the demo data (database, files, demo PKI)
 	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/parapheur demo seed --reset
 
-test: install sysdeps ## Run the whole test suite (in parallel)
+$(AXE):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/npm axe-core@$(AXE_VERSION); \
+	else echo "npm is missing: the accessibility tests will skip (Debian package npm)"; fi
+
+test: install sysdeps $(AXE) ## Run the whole test suite (in parallel)
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 bench: install sysdeps ## Run the benchmarks; they print ratios against baselines measured in the same run

@@ -88,6 +88,9 @@ def init_app(app: Flask) -> None:
     _init_login(app)
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.globals["organisation_name"] = _organisation_name
+    from parapheur.accounts.sessions import ends_at as session_ends_at
+
+    app.jinja_env.globals["session_ends_at"] = session_ends_at
 
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp

@@ -89,6 +89,19 @@ DEV_PKI_PEOPLE = (
 
 
 @pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, installed from the npm registry by `make test` (or PARAPHEUR_AXE_JS)."""
+    path = Path(os.environ.get("PARAPHEUR_AXE_JS")
+                or REPO_ROOT / ".venv/npm/node_modules/axe-core/axe.min.js")
+    if not path.is_file():
+        message = f"axe-core is not installed at {path} (`make test` installs it with npm)"
+        if os.environ.get("PARAPHEUR_REQUIRE_SYSTEM_DEPS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
 def dev_pki(tmp_path_factory):
     """A signing.pki.DevPki (passphrase DEV_PKI_PASSPHRASE); see signing/pki.py for its keys."""
     from signing.pki import Person, init_dev_pki

@@ -67,6 +67,25 @@ def _enforce_lifetimes() -> None:
         cookie[_SEEN_AT] = moment
 
 
+def ends_at() -> tuple[int, bool] | None:
+    """When this request's session ends (epoch seconds), and whether it can still be extended
+    (False when the absolute lifetime comes first); None without a session."""
+    login_at, seen_at = cookie.get(_LOGIN_AT), cookie.get(_SEEN_AT)
+    if "_user_id" not in cookie or not isinstance(login_at, int) or not isinstance(seen_at, int):
+        return None
+    config = current_app.config
+    idle_end = seen_at + int(config["SESSION_IDLE_MINUTES"]) * 60
+    absolute_end = login_at + int(config["SESSION_HOURS"]) * 3600
+    return min(idle_end, absolute_end), idle_end < absolute_end
+
+
+def extend(moment: datetime) -> tuple[int, bool] | None:
+    """The user is still there: the idle lifetime starts again now (the absolute one never moves)."""
+    if "_user_id" in cookie:
+        cookie[_SEEN_AT] = int(moment.timestamp())
+    return ends_at()
+
+
 def init_app(app: Flask) -> None:
     """Check each request's session before any view runs."""
     app.before_request(_enforce_lifetimes)

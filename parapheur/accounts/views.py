@@ -58,6 +58,23 @@ def _refused(exc, status: int, form: dict):
     return make_response(render_template("pages/login.html", error=exc.message, **form), status)
 
 
+@bp.route("/session/prolonger", methods=["POST"])
+@login_required
+def extend_session():
+    """« Rester connecté »: the idle lifetime starts again (JSON for the page's script, else back)."""
+    ends = sessions.extend(now())
+    if request.accept_mimetypes.best == "application/json":
+        return {"ends_at": ends[0] if ends else None, "extendable": bool(ends and ends[1])}
+    flash("Votre session est prolongée.", "success")
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/accessibilite")
+def accessibility():
+    """The accessibility statement (RGAA 4.1), reachable without logging in."""
+    return render_template("pages/accessibility.html")
+
+
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():

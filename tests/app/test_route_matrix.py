@@ -64,6 +64,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/admin/desks/<int:desk_id>/members/<int:user_id>/remove"):
         _row(302, 403, 403, 403, 403, 403, 409),
     ("GET", "/account"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/session/prolonger"): _row(302, 302, 302, 302, 302, 302, 302),
+    ("GET", "/accessibilite"): _row(200, 200, 200, 200, 200, 200, 200),
     ("POST", "/account/notifications"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/account/password"): _row(302, 403, 403, 403, 403, 403, 403),
     ("GET", "/factures/"): _row(302, 403, 403, 200, 200, 200, 200),

@@ -147,6 +147,37 @@ def test_an_idle_session_ends(demo, client_for, clock):
     assert maire.get("/").status_code == 302
 
 
+def test_staying_connected_restarts_the_idle_lifetime_but_never_the_absolute_one(
+        demo, client_for, clock):
+    demo.config.update(SESSION_IDLE_MINUTES=60, SESSION_HOURS=2)
+    maire = client_for("maire")
+    login_at = int(clock.moment.timestamp())
+    page = maire.get("/").get_data(as_text=True)
+    assert f'data-ends-at="{login_at + 3600}"' in page and 'data-extendable="oui"' in page
+    clock.moment += timedelta(minutes=55)  # reading a long document: no request for 55 minutes
+    answer = maire.post("/session/prolonger", data={"csrf_token": csrf_from(page)},
+                        headers={"Accept": "application/json"})
+    assert answer.status_code == 200
+    assert answer.get_json() == {"ends_at": login_at + 55 * 60 + 3600, "extendable": True}
+    clock.moment += timedelta(minutes=50)  # 1 h 45 after login, 50 minutes after « rester »
+    page = maire.get("/").get_data(as_text=True)
+    assert maire.get("/").status_code == 200
+    # The absolute lifetime (2 h) now comes first: it cannot be extended.
+    assert f'data-ends-at="{login_at + 7200}"' in page and 'data-extendable="non"' in page
+    without_script = maire.post("/session/prolonger", data={"csrf_token": csrf_from(page),
+                                                            "next": "/documents"})
+    assert without_script.status_code == 302 and without_script.headers["Location"] == "/documents"
+    clock.moment += timedelta(minutes=16)
+    assert maire.get("/").status_code == 302  # 2 h 01 after login
+
+
+def test_staying_connected_needs_a_session_and_its_csrf_token(demo, client_for):
+    anonymous = demo.test_client()
+    assert anonymous.post("/session/prolonger").status_code in (302, 400)
+    maire = client_for("maire")
+    assert maire.post("/session/prolonger").status_code == 400  # no CSRF token
+
+
 def test_the_csrf_token_changes_at_login_and_logout(demo):
     client = demo.test_client()
     anonymous = _login_form(client)
