@@ -9,7 +9,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 def format_datetime(value: datetime | None, with_seconds: bool = False) -> str:
-    """A UTC datetime as Paris local time, French style."""
+    """A UTC datetime as Paris local time, French style (documents and mails made outside a
+    request: bordereaux, journals; pages use the reader's locale, see parapheur.i18n)."""
     if value is None:
         return "—"
     if value.tzinfo is None:

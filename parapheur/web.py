@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
-from parapheur.dates import format_datetime
+from parapheur import i18n
 from parapheur.errors import ParapheurError
 from parapheur.fields import MAX_ID, FieldError
 
@@ -86,7 +86,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_nul_characters)
     csrf.init_app(app)
     _init_login(app)
-    app.jinja_env.filters["datetime_fr"] = format_datetime
+    i18n.init_app(app)
     app.jinja_env.globals["organisation_name"] = _organisation_name
     from parapheur.accounts.sessions import ends_at as session_ends_at
 

@@ -52,6 +52,7 @@ class User(Base):
     # Part of every session's identity: raising it (logout, password change, disabling) ends
     # every session of the user at their next request.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locale: Mapped[str | None] = mapped_column(String(5))  # "fr", "en"; None: the browser's
 
     organisation: Mapped[Organisation] = relationship()
     desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",

@@ -69,6 +69,25 @@ def extend_session():
     return redirect(_safe_next(request.form.get("next")))
 
 
+@bp.route("/langue", methods=["POST"])
+def choose_locale():
+    """The language of the pages: kept in the session, and on the account when logged in."""
+    from parapheur.i18n import LOCALES, remember_locale
+
+    locale = request.form.get("locale", "")
+    if locale not in LOCALES:
+        return render_template("pages/error.html", title="Langue inconnue",
+                               message=f"Langues disponibles : {', '.join(LOCALES.values())}."), 400
+    remember_locale(locale)
+    if current_user.is_authenticated and current_user.locale != locale:
+        session = get_session()
+        with transaction(session):
+            current_user.locale = locale
+            audit.record(session, "account:locale:changed", actor=current_user,
+                         details={"locale": locale}, clock=now)
+    return redirect(_safe_next(request.form.get("next")))
+
+
 @bp.route("/accessibilite")
 def accessibility():
     """The accessibility statement (RGAA 4.1), reachable without logging in."""

@@ -13,22 +13,23 @@
 
   function hhmm(ms) {
     var d = new Date(ms);
-    return ("0" + d.getHours()).slice(-2) + " h " + ("0" + d.getMinutes()).slice(-2);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  function message(name, ms) {  // the page's translated sentences (data-msg-*)
+    return form.dataset[name].replace("{time}", ms === undefined ? "" : hhmm(ms));
   }
 
   function show() {
     var left = endsAt - Date.now();
     if (left <= 0) {
-      text.textContent = "Votre session a expiré : enregistrez ce que vous avez saisi ailleurs, " +
-        "puis reconnectez-vous.";
+      text.textContent = message("msgExpired");
       button.hidden = true;
     } else if (extendable) {
-      text.textContent = "Sans activité, votre session se termine à " + hhmm(endsAt) +
-        ". Voulez-vous rester connecté ?";
+      text.textContent = message("msgIdle", endsAt);
       button.hidden = false;
     } else {
-      text.textContent = "Votre session atteint sa durée maximale à " + hhmm(endsAt) +
-        " : enregistrez votre travail, vous devrez vous reconnecter.";
+      text.textContent = message("msgAbsolute", endsAt);
       button.hidden = true;
     }
     form.hidden = false;
@@ -54,7 +55,7 @@
         if (data.ends_at) {
           endsAt = data.ends_at * 1000;
           extendable = data.extendable;
-          text.textContent = "Session prolongée.";
+          text.textContent = message("msgExtended");
           setTimeout(schedule, 1500);
         } else { show(); }
       })

@@ -66,6 +66,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/account"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/session/prolonger"): _row(302, 302, 302, 302, 302, 302, 302),
     ("GET", "/accessibilite"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/langue"): _row(400, 400, 400, 400, 400, 400, 400),
     ("POST", "/account/notifications"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/account/password"): _row(302, 403, 403, 403, 403, 403, 403),
     ("GET", "/factures/"): _row(302, 403, 403, 200, 200, 200, 200),

@@ -1,0 +1,110 @@
+"""Languages: French first, English available (Flask-Babel), and how numbers, amounts and dates
+are written for the reader's locale (« 12 000,50 € » in French, "€12,000.50" in English).
+
+The locale is the user's choice (`users.locale`, set from any page's footer), else the one chosen
+before logging in (kept in the session), else the browser's preferred language among those the
+catalogues have, else French. Times are shown in Paris time whatever the language.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from flask import Flask, has_request_context, request
+from flask import session as cookie
+from flask_babel import Babel, get_locale
+
+from parapheur import dates
+from parapheur.dates import PARIS
+
+LOCALES = {"fr": "Français", "en": "English"}
+DEFAULT_LOCALE = "fr"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+_SESSION_KEY = "locale"
+
+
+def select_locale() -> str:
+    """The locale of this request (see the module's docstring)."""
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = cookie.get(_SESSION_KEY)
+    if chosen in LOCALES:
+        return chosen
+    return request.accept_languages.best_match(tuple(LOCALES), default=DEFAULT_LOCALE)
+
+
+def remember_locale(locale: str) -> None:
+    """Keep the choice of a visitor not logged in (a user's goes to `users.locale` too)."""
+    cookie[_SESSION_KEY] = locale
+
+
+def current_locale() -> str:
+    return str(get_locale() or DEFAULT_LOCALE) if has_request_context() else DEFAULT_LOCALE
+
+
+def format_amount(value: Decimal | float | int | None, currency: str = "EUR",
+                  locale: str | None = None) -> str:
+    """An amount with its currency, written for the locale (« 12 000,50 € »)."""
+    if value is None:
+        return "—"
+    return babel_numbers.format_currency(value, currency, locale=locale or current_locale())
+
+
+def format_number(value: Decimal | float | int | None, locale: str | None = None) -> str:
+    """A number written for the locale, without trailing zeros (« 5,5 », « 12 000 »)."""
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal):
+        value = value.normalize()
+        places = max(0, -value.as_tuple().exponent) if isinstance(value.as_tuple().exponent,
+                                                                  int) else 0
+        pattern = "#,##0" + ("." + "#" * places if places else "")
+        return babel_numbers.format_decimal(value, format=pattern,
+                                            locale=locale or current_locale())
+    return babel_numbers.format_decimal(value, locale=locale or current_locale())
+
+
+def format_datetime(value: datetime | None, with_seconds: bool = False,
+                    locale: str | None = None) -> str:
+    """A UTC datetime as Paris local time, written for the locale (« 01/12/2026 18:30 »)."""
+    locale = locale or current_locale()
+    if value is None or locale == "fr":  # the collectivités' usage: day/month/year, 24 h
+        return dates.format_datetime(value, with_seconds)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return babel_dates.format_datetime(value.astimezone(PARIS),
+                                       "medium" if with_seconds else "short", tzinfo=PARIS,
+                                       locale=locale)
+
+
+def format_date(value: date | datetime | None, locale: str | None = None) -> str:
+    """A day, written for the locale (« 1 décembre 2026 »)."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(PARIS).date()
+    return babel_dates.format_date(value, "long", locale=locale or current_locale())
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel with our catalogues, and the formatting filters every template uses."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.filters["datetime_fr"] = format_datetime
+    app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["number"] = format_number
+    app.jinja_env.filters["day"] = format_date
+    app.jinja_env.globals["current_locale"] = current_locale
+    app.jinja_env.globals["available_locales"] = LOCALES

@@ -1,0 +1,90 @@
+"""French first, English available: the catalogue is complete, the locale is the user's choice,
+and amounts, numbers and dates are written for the reader's locale."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from app_helpers import csrf_from, login, page_text
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from parapheur.accounts.models import User
+from parapheur.audit.models import AuditEvent
+from parapheur.config import PROJECT_ROOT
+from parapheur.db import get_session
+from parapheur.i18n import TRANSLATIONS_DIR, format_amount, format_datetime, format_number
+
+NNBSP = "\u202f"  # the narrow no-break space of French thousands and before €
+
+
+def _catalogue():
+    with open(TRANSLATIONS_DIR / "en/LC_MESSAGES/messages.po", "rb") as source:
+        return read_po(source)
+
+
+def test_every_sentence_marked_for_translation_has_its_english_and_the_mo_is_compiled():
+    catalogue = _catalogue()
+    known = {m.id: m.string for m in catalogue if m.id}
+    marked = set()
+    method_map = [("templates/pages/**.html", "jinja2"), ("parapheur/**.py", "python")]
+    for _, _, message, _, _ in extract_from_dir(PROJECT_ROOT, method_map=method_map):
+        marked.add(message if isinstance(message, str) else message[0])
+    assert sorted(marked - set(known)) == [], "marked but not in the catalogue (pybabel update)"
+    assert sorted(k for k, v in known.items() if not v) == [], "not translated"
+    with open(TRANSLATIONS_DIR / "en/LC_MESSAGES/messages.mo", "rb") as compiled:
+        mo = {m.id: m.string for m in read_mo(compiled) if m.id}
+    assert mo == known, "messages.mo is older than messages.po (pybabel compile)"
+
+
+def test_french_by_default_english_when_the_browser_prefers_it(app):
+    client = app.test_client()
+    french = client.get("/login").get_data(as_text=True)
+    assert '<html lang="fr">' in french and "Se connecter" in french
+    english = app.test_client().get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    text = english.get_data(as_text=True)
+    assert '<html lang="en">' in text and "Log in" in text and "Password" in text
+
+
+def test_a_user_chooses_english_from_any_page_and_keeps_it(demo, client_for):
+    maire = client_for("maire")
+    page = maire.get("/").get_data(as_text=True)
+    assert "Bannettes" in page
+    response = maire.post("/langue", data={"csrf_token": csrf_from(page), "locale": "en",
+                                           "next": "/documents"})
+    assert response.status_code == 302 and response.headers["Location"] == "/documents"
+    assert "Trays" in maire.get("/").get_data(as_text=True)
+    with demo.app_context():
+        session = get_session()
+        user = session.execute(select(User).where(User.username == "maire")).scalar_one()
+        assert user.locale == "en"
+        event = session.execute(select(AuditEvent).where(
+            AuditEvent.name == "account:locale:changed")).scalar_one()
+        assert event.details == {"locale": "en"}
+    # Another browser, French by default, gets her choice once she is logged in.
+    other = demo.test_client()
+    assert "Se connecter" in other.get("/login").get_data(as_text=True)
+    login(other, "maire")
+    assert '<html lang="en">' in other.get("/").get_data(as_text=True)
+
+
+def test_an_unknown_language_is_refused(app):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post("/langue", data={"csrf_token": csrf_from(page), "locale": "xx"})
+    assert response.status_code == 400
+    assert "Langues disponibles : Français, English." in page_text(response)
+
+
+def test_amounts_numbers_and_dates_for_each_locale():
+    assert format_amount(Decimal("12000.50"), locale="fr") == f"12{NNBSP}000,50{chr(0xa0)}€"
+    assert format_amount(Decimal("12000.50"), locale="en") == "€12,000.50"
+    assert format_number(Decimal("5.50"), locale="fr") == "5,5"
+    assert format_number(Decimal("12000"), locale="fr") == f"12{NNBSP}000"
+    moment = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)  # 18:30 in Paris
+    assert format_datetime(moment, locale="fr") == "01/12/2026 18:30"
+    assert "6:30" in format_datetime(moment, locale="en") and "12/1/26" in format_datetime(
+        moment, locale="en")
