@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -130,7 +131,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ParapheurError)
     def _domain_error(exc: ParapheurError):
-        response = make_response(_error_page(exc.status, "Action impossible", exc.message))
+        response = make_response(_error_page(exc.status, gettext("Action impossible"),
+                                             exc.message))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
@@ -138,31 +140,33 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
-        return _error_page(400, "Formulaire expiré",
-                           "Le formulaire a expiré ou ne provient pas de cette application "
-                           "(jeton CSRF absent ou invalide). Rechargez la page et recommencez.")
+        return _error_page(400, gettext("Formulaire expiré"),
+                           gettext("Le formulaire a expiré ou ne provient pas de cette "
+                                   "application (jeton CSRF absent ou invalide). Rechargez la "
+                                   "page et recommencez."))
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         limit = app.config["MAX_UPLOAD_MB"]
-        return _error_page(413, "Fichier trop volumineux",
-                           f"Le fichier dépasse la taille maximale autorisée ({limit} Mo).")
+        return _error_page(413, gettext("Fichier trop volumineux"),
+                           gettext("Le fichier dépasse la taille maximale autorisée "
+                                   "(%(limit)s Mo).", limit=limit))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        titles = {403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non autorisée",
-                  429: "Trop de tentatives"}
-        messages = {403: "Vous n'avez pas le droit d'accéder à cette page.",
-                    404: "La page ou le document demandé n'existe pas.",
-                    405: "Cette action n'est pas permise ici.",
-                    429: "Trop de requêtes : patientez avant de réessayer."}
+        titles = {403: gettext("Accès refusé"), 404: gettext("Page introuvable"),
+                  405: gettext("Méthode non autorisée"), 429: gettext("Trop de tentatives")}
+        messages = {403: gettext("Vous n'avez pas le droit d'accéder à cette page."),
+                    404: gettext("La page ou le document demandé n'existe pas."),
+                    405: gettext("Cette action n'est pas permise ici."),
+                    429: gettext("Trop de requêtes : patientez avant de réessayer.")}
         status = exc.code or 500
-        return _error_page(status, titles.get(status, "Erreur"),
-                           messages.get(status, exc.description or "Requête invalide."))
+        return _error_page(status, titles.get(status, gettext("Erreur")),
+                           messages.get(status, exc.description or gettext("Requête invalide.")))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("Unexpected error on %s %s", request.method, request.path)
-        return _error_page(500, "Erreur interne",
-                           "Une erreur inattendue est survenue ; rien n'a été modifié. "
-                           "L'incident est journalisé.")
+        return _error_page(500, gettext("Erreur interne"),
+                           gettext("Une erreur inattendue est survenue ; rien n'a été modifié. "
+                                   "L'incident est journalisé."))

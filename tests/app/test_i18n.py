@@ -47,6 +47,8 @@ def test_french_by_default_english_when_the_browser_prefers_it(app):
     english = app.test_client().get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
     text = english.get_data(as_text=True)
     assert '<html lang="en">' in text and "Log in" in text and "Password" in text
+    missing = app.test_client().get("/nulle-part", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404 and "Page not found" in page_text(missing)
 
 
 def test_a_user_chooses_english_from_any_page_and_keeps_it(demo, client_for):
