@@ -171,17 +171,22 @@ class BatchSigner:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def sign_files(self, pairs: Iterable[tuple[Path, Path]], *,
+    def sign_files(self, pairs: Iterable[tuple[Path, Path] | tuple[Path, Path, SignOptions]], *,
                    signed_at: datetime | None = None,
                    progress: Callable[[FileOutcome], None] | None = None) -> list[FileOutcome]:
-        """Sign each source into its target, streaming; targets appear only when signed."""
-        items = [(Path(s), Path(t)) for s, t in pairs]
+        """Sign each source into its target, streaming; targets appear only when signed.
+
+        Neither the sources nor the signed files are held in memory, whatever their number and
+        size. An item may carry its own SignOptions as a third element (as in `sign_documents`).
+        """
+        items = [(Path(p[0]), Path(p[1]), p[2] if len(p) > 2 else None) for p in pairs]
 
         async def run() -> list[FileOutcome]:
             stamper, context, session = self._clients()
             gate = asyncio.Semaphore(self.concurrency)
 
-            async def one(source: Path, target: Path) -> FileOutcome:
+            async def one(source: Path, target: Path, options: SignOptions | None
+                          ) -> FileOutcome:
                 outcome = FileOutcome(source, target)
                 partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
@@ -189,7 +194,8 @@ class BatchSigner:
                     # `concurrency` pairs of files open.
                     async with gate:
                         with open(source, "rb") as src, open(partial, "w+b") as out:
-                            await self._sign_one(src, out, stamper, context, None, signed_at)
+                            await self._sign_one(src, out, stamper, context, None, signed_at,
+                                                 options)
                         os.replace(partial, target)
                 except SigningError as exc:
                     outcome.error = exc
@@ -204,7 +210,7 @@ class BatchSigner:
                 return outcome
 
             try:
-                return list(await asyncio.gather(*(one(s, t) for s, t in items)))
+                return list(await asyncio.gather(*(one(s, t, o) for s, t, o in items)))
             finally:
                 await session.close()
 

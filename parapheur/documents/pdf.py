@@ -11,6 +11,8 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from parapheur.documents.errors import InvalidUpload
 
@@ -60,15 +62,52 @@ def inspect_pdf(data: bytes) -> PdfInfo:
     return PdfInfo(page_count=pages, signature_count=signatures)
 
 
+def inspect_pdf_file(path: Path) -> PdfInfo:
+    """Check a PDF the application made on disk from an accepted version (a signed one), streaming.
+
+    The file is parsed strictly from disk, never read whole into memory: header, end marker,
+    encryption, page tree. The decoding of every stream, done when its first version was
+    uploaded, is not repeated for what our own signer appended (the validator checked it).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(max(0, size - 2048))
+        tail = handle.read()
+        if not head.lstrip().startswith(b"%PDF-"):
+            raise InvalidUpload("Ce fichier n'est pas un PDF (en-tête %PDF absent).",
+                                reason="not_pdf")
+        if b"%%EOF" not in tail:
+            raise InvalidUpload("Le PDF est incomplet ou tronqué (marque de fin %%EOF absente).",
+                                reason="truncated")
+        handle.seek(0)
+        try:
+            pages, signatures = _parse_stream(handle, load_objects=False)
+        except InvalidUpload:
+            raise
+        except Exception as exc:  # noqa: BLE001 — same net as inspect_pdf
+            detail = str(exc).strip()[:200] or type(exc).__name__
+            raise InvalidUpload(f"Le PDF est illisible ou endommagé ({detail}).",
+                                reason="unreadable") from None
+    if pages < 1:
+        raise InvalidUpload("Le PDF ne contient aucune page.", reason="no_pages")
+    return PdfInfo(page_count=pages, signature_count=signatures)
+
+
 def _parse(data: bytes) -> tuple[int, int]:
+    return _parse_stream(io.BytesIO(data), load_objects=True)
+
+
+def _parse_stream(stream: BinaryIO, *, load_objects: bool) -> tuple[int, int]:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     # strict=True: the signer's incremental writer reads the file strictly too.
-    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    reader = PdfFileReader(stream, strict=True)
     if reader.encrypted:
         raise InvalidUpload("Le PDF est chiffré ou protégé par mot de passe : il ne peut pas "
                             "être signé. Déposez une version sans protection.", reason="encrypted")
-    _load_every_object(reader)
+    if load_objects:
+        _load_every_object(reader)
     declared = int(reader.root["/Pages"]["/Count"])
     counted = _count_pages(reader.root["/Pages"])
     if declared != counted:

@@ -21,7 +21,7 @@ from parapheur.documents.models import (
     VersionKind,
     sync_waiting,
 )
-from parapheur.documents.pdf import inspect_pdf
+from parapheur.documents.pdf import inspect_pdf, inspect_pdf_file
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import NotFound, ParapheurError
 from parapheur.fields import bounded
@@ -85,15 +85,27 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     return document
 
 
-def add_version(session: Session, store: ContentStore, document: Document, *, data: bytes,
+def add_version(session: Session, store: ContentStore, document: Document, *,
+                data: bytes | None = None, path: Path | None = None,
                 kind: VersionKind, actor: User | None, now: datetime) -> DocumentVersion:
-    """Store a new version of the document's file (after a signature or a seal)."""
-    info = inspect_pdf(data)
-    sha256 = store.put(data)
+    """Store a new version of the document's file (after a signature or a seal).
+
+    Given as `data`, or as `path`: a file in one of the store's scratch directories, checked and
+    moved into the store by streaming (a batch of large signed files is never held in memory).
+    """
+    if (data is None) == (path is None):
+        raise ValueError("add_version takes either data or path")
+    if path is not None:
+        info = inspect_pdf_file(path)
+        sha256, size = store.put_file(path)
+    else:
+        assert data is not None
+        info = inspect_pdf(data)
+        sha256, size = store.put(data), len(data)
     previous = document.current_version
     version = DocumentVersion(
         number=previous.number + 1, kind=kind, filename=previous.filename, sha256=sha256,
-        size=len(data), page_count=info.page_count, created_at=now, created_by=actor)
+        size=size, page_count=info.page_count, created_at=now, created_by=actor)
     document.versions.append(version)
     session.flush()
     return version

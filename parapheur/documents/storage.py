@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +66,51 @@ class ContentStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         return sha256, size
+
+    def put_file(self, path: Path) -> tuple[str, int]:
+        """Move a file of this store's filesystem (a scratch file) into the store, streaming.
+
+        Return (sha256, size). The file is hashed in chunks and renamed into place, never read
+        whole into memory; when the same content is already stored, the file is just removed.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            os.fsync(handle.fileno())
+        sha256 = digest.hexdigest()
+        if self.path_for(sha256).exists():
+            Path(path).unlink()
+        else:
+            self._publish(Path(path), sha256)
+        return sha256, size
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A private directory inside the store for files being made (signed PDFs, say).
+
+        On the store's filesystem, so `put_file` renames instead of copying; whatever is left in
+        it (the files of signatures that lost a race or failed) is removed on exit, so no
+        unreferenced file stays behind. Dot-named: `stored_digests` and `store gc` ignore it.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f".scratch-{uuid.uuid4().hex}"
+        path.mkdir(mode=0o700)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def checked_path(self, sha256: str) -> Path:
+        """The path of a stored file after re-hashing it (streamed), to be read as a stream."""
+        path = self.path_for(sha256)
+        if not path.exists():
+            raise StoreCorruption(sha256, "absent du stockage")
+        if not self.verify(sha256):
+            raise StoreCorruption(sha256, "empreinte SHA-256 différente")
+        return path
 
     def _write(self, sha256: str, chunks: list[bytes]) -> None:
         target = self.path_for(sha256)

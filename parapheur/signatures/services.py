@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,10 +107,17 @@ class SignatureRequest:
     capacity: ActingCapacity
     options: SignOptions
     on_behalf_of: str | None
-    original: bytes = b""
+    store: ContentStore | None = None
+    sha256: str = ""  # the version to sign, read from the store as a stream when signing
     row_version: int = 0  # the document as planned: a change since makes it « déjà traité »
     #: a second signature the same act makes with the same key (a bordereau's XAdES), or None
     companion: Any = None
+
+    @property
+    def original(self) -> bytes:
+        """The version to sign, in memory (checked against its hash); batches stream instead."""
+        assert self.store is not None
+        return self.store.read(self.sha256)
 
 
 @dataclass
@@ -135,7 +144,8 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
         quality=_quality(capacity, actor), on_behalf_of=on_behalf_of, always_stamp=True,
         use_text_tag=True, purpose="Signature", field_prefix="Signature")
     return SignatureRequest(document, step, capacity, sign_options, on_behalf_of,
-                            store.read(document.current_version.sha256), document.row_version,
+                            store=store, sha256=document.current_version.sha256,
+                            row_version=document.row_version,
                             # A bordereau de mandats' PDF brings its XAdES along (same act).
                             companion=xades_companion(
                                 session, document,
@@ -178,10 +188,13 @@ def open_signing_key(session: Session, actor: User, passphrase: str, *, now: dat
     return key
 
 
-def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
-              setup: SigningSetup) -> list[tuple[SignatureRequest, bytes | None,
-                                                 SigningError | None]]:
-    """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path)."""
+def _sign_all(key, requests: list[SignatureRequest], *, now: datetime, setup: SigningSetup,
+              workdir: Path) -> list[tuple[SignatureRequest, Path | None, SigningError | None]]:
+    """Sign the requests with one loaded key, one batch per PAdES level (`parapheur sign`'s path).
+
+    Streaming: each version is read from the store as a file and signed into `workdir` (a
+    scratch directory of the store), so memory stays bounded whatever the batch's size.
+    """
 
     results = []
     by_level: dict = {}
@@ -189,34 +202,49 @@ def _sign_all(key, requests: list[SignatureRequest], *, now: datetime,
         by_level.setdefault(request.options.level, []).append(request)
     own_roots = [c for c in key.signer.cert_registry if c.self_signed]
     for level, group in by_level.items():
-        results.extend(_sign_level(key, level, group, now=now, setup=setup, own_roots=own_roots))
+        results.extend(_sign_level(key, level, group, now=now, setup=setup, own_roots=own_roots,
+                                   workdir=workdir))
     return results
 
 
 def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
-                setup: SigningSetup, own_roots: list):
+                setup: SigningSetup, own_roots: list, workdir: Path):
     """Sign one level's requests; each signed file is checked by `parapheur verify`'s validator.
 
     A bordereau de mandats' companion (its XAdES) is made with the same key once its PDF holds.
     """
     from signing.validation import Validator
 
-    results = []
     try:
         signer = batch_signer(key, group[0].options, setup, now=now)
     except TimestampNotConfigured as exc:
         raise SigningRefused(exc.message) from None
-    outcomes = signer.sign_documents(
-        [(str(index), request.original, request.options) for index, request in enumerate(group)],
-        signed_at=now)
+    results = []
+    pairs = []
+    for request in group:
+        assert request.store is not None
+        try:
+            source = request.store.checked_path(request.sha256)
+        except ParapheurError as exc:
+            results.append((request, None, SigningError(exc.message)))
+            continue
+        pairs.append((request, source, workdir / f"{uuid.uuid4().hex}.pdf"))
+    outcomes = signer.sign_files([(source, target, request.options)
+                                  for request, source, target in pairs], signed_at=now)
     validator = Validator([*setup.trust_roots, *own_roots], online=False, clock=lambda: now)
     try:
-        for request, outcome in zip(group, outcomes, strict=True):
-            signed, error = outcome.signed, outcome.error
+        for (request, _, target), outcome in zip(pairs, outcomes, strict=True):
+            signed: Path | None = target if outcome.ok else None
+            error = outcome.error
             if signed is not None:
-                problem = verification_problem(validator, signed, request.options.field_name)
+                # One signed file in memory at a time, for the validator; then let go.
+                problem = verification_problem(validator, signed.read_bytes(),
+                                               request.options.field_name)
                 if problem is not None:
                     signed, error = None, SigningError(problem)
+                # The validator's PDF reader holds the file through reference cycles: free it
+                # now, not at the next collection, or a batch holds every file it validated.
+                gc.collect()
             if signed is not None and request.companion is not None:
                 try:
                     request.companion.sign(key, now)
@@ -252,7 +280,7 @@ def verification_problem(validator, signed: bytes, field_name: str) -> str | Non
 
 
 def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
-                      signed: bytes, *, key, actor: User, now: datetime) -> None:
+                      signed: bytes | Path, *, key, actor: User, now: datetime) -> None:
     """Store the signed version and advance the circuit (in the caller's transaction).
 
     The document's optimistic lock is taken first: when someone else acted on it since it was
@@ -271,8 +299,9 @@ def _record_signature(session: Session, store: ContentStore, request: SignatureR
                              "il n'a pas été signé une seconde fois.", step=request.step) from None
     if request.companion is not None:
         request.companion.record(session, actor=actor, now=now)
-    version = documents.add_version(session, store, document, data=signed, kind=VersionKind.SIGNED,
-                                    actor=actor, now=now)
+    signed_file = {"path": signed} if isinstance(signed, Path) else {"data": signed}
+    version = documents.add_version(session, store, document, kind=VersionKind.SIGNED,
+                                    actor=actor, now=now, **signed_file)
     circuits.act(session, document, step=request.step, actor=actor, decision="approve", now=now,
                  capacity=request.capacity, allow_signature=True, version_id=version.id,
                  certificate_subject=key.subject_name,
@@ -292,13 +321,15 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
     request = plan_signature(session, store, document, step=step, actor=actor, now=now,
                              setup=setup)
     key = open_signing_key(session, actor, passphrase, now=now)
-    try:
-        [(_, signed, error)] = _sign_all(key, [request], now=now, setup=setup or SigningSetup())
-    finally:
-        key.close()  # logs out of a token at once
-    if error is not None or signed is None:
-        raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
-    _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+    with store.scratch() as workdir:
+        try:
+            [(_, signed, error)] = _sign_all(key, [request], now=now,
+                                             setup=setup or SigningSetup(), workdir=workdir)
+        finally:
+            key.close()  # logs out of a token at once
+        if error is not None or signed is None:
+            raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
+        _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
 
 
 def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
@@ -326,10 +357,21 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
     if not requests:
         return result
     key = open_signing_key(session, actor, passphrase, now=now)
-    try:
-        signatures = _sign_all(key, requests, now=now, setup=setup or SigningSetup())
-    finally:
-        key.close()  # one login served the whole batch
+    # The signed files wait in a scratch directory of the store; those not recorded (lost
+    # races, failures) go with it.
+    with store.scratch() as workdir:
+        try:
+            signatures = _sign_all(key, requests, now=now, setup=setup or SigningSetup(),
+                                   workdir=workdir)
+        finally:
+            key.close()  # one login served the whole batch
+        _record_batch(session, store, signatures, result, key=key, actor=actor, now=now)
+    return result
+
+
+def _record_batch(session: Session, store: ContentStore, signatures, result: BatchResult, *,
+                  key, actor: User, now: datetime) -> None:
+    """Record each signed document in its own transaction; report the others with the reason."""
     for request, signed, error in signatures:
         if signed is None:
             result.failed.append((request.document.title,
@@ -346,7 +388,6 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
             result.failed.append((title, "un autre utilisateur vient de le traiter (déjà traité)"))
             continue
         result.signed.append(request.document)
-    return result
 
 
 def absent_holder(desk: Desk) -> str:
