@@ -13,6 +13,7 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -91,6 +92,20 @@ def inbox():
     A constant number of queries whatever the number of documents: who may act is decided in SQL
     (`access.actionable_documents`), the page is read by keyset, the circuits in one query.
     """
+    return render_inbox()
+
+
+@dataclass(frozen=True)
+class BatchForm:
+    """A refused batch signature, shown again: the message, the ticks and the confirmation."""
+
+    message: str
+    ticked: frozenset[str] = frozenset()  # "document_id:step" values ticked
+    reviewed: bool = False
+
+
+def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
+    """The inbox page; after a refused batch, with its message and the ticks as they were."""
     session = get_session()
     moment = now()
     actionable = access.actionable_documents(session, current_user, moment)
@@ -134,7 +149,7 @@ def inbox():
                            processed=processed, late_ids=late_ids, to_process_count=counts[0],
                            late_count=counts[1], mine_count=counts[2], mine_late_count=counts[3],
                            processed_count=counts[4], next_args=next_args,
-                           first_page=cursor is None)
+                           first_page=cursor is None, batch=batch), status
 
 
 def _count(query: Select):
@@ -305,7 +320,25 @@ def _author_desk(session, slug: str | None) -> Desk | None:
 @login_required
 def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
-    document = _visible(document_id)
+    return render_document(_visible(document_id))
+
+
+@dataclass(frozen=True)
+class FailedAction:
+    """An action refused on the document page, shown again by its form.
+
+    `entered` is what the user typed that is safe to give back (a rejection's reason); a
+    certificate code is never part of it.
+    """
+
+    message: str
+    step: str | None = None
+    action: str = ""  # "visa", "reject", "sign", "take_back"
+    entered: str = ""
+
+
+def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None):
+    """The document page; after a refused action, with its message by the form concerned."""
     session = get_session()
     moment = now()
     actions = circuits.user_can_act(session, document, current_user, now=moment)
@@ -318,7 +351,25 @@ def show(document_id: int):
                            late=circuits.is_late(document, moment),
                            diagram=Markup(_diagram(session, document)),
                            take_back=circuits.take_back_step(session, document, current_user,
-                                                             now=moment))
+                                                             now=moment),
+                           failed=failed), status
+
+
+def action_refused(document_id: int, exc: ParapheurError, *, step: str | None, action: str,
+                   entered: str = ""):
+    """The document page again after `exc` refused an action (nothing was changed), status 4xx."""
+    get_session().rollback()
+    document = _visible(document_id)  # read again: the refused transaction is gone
+    failed = FailedAction(exc.message, step=step, action=action, entered=entered[:REASON_ECHO])
+    response = make_response(render_document(document, status=exc.status, failed=failed))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+#: At most this much of an entered reason is given back in the form (the limit is 2,000).
+REASON_ECHO = 4000
 
 
 def _diagram(session, document: Document) -> str:
@@ -376,8 +427,11 @@ def take_back(document_id: int):
     """Exercise the "droit de remords" on the last visa."""
     session = get_session()
     document = _visible(document_id)
-    with transaction(session):
-        circuits.take_back(session, document, actor=current_user, now=now())
+    try:
+        with transaction(session):
+            circuits.take_back(session, document, actor=current_user, now=now())
+    except ParapheurError as exc:
+        return action_refused(document_id, exc, step=None, action="take_back")
     flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
@@ -385,8 +439,14 @@ def take_back(document_id: int):
 def _decide(document_id: int, step: str, decision: str, done_message: str):
     session = get_session()
     document = _visible(document_id)
-    with transaction(session):
-        circuits.act(session, document, step=step, actor=current_user, decision=decision,
-                     reason=request.form.get("reason"), now=now())
+    reason = request.form.get("reason")
+    try:
+        with transaction(session):
+            circuits.act(session, document, step=step, actor=current_user, decision=decision,
+                         reason=reason, now=now())
+    except ParapheurError as exc:
+        return action_refused(document_id, exc, step=step,
+                              action="reject" if decision == "reject" else "visa",
+                              entered=reason or "")
     flash(done_message, "success")
     return redirect(url_for("documents.inbox"))
