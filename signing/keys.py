@@ -7,6 +7,7 @@ one raises `WrongPassphrase` and is never retried here, because a card locks aft
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -318,6 +319,61 @@ _PKCS11_SIGNER_CLASS: type | None = None
 _TOKEN_LOGINS: dict[tuple[str, str | None, int | None], bytes] = {}
 
 
+class PinTries(enum.Enum):
+    """What a PKCS#11 token reports of its remaining PIN tries (its token flags), when it does."""
+
+    LOW = "low"  # CKF_USER_PIN_COUNT_LOW: a wrong PIN was entered since the last good one
+    FINAL = "final"  # CKF_USER_PIN_FINAL_TRY: one more wrong PIN locks it
+    LOCKED = "locked"  # CKF_USER_PIN_LOCKED
+
+    @property
+    def notice(self) -> str:
+        """The sentence shown by the PIN field and after a wrong PIN."""
+        return {
+            PinTries.LOW: "le jeton signale des codes PIN erronés : il ne reste que peu "
+                          "d'essais avant son blocage",
+            PinTries.FINAL: "dernier essai : un code PIN erroné de plus bloquera la carte ou le "
+                            "jeton",
+            PinTries.LOCKED: "la carte ou le jeton est bloqué (trop de codes PIN erronés) : "
+                             "faites-le débloquer avec le code PUK",
+        }[self]
+
+
+def pin_tries_from_flags(flags: int) -> PinTries | None:
+    """The most severe state among a token's PKCS#11 flags (CK_TOKEN_INFO.flags), or None."""
+    from pkcs11 import TokenFlag
+
+    if flags & TokenFlag.USER_PIN_LOCKED:
+        return PinTries.LOCKED
+    if flags & TokenFlag.USER_PIN_FINAL_TRY:
+        return PinTries.FINAL
+    if flags & TokenFlag.USER_PIN_COUNT_LOW:
+        return PinTries.LOW
+    return None
+
+
+def token_pin_tries(module: str | Path, *, token_label: str | None = None,
+                    slot: int | None = None) -> PinTries | None:
+    """Read a token's remaining-tries flags without logging in (no try is spent).
+
+    None when the token reports nothing, or cannot be read now: the caller then says nothing.
+    """
+    try:
+        import pkcs11
+
+        lib = pkcs11.lib(str(module))
+        for candidate in lib.get_slots(token_present=True):
+            if slot is not None and candidate.slot_id != slot:
+                continue
+            token = candidate.get_token()
+            if token_label is not None and token.label != token_label:
+                continue
+            return pin_tries_from_flags(int(token.flags))
+    except Exception:  # noqa: BLE001 — a notice only: an unreadable token says nothing
+        return None
+    return None
+
+
 def _pin_digest(pin: str | None) -> bytes:
     return hashlib.sha256((pin or "").encode("utf-8")).digest()
 
@@ -359,9 +415,14 @@ class Pkcs11Key:
             session = open_pkcs11_session(str(module), slot_no=slot, token_criteria=criteria,
                                           user_pin=pin)
         except p11_errors.PinIncorrect:
+            tries = token_pin_tries(module, token_label=token_label, slot=slot)
+            if tries is PinTries.LOCKED:
+                raise WrongPassphrase("Code PIN incorrect : la carte ou le jeton est maintenant "
+                                      "bloqué. Faites-le débloquer avec le code PUK.") from None
             raise WrongPassphrase("Code PIN incorrect : la carte ou le jeton n'a pas été "
-                                  "déverrouillé. Vérifiez le code avant de réessayer (une carte "
-                                  "se bloque après trois essais).") from None
+                                  "déverrouillé. Vérifiez le code avant de réessayer ("
+                                  + (tries.notice if tries is not None else
+                                     "une carte se bloque après trois essais") + ").") from None
         except p11_errors.PinLocked:
             raise KeyUnavailable("La carte ou le jeton est bloqué (trop de codes PIN erronés) : "
                                  "faites-le débloquer avec le code PUK.") from None

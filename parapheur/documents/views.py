@@ -41,6 +41,7 @@ from parapheur.documents import access, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import Forbidden, ParapheurError
+from parapheur.signatures import services as signatures
 from parapheur.signatures.reports import trust_anchor_paths
 
 bp = Blueprint("documents", __name__)
@@ -149,7 +150,9 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
                            processed=processed, late_ids=late_ids, to_process_count=counts[0],
                            late_count=counts[1], mine_count=counts[2], mine_late_count=counts[3],
                            processed_count=counts[4], next_args=next_args,
-                           first_page=cursor is None, batch=batch), status
+                           first_page=cursor is None, batch=batch,
+                           token_notice=_token_notice(session, [p for _, p, _, _ in to_process])
+                           ), status
 
 
 def _count(query: Select):
@@ -352,7 +355,15 @@ def render_document(document: Document, *, status: int = 200, failed: FailedActi
                            diagram=Markup(_diagram(session, document)),
                            take_back=circuits.take_back_step(session, document, current_user,
                                                              now=moment),
-                           failed=failed), status
+                           failed=failed,
+                           token_notice=_token_notice(session, [p for p, _ in actions])), status
+
+
+def _token_notice(session, pending: list) -> str | None:
+    """The remaining PIN tries of the user's token, only when a signature form is shown."""
+    if not any(p.action == "signature" for p in pending):
+        return None
+    return signatures.pin_tries_notice(session, current_user)
 
 
 def action_refused(document_id: int, exc: ParapheurError, *, step: str | None, action: str,

@@ -98,6 +98,25 @@ def key_spec(credential: SigningCredential, secret: str):
     return KeySpec(kind="pkcs12", path=Path(credential.pkcs12_path or ""), passphrase=secret)
 
 
+def pin_tries_notice(session: Session, user: User) -> str | None:
+    """What the user's token says of its remaining PIN tries, for the signing form, or None.
+
+    Only for a key on a PKCS#11 token that reports it (token flags, read without logging in).
+    """
+    from signing.keys import token_pin_tries
+
+    try:
+        credential = active_credential(session, user)
+    except NoCredential:
+        return None
+    if credential.kind != "pkcs11" or not credential.pkcs11_module:
+        return None
+    tries = token_pin_tries(credential.pkcs11_module, token_label=credential.token_label)
+    if tries is None:
+        return None
+    return tries.notice[0].upper() + tries.notice[1:] + "."
+
+
 @dataclass
 class SignatureRequest:
     """One document to sign at one step, authorised and with its options decided."""
