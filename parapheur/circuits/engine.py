@@ -371,7 +371,10 @@ def _cancel(circuit: Circuit, state: RunState, *, desk: str, reason: str | None,
     if circuit.on_cancel is None:
         raise ActionNotAllowed(f"Le circuit « {circuit.id} » ne prévoit pas d'abandon "
                                "(on_cancel).", desk=desk)
+    # `waiting`: the desks that had the document in their tray (told of the abandonment).
+    waiting = [d for d in state.desks if d not in state.acted and d != SYSTEM_DESK]
     events: list[Event] = [("document:circuit:cancelled",
-                            {"step": state.current, "desk": desk, "reason": reason})]
+                            {"step": state.current, "desk": desk, "reason": reason,
+                             "waiting": waiting})]
     new = _enter(circuit, state, circuit.on_cancel, metadata, now, events, trail=state.trail)
     return Transition(new, events)

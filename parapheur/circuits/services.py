@@ -287,6 +287,51 @@ def take_back(session: Session, document: Document, *, actor: User, now: datetim
                    actor=actor, capacity=capacity, now=now)
 
 
+def author_capacity(session: Session, document: Document, user: User, *,
+                    now: datetime) -> ActingCapacity | None:
+    """Whether `user` acts for the document's author desk now (the author's own rights)."""
+    desk = document.author_desk
+    if desk is None:
+        return None
+    return acting_capacity(session, user, desk, doc_type=document.doc_type, now=now)
+
+
+def can_cancel(session: Session, document: Document, user: User, *, now: datetime) -> bool:
+    """Whether the page offers `user` to abandon the document (see `cancel`)."""
+    return (document.status is DocumentStatus.IN_PROGRESS
+            and circuit_of(document).on_cancel is not None
+            and author_capacity(session, document, user, now=now) is not None)
+
+
+def cancel(session: Session, document: Document, *, actor: User, reason: str | None,
+           now: datetime) -> ActResult:
+    """Abandon a document in circulation: its circuit goes to its `on_cancel` final state.
+
+    Only its author's desk may, with a reason; journaled (`document:circuit:cancelled`) and the
+    desks that were waiting for it are notified. In the caller's transaction.
+    """
+    if document.status is not DocumentStatus.IN_PROGRESS:
+        raise StepNotCurrent("Ce document n'est plus en circulation : il ne peut plus être "
+                             "abandonné.")
+    capacity = author_capacity(session, document, actor, now=now)
+    if capacity is None:
+        raise Forbidden("Seul le bureau qui a déposé ce document peut l'abandonner.")
+    circuit = circuit_of(document)
+    if circuit.on_cancel is None:
+        raise ParapheurError(f"Le circuit « {circuit.title} » ne prévoit pas l'abandon d'un "
+                             f"document (pas d'état « on_cancel »).", status=409)
+    bounded(reason, field="reason", label="Motif")
+    if not (reason and reason.strip()):
+        raise ParapheurError("Le motif de l'abandon est obligatoire.")
+    state = run_state(document)
+    transition = engine.apply(circuit, state, step=state.current, desk=capacity.desk.slug,
+                              decision="cancel", metadata=document.meta, reason=reason.strip(),
+                              now=now)
+    return _commit(session, document, transition, step=state.current, action="abandon",
+                   decision="cancel", actor=actor, capacity=capacity, now=now,
+                   reason=reason.strip())
+
+
 def take_back_step(session: Session, document: Document, user: User, *, now: datetime) -> str | None:
     """The step this user could take back now, if any (for the document page)."""
     if document.status is not DocumentStatus.IN_PROGRESS:

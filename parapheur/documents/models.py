@@ -99,11 +99,13 @@ class VersionKind(enum.StrEnum):
     SIGNED = "signature"
     SEALED = "cachet"
     ARCHIVED = "archivage"  # a new document time stamp (archival refresh of a B-LTA document)
+    REPLACED = "remplacement"  # the author's new file, before the circuit's first action
 
     @property
     def label(self) -> str:
         return {"original": "Original", "signature": "Signé", "cachet": "Cacheté",
-                "archivage": "Horodatage d'archive"}[self.value]
+                "archivage": "Horodatage d'archive",
+                "remplacement": "Fichier remplacé par l'auteur"}[self.value]
 
 
 class DocumentVersion(Base):

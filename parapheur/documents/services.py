@@ -23,7 +23,7 @@ from parapheur.documents.models import (
 )
 from parapheur.documents.pdf import inspect_pdf, inspect_pdf_file
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import NotFound, ParapheurError
+from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 from parapheur.notifications.events import queue_for_events
 
@@ -87,7 +87,8 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
 
 def add_version(session: Session, store: ContentStore, document: Document, *,
                 data: bytes | None = None, path: Path | None = None,
-                kind: VersionKind, actor: User | None, now: datetime) -> DocumentVersion:
+                kind: VersionKind, actor: User | None, now: datetime,
+                filename: str | None = None) -> DocumentVersion:
     """Store a new version of the document's file (after a signature or a seal).
 
     Given as `data`, or as `path`: a file in one of the store's scratch directories, checked and
@@ -104,10 +105,59 @@ def add_version(session: Session, store: ContentStore, document: Document, *,
         sha256, size = store.put(data), len(data)
     previous = document.current_version
     version = DocumentVersion(
-        number=previous.number + 1, kind=kind, filename=previous.filename, sha256=sha256,
+        number=previous.number + 1, kind=kind, filename=filename or previous.filename,
+        sha256=sha256,
         size=size, page_count=info.page_count, created_at=now, created_by=actor)
     document.versions.append(version)
     session.flush()
+    return version
+
+
+def replaceable(session: Session, document: Document) -> bool:
+    """Whether the document's file may still be replaced: in circulation, nobody acted yet."""
+    from parapheur.circuits.models import StepAction
+
+    if document.status is not DocumentStatus.IN_PROGRESS:
+        return False
+    acted = session.execute(select(StepAction.id).where(StepAction.document_id == document.id)
+                            .limit(1)).first()
+    return acted is None
+
+
+def replace_file(session: Session, store: ContentStore, document: Document, *, data: bytes,
+                 filename: str, actor: User, now: datetime) -> DocumentVersion:
+    """The author's desk replaces the file before the circuit's first action: a new version.
+
+    The earlier versions are kept; the upload checks of a deposit apply (a real, signable PDF,
+    within the size limit); journaled `document:file:replaced`. In the caller's transaction; the
+    document's optimistic lock makes a visa given meanwhile win (« déjà traité »).
+    """
+    from sqlalchemy.orm.attributes import flag_modified
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from parapheur.circuits.errors import StepNotCurrent
+
+    if circuits.author_capacity(session, document, actor, now=now) is None:
+        raise Forbidden("Seul le bureau qui a déposé ce document peut en remplacer le fichier.")
+    if not replaceable(session, document):
+        raise StepNotCurrent("Le fichier ne peut plus être remplacé : le circuit a déjà commencé "
+                             "(une étape a été traitée) ou il est terminé.")
+    bounded(filename, field="file", label="Nom du fichier", kind="filename")
+    previous = document.current_version
+    document.updated_at = now
+    flag_modified(document, "updated_at")  # an UPDATE, hence the version check, even if equal
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
+                             "le fichier n'a pas été remplacé.") from None
+    version = add_version(session, store, document, data=data, kind=VersionKind.REPLACED,
+                          actor=actor, now=now, filename=clean_filename(filename))
+    audit.record(session, "document:file:replaced", actor=actor, document_id=document.id,
+                 details={"previous_version": previous.number, "previous_sha256": previous.sha256,
+                          "version": version.number, "sha256": version.sha256,
+                          "size": version.size, "pages": version.page_count},
+                 clock=lambda: now)
     return version
 
 

@@ -356,6 +356,11 @@ def render_document(document: Document, *, status: int = 200, failed: FailedActi
                            take_back=circuits.take_back_step(session, document, current_user,
                                                              now=moment),
                            failed=failed,
+                           can_cancel=circuits.can_cancel(session, document, current_user,
+                                                          now=moment),
+                           can_replace=services.replaceable(session, document) and
+                           circuits.author_capacity(session, document, current_user,
+                                                    now=moment) is not None,
                            token_notice=_token_notice(session, [p for p, _ in actions])), status
 
 
@@ -444,6 +449,47 @@ def take_back(document_id: int):
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="take_back")
     flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
+    return redirect(url_for("documents.show", document_id=document_id))
+
+
+@bp.route("/documents/<int:document_id>/cancel", methods=["POST"])
+@login_required
+def cancel(document_id: int):
+    """The author's desk abandons the document, with a reason (circuits with `on_cancel`)."""
+    session = get_session()
+    document = _visible(document_id)
+    reason = request.form.get("reason")
+    try:
+        with transaction(session):
+            circuits.cancel(session, document, actor=current_user, reason=reason, now=now())
+    except ParapheurError as exc:
+        return action_refused(document_id, exc, step=None, action="cancel", entered=reason or "")
+    flash(f"Le document « {document.title} » est abandonné.", "success")
+    return redirect(url_for("documents.show", document_id=document_id))
+
+
+@bp.route("/documents/<int:document_id>/file", methods=["POST"])
+@login_required
+def replace_file(document_id: int):
+    """The author's desk replaces the file before the circuit's first action (a new version)."""
+    session = get_session()
+    document = _visible(document_id)
+    upload = request.files.get("file")
+    try:
+        if circuits.author_capacity(session, document, current_user, now=now()) is None:
+            raise Forbidden("Seul le bureau qui a déposé ce document peut en remplacer le "
+                            "fichier.")
+        if upload is None or not upload.filename:
+            raise InvalidUpload("Choisissez le fichier PDF qui remplace l'actuel.",
+                                reason="missing")
+        with transaction(session):
+            version = services.replace_file(session, current_store(), document,
+                                            data=upload.read(), filename=upload.filename,
+                                            actor=current_user, now=now())
+    except ParapheurError as exc:
+        return action_refused(document_id, exc, step=None, action="replace")
+    flash(f"Le fichier est remplacé (version {version.number}) ; les versions précédentes sont "
+          f"conservées.", "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 

@@ -30,7 +30,8 @@ def queue_event(session: Session, event: str, *, now: datetime, document_id: int
 
 def queue_for_events(session: Session, document_id: int,
                      events: Iterable[tuple[str, dict[str, Any] | None]], *, now: datetime) -> None:
-    """The notifications a circuit move asks for: arrivals in trays, rejections, circuit steps."""
+    """The notifications a circuit move asks for: arrivals in trays, rejections, abandonments,
+    circuit steps."""
     for name, details in events:
         details = details or {}
         if name == "document:step:entered":
@@ -41,6 +42,11 @@ def queue_for_events(session: Session, document_id: int,
         elif name == "document:step:rejected":
             queue_event(session, "rejection", now=now, document_id=document_id,
                         step=details.get("step"), reason=details.get("reason"))
+        elif name == "document:circuit:cancelled":
+            desks = [d for d in details.get("waiting", ()) if d != SYSTEM_DESK]
+            if desks:
+                queue_event(session, "cancellation", now=now, document_id=document_id,
+                            step=details.get("step"), desks=desks, reason=details.get("reason"))
         elif name == "document:notification:queued":
             queue_event(session, "circuit_step", now=now, document_id=document_id,
                         step=details.get("step"), desks=list(details.get("desks", ())),

@@ -84,6 +84,12 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         users = [document.author] if document.author.active else []
         context["reason"] = payload.get("reason") or ""
         subject = f"{PREFIX} Rejeté : {document.title}"
+    elif event == "cancellation":
+        # The desks that had it in their tray: it leaves it, and they learn why.
+        users = services.desk_recipients(session, payload.get("desks", ()),
+                                         doc_type=document.doc_type, now=now)
+        context["reason"] = payload.get("reason") or ""
+        subject = f"{PREFIX} Abandonné : {document.title}"
     elif event == "circuit_step":
         state = circuits.circuit_of(document).states.get(step or "")
         if state is not None and state.actor is not None and state.actor.kind == "author":

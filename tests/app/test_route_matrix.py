@@ -49,6 +49,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/documents/<int:document_id>/steps/<step>/sign"):
         _row(302, 404, 404, 400, 400, 400, 400),
     ("POST", "/documents/<int:document_id>/take-back"): _row(302, 404, 404, 409, 409, 409, 409),
+    # Only the author's desk (finances deposited document 1): without a reason / a file, 400.
+    ("POST", "/documents/<int:document_id>/cancel"): _row(302, 404, 404, 403, 400, 403, 403),
+    ("POST", "/documents/<int:document_id>/file"): _row(302, 404, 404, 403, 400, 403, 403),
     ("POST", "/signatures/batch"): _row(302, 400, 400, 400, 400, 400, 400),
     ("GET", "/delegations"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/delegations"): _row(302, 400, 400, 400, 400, 400, 400),
