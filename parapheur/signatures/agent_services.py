@@ -41,7 +41,7 @@ from parapheur.signatures.services import (
     SignatureRequest,
     SigningRefused,
     SigningSetup,
-    _record_signature,
+    record_signature,
     plan_signature,
 )
 
@@ -339,7 +339,7 @@ def finish_batch(session: Session, store: ContentStore, token: Any, signatures: 
                 continue
             try:
                 with transaction(session):
-                    _record_signature(session, store, request, outcome.signed, key=key,
+                    record_signature(session, store, request, outcome.signed, key=key,
                                       actor=actor, now=now)
             except ParapheurError as exc:
                 result.failed.append((title, exc.message))

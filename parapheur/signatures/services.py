@@ -251,7 +251,7 @@ def verification_problem(validator, signed: bytes, field_name: str) -> str | Non
     return None
 
 
-def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
+def record_signature(session: Session, store: ContentStore, request: SignatureRequest,
                       signed: bytes, *, key, actor: User, now: datetime) -> None:
     """Store the signed version and advance the circuit (in the caller's transaction).
 
@@ -298,7 +298,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
         key.close()  # logs out of a token at once
     if error is not None or signed is None:
         raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
-    _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+    record_signature(session, store, request, signed, key=key, actor=actor, now=now)
 
 
 def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
@@ -338,7 +338,7 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
         title = request.document.title
         try:
             with transaction(session):
-                _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+                record_signature(session, store, request, signed, key=key, actor=actor, now=now)
         except ParapheurError as exc:
             result.failed.append((title, exc.message))
             continue
