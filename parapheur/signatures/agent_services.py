@@ -41,8 +41,8 @@ from parapheur.signatures.services import (
     SignatureRequest,
     SigningRefused,
     SigningSetup,
-    record_signature,
     plan_signature,
+    record_signature,
 )
 
 #: Agent API version the server speaks (the agent refuses requests of another version).
