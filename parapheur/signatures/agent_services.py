@@ -407,9 +407,7 @@ def approve_certificate(session: Session, registration_id: int, *, admin: User,
 
     if admin.role is not Role.ADMIN:
         raise ParapheurError("Seul un administrateur approuve un certificat.", status=403)
-    registered = session.get(RegisteredCertificate, registration_id)
-    if registered is None:
-        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+    registered = _registration_of_organisation(session, registration_id, admin)
     if registered.approved_at is not None:
         raise Conflict("Ce certificat est déjà approuvé.")
     with transaction(session):
@@ -419,3 +417,39 @@ def approve_certificate(session: Session, registration_id: int, *, admin: User,
                      details={"registration": registered.id, "user": registered.user_id,
                               "certificate": registered.subject, "sha256": registered.sha256})
     return registered
+
+
+def _registration_of_organisation(session: Session, registration_id: int,
+                                  admin: User) -> RegisteredCertificate:
+    """A registration of a user of the administrator's organisation, or NotFound."""
+    registered = session.get(RegisteredCertificate, registration_id)
+    owner = session.get(User, registered.user_id) if registered is not None else None
+    if registered is None or owner is None or owner.organisation_id != admin.organisation_id:
+        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+    return registered
+
+
+def withdraw_certificate(session: Session, registration_id: int, *, admin: User,
+                         now: datetime) -> None:
+    """An administrator withdraws a registration (refused, or no longer the user's card)."""
+    from parapheur.accounts.models import Role
+
+    if admin.role is not Role.ADMIN:
+        raise ParapheurError("Seul un administrateur retire un certificat.", status=403)
+    registered = _registration_of_organisation(session, registration_id, admin)
+    with transaction(session):
+        audit.record(session, "signature:certificate:withdrawn", actor=admin, clock=lambda: now,
+                     details={"registration": registered.id, "user": registered.user_id,
+                              "certificate": registered.subject, "sha256": registered.sha256,
+                              "was_approved": registered.approved_at is not None})
+        session.delete(registered)
+
+
+def registrations(session: Session, organisation_id: int
+                  ) -> list[tuple[RegisteredCertificate, User]]:
+    """The organisation's registered certificates with their owners, awaiting approval first."""
+    return [(registered, user) for registered, user in session.execute(
+        select(RegisteredCertificate, User).join(User, User.id == RegisteredCertificate.user_id)
+        .where(User.organisation_id == organisation_id)
+        .order_by(RegisteredCertificate.approved_at.is_not(None), User.full_name,
+                  RegisteredCertificate.id)).all()]

@@ -26,6 +26,7 @@ from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from parapheur.signatures.agent_policy import check_server_key_allowed
 from parapheur.signatures.options import (
     SigningSetup,
     TimestampNotConfigured,
@@ -151,6 +152,8 @@ def open_signing_key(session: Session, actor: User, passphrase: str, *, now: dat
     from signing import errors as signing_errors
     from signing.keys import open_key
 
+    # The organisation may keep its elected officials to their own card (the local agent).
+    check_server_key_allowed(session, actor)
     credential = active_credential(session, actor)
     with Session(session.get_bind(), expire_on_commit=False) as side:
         try:
