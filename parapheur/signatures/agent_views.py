@@ -6,7 +6,16 @@ on 127.0.0.1, and brings the card's signature values back. CSRF applies (X-CSRFT
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from parapheur.accounts.admin_views import admin_required
