@@ -122,6 +122,7 @@
       const result = await serverCall(root, root.dataset.finishUrl, {
         session: prepared.session,
         signatures: prepared.documents.map((d, i) => ({document_id: d.document_id,
+                                                        part: d.part || "pades",
                                                         signature: signed.signatures[i]}))});
       progress.value = 3;
       const lines = [[`${result.signed.length} document(s) signé(s).`, false]];
