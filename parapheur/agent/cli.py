@@ -52,7 +52,11 @@ def main() -> None:
 def serve(modules: tuple[str, ...], origins: tuple[str, ...], port: int, config_dir: Path,
           pin_file: Path | None, ask: str) -> None:
     """Listen on 127.0.0.1 for the allowed parapheur servers."""
-    from parapheur.agent.interaction import AutomationInteraction, TerminalInteraction
+    from parapheur.agent.interaction import (
+        AutomationInteraction,
+        Interaction,
+        TerminalInteraction,
+    )
     from parapheur.agent.page import PageInteraction
     from parapheur.agent.pairing import Pairings
     from parapheur.agent.server import Agent, AgentHTTPServer
@@ -61,6 +65,7 @@ def serve(modules: tuple[str, ...], origins: tuple[str, ...], port: int, config_
     for module in modules:
         if not Path(module).is_file():
             raise click.UsageError(f"module PKCS#11 introuvable : {module}")
+    interaction: Interaction
     if pin_file:
         interaction = AutomationInteraction(pin_file)
     else:

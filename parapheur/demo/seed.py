@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -173,7 +174,7 @@ def seed_invoices(app: Flask, session, store, organisation, users: dict[str, Use
         f"{travaux['seller_siren']};60000;2315;822\n").encode(),
         organisation_id=organisation.id, actor=finances, now=moment)
 
-    def spec(number: str, supplier: dict[str, str], received_days_ago: int, lines, **more):
+    def spec(number: str, supplier: dict[str, Any], received_days_ago: int, lines, **more):
         issued = (moment - timedelta(days=received_days_ago + 2)).date()
         return InvoiceSpec(number=number, issue_date=issued, buyer_name=organisation.name,
                            buyer_siret=more.pop("buyer_siret", siret),

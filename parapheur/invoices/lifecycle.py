@@ -7,6 +7,7 @@ The circuit decides: when the invoice's document reaches a final state, that sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -175,7 +176,7 @@ def clock_of(invoice: Invoice, now: datetime, *, total_days: int = 30) -> DgpClo
                      total_days=total_days)
 
 
-def late_cost(invoice: Invoice, now: datetime, config: dict[str, Any]) -> LatePaymentCost:
+def late_cost(invoice: Invoice, now: datetime, config: Mapping[str, Any]) -> LatePaymentCost:
     """What paying this invoice late costs now (zero when on time)."""
     clock = clock_of(invoice, now)
     amount = invoice.amount_due if invoice.amount_due is not None else invoice.total_gross
