@@ -32,14 +32,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
     from parapheur import db, side_effects, web
-    from parapheur.circuits.services import AUTOMATIC_HANDLERS_KEY
+    from parapheur.circuits.services import AUTOMATIC_HANDLERS_KEY, STEP_LISTENERS_KEY
+    from parapheur.invoices.lifecycle import follow_circuit
     from parapheur.signatures.seal import seal_step
 
     db.init_app(app)
     # Services reach this app's registries and settings through the session they are given:
     # every session of the app carries them (no module global, two apps never share them).
     app.extensions["parapheur.sessionmaker"].configure(info={
-        AUTOMATIC_HANDLERS_KEY: {"cachet": seal_step}, db.SETTINGS_KEY: app.config})
+        AUTOMATIC_HANDLERS_KEY: {"cachet": seal_step}, STEP_LISTENERS_KEY: (follow_circuit,),
+        db.SETTINGS_KEY: app.config})
     side_effects.init_app(app, overrides)
     web.init_app(app)
     return app

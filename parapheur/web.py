@@ -99,6 +99,7 @@ def init_app(app: Flask) -> None:
     from parapheur.documents.views import bp as documents_bp
     from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
+    from parapheur.signatures.agent_views import admin_bp as signing_admin_bp
     from parapheur.signatures.agent_views import bp as agent_bp
     from parapheur.signatures.views import bp as signatures_bp
 
@@ -111,6 +112,7 @@ def init_app(app: Flask) -> None:
     _init_rate_limits(app)
     app.register_blueprint(invoices_bp)
     app.register_blueprint(agent_bp)
+    app.register_blueprint(signing_admin_bp)
 
     @app.route("/favicon.ico")
     def _favicon():

@@ -132,6 +132,40 @@ class PendingSignature:
         """SHA-256 of `signed_info`, for signers that take a digest (PKCS#11 CKM_RSA_PKCS)."""
         return hashlib.sha256(self.signed_info).digest()
 
+    #: How a card signs `digest` (RSA PKCS#1 v1.5 over the SHA-256 DigestInfo: RSA-SHA256).
+    digest_algorithm = "sha256"
+    signature_algorithm = "rsassa_pkcs1v15"
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-safe form, kept server-side between the two phases of an external signature."""
+        return {"bordereau_id": self.bordereau_id, "signed_info": _b64(self.signed_info),
+                "certificate_der": _b64(self.certificate_der), "template": self.template,
+                "bordereau_digest": _b64(self.bordereau_digest)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingSignature:
+        """The pending signature `to_dict` gave, or XadesError when it is not one."""
+        try:
+            pending = cls(bordereau_id=str(data["bordereau_id"]),
+                          signed_info=base64.b64decode(data["signed_info"], validate=True),
+                          certificate_der=base64.b64decode(data["certificate_der"],
+                                                           validate=True),
+                          template=str(data["template"]),
+                          bordereau_digest=base64.b64decode(data["bordereau_digest"],
+                                                            validate=True))
+        except (KeyError, TypeError, ValueError):
+            raise XadesError("L'état préparé de la signature XAdES est illisible.") from None
+        # The template carries the very SignedInfo that is signed: a state whose two differ
+        # would insert a signature over something else.
+        signed_info = etree.tostring(etree.fromstring(
+            pending.template[pending.template.index("<ds:SignedInfo>"):
+                             pending.template.index("</ds:SignedInfo>") + len("</ds:SignedInfo>")]
+            .replace("<ds:SignedInfo>", f'<ds:SignedInfo xmlns:ds="{DS_NS}">', 1)),
+            method="c14n", exclusive=True) if "<ds:SignedInfo>" in pending.template else b""
+        if signed_info != pending.signed_info:
+            raise XadesError("L'état préparé de la signature XAdES est incohérent.")
+        return pending
+
 
 def _parse(document: bytes) -> etree._ElementTree:
     if len(document) > MAX_DOCUMENT_BYTES:
@@ -406,6 +440,17 @@ def sign_bordereaux(document: bytes, key: Any, options: XadesOptions, *,
         value = run_sync(key.signer.async_sign_raw(pending.signed_info, "sha256"))
         document = insert_signature(document, pending, finish_signature(pending, value))
     return document
+
+
+def finish_external_signature(document: bytes, pending: PendingSignature,
+                              signature_value: bytes) -> bytes:
+    """Phases 2 and 3 for a signature value made elsewhere (a card, through the local agent).
+
+    The value is checked against the prepared certificate, then the finished element is inserted
+    as bytes: the rest of `document` is not re-serialised, and the bordereau must still have the
+    canonical (exclusive C14N) digest it had when prepared.
+    """
+    return insert_signature(document, pending, finish_signature(pending, signature_value))
 
 
 def signed_bordereau_ids(document: bytes) -> list[str]:

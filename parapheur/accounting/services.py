@@ -593,6 +593,29 @@ class BordereauXadesCompanion:
                                           signed_at=now)
         self.signer_name = key.subject_name
 
+    # Two phases, for a card reached through the local agent (parapheur.signatures.agent_*):
+    # the server computes what the card signs, then inserts the card's value as bytes.
+    def prepare_external(self, certificate: Any, chain: Any, signed_at: datetime) -> Any:
+        """The XAdES to be made with `certificate`: a `signing.xades.PendingSignature`."""
+        from parapheur.accounting.pes.builder import bordereau_document
+        from signing.xades import prepare_signature
+
+        shell = _shell(self.setup, "SIGNATURE", signed_at.date(), (self.typed,))
+        return prepare_signature(bordereau_document(shell, self.typed), self.typed.xml_id,
+                                 certificate, self.setup.xades, signed_at=signed_at, chain=chain)
+
+    def finish_external(self, pending: Any, signature_value: bytes, *, signer_name: str,
+                        signed_at: datetime) -> None:
+        """Insert the card's value; XadesError when it does not verify or the bordereau changed."""
+        from parapheur.accounting.pes.builder import bordereau_document
+        from signing.xades import bordereau_element, finish_external_signature
+
+        shell = _shell(self.setup, "SIGNATURE", signed_at.date(), (self.typed,))
+        signed = finish_external_signature(bordereau_document(shell, self.typed), pending,
+                                           signature_value)
+        self.element = bordereau_element(signed, self.typed.xml_id)
+        self.signer_name = signer_name
+
     def record(self, session: Session, *, actor: Any, now: datetime) -> None:
         """Keep the signed element on the bordereau and journal it."""
         bordereau = session.get(BordereauMandats, self.bordereau_id)

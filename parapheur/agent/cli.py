@@ -45,10 +45,19 @@ def main() -> None:
               envvar="PARAPHEUR_AGENT_PIN_FILE",
               help="FOR AUTOMATION AND TESTS ONLY: read the PIN from this file and accept every "
                    "pairing and batch without asking (each summary is still printed).")
+@click.option("--ask", type=click.Choice(["page", "terminal"]), default="page",
+              show_default=True,
+              help="Where the official confirms and types the PIN: the agent's own page "
+                   "(opened in her browser at each question) or this terminal.")
 def serve(modules: tuple[str, ...], origins: tuple[str, ...], port: int, config_dir: Path,
-          pin_file: Path | None) -> None:
+          pin_file: Path | None, ask: str) -> None:
     """Listen on 127.0.0.1 for the allowed parapheur servers."""
-    from parapheur.agent.interaction import AutomationInteraction, TerminalInteraction
+    from parapheur.agent.interaction import (
+        AutomationInteraction,
+        Interaction,
+        TerminalInteraction,
+    )
+    from parapheur.agent.page import PageInteraction
     from parapheur.agent.pairing import Pairings
     from parapheur.agent.server import Agent, AgentHTTPServer
     from parapheur.agent.tokens import Tokens
@@ -56,13 +65,19 @@ def serve(modules: tuple[str, ...], origins: tuple[str, ...], port: int, config_
     for module in modules:
         if not Path(module).is_file():
             raise click.UsageError(f"module PKCS#11 introuvable : {module}")
-    interaction = AutomationInteraction(pin_file) if pin_file else TerminalInteraction()
+    interaction: Interaction
+    if pin_file:
+        interaction = AutomationInteraction(pin_file)
+    else:
+        interaction = PageInteraction() if ask == "page" else TerminalInteraction()
     agent = Agent(Tokens(modules), Pairings(config_dir, list(origins)), interaction)
     try:
         server = AgentHTTPServer(agent, port)
     except OSError as exc:
         raise click.ClickException(
             f"le port {port} de 127.0.0.1 n'est pas libre ({exc.strerror})") from None
+    if isinstance(interaction, PageInteraction):
+        interaction.base_url = server.url
     # The first line is read by scripts (and tests) to learn the port chosen.
     click.echo(f"parapheur-agent {__version__} à l'écoute sur {server.url} pour "
                f"{', '.join(origins)}", err=True)

@@ -14,6 +14,10 @@ for that origin only.
   certificate's fingerprint and the documents (title, hash, algorithms).
 
 Errors are `{"error": "<French message>", "code": "<stable code>", …}` with a 4xx status.
+
+With the agent's own page (`parapheur.agent.page`), `GET`/`POST /question/<token>` serve the
+official's questions; those are not part of the API: no CORS, and an answer is accepted only
+from the agent's own page (its `Origin`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import urllib.parse
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from parapheur.agent import API_VERSION, __version__
 from parapheur.agent.interaction import BatchSummary, Interaction
+from parapheur.agent.page import MAX_FORM, PAGE_HEADERS, PageInteraction
 from parapheur.agent.pairing import PairingError, Pairings, normalise_origin
 from parapheur.agent.tokens import TokenError, Tokens
 
@@ -227,7 +233,40 @@ class _Handler(BaseHTTPRequestHandler):
             raise AgentRefusal(400, "bad_request", "Requête invalide : objet JSON attendu.")
         return body
 
+    def _question(self, method: str) -> None:
+        """The agent's own page: a question to the official (`parapheur.agent.page`)."""
+        host = (self.headers.get("Host") or "").split(":")[0]
+        interaction = self.server.agent.interaction
+        token = self.path.split("?")[0].removeprefix("/question/")
+        if not isinstance(interaction, PageInteraction) or host not in ("127.0.0.1",
+                                                                         "localhost"):
+            status, html = 404, "<!doctype html><title>Introuvable</title>"
+        elif method == "GET":
+            status, html = interaction.render(token)
+        elif self.headers.get("Origin") not in interaction.own_origins():
+            # Another page of this machine may not answer for the official.
+            status, html = 403, "<!doctype html><title>Refusé</title><p>Réponse refusée.</p>"
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_FORM:
+                status, html = 413, "<!doctype html><title>Trop long</title>"
+            else:
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(
+                    "utf-8", errors="replace"), max_num_fields=10))
+                status, html = interaction.answer(token, form)
+        data = html.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in PAGE_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
     def _dispatch(self, method: str) -> None:
+        if self.path.startswith("/question/"):
+            self._question(method)
+            return
         origin = None
         try:
             origin = self._origin()

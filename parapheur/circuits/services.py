@@ -374,9 +374,24 @@ def _commit(session: Session, document: Document, transition: engine.Transition,
                      clock=lambda: now)
     queue_for_events(session, document.id, transition.events, now=now)
     session.flush()
+    tell_step_listeners(session, document, actor=actor, now=now)
     if status is DocumentStatus.IN_PROGRESS:
         run_automatic_steps(session, document, now=now, triggered_by=actor)
     return ActResult(step_action, document.status)
+
+
+# Key of the step listeners in `Session.info`: callables `(session, document, *, actor, now)`
+# told of every recorded step, in the step's transaction (the app factory registers the
+# invoices' rule: an invoice's status follows its document's circuit at once).
+STEP_LISTENERS_KEY = "parapheur.step_listeners"
+StepListener = Callable[..., None]
+
+
+def tell_step_listeners(session: Session, document: Document, *, actor: User | None,
+                        now: datetime) -> None:
+    """Tell the session's application that a step of this document was just recorded."""
+    for listener in session.info.get(STEP_LISTENERS_KEY, ()):
+        listener(session, document, actor=actor, now=now)
 
 
 def _persist_state(session: Session, document: Document, transition: engine.Transition,
@@ -501,6 +516,7 @@ def _settle_automatic(session: Session, document: Document, *, step: str, action
                      clock=lambda: now)
     queue_for_events(session, document.id, transition.events, now=now)
     session.flush()
+    tell_step_listeners(session, document, actor=None, now=now)
     return record
 
 

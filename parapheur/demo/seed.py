@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -115,9 +116,113 @@ def deliberation_pdf(app: Flask, spec: dict, when: datetime) -> bytes:
         decision_intro="DÉCIDE :", articles=spec["articles"], signatory_quality="Le Maire")
 
 
+def _demo_supplier(index: int, name: str) -> dict[str, str]:
+    """Made-up identifiers with valid check digits (SIREN, SIRET under it, French VAT number)."""
+    from stdnum import luhn
+
+    base = f"79{index:06d}"
+    siren = base + luhn.calc_check_digit(base)
+    siret = siren + "0001" + luhn.calc_check_digit(siren + "0001")
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return {"seller_siren": siren, "seller_siret": siret, "seller_vat_id": f"FR{key:02d}{siren}",
+            "seller_name": name}
+
+
+def _supplier_visual(spec) -> bytes:
+    """The supplier's own rendering of a Factur-X (the PDF that carries the CII XML)."""
+    from weasyprint import HTML
+
+    from parapheur.templating import render
+
+    return HTML(string=render("pdf/demo_supplier_invoice.html", spec=spec)).write_pdf()
+
+
+def seed_invoices(app: Flask, session, store, organisation, users: dict[str, User],
+                  moment: datetime) -> list[int]:
+    """Demo invoices in every kind of state, built from what the product ships (its own CII and
+    UBL writers and Factur-X embedding): no sample file outside the package is read.
+
+    A Factur-X waiting for service fait (matched to its engagement), a UBL above the finances'
+    threshold at their visa, a CII paid on time (« Service fait »), a suspended CII, a UBL past
+    its délai global de paiement, and two blocked ones (mal adressée, doublon).
+    """
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from parapheur.invoices import lifecycle
+    from parapheur.invoices.engagements import import_engagements
+    from parapheur.invoices.generate import InvoiceSpec, cii_xml, facturx_pdf, ubl_xml
+    from parapheur.invoices.services import import_invoice
+    from parapheur.templating import render
+
+    finances = users["finances"]
+    from parapheur.accounts.models import Desk
+
+    desk = session.execute(select(Desk).where(Desk.organisation_id == organisation.id,
+                                              Desk.slug == "finances")).scalar_one()
+    siret = organisation.siret or DEMO_ORGANISATION["siret"]
+    papeterie = _demo_supplier(1, "Papeterie Méridionale")
+    travaux = _demo_supplier(2, "Travaux Publics du Sud")
+    electricite = _demo_supplier(3, "Électricité Générale Martin")
+    bureau = _demo_supplier(4, "Bureau & Mobilier SAS")
+    espaces = _demo_supplier(5, "Espaces Verts Durand")
+    import_engagements(session, (
+        "numero;exercice;service;bureau;siren_fournisseur;montant_ttc;nature;fonction\n"
+        f"ENG-2026-014;2026;services-techniques;services-techniques;"
+        f"{papeterie['seller_siren']};2000;6064;020\n"
+        f"ENG-2026-021;2026;services-techniques;services-techniques;"
+        f"{travaux['seller_siren']};60000;2315;822\n").encode(),
+        organisation_id=organisation.id, actor=finances, now=moment)
+
+    def spec(number: str, supplier: dict[str, Any], received_days_ago: int, lines, **more):
+        issued = (moment - timedelta(days=received_days_ago + 2)).date()
+        return InvoiceSpec(number=number, issue_date=issued, buyer_name=organisation.name,
+                           buyer_siret=more.pop("buyer_siret", siret),
+                           buyer_reference="services-techniques",
+                           due_date=issued + timedelta(days=30), lines=tuple(
+                               (name, Decimal(q), Decimal(p), Decimal(r))
+                               for name, q, p, r in lines), **supplier, **more)
+
+    def received(data: bytes, filename: str, days_ago: int):
+        return import_invoice(session, store, data=data, filename=filename, actor=finances,
+                              actor_desk=desk, now=moment - timedelta(days=days_ago),
+                              render=render, circuits_dir=workflows_dir_for(app.config)).invoice
+
+    paper = spec("PM-2026-0311", papeterie, 1, [("Ramettes de papier A4 recyclé", "40", "4.90",
+                                                  "20"), ("Enveloppes C4", "10", "6.50", "20")],
+                 order_reference="ENG-2026-014")
+    made = [received(facturx_pdf(cii_xml(paper), _supplier_visual(paper)),
+                     "PM-2026-0311.pdf", 1)]
+    roadworks = received(ubl_xml(spec("TPS-2026-118", travaux, 8, [
+        ("Réfection de la chaussée, rue des Écoles (m²)", "320", "95.00", "20")],
+        order_reference="ENG-2026-021")), "TPS-2026-118.xml", 8)
+    lighting = received(cii_xml(spec("EGM-2026-0457", electricite, 12, [
+        ("Remplacement de luminaires LED, gymnase", "8", "112.50", "20"),
+        ("Main-d'œuvre (heures)", "6", "48.00", "20")])), "EGM-2026-0457.xml", 12)
+    chairs = received(cii_xml(spec("BM-2026-0460", bureau, 6, [
+        ("Fauteuils de bureau", "6", "189.00", "20")])), "BM-2026-0460.xml", 6)
+    mowing = received(ubl_xml(spec("EVD-2026-099", espaces, 34, [
+        ("Tonte des parcs, septembre", "1", "2450.00", "20")])), "EVD-2026-099.xml", 34)
+    made += [roadworks, lighting, chairs, mowing]
+    made.append(received(cii_xml(spec("EVD-2026-100", espaces, 3, [
+        ("Taille des haies", "1", "780.00", "20")], buyer_siret="21380185500015")),
+        "EVD-2026-100.xml", 3))  # another collectivité's: mal adressée
+    made.append(received(ubl_xml(paper), "PM-2026-0311.xml", 0))  # sent twice: doublon
+
+    lifecycle.act(session, roadworks, actor=finances, decision="approve",
+                  now=moment - timedelta(days=5))  # service fait; the finances' visa waits
+    lifecycle.act(session, lighting, actor=finances, decision="approve",
+                  now=moment - timedelta(days=9))  # service fait: bon à payer
+    lifecycle.suspend(session, chairs, actor=finances, now=moment - timedelta(days=4),
+                      reason="Bon de livraison non signé : demandé au fournisseur.")
+    return [invoice.id for invoice in made]
+
+
 def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
-              pdf_factory=None) -> bool:
-    """Migrate, then create the demo; return False when `only_if_empty` and users exist."""
+              pdf_factory=None, invoices: bool = True) -> bool:
+    """Migrate, then create the demo; return False when `only_if_empty` and users exist.
+
+    `invoices=False` leaves out the demo invoices (the test suite's shared demo does)."""
     upgrade(app.config["DATABASE_URL"])
     session = get_session()
     if only_if_empty and session.execute(select(func.count(User.id))).scalar_one() > 0:
@@ -168,6 +273,9 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
         visa_step = circuits.pending_steps(made[2])[0].state
         circuits.act(session, made[2], step=visa_step, actor=users["dgs"], decision="approve",
                      now=moment)
-        audit.record(session, "demo:seeded", details={"documents": [d.id for d in made]},
+        invoice_ids = seed_invoices(app, session, store, organisation, users, moment) \
+            if invoices else []
+        audit.record(session, "demo:seeded", details={"documents": [d.id for d in made],
+                                                      "invoices": invoice_ids},
                      clock=lambda: moment)
     return True

@@ -1,4 +1,4 @@
-"""Writing a CII (Factur-X EN 16931) invoice from a few values: demo data and benchmarks.
+"""Writing a CII (Factur-X EN 16931) or UBL 2.1 invoice from a few values: demo data and benchmarks.
 
 Totals, VAT breakdown and identifiers are computed the EN 16931 way, so that what is written
 passes every check; callers alter the result to make a faulty one on purpose.
@@ -142,6 +142,104 @@ def cii_xml(spec: InvoiceSpec) -> bytes:
     </ram:ApplicableHeaderTradeSettlement>
   </rsm:SupplyChainTradeTransaction>
 </rsm:CrossIndustryInvoice>
+"""
+    return xml.encode("utf-8")
+
+
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
+def ubl_xml(spec: InvoiceSpec) -> bytes:
+    """The UBL 2.1 XML (EN 16931) of an invoice spec, with the totals `cii_xml` computes."""
+    amount = 'currencyID="EUR"'
+    by_rate: dict[Decimal, Decimal] = defaultdict(Decimal)
+    lines_xml = []
+    for position, (name, quantity, price, rate) in enumerate(spec.lines, start=1):
+        net = (quantity * price).quantize(CENT, rounding=ROUND_HALF_UP)
+        by_rate[rate] += net
+        lines_xml.append(f"""
+  <cac:InvoiceLine>
+    <cbc:ID>{position}</cbc:ID>
+    <cbc:InvoicedQuantity unitCode="C62">{quantity}</cbc:InvoicedQuantity>
+    <cbc:LineExtensionAmount {amount}>{_money(net)}</cbc:LineExtensionAmount>
+    <cac:Item>
+      <cbc:Name>{escape(name)}</cbc:Name>
+      <cac:ClassifiedTaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>{rate}</cbc:Percent><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:ClassifiedTaxCategory>
+    </cac:Item>
+    <cac:Price><cbc:PriceAmount {amount}>{price}</cbc:PriceAmount></cac:Price>
+  </cac:InvoiceLine>""")
+    subtotals = []
+    total_vat = Decimal(0)
+    for rate, base in sorted(by_rate.items()):
+        tax = (base * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        total_vat += tax
+        subtotals.append(f"""
+    <cac:TaxSubtotal>
+      <cbc:TaxableAmount {amount}>{_money(base)}</cbc:TaxableAmount>
+      <cbc:TaxAmount {amount}>{_money(tax)}</cbc:TaxAmount>
+      <cac:TaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>{rate}</cbc:Percent><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:TaxCategory>
+    </cac:TaxSubtotal>""")
+    total_net = sum(by_rate.values(), Decimal(0))
+    gross = total_net + total_vat
+    buyer_reference = (f"<cbc:BuyerReference>{escape(spec.buyer_reference)}</cbc:BuyerReference>"
+                       if spec.buyer_reference else "")
+    order = (f"<cac:OrderReference><cbc:ID>{escape(spec.order_reference)}</cbc:ID>"
+             f"</cac:OrderReference>" if spec.order_reference else "")
+    contract = (f"<cac:ContractDocumentReference><cbc:ID>{escape(spec.contract_reference)}"
+                f"</cbc:ID></cac:ContractDocumentReference>" if spec.contract_reference else "")
+
+    def party(name: str, siret: str, siren: str, street: str, vat_id: str | None) -> str:
+        vat = (f"<cac:PartyTaxScheme><cbc:CompanyID>{vat_id}</cbc:CompanyID><cac:TaxScheme>"
+               f"<cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:PartyTaxScheme>" if vat_id else "")
+        return f"""<cac:Party>
+      <cbc:EndpointID schemeID="0225">{siren}</cbc:EndpointID>
+      <cac:PartyIdentification><cbc:ID schemeID="0009">{siret}</cbc:ID></cac:PartyIdentification>
+      <cac:PartyName><cbc:Name>{escape(name)}</cbc:Name></cac:PartyName>
+      <cac:PostalAddress><cbc:StreetName>{street}</cbc:StreetName><cbc:CityName>Grenoble</cbc:CityName><cbc:PostalZone>38000</cbc:PostalZone><cac:Country><cbc:IdentificationCode>FR</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
+      {vat}
+      <cac:PartyLegalEntity><cbc:RegistrationName>{escape(name)}</cbc:RegistrationName><cbc:CompanyID schemeID="0002">{siren}</cbc:CompanyID></cac:PartyLegalEntity>
+    </cac:Party>"""
+
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:UBLVersionID>2.1</cbc:UBLVersionID>
+  <cbc:CustomizationID>urn:cen.eu:en16931:2017</cbc:CustomizationID>
+  <cbc:ProfileID>S1</cbc:ProfileID>
+  <cbc:ID>{escape(spec.number)}</cbc:ID>
+  <cbc:IssueDate>{_iso(spec.issue_date)}</cbc:IssueDate>
+  <cbc:DueDate>{_iso(spec.due_date or spec.issue_date)}</cbc:DueDate>
+  <cbc:InvoiceTypeCode>{spec.type_code}</cbc:InvoiceTypeCode>
+  <cbc:Note>#PMT#Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €.</cbc:Note>
+  <cbc:Note>#PMD#En cas de retard de paiement, intérêts moratoires au taux légal en vigueur.</cbc:Note>
+  <cbc:Note>#AAB#Pas d'escompte pour paiement anticipé.</cbc:Note>
+  <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
+  {buyer_reference}
+  {order}
+  {contract}
+  <cac:AccountingSupplierParty>
+    {party(spec.seller_name, spec.seller_siret, spec.seller_siren, "1 rue de la Paix",
+           spec.seller_vat_id)}
+  </cac:AccountingSupplierParty>
+  <cac:AccountingCustomerParty>
+    {party(spec.buyer_name, spec.buyer_siret, spec.buyer_siret[:9], "Place de la Mairie", None)}
+  </cac:AccountingCustomerParty>
+  <cac:Delivery><cbc:ActualDeliveryDate>{_iso(spec.issue_date)}</cbc:ActualDeliveryDate></cac:Delivery>
+  <cac:PaymentMeans>
+    <cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>
+    <cac:PayeeFinancialAccount><cbc:ID>{spec.seller_iban}</cbc:ID></cac:PayeeFinancialAccount>
+  </cac:PaymentMeans>
+  <cac:TaxTotal>
+    <cbc:TaxAmount {amount}>{_money(total_vat)}</cbc:TaxAmount>{''.join(subtotals)}
+  </cac:TaxTotal>
+  <cac:LegalMonetaryTotal>
+    <cbc:LineExtensionAmount {amount}>{_money(total_net)}</cbc:LineExtensionAmount>
+    <cbc:TaxExclusiveAmount {amount}>{_money(total_net)}</cbc:TaxExclusiveAmount>
+    <cbc:TaxInclusiveAmount {amount}>{_money(gross)}</cbc:TaxInclusiveAmount>
+    <cbc:PrepaidAmount {amount}>{_money(spec.prepaid)}</cbc:PrepaidAmount>
+    <cbc:PayableAmount {amount}>{_money(gross - spec.prepaid)}</cbc:PayableAmount>
+  </cac:LegalMonetaryTotal>{''.join(lines_xml)}
+</Invoice>
 """
     return xml.encode("utf-8")
 

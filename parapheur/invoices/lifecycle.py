@@ -7,6 +7,7 @@ The circuit decides: when the invoice's document reaches a final state, that sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -69,18 +70,18 @@ def sync_from_circuit(session: Session, invoice: Invoice, *, actor: User | None,
     return status
 
 
-def sync_lagging(session: Session, organisation_id: int, *, now: datetime) -> int:
-    """Catch up the invoices whose document ended its circuit from the document page (or any
-    other way than this module): each gets the status its final state gives, journaled."""
-    lagging = session.execute(select(Invoice).join(Document, Invoice.document_id == Document.id)
-                              .where(Invoice.organisation_id == organisation_id,
-                                     Document.status != DocumentStatus.IN_PROGRESS,
-                                     Invoice.status.in_((InvoiceStatus.DEPOSEE,
-                                                         InvoiceStatus.MISE_A_DISPOSITION,
-                                                         InvoiceStatus.SUSPENDUE)))
-                              ).scalars().all()
-    return sum(1 for invoice in lagging
-               if sync_from_circuit(session, invoice, actor=None, now=now) is not None)
+def follow_circuit(session: Session, document: Document, *, actor: User | None,
+                   now: datetime) -> InvoiceStatus | None:
+    """The step listener (see `circuits.services.STEP_LISTENERS_KEY`): whoever recorded the step
+    (this module, the document page, a signature, the server), the invoice of the document gets
+    the status its circuit now gives, in the same transaction."""
+    if document.status is DocumentStatus.IN_PROGRESS:
+        return None  # only a final state gives a status: no query for the other steps
+    invoice = session.execute(select(Invoice).where(Invoice.document_id == document.id)
+                              ).scalar_one_or_none()
+    if invoice is None:
+        return None
+    return sync_from_circuit(session, invoice, actor=actor, now=now)
 
 
 def _routed(invoice: Invoice) -> None:
@@ -106,9 +107,9 @@ def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: 
         raise InvoiceStateError("not_your_step", "Vous n'avez pas d'étape à traiter sur cette "
                                                  "facture maintenant.")
     pending, capacity = next((p, c) for p, c in possible if p is steps[0])
+    # The invoice's status follows in circuits' step record (follow_circuit).
     circuits.act(session, document, step=pending.state, actor=actor, decision=decision,
                  now=now, reason=reason, capacity=capacity)
-    sync_from_circuit(session, invoice, actor=actor, now=now)
     return pending
 
 
@@ -175,7 +176,7 @@ def clock_of(invoice: Invoice, now: datetime, *, total_days: int = 30) -> DgpClo
                      total_days=total_days)
 
 
-def late_cost(invoice: Invoice, now: datetime, config: dict[str, Any]) -> LatePaymentCost:
+def late_cost(invoice: Invoice, now: datetime, config: Mapping[str, Any]) -> LatePaymentCost:
     """What paying this invoice late costs now (zero when on time)."""
     clock = clock_of(invoice, now)
     amount = invoice.amount_due if invoice.amount_due is not None else invoice.total_gross

@@ -76,8 +76,6 @@ def listing():
     _may_read()
     session = get_session()
     moment = now()
-    with transaction(session):
-        lifecycle.sync_lagging(session, current_user.organisation_id, now=moment)
     args = request.args
     filters = {k: args.get(k, "").strip()[:100] for k in
                ("status", "supplier", "service", "days", "min", "max", "vue")}
@@ -166,8 +164,6 @@ def show(invoice_id: int):
     """The invoice: its rendering, fields, problems, engagement, circuit, history, DGP clock."""
     session = get_session()
     moment = now()
-    with transaction(session):
-        lifecycle.sync_lagging(session, current_user.organisation_id, now=moment)
     invoice = _invoice(invoice_id)
     document = invoice.document
     actions = []

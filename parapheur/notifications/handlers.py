@@ -80,6 +80,18 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
                                          doc_type=document.doc_type, now=now)
         context["due"] = payload.get("due_label", "")
         subject = f"{PREFIX} En retard : {document.title}"
+    elif event in ("invoice_deadline", "invoice_late"):  # parapheur.invoices.reminders
+        users = services.desk_recipients(session, payload.get("desks", ()),
+                                         doc_type=document.doc_type, now=now)
+        context.update({key: payload.get(key) for key in (
+            "number", "supplier", "deadline", "remaining_days", "late_days", "cost")})
+        context["invoice_link"] = f"{base_url.rstrip('/')}/factures/{payload.get('invoice_id')}"
+        if event == "invoice_late":
+            subject = (f"{PREFIX} Facture {payload.get('number')} en retard de paiement "
+                       f"({payload.get('late_days')} j)")
+        else:
+            subject = (f"{PREFIX} Facture {payload.get('number')} : plus que "
+                       f"{payload.get('remaining_days')} j pour la payer")
     elif event == "rejection":
         users = [document.author] if document.author.active else []
         context["reason"] = payload.get("reason") or ""

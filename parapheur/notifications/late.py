@@ -47,7 +47,12 @@ def queue_late_steps(session: Session, *, now: datetime) -> int:
 
 
 def queue_late_reminders(app: Flask) -> int:
-    """The periodic job: one transaction over every late document."""
+    """The periodic job: one transaction over every late document, and the invoices whose
+    payment deadline (délai global de paiement) is near or past."""
+    from parapheur.invoices.reminders import queue_invoice_reminders
+
     with app.app_context():
         with app.extensions["parapheur.sessionmaker"]() as session, transaction(session):
-            return queue_late_steps(session, now=clock_now())
+            moment = clock_now()
+            steps = queue_late_steps(session, now=moment)
+            return steps + queue_invoice_reminders(session, now=moment, config=app.config).total

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.db import Base, UTCDateTime
@@ -72,3 +81,17 @@ class RegisteredCertificate(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class OrganisationSigningPolicy(Base):
+    """An organisation's choice on server-held keys: it may keep its elected officials to their
+    own card (through the local agent), whatever keys the server holds for them."""
+
+    __tablename__ = "organisation_signing_policies"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    #: True: officials (role « signataire ») sign only with their card, never a server-held key.
+    officials_card_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -41,10 +41,16 @@ from parapheur.signatures.services import (
     SignatureRequest,
     SigningRefused,
     SigningSetup,
-    _record_signature,
     plan_signature,
+    record_signature,
 )
+from signing.errors import SigningError
 
+#: What the card signs for a document: its PDF (PAdES), and for a bordereau de mandats also
+#: the XAdES of its PES (two-phase in `signing.xades`); the prepared XAdES sits in the state.
+PADES = "pades"
+XADES = "xades"
+XADES_STATE = "xades_companion"
 #: Agent API version the server speaks (the agent refuses requests of another version).
 AGENT_API = 1
 MAX_CERTIFICATE_BYTES = 16_384
@@ -179,7 +185,7 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
             continue
         try:
             requests.append(plan_signature(session, store, document, step=step, actor=actor,
-                                           now=now))
+                                           now=now, setup=setup.signing))
         except ParapheurError as exc:
             refused.append((document.title, exc.message))
     outcomes = prepare_documents(
@@ -196,16 +202,33 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
         if not outcome.ok:
             refused.append((request.document.title, outcome.error.message))
             continue
+        state = outcome.state.to_dict()
+        xades = None
+        if request.companion is not None:  # a bordereau de mandats: its XAdES, same act
+            try:
+                xades = request.companion.prepare_external(key.certificate.dump(), (), now)
+            except (SigningError, ParapheurError) as exc:
+                refused.append((request.document.title, exc.message))
+                continue
+            state[XADES_STATE] = {"pending": xades.to_dict(), "signed_at": now.isoformat()}
         version = request.document.current_version
         batch.items.append(AgentPreparedDocument(
             position=len(batch.items), document_id=request.document.id, step=request.step,
-            version_id=version.id, version_sha256=version.sha256, state=outcome.state.to_dict(),
+            version_id=version.id, version_sha256=version.sha256, state=state,
             prepared_pdf=outcome.prepared_pdf))
         documents.append({"document_id": request.document.id, "step": request.step,
-                          "title": request.document.title,
+                          "part": PADES, "title": request.document.title,
                           "hash": base64.b64encode(outcome.state.to_sign).decode("ascii"),
                           "digest_algorithm": outcome.state.digest_algorithm,
                           "signature_algorithm": outcome.state.signature_algorithm})
+        if xades is not None:
+            documents.append({"document_id": request.document.id, "step": request.step,
+                              "part": XADES,
+                              "title": f"{request.document.title} — signature XAdES du "
+                                       f"bordereau (fichier PES pour le comptable)",
+                              "hash": base64.b64encode(xades.digest).decode("ascii"),
+                              "digest_algorithm": xades.digest_algorithm,
+                              "signature_algorithm": xades.signature_algorithm})
     if not documents:
         raise SigningRefused("Aucun document de la sélection ne peut être signé : "
                              + " ; ".join(f"« {t} » : {r}" for t, r in refused))
@@ -213,7 +236,10 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
         _drop_expired_pdfs(session, now)
         session.add(batch)
         audit.record(session, "signature:agent-session:prepared", actor=actor, clock=lambda: now,
-                     details={"documents": [d["document_id"] for d in documents],
+                     details={"documents": [d["document_id"] for d in documents
+                                            if d["part"] == PADES],
+                              "xades": [d["document_id"] for d in documents
+                                        if d["part"] == XADES],
                               "certificate": key.subject_name,
                               "certificate_sha256": batch.certificate_sha256,
                               "expires_at": expires_at.isoformat()})
@@ -256,7 +282,7 @@ def _consume(session: Session, token: Any, signatures: Any, *, actor: User,
         raise AgentSessionRefused("La préparation de la signature a expiré : relancez la "
                                   "signature (elle doit être terminée dans les minutes qui "
                                   "suivent).", status=410)
-    prepared = sorted(item.document_id for item in batch.items)
+    prepared = sorted(part for item in batch.items for part in _parts(item))
     if sorted(signatures) != prepared:
         raise AgentSessionRefused("Les signatures reçues ne correspondent pas aux documents "
                                   "préparés : rien n'a été signé.")
@@ -270,22 +296,36 @@ def _consume(session: Session, token: Any, signatures: Any, *, actor: User,
     return batch
 
 
-def parse_signatures(values: Any) -> dict[int, bytes]:
-    """{document id: raw signature} from the browser's list, or a 400."""
+def _parts(item: AgentPreparedDocument) -> list[tuple[int, str]]:
+    """What the card signs for one prepared document: its PAdES, and a bordereau's XAdES."""
+    return [(item.document_id, PADES)] + ([(item.document_id, XADES)]
+                                          if XADES_STATE in item.state else [])
+
+
+def parse_signatures(values: Any) -> dict[tuple[int, str], bytes]:
+    """{(document id, part): raw signature} from the browser's list, or a 400.
+
+    `part` is "pades" (the PDF, the default) or "xades" (a bordereau's signature for Hélios).
+    """
     if not isinstance(values, list) or not values:
         raise ParapheurError("Aucune signature n'a été transmise.")
-    signatures: dict[int, bytes] = {}
+    signatures: dict[tuple[int, str], bytes] = {}
     for value in values[:1000]:
         if not isinstance(value, dict) or not isinstance(value.get("document_id"), int):
             raise ParapheurError("Signature transmise invalide (document_id manquant).")
-        signatures[value["document_id"]] = _decode_b64(value.get("signature"), "Signature", 2048)
+        part = value.get("part", PADES)
+        if part not in (PADES, XADES):
+            raise ParapheurError("Signature transmise invalide (part : « pades » ou « xades »).")
+        signatures[(value["document_id"], part)] = _decode_b64(value.get("signature"),
+                                                               "Signature", 2048)
     if len(signatures) != len(values):
         raise ParapheurError("Une signature est transmise deux fois pour le même document.")
     return signatures
 
 
-def finish_batch(session: Session, store: ContentStore, token: Any, signatures: dict[int, bytes],
-                 *, actor: User, now: datetime, setup: AgentSetup) -> BatchResult:
+def finish_batch(session: Session, store: ContentStore, token: Any,
+                 signatures: dict[tuple[int, str], bytes], *, actor: User, now: datetime,
+                 setup: AgentSetup) -> BatchResult:
     """Phase two: complete, validate and record each prepared document still as it was prepared."""
     from signing.two_phase import ExternalKey, PreparedSignature, finish_documents
 
@@ -310,24 +350,26 @@ def finish_batch(session: Session, store: ContentStore, token: Any, signatures: 
             continue
         try:
             request = plan_signature(session, store, document, step=item.step, actor=actor,
-                                     now=now)
+                                     now=now, setup=setup.signing)
         except ParapheurError as exc:
             result.failed.append((title, f"le document a changé depuis la préparation : "
                                          f"{exc.message}"))
             continue
-        state = PreparedSignature.from_dict(item.state)
+        state = PreparedSignature.from_dict(
+            {k: v for k, v in item.state.items() if k != XADES_STATE})
         if pdfs[item.id] is None:
             result.failed.append((title, "la préparation de ce document est incomplète"))
             continue
         ready.append((item, request, state))
     outcomes = finish_documents(
-        [(state, pdfs[item.id], signatures[item.document_id]) for item, _, state in ready],
+        [(state, pdfs[item.id], signatures[(item.document_id, PADES)])
+         for item, _, state in ready],
         timestamper=setup.signing.tsa_url, trust_roots=list(setup.signing.trust_roots)
     ) if ready else []
     key = ExternalKey.from_der(ready[0][2].certificate) if ready else None
     validator = _validator(setup) if ready else None
     try:
-        for (_, request, state), outcome in zip(ready, outcomes, strict=True):
+        for (item, request, state), outcome in zip(ready, outcomes, strict=True):
             title = request.document.title
             if outcome.error is not None or outcome.signed is None:
                 result.failed.append((title, outcome.error.message if outcome.error
@@ -337,9 +379,13 @@ def finish_batch(session: Session, store: ContentStore, token: Any, signatures: 
             if problem is not None:
                 result.failed.append((title, f"la signature produite n'est pas valide : {problem}"))
                 continue
+            problem = _finish_companion(item, request, signatures, key)
+            if problem is not None:
+                result.failed.append((title, problem))
+                continue
             try:
                 with transaction(session):
-                    _record_signature(session, store, request, outcome.signed, key=key,
+                    record_signature(session, store, request, outcome.signed, key=key,
                                       actor=actor, now=now)
             except ParapheurError as exc:
                 result.failed.append((title, exc.message))
@@ -349,6 +395,31 @@ def finish_batch(session: Session, store: ContentStore, token: Any, signatures: 
         if validator is not None:
             validator.close()
     return result
+
+
+def _finish_companion(item: AgentPreparedDocument, request: SignatureRequest,
+                      signatures: dict[tuple[int, str], bytes], key) -> str | None:
+    """Complete a bordereau's XAdES with the card's value; why not, or None when done.
+
+    The bordereau as it is now is built again and must have the digest it had at preparation;
+    the value must verify with the prepared certificate (`signing.xades`).
+    """
+    from signing.xades import PendingSignature
+
+    prepared = item.state.get(XADES_STATE)
+    if request.companion is None and prepared is None:
+        return None
+    if request.companion is None or prepared is None:
+        return ("le document a changé depuis la préparation (bordereau de mandats) : il n'a "
+                "pas été signé")
+    try:
+        pending = PendingSignature.from_dict(prepared["pending"])
+        request.companion.finish_external(
+            pending, signatures[(item.document_id, XADES)], signer_name=key.subject_name,
+            signed_at=datetime.fromisoformat(prepared["signed_at"]))
+    except (SigningError, ParapheurError) as exc:
+        return f"la signature XAdES du bordereau n'a pas abouti : {exc.message}"
+    return None
 
 
 def _validator(setup: AgentSetup):
@@ -407,9 +478,7 @@ def approve_certificate(session: Session, registration_id: int, *, admin: User,
 
     if admin.role is not Role.ADMIN:
         raise ParapheurError("Seul un administrateur approuve un certificat.", status=403)
-    registered = session.get(RegisteredCertificate, registration_id)
-    if registered is None:
-        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+    registered = _registration_of_organisation(session, registration_id, admin)
     if registered.approved_at is not None:
         raise Conflict("Ce certificat est déjà approuvé.")
     with transaction(session):
@@ -419,3 +488,39 @@ def approve_certificate(session: Session, registration_id: int, *, admin: User,
                      details={"registration": registered.id, "user": registered.user_id,
                               "certificate": registered.subject, "sha256": registered.sha256})
     return registered
+
+
+def _registration_of_organisation(session: Session, registration_id: int,
+                                  admin: User) -> RegisteredCertificate:
+    """A registration of a user of the administrator's organisation, or NotFound."""
+    registered = session.get(RegisteredCertificate, registration_id)
+    owner = session.get(User, registered.user_id) if registered is not None else None
+    if registered is None or owner is None or owner.organisation_id != admin.organisation_id:
+        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+    return registered
+
+
+def withdraw_certificate(session: Session, registration_id: int, *, admin: User,
+                         now: datetime) -> None:
+    """An administrator withdraws a registration (refused, or no longer the user's card)."""
+    from parapheur.accounts.models import Role
+
+    if admin.role is not Role.ADMIN:
+        raise ParapheurError("Seul un administrateur retire un certificat.", status=403)
+    registered = _registration_of_organisation(session, registration_id, admin)
+    with transaction(session):
+        audit.record(session, "signature:certificate:withdrawn", actor=admin, clock=lambda: now,
+                     details={"registration": registered.id, "user": registered.user_id,
+                              "certificate": registered.subject, "sha256": registered.sha256,
+                              "was_approved": registered.approved_at is not None})
+        session.delete(registered)
+
+
+def registrations(session: Session, organisation_id: int
+                  ) -> list[tuple[RegisteredCertificate, User]]:
+    """The organisation's registered certificates with their owners, awaiting approval first."""
+    return [(registered, user) for registered, user in session.execute(
+        select(RegisteredCertificate, User).join(User, User.id == RegisteredCertificate.user_id)
+        .where(User.organisation_id == organisation_id)
+        .order_by(RegisteredCertificate.approved_at.is_not(None), User.full_name,
+                  RegisteredCertificate.id)).all()]

@@ -6,18 +6,31 @@ on 127.0.0.1, and brings the card's signature values back. CSRF applies (X-CSRFT
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
+from parapheur.accounts.admin_views import admin_required
 from parapheur.clock import now
 from parapheur.context import current_store as get_store
-from parapheur.db import get_session
+from parapheur.db import get_session, transaction
 from parapheur.errors import ParapheurError
+from parapheur.signatures import agent_policy
 from parapheur.signatures import agent_services as services
 from parapheur.signatures.options import SigningSetup
 from parapheur.signatures.views import MAX_BATCH
 
 bp = Blueprint("agent", __name__, url_prefix="/signatures/agent")
+#: The administrator's side: card certificates to approve, and the server-held keys policy.
+admin_bp = Blueprint("signing_admin", __name__, url_prefix="/admin/signature")
 
 MAX_JSON_BYTES = 1_000_000
 
@@ -110,3 +123,70 @@ def install():
     return render_template("pages/agent_install.html",
                            agent_url=current_app.config.get("AGENT_URL"),
                            origin=request.host_url.rstrip("/"))
+
+
+@bp.app_context_processor
+def _signing_policy():
+    """`server_keys_allowed()` in every page: whether a server-held key may sign for the user."""
+    def server_keys_allowed() -> bool:
+        return bool(current_user.is_authenticated) and agent_policy.server_keys_allowed(
+            get_session(), current_user)
+    return {"server_keys_allowed": server_keys_allowed}
+
+
+def _admin_page(error: str | None = None, status: int = 200):
+    session = get_session()
+    return render_template(
+        "pages/admin_signature.html", error=error,
+        registrations=services.registrations(session, current_user.organisation_id),
+        card_only=agent_policy.officials_card_only(session, current_user.organisation_id)
+    ), status
+
+
+@admin_bp.get("/")
+@admin_required
+def admin_index():
+    """Card certificates registered from the agent (to approve or withdraw), and the policy."""
+    return _admin_page()
+
+
+@admin_bp.post("/politique")
+@admin_required
+def admin_policy():
+    """Keep the elected officials to their own card, or let server-held keys sign for them."""
+    choice = request.form.get("officials_card_only", "")
+    if choice not in ("0", "1"):
+        return _admin_page("Choix invalide pour la signature des élus.", 400)
+    session = get_session()
+    with transaction(session):
+        agent_policy.set_officials_card_only(session, current_user, choice == "1", now=now())
+    flash("Les élus ne signent plus qu'avec leur propre carte." if choice == "1" else
+          "Les clés conservées par le serveur peuvent de nouveau signer pour les élus.",
+          "success")
+    return redirect(url_for("signing_admin.admin_index"))
+
+
+@admin_bp.post("/certificats/<int:registration_id>/approuver")
+@admin_required
+def admin_approve(registration_id: int):
+    """Approve a registered card certificate: from then on its owner signs with approved ones."""
+    try:
+        registered = services.approve_certificate(get_session(), registration_id,
+                                                  admin=current_user, now=now())
+    except ParapheurError as exc:
+        return _admin_page(exc.message, exc.status)
+    flash(f"Certificat « {registered.subject} » approuvé.", "success")
+    return redirect(url_for("signing_admin.admin_index"))
+
+
+@admin_bp.post("/certificats/<int:registration_id>/retirer")
+@admin_required
+def admin_withdraw(registration_id: int):
+    """Withdraw a registration (refused, or a card its owner no longer holds)."""
+    try:
+        services.withdraw_certificate(get_session(), registration_id, admin=current_user,
+                                      now=now())
+    except ParapheurError as exc:
+        return _admin_page(exc.message, exc.status)
+    flash("Enregistrement du certificat retiré.", "success")
+    return redirect(url_for("signing_admin.admin_index"))

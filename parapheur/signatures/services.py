@@ -28,6 +28,7 @@ from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
+from parapheur.signatures.agent_policy import check_server_key_allowed
 from parapheur.signatures.options import (
     SigningSetup,
     TimestampNotConfigured,
@@ -180,6 +181,8 @@ def open_signing_key(session: Session, actor: User, passphrase: str, *, now: dat
     from signing import errors as signing_errors
     from signing.keys import open_key
 
+    # The organisation may keep its elected officials to their own card (the local agent).
+    check_server_key_allowed(session, actor)
     credential = active_credential(session, actor)
     with Session(session.get_bind(), expire_on_commit=False) as side:
         try:
@@ -298,7 +301,7 @@ def verification_problem(validator, signed: bytes, field_name: str) -> str | Non
     return None
 
 
-def _record_signature(session: Session, store: ContentStore, request: SignatureRequest,
+def record_signature(session: Session, store: ContentStore, request: SignatureRequest,
                       signed: bytes | Path, *, key, actor: User, now: datetime) -> None:
     """Store the signed version and advance the circuit (in the caller's transaction).
 
@@ -348,7 +351,7 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
             key.close()  # logs out of a token at once
         if error is not None or signed is None:
             raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
-        _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+        record_signature(session, store, request, signed, key=key, actor=actor, now=now)
 
 
 def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
@@ -399,7 +402,7 @@ def _record_batch(session: Session, store: ContentStore, signatures, result: Bat
         title = request.document.title
         try:
             with transaction(session):
-                _record_signature(session, store, request, signed, key=key, actor=actor, now=now)
+                record_signature(session, store, request, signed, key=key, actor=actor, now=now)
         except ParapheurError as exc:
             result.failed.append((title, exc.message))
             continue

@@ -113,7 +113,7 @@
       const prepared = await serverCall(root, root.dataset.prepareUrl, {
         items: items, certificate: certificate.certificate, chain: certificate.chain});
       progress.value = 1;
-      setStatus(root, "Confirmez dans l'agent de signature et saisissez-y le code PIN de votre carte…");
+      setStatus(root, "Confirmez dans l'agent de signature (sur sa page, ouverte dans un nouvel onglet, ou dans son terminal) et saisissez-y le code PIN de votre carte…");
       const signed = await agentCall(root, "/v1/sign", {
         certificate_id: option.value, request: prepared.request,
         request_signature: prepared.request_signature});
@@ -122,6 +122,7 @@
       const result = await serverCall(root, root.dataset.finishUrl, {
         session: prepared.session,
         signatures: prepared.documents.map((d, i) => ({document_id: d.document_id,
+                                                        part: d.part || "pades",
                                                         signature: signed.signatures[i]}))});
       progress.value = 3;
       const lines = [[`${result.signed.length} document(s) signé(s).`, false]];

@@ -123,3 +123,61 @@ def test_an_unfit_certificate_is_refused(name, says, dev_pki, trust_roots, pki_s
 def test_garbage_instead_of_a_certificate_is_refused():
     with pytest.raises(CertificateNotUsable):
         ExternalKey.from_der(b"\x30\x03\x02\x01\x00")
+
+
+# --- XAdES of PES bordereaux, two phases with a card: the state kept between them -------------
+
+def _pes_with_one_bordereau(shared_dir) -> bytes:
+    return (shared_dir / "samples" / "pes" / "pes_aller_ok.xml").read_bytes()
+
+
+def test_a_xades_state_survives_json_and_the_card_value_is_inserted_as_bytes(
+        shared_dir, maire_p12, trust_roots, dev_pki, system_tool, tmp_path):
+    import hashlib
+    import sys
+    from pathlib import Path
+
+    from signing.xades import (
+        PendingSignature,
+        ProductionPlace,
+        XadesError,
+        XadesOptions,
+        bordereau_ids,
+        finish_external_signature,
+        prepare_signature,
+    )
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
+    from xades_checks import xmlsec_verify
+
+    document = _pes_with_one_bordereau(shared_dir)
+    [bordereau_id] = bordereau_ids(document)
+    private_key, certificate, _ = maire_p12
+    pending = prepare_signature(document, bordereau_id, certificate,
+                                XadesOptions(ProductionPlace("Démo-Ville", "34000")))
+    kept = json.loads(json.dumps(pending.to_dict()))  # what the database keeps
+    restored = PendingSignature.from_dict(kept)
+    assert restored == pending
+    # The card signs the SHA-256 of the canonical SignedInfo, as it signs a PAdES hash.
+    assert restored.digest == hashlib.sha256(pending.signed_info).digest()
+    value = private_key.sign(restored.digest, PKCS1v15(), Prehashed(hashes.SHA256()))
+    signed = finish_external_signature(document, restored, value)
+
+    # Only the signature's bytes were added: the rest of the file is as it was.
+    start = signed.index(b"<ds:Signature ")
+    end = signed.index(b"</ds:Signature>") + len(b"</ds:Signature>")
+    assert signed[:start] + signed[end:] == document
+    accepted, output = xmlsec_verify(system_tool("xmlsec1", "xmlsec1"), signed,
+                                     f"{bordereau_id}-SIG", dev_pki.ca_certificate_path, tmp_path)
+    assert accepted, output
+
+    # A state whose template does not carry the SignedInfo that was signed is refused.
+    forged = dict(kept, template=kept["template"].replace("#" + bordereau_id, "#autre", 1))
+    with pytest.raises(XadesError, match="incohérent"):
+        PendingSignature.from_dict(forged)
+    with pytest.raises(XadesError, match="illisible"):
+        PendingSignature.from_dict({"bordereau_id": bordereau_id})
+    wrong = private_key.sign(hashlib.sha256(b"autre chose").digest(), PKCS1v15(),
+                             Prehashed(hashes.SHA256()))
+    with pytest.raises(XadesError, match="ne correspond pas à son certificat"):
+        finish_external_signature(document, restored, wrong)

@@ -99,7 +99,8 @@ def demo_template(tmp_path_factory, sqlite_template, demo_pki, sample_pdf, worke
         application = create_app({"TESTING": True, "DATA_DIR": root / "data", "DATABASE_URL": url,
                                   "SECRET_KEY": "test-secret"})
         with application.app_context():
-            seed_demo(application, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
+            seed_demo(application, pki=demo_pki, pdf_factory=lambda spec: sample_pdf,
+                      invoices=False)
         application.extensions["parapheur.engine"].dispose()  # a template must have no session
         made[kind] = (url, root / "data")
         return made[kind]
@@ -206,7 +207,8 @@ def demo(request, app, demo_pki, sample_pdf):
     app.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path,)
     if not request.node.stash.get(DEMO_CLONED, False):
         with app.app_context():
-            seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
+            seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf,
+                      invoices=False)
     yield app
     # Whatever the scenario did, succeeded or refused, the audit chain still holds.
     from parapheur.audit.services import verify_chain

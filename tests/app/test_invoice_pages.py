@@ -157,15 +157,25 @@ def test_access_rules(finance_app):
     assert finances.post("/factures/lot", data={"csrf_token": token}).status_code == 400
 
 
-def test_a_decision_taken_on_the_document_page_reaches_the_invoice(finance_app):
+def test_a_decision_taken_on_the_document_page_reaches_the_invoice_at_once(finance_app):
+    from parapheur.audit.models import AuditEvent
+
     finances = _client(finance_app, "finances")
     _import(finances, (xml("D-1", buyer_reference=SERVICE), "D-1.xml"))
     token = csrf_from(finances.get("/documents/1").get_data(as_text=True))
     finances.post("/documents/1/steps/service_fait/reject",
                   data={"csrf_token": token, "reason": "Prestation non réalisée"})
-    page = page_text(finances.get("/factures/1"))
-    assert "Rejetée" in page and "Prestation non réalisée" in page
+    # No invoice page was shown: the status moved with the step, in its transaction.
     with finance_app.app_context():
-        invoice = get_session().get(Invoice, 1)
+        session = get_session()
+        invoice = session.get(Invoice, 1)
         assert invoice.status is InvoiceStatus.REJETEE
         assert invoice.status_history[-1].reason == "Prestation non réalisée"
+        assert invoice.status_history[-1].actor.username == "finances"
+        events = [e.name for e in session.execute(
+            select(AuditEvent).where(AuditEvent.document_id == 1)
+            .order_by(AuditEvent.id)).scalars()]
+        rejected = events.index("document:step:rejected")
+        assert "invoice:status:changed" in events[rejected:]
+    page = page_text(finances.get("/factures/1"))
+    assert "Rejetée" in page and "Prestation non réalisée" in page

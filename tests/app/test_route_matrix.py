@@ -19,7 +19,8 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
-          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv"}
+          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
+          "registration_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -89,6 +90,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/signatures/agent/certificates"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/signatures/agent/finish"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/signatures/agent/prepare"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/admin/signature/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/signature/politique"): _row(302, 403, 403, 403, 403, 403, 400),
+    # The demo has no registered card certificate: n° 1 does not exist.
+    ("POST", "/admin/signature/certificats/<int:registration_id>/approuver"):
+        _row(302, 403, 403, 403, 403, 403, 404),
+    ("POST", "/admin/signature/certificats/<int:registration_id>/retirer"):
+        _row(302, 403, 403, 403, 403, 403, 404),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 
