@@ -45,3 +45,5 @@ from parapheur.signatures.agent_models import (  # noqa: F401
     AgentSigningSession,
     RegisteredCertificate,
 )
+from parapheur.api.models import ApiToken, IdempotencyRecord  # noqa: F401, E402
+from parapheur.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401, E402
