@@ -11,9 +11,11 @@ from flask import current_app, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from parapheur.accounts.models import Desk, Role
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
-from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY, idempotent
+from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
+from parapheur.api.idempotency import idempotent
 from parapheur.api.schemas import (
     ActionResultSchema,
     DocumentCreateSchema,
@@ -25,7 +27,6 @@ from parapheur.api.schemas import (
 )
 from parapheur.audit import services as audit
 from parapheur.audit.evidence import export_document
-from parapheur.accounts.models import Desk, Role
 from parapheur.circuits import services as circuits
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir

@@ -48,7 +48,7 @@ def fingerprint() -> str:
         for name in sorted(set(request.files)):
             for upload in request.files.getlist(name):
                 content = hashlib.sha256()
-                for chunk in iter(lambda: upload.stream.read(1 << 16), b""):
+                while chunk := upload.stream.read(1 << 16):
                     content.update(chunk)
                 upload.stream.seek(0)
                 digest.update(json.dumps([name, upload.filename, content.hexdigest()]).encode())

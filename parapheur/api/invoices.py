@@ -8,7 +8,8 @@ from sqlalchemy import select
 from parapheur.accounts.models import Role
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
-from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY, idempotent
+from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
+from parapheur.api.idempotency import idempotent
 from parapheur.api.schemas import (
     InvoiceImportResultSchema,
     InvoiceImportSchema,

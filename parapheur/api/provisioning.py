@@ -3,7 +3,6 @@ of the pages (the same checks, the same journal)."""
 
 from __future__ import annotations
 
-
 from flask import url_for
 from sqlalchemy import or_, select
 
@@ -11,7 +10,8 @@ from parapheur.accounts import services as accounts
 from parapheur.accounts.models import Delegation, Desk, Role, User
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
-from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY, idempotent
+from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
+from parapheur.api.idempotency import idempotent
 from parapheur.api.schemas import (
     DelegationCreateSchema,
     DelegationSchema,

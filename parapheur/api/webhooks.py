@@ -7,7 +7,8 @@ from flask import current_app, url_for
 from parapheur.accounts.models import Role
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
-from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY, idempotent
+from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
+from parapheur.api.idempotency import idempotent
 from parapheur.api.schemas import DeliverySchema, SubscriptionCreateSchema, SubscriptionSchema
 from parapheur.clock import now
 from parapheur.db import get_session, transaction

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from api_helpers import deposit
 from sqlalchemy import func, select
 
@@ -148,6 +149,7 @@ def test_evidence_bundle_for_auditors_only(demo, demo_pki, token_for, api, tmp_p
             AuditEvent.actor_label == "auditeur")).scalar_one().details["via"] == "api"
 
 
+@pytest.mark.postgres
 def test_idempotency_key_gives_the_same_answer_and_refuses_another_body(
         demo, token_for, api, sample_pdf):
     finances = api(token_for("finances"))

@@ -69,6 +69,7 @@ def test_events_arrive_signed_and_verifiable(webhooks_app, api, token_for, recei
         assert [d["status_code"] for d in delivered] == [200, 200]
 
 
+@pytest.mark.postgres
 def test_a_500_is_retried_later_and_then_delivered(webhooks_app, api, token_for, receiver,
                                                    clock, sample_pdf):
     _subscribe(api, token_for, receiver, ["document.created"])
@@ -112,6 +113,7 @@ def test_a_documents_events_keep_their_order_when_the_first_fails(
     assert seqs == sorted(seqs)
 
 
+@pytest.mark.postgres
 def test_a_rolled_back_transaction_never_sends_anything(webhooks_app, api, token_for, receiver,
                                                         sample_pdf):
     from parapheur.accounts.models import User
