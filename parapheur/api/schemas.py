@@ -266,7 +266,7 @@ class DeliverySchema(ma.Schema):
     id = Int(required=True)
     event_id = Str(required=True)
     event = Str(required=True)
-    status = Str(required=True, attribute="status.value")
+    status = Str(required=True, metadata={"enum": ["en_attente", "livre", "echec"]})
     attempts = Int(required=True)
     last_status_code = Int(allow_none=True)
     last_error = Str(allow_none=True)

@@ -82,15 +82,19 @@ def deliveries(subscription_id: int):
     session = get_session()
     subscription = services.get_subscription(session, subscription_id,
                                              organisation_id=admin.organisation_id)
-    rows = services.deliveries_of(session, subscription)
-    for row in rows:
-        current = services.outbox_row(session, row)
-        if current is not None and row.status.value == "en_attente":
-            row.attempts = current.attempts
-            row.last_error = current.last_error
-    result = [DeliverySchema().dump(r) for r in rows]
-    session.rollback()  # the figures above are shown, never written
-    return result
+    return [delivery_view(session, row) for row in services.deliveries_of(session, subscription)]
+
+
+def delivery_view(session, delivery) -> dict:
+    """A delivery with its current tries and last error (those of its outbox row while pending)."""
+    current = services.outbox_row(session, delivery)
+    pending = current is not None and delivery.status.value == "en_attente"
+    return {"id": delivery.id, "event_id": delivery.event_id, "event": delivery.event,
+            "status": delivery.status.value,
+            "attempts": current.attempts if pending else delivery.attempts,
+            "last_status_code": delivery.last_status_code,
+            "last_error": current.last_error if pending else delivery.last_error,
+            "created_at": delivery.created_at, "delivered_at": delivery.delivered_at}
 
 
 @bp.route("/deliveries/<int:delivery_id>/redeliver", methods=["POST"])
@@ -103,4 +107,4 @@ def redeliver(delivery_id: int):
         delivery = services.get_delivery(session, delivery_id,
                                          organisation_id=admin.organisation_id)
         services.redeliver(session, delivery, actor=admin, now=now())
-    return delivery
+    return delivery_view(session, delivery)

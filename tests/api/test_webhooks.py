@@ -85,6 +85,16 @@ def test_a_500_is_retried_later_and_then_delivered(webhooks_app, api, token_for,
     assert receiver.requests[0]["body"] == receiver.requests[1]["body"]  # the same event
     [delivery] = _deliveries(webhooks_app)
     assert delivery.status is DeliveryStatus.DELIVERED and delivery.attempts == 2
+    admin = api(token_for("admin"))
+    subscription_id = admin.get("/api/v1/webhooks").json[0]["id"]
+    [listed] = admin.get(f"/api/v1/webhooks/{subscription_id}/deliveries").json
+    assert listed["status"] == "livre" and listed["attempts"] == 2
+    assert listed["last_status_code"] == 200
+    resent = admin.post(f"/api/v1/webhooks/deliveries/{delivery.id}/redeliver")
+    assert resent.status_code == 202 and resent.json["status"] == "en_attente"
+    run_worker(webhooks_app)
+    assert json.loads(receiver.requests[-1]["body"])["id"] == delivery.event_id
+    assert len(receiver.requests) == 3
     with webhooks_app.app_context():
         names = [e.name for e in get_session().execute(select(AuditEvent).where(
             AuditEvent.name.like("outbox:message:%")).order_by(AuditEvent.seq)).scalars()]
