@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "pes": "parapheur.accounting.cli:pes_group",
     "export": "parapheur.accounting.cli:export_group",
     "certificates": "parapheur.signatures.agent_cli:certificates_group",
+    "tokens": "parapheur.api.cli:tokens_group",
 }
 
 

@@ -87,6 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_RATE_LIMIT", "PARAPHEUR_LOGIN_RATE_LIMIT", _rate_limit,
             "Login attempts accepted from one address, as Flask-Limiter limits "
             "(default: 20 per minute; 100 per hour)."),
+    Setting("API_RATE_LIMIT", "PARAPHEUR_API_RATE_LIMIT", _rate_limit,
+            "Requests of the REST API accepted per token, as Flask-Limiter limits "
+            "(default: 600 per minute)."),
+    Setting("WEBHOOK_ALLOW_PRIVATE", "PARAPHEUR_WEBHOOK_ALLOW_PRIVATE", _boolean,
+            "Accept webhook URLs on loopback or private addresses (default: false)."),
     Setting("PKCS11_MODULES", "PARAPHEUR_PKCS11_MODULES", _paths,
             "PKCS#11 modules (.so files, separated by ':') administrators may register tokens "
             "with (default: none)."),
@@ -232,6 +237,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_HOURS": 8,
         "SESSION_IDLE_MINUTES": 60,
         "LOGIN_RATE_LIMIT": "20 per minute; 100 per hour",
+        "API_RATE_LIMIT": "600 per minute",
+        "WEBHOOK_ALLOW_PRIVATE": False,
         "PKCS11_MODULES": (),
         "SESSION_COOKIE_SECURE": False,
         "TSA_URL": None,

@@ -14,6 +14,7 @@ from parapheur.accounts.models import (  # noqa: F401
     Throttle,
     User,
 )
+from parapheur.api.models import ApiToken, IdempotencyRecord  # noqa: F401, E402
 from parapheur.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from parapheur.circuits.models import StepAction  # noqa: F401
 from parapheur.documents.models import (  # noqa: F401
@@ -45,3 +46,4 @@ from parapheur.signatures.agent_models import (  # noqa: F401
     AgentSigningSession,
     RegisteredCertificate,
 )
+from parapheur.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401, E402

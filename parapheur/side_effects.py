@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 def outbox_handlers() -> dict[str, Handler]:
     """Every kind of side effect the worker knows how to deliver."""
-    return {**exports.handlers(), **seal.handlers(), **notification_handlers.handlers()}
+    from parapheur.webhooks import handlers as webhook_handlers
+
+    return {**exports.handlers(), **seal.handlers(), **notification_handlers.handlers(),
+            **webhook_handlers.handlers()}
 
 
 def exporters(overrides: Mapping[str, Any] | None = None) -> dict[str, exporter_registry.Exporter]:
@@ -57,4 +60,7 @@ def init_app(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.extensions[notification_handlers.NOTIFIERS_KEY] = {
         "mail": MailNotifier(smtp, str(app.config.get("MAIL_FROM")))}
     check_workflows(app)
+    from parapheur.webhooks.services import install as install_webhooks
+
+    install_webhooks(app.extensions["parapheur.sessionmaker"])  # fan-out inside each commit
     tasks.init_app(app)

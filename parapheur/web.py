@@ -113,6 +113,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(invoices_bp)
     app.register_blueprint(agent_bp)
     app.register_blueprint(signing_admin_bp)
+    from parapheur import api
+    from parapheur.api.token_views import bp as tokens_bp
+    from parapheur.webhooks.views import bp as webhooks_bp
+
+    api.init_app(app, csrf=csrf, limiter=app.extensions["parapheur.limiter"])
+    app.register_blueprint(tokens_bp)
+    app.register_blueprint(webhooks_bp)
 
     @app.route("/favicon.ico")
     def _favicon():
@@ -156,6 +163,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):  # no API route matched: still a problem+json
+            from parapheur.api.blueprint import http_problem
+
+            return http_problem(exc)
         titles = {403: gettext("Accès refusé"), 404: gettext("Page introuvable"),
                   405: gettext("Méthode non autorisée"), 429: gettext("Trop de tentatives")}
         messages = {403: gettext("Vous n'avez pas le droit d'accéder à cette page."),

@@ -142,3 +142,16 @@ def is_visible(session: Session, user: User | None, document_id: int, *, now: da
         select(Document.id).where(Document.id == document_id,
                                   Document.id.in_(visible_documents(session, user, now)))
     ).first() is not None
+
+
+def filtered(query: Select, *, text: str = "", status: DocumentStatus | None = None,
+             doc_type: str = "") -> Select:
+    """The documents list's filters (words of the title, state, type), for pages and the API."""
+    for word in text.split():
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
+    if status is not None:
+        query = query.where(Document.status == status)
+    if doc_type:
+        query = query.where(Document.doc_type == doc_type)
+    return query

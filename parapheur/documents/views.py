@@ -203,18 +203,13 @@ def listing():
     query = select(Document).where(
         Document.id.in_(access.visible_documents(session, current_user, moment)))
     text = request.args.get("q", "").strip()[:200]
-    for word in text.split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
     status = request.args.get("status", "")
-    if status:
-        try:
-            query = query.where(Document.status == DocumentStatus(status))
-        except ValueError:
-            raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
+    try:
+        chosen = DocumentStatus(status) if status else None
+    except ValueError:
+        raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
     doc_type = request.args.get("type", "")
-    if doc_type:
-        query = query.where(Document.doc_type == doc_type)
+    query = access.filtered(query, text=text, status=chosen, doc_type=doc_type)
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:

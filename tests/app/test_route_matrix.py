@@ -20,7 +20,7 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
           "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
-          "registration_id": "1"}
+          "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -97,6 +97,56 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         _row(302, 403, 403, 403, 403, 403, 404),
     ("POST", "/admin/signature/certificats/<int:registration_id>/retirer"):
         _row(302, 403, 403, 403, 403, 403, 404),
+    # API tokens and webhooks pages (tokens and subscriptions n° 1 do not exist in the demo).
+    ("GET", "/account/api-tokens"): _row(302, 200, 200, 200, 200, 200, 200),
+    ("POST", "/account/api-tokens"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/account/api-tokens/<int:token_id>/revoke"): _row(302, 404, 404, 404, 404, 404, 404),
+    ("GET", "/admin/api-tokens"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/api-tokens"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/api-tokens/<int:token_id>/revoke"): _row(302, 403, 403, 403, 403, 403, 404),
+    ("GET", "/admin/webhooks"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/webhooks"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("GET", "/admin/webhooks/<int:subscription_id>"): _row(302, 403, 403, 403, 403, 403, 404),
+    ("POST", "/admin/webhooks/<int:subscription_id>/active"):
+        _row(302, 403, 403, 403, 403, 403, 404),
+    ("POST", "/admin/webhooks/<int:subscription_id>/delete"):
+        _row(302, 403, 403, 403, 403, 403, 404),
+    ("POST", "/admin/webhooks/deliveries/<int:delivery_id>/redeliver"):
+        _row(302, 403, 403, 403, 403, 403, 404),
+    # The REST API: the OpenAPI document is public; cookies never authenticate the API, so
+    # every logged-in browser gets 401 like an anonymous one (tokens: tests/api/).
+    ("GET", "/api/v1/openapi.json"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/v1/documents"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/documents"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/documents/<int:document_id>"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/documents/<int:document_id>/versions/<int:number>/file"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/documents/<int:document_id>/evidence.zip"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/documents/<int:document_id>/steps/<step>/visa"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/documents/<int:document_id>/steps/<step>/reject"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/documents/<int:document_id>/steps/<step>/sign"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/documents/<int:document_id>/take-back"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/invoices"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/invoices/<int:invoice_id>"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/invoices/<int:invoice_id>/statuses"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/delegations"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/delegations"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/users"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/users"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/desks"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/desks"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/webhooks"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/webhooks"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("DELETE", "/api/v1/webhooks/<int:subscription_id>"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/webhooks/<int:subscription_id>/deliveries"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/webhooks/deliveries/<int:delivery_id>/redeliver"):
+        _row(401, 401, 401, 401, 401, 401, 401),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 
@@ -139,7 +189,7 @@ def test_each_role_gets_the_expected_status_on_every_route(demo, demo_pki, tmp_p
             if method == "GET":
                 response = client.get(url)
             else:
-                response = client.post(url, data={"csrf_token": token})
+                response = client.open(url, method=method, data={"csrf_token": token})
             actual.setdefault((method, rule), {})[role] = response.status_code
     wrong = {route: (MATRIX[route], got) for route, got in actual.items() if got != MATRIX[route]}
     assert not wrong, "\n".join(f"{m} {r}: expected {e}, got {g}" for (m, r), (e, g) in wrong.items())

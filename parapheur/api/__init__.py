@@ -1,0 +1,76 @@
+"""The REST API `/api/v1` (flask-smorest over the services the pages use) and its tokens.
+
+Authentication is a bearer token only (`parapheur/api/tokens.py`); cookies never authenticate
+an API call and CSRF does not apply to it. Errors are `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import TYPE_CHECKING
+
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+
+from parapheur.api.problems import PROBLEM_TYPE
+from parapheur.api.schemas import ProblemSchema
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+class ParapheurApi(Api):
+    """flask-smorest's Api, with problem+json errors documented and the pages' error handlers."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        # API blueprints handle their own errors (parapheur.api.blueprint); the pages keep theirs.
+        return None
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Erreur (application/problem+json)",
+                    "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def blueprints():
+    """Every part of `/api/v1`."""
+    from parapheur.api import documents, invoices, provisioning, webhooks
+
+    return [documents.bp, invoices.bp, provisioning.delegations_bp, provisioning.users_bp,
+            provisioning.desks_bp, webhooks.bp]
+
+
+def init_app(app: Flask, *, csrf, limiter) -> None:
+    """Register `/api/v1`, its OpenAPI document, its rate limit; exempt it from CSRF."""
+    from parapheur.api.auth import rate_limit_key
+    from parapheur.api.blueprint import PREFIX
+
+    app.config.setdefault("API_TITLE", "Parapheur")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = ParapheurApi(app, spec_kwargs={
+        "info": {"description": "API REST du parapheur : documents, circuits, factures, "
+                                "délégations, comptes, bureaux et webhooks. Authentification "
+                                "par jeton (« Authorization: Bearer pph_… »)."},
+        "servers": [{"url": "/"}], "security": [{"jeton": []}]})
+    api.spec.components.security_scheme(
+        "jeton", {"type": "http", "scheme": "bearer", "description": "Jeton personnel ou de "
+                                                                      "service (pph_…)"})
+    app.extensions["parapheur.api"] = api
+    for bp in blueprints():
+        csrf.exempt(bp)
+        limiter.limit(lambda: app.config["API_RATE_LIMIT"], key_func=rate_limit_key,
+                      error_message="Trop de requêtes pour ce jeton : patientez avant de "
+                                    "réessayer.")(bp)
+        api.register_blueprint(bp)

@@ -1,0 +1,143 @@
+"""Fixtures of the REST API and webhook tests: the app fixtures of tests/app, tokens, a receiver."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+# --- The web application's fixtures (tests/app/conftest.py), shared rather than copied ---
+sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
+
+
+def _app_fixtures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "app_conftest_api", Path(__file__).parent.parent / "app" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_APP = _app_fixtures()
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """xdist's worker id, suffixed: these tests' PostgreSQL database is not tests/app's."""
+    import xdist
+
+    return f"{xdist.get_xdist_worker_id(request)}_api"
+
+
+sqlite_template = _APP.sqlite_template
+postgres_url = _APP.postgres_url
+database_url = _APP.database_url
+clock = _APP.clock
+app = _APP.app
+sample_pdf = _APP.sample_pdf
+demo_pki = _APP.demo_pki
+demo_template = _APP.demo_template
+demo = _APP.demo
+client_for = _APP.client_for
+mailbox = _APP.mailbox
+
+ALL_SCOPES = ("documents:read", "documents:write", "circuits:act", "invoices:read",
+              "invoices:write", "delegations:read", "delegations:write")
+
+
+@pytest.fixture
+def token_for(demo):
+    """`token_for("dgs")`: a new personal token's secret (every non-admin scope by default)."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import Role, User
+    from parapheur.api import tokens
+    from parapheur.api.models import TokenKind
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+
+    def make(username: str, scopes: tuple[str, ...] | None = None, days: int = 30) -> str:
+        with demo.app_context():
+            session = get_session()
+            with transaction(session):
+                user = session.execute(select(User).where(User.username == username)).scalar_one()
+                chosen = scopes if scopes is not None else (
+                    ALL_SCOPES + (("admin",) if user.role is Role.ADMIN else ()))
+                created = tokens.create_token(session, user=user, kind=TokenKind.PERSONAL,
+                                              name="tests", scopes=list(chosen), days=days,
+                                              created_by=user, now=now())
+            return created.secret
+    return make
+
+
+@pytest.fixture
+def api(demo):
+    """`api(secret).get(url)`: the test client with the bearer token header (and no cookie)."""
+    class Caller:
+        def __init__(self, secret: str):
+            self.client = demo.test_client(use_cookies=False)
+            self.headers = {"Authorization": f"Bearer {secret}"}
+
+        def __getattr__(self, method):
+            call = getattr(self.client, method)
+
+            def with_token(url, **kwargs):
+                headers = {**self.headers, **kwargs.pop("headers", {})}
+                return call(url, headers=headers, **kwargs)
+            return with_token
+    return Caller
+
+
+class Receiver:
+    """A real HTTP server on loopback that records every POST and answers scripted statuses."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []  # popped one per request; 200 once empty
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.requests.append({"headers": dict(self.headers), "body": body,
+                                              "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def events(self, *, accepted_only: bool = True) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests
+                if not accepted_only or 200 <= r["status"] < 300]
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback."""
+    server = Receiver()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def webhooks_app(demo):
+    """The demo, allowed to deliver webhooks to loopback (the receiver of these tests)."""
+    demo.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    return demo
