@@ -24,6 +24,9 @@ from parapheur.documents.models import (  # noqa: F401
     ReachedDesk,
     VersionKind,
 )
+from parapheur.documents.annexes import Annex  # noqa: F401
+from parapheur.documents.comments import Comment  # noqa: F401
+from parapheur.documents.reading import PageView  # noqa: F401
 from parapheur.invoices.models import (  # noqa: F401
     Engagement,
     Invoice,

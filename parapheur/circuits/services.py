@@ -32,6 +32,7 @@ from parapheur.circuits.guards import coerce, expected_value
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
+from parapheur.documents import reading
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 from parapheur.notifications.events import queue_for_events
@@ -254,6 +255,8 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
         raise StepNotCurrent("Ce bureau a déjà agi sur cette étape (déjà traité).")
     if decision == "approve" and pending.action in ("signature", "cachet") and not allow_signature:
         raise ParapheurError("Cette étape demande une signature électronique : utilisez « Signer ».")
+    if decision == "approve":
+        check_mandatory_reading(session, document, step, actor)
     bounded(reason, field="reason", label="Motif")
     if decision == "reject" and not (reason and reason.strip()):
         raise ParapheurError("Le motif du rejet est obligatoire.")
@@ -265,6 +268,13 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
                    decision=decision, actor=actor, capacity=capacity, now=now, reason=reason,
                    payload=payload, version_id=version_id,
                    certificate_subject=certificate_subject)
+
+
+def check_mandatory_reading(session: Session, document: Document, step: str, actor: User) -> None:
+    """A `mandatory_reading` step's visa or signature waits until every page was shown to `actor`."""
+    state = circuit_of(document).states.get(step)
+    if state is not None and state.mandatory_reading:
+        reading.check_read(session, document, actor, action=state.action or "visa")
 
 
 def take_back(session: Session, document: Document, *, actor: User, now: datetime) -> ActResult:
