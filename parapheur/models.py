@@ -16,6 +16,8 @@ from parapheur.accounts.models import (  # noqa: F401
 )
 from parapheur.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from parapheur.circuits.models import StepAction  # noqa: F401
+from parapheur.documents.annexes import Annex  # noqa: F401
+from parapheur.documents.comments import Comment  # noqa: F401
 from parapheur.documents.models import (  # noqa: F401
     CircuitVersion,
     Document,
@@ -24,8 +26,6 @@ from parapheur.documents.models import (  # noqa: F401
     ReachedDesk,
     VersionKind,
 )
-from parapheur.documents.annexes import Annex  # noqa: F401
-from parapheur.documents.comments import Comment  # noqa: F401
 from parapheur.documents.reading import PageView  # noqa: F401
 from parapheur.invoices.models import (  # noqa: F401
     Engagement,

@@ -79,9 +79,8 @@ def record_page_view(session: Session, document: Document, version: DocumentVers
     return True
 
 
-def check_read(session: Session, document: Document, user: User, *, action: str) -> None:
-    """Raise ReadingIncomplete unless `user` was shown every page of the current version."""
-    version = document.current_version
+def check_read(session: Session, version: DocumentVersion, user: User, *, action: str) -> None:
+    """Raise ReadingIncomplete unless `user` was shown every page of `version`."""
     seen = seen_pages(session, user, version)
     missing = [p for p in range(1, version.page_count + 1) if p not in seen]
     if missing:
