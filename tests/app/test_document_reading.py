@@ -102,6 +102,7 @@ def test_search_ignores_accents_and_highlights_the_hits(demo, client_for, sample
     assert "Aucune occurrence de « introuvable »" in none
 
 
+@pytest.mark.postgres  # one row per page and user, under a unique constraint and a savepoint
 def test_mandatory_reading_unlocks_the_visa_once_every_page_was_shown(
         mandatory, client_for, sample_pdf):
     document_id = _deposit(client_for("finances"), sample_pdf, "Délibération à lire en entier")
@@ -168,7 +169,10 @@ def test_annexes_are_listed_previewed_signed_with_the_act_and_in_the_bundle(
     from parapheur.demo.seed import DEMO_PASSPHRASE
 
     finances = client_for("finances")
-    annex_pdf = sample_pdf.replace(b"Seconde page", b"Annexe page")  # same length: still valid
+    from weasyprint import HTML
+
+    annex_pdf = HTML(string="<html lang='fr'><body><p>Plan de financement.</p><p style="
+                            "'page-break-before: always'>Dépenses.</p></body></html>").write_pdf()
     document_id = _deposit(finances, sample_pdf, "Délibération avec annexes",
                            annexes=[("plan de financement.pdf", annex_pdf),
                                     ("note.odt", ODT)])
