@@ -65,6 +65,13 @@
       }
     });
   });
+  // « Rejeter » opens the rejection form it points at.
+  bar.querySelectorAll("a[href^='#rejeter-']").forEach(function (link) {
+    link.addEventListener("click", function () {
+      var details = document.getElementById(link.getAttribute("href").slice(1));
+      if (details) { details.open = true; }
+    });
+  });
   var url = viewer && viewer.getAttribute("data-reading-url");
   if (!bar.hasAttribute("data-reading-pending")) { return; }
   lock(true);
