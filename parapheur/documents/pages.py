@@ -157,7 +157,8 @@ class PageRenderer:
         scale = BASE_SCALE * zoom / 100
         pixels = size.width * size.height * scale * scale
         if pixels > MAX_PIXELS:
-            scale *= (MAX_PIXELS / pixels) ** 0.5
+            # PDFium rounds each side up: a little margin keeps the image under the limit.
+            scale *= (MAX_PIXELS / pixels) ** 0.5 * 0.995
         pdf = _open(read())
         try:
             with _PDFIUM:
