@@ -340,3 +340,29 @@ def test_upload_refuses_a_bad_annex_and_keeps_nothing(demo, client_for, sample_p
     assert response.status_code == 400
     assert "Annexe « vide.pdf » : le fichier est vide." in page_text(response)
     assert db_snapshot(demo) == before
+
+
+def test_a_batch_signature_signs_each_documents_pdf_annexes(demo, client_for, sample_pdf):
+    finances = client_for("finances")
+    ids = [_deposit(finances, sample_pdf, f"Délibération groupée {n}",
+                    annexes=[(f"annexe-{n}.pdf", sample_pdf), ("liste.txt", "Pour mémoire.\n".encode())])
+           for n in (1, 2)]
+    dgs = client_for("dgs")
+    for document_id in ids:
+        token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
+        assert dgs.post(f"/documents/{document_id}/steps/visa_dgs/visa",
+                        data={"csrf_token": token}).status_code == 302
+    maire = client_for("maire")
+    token = csrf_from(maire.get("/").get_data(as_text=True))
+    response = maire.post("/signatures/batch", data={
+        "csrf_token": token, "reviewed": "1", "passphrase": "1234",
+        "items": [f"{document_id}:signature_maire" for document_id in ids]})
+    assert response.status_code == 302
+    assert "2 document(s) signé(s)." in page_text(maire.get("/"))
+    with demo.app_context():
+        rows = get_session().execute(select(Annex.document_id, Annex.filename, Annex.signed_sha256)
+                                     .where(Annex.document_id.in_(ids))
+                                     .order_by(Annex.id)).all()
+    assert [(d, f, bool(s)) for d, f, s in rows] == [
+        (ids[0], "annexe-1.pdf", True), (ids[0], "liste.txt", False),
+        (ids[1], "annexe-2.pdf", True), (ids[1], "liste.txt", False)]
