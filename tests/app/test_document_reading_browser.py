@@ -1,17 +1,46 @@
 """On a phone (390 px, by touch): a délibération with an annex and a comment, visa then signature.
 
 The page images load one by one, the sticky action bar keeps « Viser » / « Signer » in view while
-reading, and nothing is wider than the screen, from the inbox to the document.
+reading and unlocks them once every page was shown (mandatory reading), and nothing is wider than
+the screen, from the inbox to the document.
 """
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from app_helpers import browser_login
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
+
+
+PAGES = 10
+
+
+def _deliberation() -> bytes:
+    """A délibération long enough that its last pages are far below the first screen."""
+    from weasyprint import HTML
+
+    body = "".join(f"<p style='page-break-before: always'>Article {n}.</p>"
+                   for n in range(2, PAGES + 1))
+    return HTML(string=f"<html lang='fr'><body><h1>Budget de l'eau</h1><p>Article 1.</p>{body}"
+                       "<p>Le Maire,</p></body></html>").write_pdf()
+
+
+def _read_every_page(page) -> None:
+    """Go through the document with the viewer's page field, as a reader would."""
+    field = page.get_by_label("Aller à la page")
+    for number in range(2, PAGES + 1):
+        field.fill(str(number))
+        field.press("Enter")
+        image = page.get_by_role("img", name=f"Page {number} sur {PAGES}")
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") > 0
 
 
 def _annex() -> bytes:
@@ -46,8 +75,15 @@ def _bar_in_view(page, name: str) -> None:
     assert bar.get_by_role("button" if name == "Viser" else "link", name=name).is_visible()
 
 
-def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, browser_page,
+def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, browser_page, demo,
                                                                sample_pdf, tmp_path):
+    workflows = tmp_path / "workflows"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "workflows", workflows)
+    circuit = workflows / "deliberation.yaml"
+    circuit.write_text(circuit.read_text(encoding="utf-8").replace(
+        "    desk: dgs\n", "    desk: dgs\n    mandatory_reading: true\n").replace(
+        "    desk: maire\n", "    desk: maire\n    mandatory_reading: true\n"), encoding="utf-8")
+    demo.config["WORKFLOWS_DIR"] = workflows  # the app live_server serves
     context = browser_page.context.browser.new_context(
         locale="fr-FR", viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     page = context.new_page()
@@ -57,7 +93,7 @@ def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, brow
             if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     main_pdf, annex_pdf = tmp_path / "deliberation.pdf", tmp_path / "plan de financement.pdf"
-    main_pdf.write_bytes(sample_pdf)
+    main_pdf.write_bytes(_deliberation())
     annex_pdf.write_bytes(_annex())
 
     browser_login(page, live_server, "finances")
@@ -83,11 +119,17 @@ def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, brow
     history = page.locator("ol.history").inner_text()
     assert "Le plan de financement est en annexe." in history
     # The pages are images from the server, each loaded as it comes into view.
-    first = page.get_by_role("img", name="Page 1 sur 2")
+    first = page.get_by_role("img", name=f"Page 1 sur {PAGES}")
     first.wait_for()
     assert first.evaluate("img => img.complete && img.naturalWidth > 0")
-    page.get_by_role("img", name="Page 2 sur 2").scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelector('img[data-page=\"2\"]').naturalWidth > 0")
+    last = page.get_by_role("img", name=f"Page {PAGES} sur {PAGES}")
+    assert last.evaluate("img => img.naturalWidth") == 0  # lazy: not loaded before it is near
+    bar = page.get_by_role("navigation", name="Actions sur le document")
+    assert bar.get_by_role("button", name="Viser").is_disabled()  # not every page shown yet
+    assert "Lecture obligatoire" in bar.inner_text()
+    _read_every_page(page)
+    expect(bar.get_by_role("button", name="Viser")).to_be_enabled()
+    assert f"{PAGES} / {PAGES} pages affichées — lecture complète" in bar.inner_text()
     _bar_in_view(page, "Viser")  # read to the last page, the visa is still in reach
     # The annex is listed and previewed in the same viewer.
     _go(page, page.locator("#annexes").get_by_role("link", name="Aperçu"))
@@ -104,7 +146,11 @@ def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, brow
     browser_login(page, live_server, "maire")
     _no_overflow(page)
     _go(page, page.get_by_role("link", name="Délibération budget de l'eau"))
-    page.get_by_role("img", name="Page 2 sur 2").scroll_into_view_if_needed()
+    signer = page.get_by_role("navigation", name="Actions sur le document").get_by_role(
+        "link", name="Signer")
+    assert signer.get_attribute("aria-disabled") == "true"
+    _read_every_page(page)
+    expect(signer).to_have_attribute("aria-disabled", "false")
     _bar_in_view(page, "Signer")
     page.get_by_role("navigation", name="Actions sur le document").get_by_role(
         "link", name="Signer").tap()
@@ -123,6 +169,6 @@ def test_a_deliberation_with_an_annex_and_a_comment_on_a_phone(live_server, brow
         page.set_viewport_size({"width": width, "height": height})
         page.reload()
         _no_overflow(page, width)
-        assert page.get_by_role("img", name="Page 1 sur 2").bounding_box()["width"] > width / 3
+        assert page.get_by_role("img", name=f"Page 1 sur {PAGES}").bounding_box()["width"] > width / 3
     assert errors == [] and failed == []
     context.close()
