@@ -17,6 +17,8 @@ from parapheur.accounts.models import (  # noqa: F401
 from parapheur.api.models import ApiToken, IdempotencyRecord  # noqa: F401, E402
 from parapheur.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from parapheur.circuits.models import StepAction  # noqa: F401
+from parapheur.documents.annexes import Annex  # noqa: F401
+from parapheur.documents.comments import Comment  # noqa: F401
 from parapheur.documents.models import (  # noqa: F401
     CircuitVersion,
     Document,
@@ -25,6 +27,7 @@ from parapheur.documents.models import (  # noqa: F401
     ReachedDesk,
     VersionKind,
 )
+from parapheur.documents.reading import PageView  # noqa: F401
 from parapheur.invoices.models import (  # noqa: F401
     Engagement,
     Invoice,

@@ -139,6 +139,17 @@ def _check(archive: zipfile.ZipFile, result: BundleCheck) -> None:
     for name, expected in versions.items():
         if expected not in named:
             problems.append(f"{name} n'est mentionné par aucun événement du journal")
+    annexes = manifest.get("annexes") or {}
+    if not isinstance(annexes, dict):
+        problems.append("la liste des annexes du manifeste est mal formée")
+        annexes = {}
+    annex_files = _annex_hashes(events)
+    for name, expected in annexes.items():
+        if name not in listed or listed[name] != expected:
+            problems.append(f"l'annexe {name} n'a pas la même empreinte dans la liste des fichiers "
+                            "et des annexes")
+        if expected not in annex_files:
+            problems.append(f"l'annexe {name} n'est mentionnée par aucun événement du journal")
     if named and hashes.get("document.pdf") != named[-1]:
         problems.append("document.pdf n'est pas la dernière version du document nommée par le journal")
     # The seal: sceau.pdf's signed revision carries this manifest's SHA-256.
@@ -181,6 +192,18 @@ def _version_hashes(events: list[Any]) -> list[str]:
         details = content.get("details") if isinstance(content, dict) else None
         if isinstance(details, dict) and details.get("sha256") and content.get("name") not in _NOT_A_VERSION:
             found.append(details["sha256"])
+    return found
+
+
+def _annex_hashes(events: list[Any]) -> set[str]:
+    """SHA-256 of the annex files the journal recorded (added, then signed)."""
+    found = set()
+    for event in events:
+        content = event.get("content") if isinstance(event, dict) else None
+        details = content.get("details") if isinstance(content, dict) else None
+        if isinstance(details, dict) and str(content.get("name", "")).startswith("document:annex:"):
+            if isinstance(details.get("file_sha256"), str):
+                found.add(details["file_sha256"])
     return found
 
 

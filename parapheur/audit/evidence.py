@@ -29,6 +29,7 @@ from parapheur.audit.bordereau import render_bordereau
 from parapheur.audit.bundle import BUNDLE_FORMAT, EVIDENCE_KEY, MANIFEST_NAME, SEAL_NAME
 from parapheur.audit.models import AuditChainHead, AuditEvent
 from parapheur.audit.services import canonical_content
+from parapheur.documents.annexes import annexes_of
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
 from parapheur.signatures.reports import validation_report
@@ -76,6 +77,14 @@ def build_bundle(session: Session, store: ContentStore, document: Document, *, o
         versions[name] = version.sha256
     files["document.pdf"] = files[f"versions/v{document.current_version.number}-"
                                   f"{document.current_version.kind.value}.pdf"]
+    annexes: dict[str, str] = {}
+    for annex in annexes_of(session, document):
+        stored = [("", annex.sha256)] + ([("signe-", annex.signed_sha256)]
+                                         if annex.signed_sha256 else [])
+        for prefix, sha256 in stored:
+            name = f"annexes/{annex.position:02d}-{prefix}{annex.filename}"
+            files[name] = store.read(sha256)
+            annexes[name] = sha256
     journal_bytes = json.dumps(journal, ensure_ascii=False, indent=2).encode()
     files["journal.json"] = journal_bytes
     files["bordereau.pdf"] = render_bordereau(document, journal_bytes)
@@ -84,7 +93,7 @@ def build_bundle(session: Session, store: ContentStore, document: Document, *, o
     manifest = {"format": BUNDLE_FORMAT, "document_id": document.id, "title": document.title,
                 "organisation": organisation, "generated_at": moment.isoformat(),
                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-                "versions": versions}
+                "versions": versions, "annexes": annexes}
     manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
     sealed = seal(seal_attestation(manifest_bytes, document_id=document.id, title=document.title,
                                    organisation=organisation, moment=moment))

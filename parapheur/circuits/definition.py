@@ -38,7 +38,8 @@ _DEADLINE = re.compile(r"^\s*(\d+)\s*([dh])\s*$")
 TOP_KEYS = ("id", "title", "description", "metadata", "initial", "on_reject", "on_cancel",
             "states")
 STEP_KEYS = ("label", "description", "action", "desk", "desks", "mode", "desk_from", "author",
-             "next", "on_reject", "deadline", "signature", "exporter", "urgent")
+             "next", "on_reject", "deadline", "signature", "exporter", "urgent",
+             "mandatory_reading", "sign_annexes")
 FINAL_KEYS = ("label", "description", "final", "external_status")
 SIGNATURE_KEYS = ("level", "stamp", "certify")
 STAMP_KEYS = ("page", "x", "y", "width", "height")
@@ -123,6 +124,10 @@ class State:
     description: str | None = None
     exporter: str | None = None  # export steps: the registered exporter that does the work
     urgent: bool = False  # its notifications go out even in quiet hours (droit à la déconnexion)
+    #: visa/signature only once the actor was shown every page of the current version
+    mandatory_reading: bool = False
+    #: signature steps: each PDF annex gets its own PAdES signature in the same act
+    sign_annexes: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -484,9 +489,26 @@ class _CircuitBuilder:
                     exporter = None
         urgent = bool(r.boolean(entries["urgent"][1], "« urgent »")) if "urgent" in entries \
             else False
+        mandatory_reading = self._step_flag(entries, "mandatory_reading", action,
+                                            ("visa", "signature"), "visa et signature")
+        sign_annexes = self._step_flag(entries, "sign_annexes", action, ("signature",),
+                                       "signature")
         return State(name, label, line, action=action, actor=actor, next=next_branches,
                      on_reject=on_reject, deadline=deadline, signature=signature,
-                     description=description, exporter=exporter, urgent=urgent)
+                     description=description, exporter=exporter, urgent=urgent,
+                     mandatory_reading=mandatory_reading, sign_annexes=sign_annexes)
+
+    def _step_flag(self, entries, key: str, action: str, allowed: tuple[str, ...],
+                   allowed_label: str) -> bool:
+        """A true/false option of a step that only some actions take."""
+        if key not in entries:
+            return False
+        value = bool(self.r.boolean(entries[key][1], f"« {key} »"))
+        if action not in allowed:
+            self.r.report(entries[key][0], f"« {key} » ne s'applique qu'aux étapes "
+                                           f"{allowed_label}, pas à « {action} »")
+            return False
+        return value
 
     def _actor(self, name: str, key: ScalarNode, action: str, entries, *,
                quiet_missing: bool = False) -> Actor | None:

@@ -31,7 +31,14 @@ from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, S
 from parapheur.circuits.guards import coerce, expected_value
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
-from parapheur.documents.models import CircuitVersion, Document, DocumentStatus, sync_waiting
+from parapheur.documents import reading
+from parapheur.documents.models import (
+    CircuitVersion,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    sync_waiting,
+)
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 from parapheur.notifications.events import queue_for_events
@@ -254,6 +261,12 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
         raise StepNotCurrent("Ce bureau a déjà agi sur cette étape (déjà traité).")
     if decision == "approve" and pending.action in ("signature", "cachet") and not allow_signature:
         raise ParapheurError("Cette étape demande une signature électronique : utilisez « Signer ».")
+    if decision == "approve":
+        # A signature has just added the signed version: what was read is the one it signed.
+        signed_new = version_id is not None and len(document.versions) > 1 \
+            and document.versions[-1].id == version_id
+        check_mandatory_reading(session, document, step, actor,
+                                version=document.versions[-2] if signed_new else None)
     bounded(reason, field="reason", label="Motif")
     if decision == "reject" and not (reason and reason.strip()):
         raise ParapheurError("Le motif du rejet est obligatoire.")
@@ -265,6 +278,18 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
                    decision=decision, actor=actor, capacity=capacity, now=now, reason=reason,
                    payload=payload, version_id=version_id,
                    certificate_subject=certificate_subject)
+
+
+def check_mandatory_reading(session: Session, document: Document, step: str, actor: User, *,
+                            version: DocumentVersion | None = None) -> None:
+    """A `mandatory_reading` step's visa or signature waits until every page was shown to `actor`.
+
+    `version` is the one acted on (default: the current one).
+    """
+    state = circuit_of(document).states.get(step)
+    if state is not None and state.mandatory_reading:
+        reading.check_read(session, version or document.current_version, actor,
+                           action=state.action or "visa")
 
 
 def take_back(session: Session, document: Document, *, actor: User, now: datetime) -> ActResult:

@@ -37,7 +37,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.documents import access, services
+from parapheur.documents import access, annexes, reading_views, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import Forbidden, ParapheurError
@@ -294,6 +294,13 @@ def new_document():
                 doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename,
                 author=current_user, author_desk=desk, now=moment, metadata=metadata,
                 circuits_dir=current_workflows_dir())
+            extra = [f for f in request.files.getlist("annexes") if f and f.filename]
+            if extra:
+                annexes.add_annexes(
+                    session, current_store(), document,
+                    [annexes.AnnexFile(f.filename or "", f.read()) for f in extra],
+                    actor=current_user, now=moment, at_creation=True,
+                    max_bytes=int(current_app.config["MAX_UPLOAD_MB"]) << 20)
     except ParapheurError as exc:
         session.rollback()
         problems = exc.problems if isinstance(exc, MetadataError) else []
@@ -345,6 +352,8 @@ def render_document(document: Document, *, status: int = 200, failed: FailedActi
         .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
     return render_template("pages/document.html", document=document, actions=actions,
                            history=history, pending=circuits.pending_steps(document),
+                           **reading_views.page_context(session, document, history=history,
+                                                        actions=actions),
                            progress=circuits.progress(session, document, now=moment),
                            late=circuits.is_late(document, moment),
                            diagram=Markup(_diagram(session, document)),

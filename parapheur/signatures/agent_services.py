@@ -184,10 +184,16 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
             refused.append((f"document n° {document_id}", "ce document n'existe pas"))
             continue
         try:
-            requests.append(plan_signature(session, store, document, step=step, actor=actor,
-                                           now=now, setup=setup.signing))
+            request = plan_signature(session, store, document, step=step, actor=actor,
+                                     now=now, setup=setup.signing)
         except ParapheurError as exc:
             refused.append((document.title, exc.message))
+            continue
+        if getattr(request.companion, "signs_annexes", False):
+            refused.append((document.title, "cette étape signe aussi les annexes PDF : signez ce "
+                                            "document avec votre certificat du serveur"))
+            continue
+        requests.append(request)
     outcomes = prepare_documents(
         [(str(index), request.original, request.options) for index, request in
          enumerate(requests)], key, signed_at=now) if requests else []

@@ -29,6 +29,7 @@ from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import ParapheurError
 from parapheur.signatures.agent_policy import check_server_key_allowed
+from parapheur.signatures.annexes import annex_companion, companions
 from parapheur.signatures.options import (
     SigningSetup,
     TimestampNotConfigured,
@@ -158,6 +159,8 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
     if pending.action != "signature":
         raise ParapheurError("Cette étape n'est pas une étape de signature.")
     capacity = circuits.capacity_for(session, document, pending, actor, now=now)
+    # Refused before the key is opened: the code is not spent on a signature that cannot be made.
+    circuits.check_mandatory_reading(session, document, step, actor)
     on_behalf_of = absent_holder(capacity.desk) if capacity.delegated else None
     sign_options = step_sign_options(
         pending.signature, document, default_level="B-B", signer_name=actor.full_name,
@@ -167,9 +170,14 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
                             store=store, sha256=document.current_version.sha256,
                             row_version=document.row_version,
                             # A bordereau de mandats' PDF brings its XAdES along (same act).
-                            companion=xades_companion(
-                                session, document,
-                                policy_sha256=(setup or SigningSetup()).helios_policy_sha256))
+                            companion=companions(
+                                xades_companion(
+                                    session, document,
+                                    policy_sha256=(setup or SigningSetup()).helios_policy_sha256),
+                                annex_companion(session, store, document, step=step,
+                                                sign_options=sign_options,
+                                                setup=setup or SigningSetup(),
+                                                check=verification_problem)))
 
 
 def open_signing_key(session: Session, actor: User, passphrase: str, *, now: datetime):

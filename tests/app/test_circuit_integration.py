@@ -48,7 +48,11 @@ def test_document_page_shows_the_circuit_with_the_current_step(demo, client_for)
     csp = response.headers["Content-Security-Policy"]
     assert "style-src 'self'" in csp and "unsafe-inline" not in csp
     assert "style=" not in svg and "<style" not in svg
-    assert "<script" not in html
+    # The diagram needs no script; the page's only scripts are files of the application.
+    assert "<script" not in svg
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts and all(re.fullmatch(r'<script src="/static/\w+\.js" defer>', s)
+                           for s in scripts), scripts
 
 
 def test_circuit_svg_route_serves_the_diagram_as_an_image(demo, client_for):

@@ -20,7 +20,8 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
           "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
-          "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1"}
+          "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1",
+          "page": "1", "annex_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -43,6 +44,18 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/documents/<int:document_id>/evidence.zip"): _row(302, 403, 403, 403, 403, 200, 200),
     ("GET", "/documents/<int:document_id>/versions/<int:number>/file"):
         _row(302, 404, 404, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/versions/<int:number>/pages/<int:page>.png"):
+        _row(302, 404, 404, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/versions/<int:number>/search"):
+        _row(302, 404, 404, 200, 200, 200, 200),
+    ("GET", "/documents/<int:document_id>/reading"): _row(302, 404, 404, 200, 200, 200, 200),
+    # Demo document 1 has no annex; its author (finances) may still join some (no file: 400).
+    ("GET", "/documents/<int:document_id>/annexes/<int:annex_id>/pages/<int:page>.png"):
+        _row(302, 404, 404, 404, 404, 404, 404),
+    ("GET", "/documents/<int:document_id>/annexes/<int:annex_id>/file"):
+        _row(302, 404, 404, 404, 404, 404, 404),
+    ("POST", "/documents/<int:document_id>/annexes"): _row(302, 404, 404, 403, 400, 403, 403),
+    ("POST", "/documents/<int:document_id>/comments"): _row(302, 404, 404, 400, 400, 400, 400),
     ("POST", "/documents/<int:document_id>/steps/<step>/visa"):
         _row(302, 404, 404, 409, 409, 409, 409),
     ("POST", "/documents/<int:document_id>/steps/<step>/reject"):
