@@ -409,7 +409,6 @@ def _commit(session: Session, document: Document, transition: engine.Transition,
 # told of every recorded step, in the step's transaction (the app factory registers the
 # invoices' rule: an invoice's status follows its document's circuit at once).
 STEP_LISTENERS_KEY = "parapheur.step_listeners"
-StepListener = Callable[..., None]
 
 
 def tell_step_listeners(session: Session, document: Document, *, actor: User | None,

@@ -24,3 +24,15 @@ def at_signature(app, client_for) -> list[str]:
     with app.app_context():
         return [f"{d.id}:{pending_steps(d)[0].state}" for d in
                 get_session().execute(select(Document).order_by(Document.id)).scalars()]
+
+
+def load_p12(dev_pki, name: str):
+    """(private key, certificate DER, chain DERs) of a dev PKI PKCS#12."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    path = dev_pki.pkcs12_path(name) if name != "seal" else dev_pki.seal_pkcs12_path
+    key, cert, chain = pkcs12.load_key_and_certificates(path.read_bytes(),
+                                                        dev_pki.passphrase.encode())
+    der = serialization.Encoding.DER
+    return key, cert.public_bytes(der), [c.public_bytes(der) for c in chain or []]

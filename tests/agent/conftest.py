@@ -11,18 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "signing"))
 
 
-def load_p12(dev_pki, name: str):
-    """(private key, certificate DER, chain DERs) of a dev PKI PKCS#12."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    path = dev_pki.pkcs12_path(name) if name != "seal" else dev_pki.seal_pkcs12_path
-    key, cert, chain = pkcs12.load_key_and_certificates(path.read_bytes(),
-                                                        dev_pki.passphrase.encode())
-    der = serialization.Encoding.DER
-    return key, cert.public_bytes(der), [c.public_bytes(der) for c in chain or []]
-
-
 @pytest.fixture(scope="session")
 def maire_p12(dev_pki):
     """The mayor's key and certificate, as a card would hold them."""
@@ -39,6 +27,8 @@ def trust_roots(dev_pki):
 
 # --- The web application's fixtures (tests/app/conftest.py), shared rather than copied ---
 sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
+sys.path.insert(0, str(Path(__file__).parent))
+from agent_helpers import load_p12  # noqa: E402
 
 
 def _app_fixtures():

@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from agent_helpers import at_signature
+from agent_helpers import at_signature, load_p12
 from app_helpers import csrf_from, db_snapshot, page_text
-from conftest import load_p12
 from sqlalchemy import select
 from test_agent_server import card_signatures, finish, post_json, prepare
 

@@ -7,10 +7,9 @@ import json
 from datetime import timedelta
 
 import pytest
-from agent_helpers import at_signature
+from agent_helpers import at_signature, load_p12
 from app_helpers import csrf_from, db_snapshot, page_text, run_cli
 from checks import assert_pdfsig_valid, assert_pyhanko_valid
-from conftest import load_p12
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15

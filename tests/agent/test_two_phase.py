@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_helpers import load_p12
 from checks import assert_pdfsig_valid, assert_pyhanko_valid
-from conftest import load_p12
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
