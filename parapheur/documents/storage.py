@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import BinaryIO
 from parapheur.errors import ParapheurError
 
 CHUNK = 1024 * 1024
+#: A scratch directory untouched this long belongs to no running batch (its process died).
+STALE_SCRATCH_SECONDS = 24 * 3600
 
 
 class StoreCorruption(ParapheurError):
@@ -96,12 +99,23 @@ class ContentStore:
         unreferenced file stays behind. Dot-named: `stored_digests` and `store gc` ignore it.
         """
         self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_scratch()
         path = self.root / f".scratch-{uuid.uuid4().hex}"
         path.mkdir(mode=0o700)
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_stale_scratch(self) -> None:
+        """Remove the scratch directories of processes killed mid-batch (untouched for a day)."""
+        limit = time.time() - STALE_SCRATCH_SECONDS
+        for entry in self.root.glob(".scratch-*"):
+            try:
+                if entry.is_dir() and entry.stat().st_mtime < limit:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
 
     def checked_path(self, sha256: str) -> Path:
         """The path of a stored file after re-hashing it (streamed), to be read as a stream."""

@@ -98,6 +98,10 @@ SCRIPT = textwrap.dedent("""
     from parapheur.signatures.options import SigningSetup
     import signing.batch, signing.pades, signing.validation, signing.keys  # noqa: F401
 
+    import threading
+    # Helper threads (the resolver's executor: up to CPUs + 4 of them) reserve 2 MB of stack
+    # each, not 8: the limit measures the data held, whatever the machine's number of CPUs.
+    threading.stack_size(2 * 1024 * 1024)
     items, budget = json.loads(sys.argv[1]), int(sys.argv[2])
     app = create_app()
     with app.app_context():
