@@ -212,11 +212,13 @@ def users_create(username, full_name, role, title, email, desks, password, organ
     with app.app_context():
         session = get_session()
         with transaction(session):
-            user = create_user(session, organisation=resolve_organisation(session, organisation),
+            org = resolve_organisation(session, organisation)
+            user = create_user(session, organisation=org,
                                username=username, full_name=full_name, password=password,
                                role=Role(role), title=title, email=email, now=now())
             for slug in desks:
-                desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+                desk = session.execute(select(Desk).where(
+                    Desk.organisation_id == org.id, Desk.slug == slug)).scalar_one_or_none()
                 if desk is None:
                     raise NotFound(f"Le bureau « {slug} » n'existe pas.")
                 add_member(session, desk, user, now=now(), actor=None)
@@ -278,7 +280,8 @@ def delegations_group() -> None:
 @click.option("--end", "ends", type=click.DateTime(["%Y-%m-%d"]), required=True,
               help="Last day, included (Paris time), e.g. 2026-12-15.")
 @click.option("--type", "types", multiple=True, help="Only documents of this type (repeatable).")
-def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
+@click.option("--org", "organisation", help="Slug of the organisation (default: the only one).")
+def delegations_create(from_desk, to_desk, starts, ends, types, organisation) -> None:
     """FROM_DESK hands its work to TO_DESK from the --start day to the --end day, both included."""
     from sqlalchemy import select
 
@@ -291,9 +294,13 @@ def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
     app = _app()
     with app.app_context():
         session = get_session()
+        from parapheur.organisations.services import resolve_organisation
+
+        org = resolve_organisation(session, organisation)
         desks: dict[str, Desk] = {}
         for slug in (from_desk, to_desk):
-            desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+            desk = session.execute(select(Desk).where(
+                Desk.organisation_id == org.id, Desk.slug == slug)).scalar_one_or_none()
             if desk is None:
                 raise NotFound(f"Le bureau « {slug} » n'existe pas.")
             desks[slug] = desk

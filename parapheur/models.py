@@ -38,10 +38,11 @@ from parapheur.notifications.models import (  # noqa: F401
     NotificationPreference,
     OrganisationQuietHours,
 )
-from parapheur.organisations.models import Budget, Organisation  # noqa: F401
+from parapheur.organisations.models import Budget, Membership, Organisation  # noqa: F401
 from parapheur.outbox.models import OutboxMessage  # noqa: F401
 from parapheur.signatures.agent_models import (  # noqa: F401
     AgentPreparedDocument,
     AgentSigningSession,
     RegisteredCertificate,
 )
+from parapheur.sso.models import IdentityProvider, SsoIdentity  # noqa: F401

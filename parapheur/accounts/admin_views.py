@@ -15,6 +15,7 @@ from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import FieldError, parse_id
+from parapheur.organisations import scope
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,15 +36,27 @@ def admin_required(view):
 
 def _page(error: str | None = None, status: int = 200):
     session = get_session()
-    users = session.execute(select(User).order_by(User.full_name)).scalars().all()
-    desks = session.execute(select(Desk).order_by(Desk.name)).scalars().all()
+    organisation_id = scope.current_organisation_id()
+    users = session.execute(select(User).where(scope.members_of(organisation_id))
+                            .order_by(User.full_name)).scalars().all()
+    desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id)
+                            .order_by(Desk.name)).scalars().all()
     return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
                            locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
 
 def _get(model, identifier: int, what: str):
-    found = get_session().get(model, identifier)
+    """The desk or account of the organisation the administrator works in, else NotFound."""
+    session = get_session()
+    organisation_id = scope.current_organisation_id()
+    if model is User:
+        found = session.execute(select(User).where(User.id == identifier,
+                                                   scope.members_of(organisation_id))).scalar()
+    else:
+        found = session.get(model, identifier)
+        if found is not None and found.organisation_id != organisation_id:
+            found = None
     if found is None:
         raise NotFound(f"{what} introuvable.")
     return found

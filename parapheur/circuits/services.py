@@ -104,7 +104,8 @@ def typology_label(directory: Path, doc_type: str, doc_subtype: str) -> str:
     return f"{entry.type_label} — {entry.label}"
 
 
-def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -> dict[str, Any]:
+def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any], *,
+                   organisation_id: int) -> dict[str, Any]:
     """The declared fields of an upload form, checked by the engine and against existing desks.
 
     Empty values are dropped (the engine then says which required ones are missing); undeclared
@@ -137,7 +138,7 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -
     engine.check_metadata(circuit, cleaned)
     desk_fields = {name: str(value) for name, value in cleaned.items()
                    if circuit.fields[name].type == "desk"}
-    known = _desks_by_slug(session, list(desk_fields.values()))
+    known = _desks_by_slug(session, list(desk_fields.values()), organisation_id)
     unknown = [f"« {circuit.fields[name].label or name} » ({name}) : bureau inconnu « {slug} »"
                for name, slug in desk_fields.items() if slug not in known]
     if unknown:
@@ -192,10 +193,13 @@ def find_pending(document: Document, step: str) -> engine.PendingStep:
                          "bureau a agi ou le document a changé d'état).", step=step)
 
 
-def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str]) -> dict[str, Desk]:
+def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str],
+                   organisation_id: int) -> dict[str, Desk]:
+    """The organisation's desks with these slugs (a slug is unique in its organisation)."""
     if not slugs:
         return {}
-    desks = session.execute(select(Desk).where(Desk.slug.in_(list(slugs)))).scalars()
+    desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id,
+                                               Desk.slug.in_(list(slugs)))).scalars()
     return {desk.slug: desk for desk in desks}
 
 
@@ -275,7 +279,7 @@ def take_back(session: Session, document: Document, *, actor: User, now: datetim
         raise StepNotCurrent("Le droit de remords n'est plus possible : l'étape suivante a déjà "
                              "été traitée.")
     step, desk_slug = option
-    desk = _desks_by_slug(session, [desk_slug]).get(desk_slug)
+    desk = _desks_by_slug(session, [desk_slug], document.organisation_id).get(desk_slug)
     capacity = desk and acting_capacity(session, actor, desk, doc_type=document.doc_type, now=now)
     if not capacity:
         raise Forbidden("Seul le bureau qui a donné le visa peut exercer le droit de remords.")
@@ -294,7 +298,7 @@ def take_back_step(session: Session, document: Document, user: User, *, now: dat
     option = engine.take_back_option(run_state(document))
     if option is None:
         return None
-    desk = _desks_by_slug(session, [option[1]]).get(option[1])
+    desk = _desks_by_slug(session, [option[1]], document.organisation_id).get(option[1])
     if desk is None or acting_capacity(session, user, desk, doc_type=document.doc_type,
                                        now=now) is None:
         return None

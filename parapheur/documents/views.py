@@ -272,7 +272,8 @@ def new_document():
             raise ParapheurError("Choisissez le type et le sous-type du document.")
         if not form["title"].strip():
             raise ParapheurError("Le titre du document est obligatoire.")
-        metadata = circuits.clean_metadata(session, circuit, request.form)
+        metadata = circuits.clean_metadata(session, circuit, request.form,
+                                           organisation_id=current_user.organisation_id)
         desk = _author_desk(session, request.form.get("author_desk"))
         moment = now()
         with transaction(session):

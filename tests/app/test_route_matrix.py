@@ -19,7 +19,8 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
-          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv"}
+          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
+          "slug": "metropole-demo"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -83,6 +84,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/signatures/agent/certificates"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/signatures/agent/finish"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/signatures/agent/prepare"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/healthz"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/readyz"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/organisation"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/plateforme"): _row(302, 403, 403, 403, 403, 403, 403),
+    ("POST", "/plateforme/organisations"): _row(302, 403, 403, 403, 403, 403, 403),
+    ("GET", "/login/sso/<slug>"): _row(404, 302, 302, 302, 302, 302, 302),
+    ("GET", "/login/sso/callback"): _row(400, 400, 400, 400, 400, 400, 400),
+    ("GET", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 

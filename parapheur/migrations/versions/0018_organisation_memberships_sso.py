@@ -1,0 +1,91 @@
+"""A territory on one instance: memberships of several organisations, desk codes unique per
+organisation, each organisation's OpenID Connect provider and the identities linked to accounts
+
+Revision ID: 0018
+Revises: 0013
+Create Date: 2026-12-01
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import parapheur.db
+
+revision = "0018"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "organisation_memberships",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("created_at", parapheur.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["organisation_id"], ["organisations.id"], ondelete="CASCADE",
+                                name=op.f("fk_organisation_memberships_organisation_id_organisations")),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE",
+                                name=op.f("fk_organisation_memberships_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation_memberships")),
+        sa.UniqueConstraint("user_id", "organisation_id",
+                            name="uq_organisation_memberships_user_org"),
+    )
+    with op.batch_alter_table("organisation_memberships", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_organisation_memberships_organisation_id"),
+                              ["organisation_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_organisation_memberships_user_id"), ["user_id"],
+                              unique=False)
+    op.create_table(
+        "identity_providers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.Column("label", sa.String(length=100), nullable=False),
+        sa.Column("issuer", sa.String(length=500), nullable=False),
+        sa.Column("client_id", sa.String(length=500), nullable=False),
+        sa.Column("client_secret_encrypted", sa.Text(), nullable=False),
+        sa.Column("scopes", sa.String(length=500), nullable=False),
+        sa.Column("match_by", sa.String(length=10), nullable=False),
+        sa.Column("create_accounts", sa.Boolean(), nullable=False),
+        sa.Column("local_passwords", sa.Boolean(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", parapheur.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["organisation_id"], ["organisations.id"], ondelete="CASCADE",
+                                name=op.f("fk_identity_providers_organisation_id_organisations")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_providers")),
+        sa.UniqueConstraint("organisation_id", name=op.f("uq_identity_providers_organisation_id")),
+    )
+    op.create_table(
+        "sso_identities",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("issuer", sa.String(length=500), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("created_at", parapheur.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", parapheur.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE",
+                                name=op.f("fk_sso_identities_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sso_identities")),
+        sa.UniqueConstraint("issuer", "subject", name="uq_sso_identities_issuer_subject"),
+    )
+    with op.batch_alter_table("sso_identities", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sso_identities_user_id"), ["user_id"], unique=False)
+    # Every commune has its « maire » desk: a desk code is unique within its organisation.
+    with op.batch_alter_table("desks", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_desks_slug", type_="unique")
+        batch_op.create_unique_constraint("uq_desks_organisation_slug", ["organisation_id", "slug"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("desks", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_desks_organisation_slug", type_="unique")
+        batch_op.create_unique_constraint("uq_desks_slug", ["slug"])
+    with op.batch_alter_table("sso_identities", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sso_identities_user_id"))
+    op.drop_table("sso_identities")
+    op.drop_table("identity_providers")
+    with op.batch_alter_table("organisation_memberships", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_organisation_memberships_user_id"))
+        batch_op.drop_index(batch_op.f("ix_organisation_memberships_organisation_id"))
+    op.drop_table("organisation_memberships")
