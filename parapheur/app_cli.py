@@ -48,20 +48,31 @@ def demo_group() -> None:
 @click.option("--reset", is_flag=True, help="Erase the database, the files and the demo PKI first.")
 def demo_seed(if_empty: bool, reset: bool) -> None:
     """Create the demo (Métropole de Démo) and print its logins."""
-    from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS, reset_data, seed_demo
+    from parapheur.demo.seed import (
+        DEMO_COMMUNE,
+        DEMO_COMMUNE_USERS,
+        DEMO_PASSPHRASE,
+        DEMO_PLATFORM_USER,
+        DEMO_USERS,
+        reset_data,
+        seed_demo,
+        seed_demo_organisations,
+    )
 
     app = _app()
     with app.app_context():
         if reset:
             reset_data(app)
         created = seed_demo(app, only_if_empty=if_empty)
+        if created:
+            seed_demo_organisations(app)
     if created:
-        click.echo("Démo créée : « Métropole de Démo ».")
+        click.echo(f"Démo créée : « Métropole de Démo » et « {DEMO_COMMUNE['name']} ».")
     else:
         click.echo("Données existantes conservées (démo déjà présente).")
     click.echo("Comptes de démonstration (identifiant / mot de passe) :")
-    for user in DEMO_USERS:
-        click.echo(f"  {user.username:<10} {user.password:<18} {user.title}")
+    for user in (*DEMO_USERS, *DEMO_COMMUNE_USERS, DEMO_PLATFORM_USER):
+        click.echo(f"  {user.username:<18} {user.password:<24} {user.title}")
     click.echo(f"Code des certificats de signature de démonstration : {DEMO_PASSPHRASE}")
 
 

@@ -1,0 +1,172 @@
+"""Two organisations on one instance: nothing of the other is visible or reachable, the switcher,
+the platform administrator, and the health checks."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import csrf_from, login, page_text
+from sqlalchemy import select
+from test_route_matrix import MATRIX, PARAMS
+
+from parapheur.accounts.models import Delegation, Desk, User
+from parapheur.db import get_session
+from parapheur.documents.models import Document
+from parapheur.organisations.models import Organisation
+
+METROPOLE_USERS = ("maire", "adjoint", "dgs", "finances", "auditeur", "admin")
+COMMUNE_USERS = ("commune-maire", "commune-secretaire", "commune-admin")
+OBJECT_PARAMS = ("document_id", "user_id", "desk_id", "delegation_id")
+
+
+def _ids_of(app, slug: str) -> tuple[dict[str, str], list[str]]:
+    """URL parameters naming that organisation's rows, and words only its pages show."""
+    from datetime import timedelta
+
+    from parapheur.accounts.services import create_delegation
+    from parapheur.clock import now
+
+    with app.app_context():
+        session = get_session()
+        org = session.execute(select(Organisation).where(Organisation.slug == slug)).scalar_one()
+        document = session.execute(select(Document).where(
+            Document.organisation_id == org.id)).scalars().first()
+        desks = session.execute(select(Desk).where(Desk.organisation_id == org.id)
+                                .order_by(Desk.id)).scalars().all()
+        user = session.execute(select(User).where(User.home_organisation_id == org.id)
+                               .order_by(User.id)).scalars().first()
+        delegation = session.execute(select(Delegation).where(
+            Delegation.from_desk_id.in_([d.id for d in desks]))).scalars().first()
+        if delegation is None:
+            delegation = create_delegation(session, from_desk=desks[0], to_desk=desks[1],
+                                           starts_at=now(), ends_at=now() + timedelta(days=3),
+                                           now=now())
+            session.commit()
+        params = dict(PARAMS, document_id=str(document.id), user_id=str(user.id),
+                      desk_id=str(desks[0].id), delegation_id=str(delegation.id))
+        markers = [document.title, org.name, user.full_name]
+        return params, markers
+
+
+def _url(rule: str, params: dict[str, str]) -> str:
+    for name, value in params.items():
+        for converter in ("int:", "path:", ""):
+            rule = rule.replace(f"<{converter}{name}>", value)
+    return rule
+
+
+@pytest.mark.postgres
+def test_every_route_across_two_organisations_reaches_nothing_of_the_other(territory):
+    metropole = _ids_of(territory, "metropole-demo")
+    commune = _ids_of(territory, "commune-demo")
+    leaks = []
+    routes = [route for route in MATRIX if route != ("POST", "/logout")]
+    for users, (params, markers) in ((METROPOLE_USERS, commune), (COMMUNE_USERS, metropole)):
+        for username in users:
+            client = territory.test_client()
+            assert login(client, username).status_code == 302
+            token = csrf_from(client.get("/delegations").get_data(as_text=True))
+            for method, rule in routes:
+                url = _url(rule, params)
+                response = (client.get(url) if method == "GET"
+                            else client.post(url, data={"csrf_token": token}))
+                text = page_text(response)
+                # The DGS is a member of both: the switcher names the commune, nothing else does.
+                shown = [m for m in markers if m in text
+                         and not (username == "dgs" and m == "Commune de Démo-sur-Loire")]
+                names_object = any(f"<int:{p}>" in rule for p in OBJECT_PARAMS)
+                if shown or (names_object and response.status_code in (200, 302)):
+                    leaks.append(f"{username} {method} {url}: {response.status_code} {shown}")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_a_member_of_both_switches_and_sees_only_where_she_works(territory):
+    client = territory.test_client()
+    assert login(client, "dgs").status_code == 302
+    page = page_text(client.get("/"))
+    assert "Commune de Démo-sur-Loire" in page  # in the switcher
+    assert "Réfection du toit" not in page
+    assert "Approbation du budget supplémentaire" in page or "2026-04" in page
+    with territory.app_context():
+        commune_id = get_session().execute(select(Organisation.id).where(
+            Organisation.slug == "commune-demo")).scalar_one()
+        metropole_doc = get_session().execute(select(Document.id).where(
+            Document.organisation_id != commune_id)).scalars().first()
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    response = client.post("/organisation", data={"csrf_token": token,
+                                                  "organisation_id": str(commune_id)})
+    assert response.status_code == 302
+    page = page_text(client.get("/"))
+    assert "Réfection du toit" in page  # waits for the commune's DGS desk, hers there
+    assert "Approbation du budget supplémentaire" not in page
+    assert client.get(f"/documents/{metropole_doc}").status_code == 404
+    # An organisation she is not a member of: refused, and she stays where she was.
+    response = client.post("/organisation", data={"csrf_token": token, "organisation_id": "999"})
+    assert response.status_code == 404
+    assert "Réfection du toit" in page_text(client.get("/"))
+    # Someone of the métropole only cannot switch to the commune.
+    other = territory.test_client()
+    login(other, "maire")
+    token = csrf_from(other.get("/").get_data(as_text=True))
+    response = other.post("/organisation", data={"csrf_token": token,
+                                                 "organisation_id": str(commune_id)})
+    assert response.status_code == 404
+    assert "n'en êtes pas membre" in page_text(response)
+
+
+def test_the_platform_administrator_creates_an_organisation_and_its_first_administrator(
+        territory):
+    admin = territory.test_client()
+    login(admin, "admin")
+    assert admin.get("/plateforme").status_code == 403
+    client = territory.test_client()
+    assert login(client, "plateforme").status_code == 302
+    page = client.get("/plateforme")
+    assert page.status_code == 200 and "Commune de Démo-sur-Loire" in page_text(page)
+    assert client.get("/documents/1").status_code == 404  # no organisation's documents
+    token = csrf_from(page.get_data(as_text=True))
+    form = {"csrf_token": token, "slug": "syndicat-eaux", "name": "Syndicat des eaux",
+            "siret": "123", "admin_username": "se-admin", "admin_full_name": "Rémi Blanc",
+            "admin_password": "Un-mot-de-passe-solide-2026"}
+    bad = client.post("/plateforme/organisations", data=form)
+    assert bad.status_code == 400 and "SIRET doit compter 14 chiffres" in page_text(bad)
+    with territory.app_context():
+        assert get_session().execute(select(Organisation).where(
+            Organisation.slug == "syndicat-eaux")).first() is None  # nothing half-made
+    form["siret"] = "21990003200018"
+    assert client.post("/plateforme/organisations", data=form).status_code == 302
+    new = territory.test_client()
+    assert login(new, "se-admin", "Un-mot-de-passe-solide-2026").status_code == 302
+    page = page_text(new.get("/admin/"))
+    assert "Rémi Blanc" in page and "Martine Dupont" not in page and "Jeanne Roux" not in page
+
+
+def test_healthz_and_readyz_say_what_is_down(demo, tmp_path):
+    from sqlalchemy import create_engine
+
+    from parapheur.outbox.tasks import QUEUE_KEY, make_huey
+
+    client = demo.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"] == {"database": "ok", "queue": "ok", "store": "ok"}
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    demo.config["DATA_DIR"] = str(blocked)  # the store cannot be created under a file
+    queue = demo.extensions[QUEUE_KEY]
+    engine = demo.extensions["parapheur.engine"]
+    demo.extensions[QUEUE_KEY] = type(queue)(make_huey({"REDIS_URL": "redis://127.0.0.1:1/0"}),
+                                             queue.deliver_message, queue.sweep, queue.periodic)
+    demo.extensions["parapheur.engine"] = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    try:
+        ready = client.get("/readyz")
+    finally:
+        demo.extensions[QUEUE_KEY] = queue
+        demo.extensions["parapheur.engine"] = engine
+    body = ready.get_json()
+    assert ready.status_code == 503
+    assert body["message"] == ("Indisponible : base de données, file d'attente, stockage des "
+                               "documents.")
+    assert all(value.startswith("indisponible") for value in body["checks"].values())
+    assert client.get("/healthz").status_code == 200
