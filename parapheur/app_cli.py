@@ -178,18 +178,34 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Check the whole chain: exit 0 if intact, 1 naming the first broken event."""
-    from parapheur.audit.services import verify_chain
+@click.option("--org", "organisation", help="Only this organisation's chain (its slug).")
+def audit_verify(organisation: str | None) -> None:
+    """Check every chain (or one organisation's): exit 0 if intact, 1 naming the first broken
+    event."""
+    from parapheur.audit.services import INSTANCE_CHAIN, verify_chain
     from parapheur.db import get_session
+    from parapheur.errors import ParapheurError
+    from parapheur.organisations.models import Organisation
+    from parapheur.organisations.services import get_organisation
 
     app = _app()
     with app.app_context():
-        report = verify_chain(get_session())
+        session = get_session()
+        try:
+            chain = get_organisation(session, organisation).id if organisation else None
+        except ParapheurError as exc:
+            click.echo(exc.message, err=True)
+            sys.exit(2)
+        report = verify_chain(session, chain)
+        broken_chain = report.chain if chain is None else chain
+        owner = session.get(Organisation, broken_chain) if broken_chain else None
+    scope = f" de {owner.name}" if owner is not None else (
+        " de l'instance" if broken_chain == INSTANCE_CHAIN and not report.intact else "")
     if report.intact:
-        click.echo(f"Journal intègre : {report.events} événements vérifiés.")
+        where = f" de {owner.name}" if owner is not None else ""
+        click.echo(f"Journal{where} intègre : {report.events} événements vérifiés.")
         return
-    click.echo(f"Journal altéré à l'événement n°{report.broken_seq} : {report.reason} "
+    click.echo(f"Journal{scope} altéré à l'événement n°{report.broken_seq} : {report.reason} "
                f"({report.events} événements intègres avant lui).", err=True)
     sys.exit(1)
 

@@ -542,9 +542,10 @@ def _export_note(session: Session, document: Document, step: str, current: bool,
     return None
 
 
-def desk_labels(session: Session) -> dict[str, str]:
-    """Desk slug → name for every desk in the database (and the server's pseudo-desk)."""
-    labels = {desk.slug: desk.name for desk in session.execute(select(Desk)).scalars()}
+def desk_labels(session: Session, organisation_id: int) -> dict[str, str]:
+    """Desk slug → name for every desk of the organisation (and the server's pseudo-desk)."""
+    labels = {desk.slug: desk.name for desk in session.execute(
+        select(Desk).where(Desk.organisation_id == organisation_id)).scalars()}
     labels[SYSTEM_DESK] = SYSTEM_DESK_LABEL
     return labels
 
@@ -553,7 +554,7 @@ def progress(session: Session, document: Document, *, now: datetime) -> list[Ste
     """The steps passed and the current one, with who acted, who is awaited, who is « déjà traité »."""
     circuit = circuit_of(document)
     state = run_state(document)
-    names = desk_labels(session)
+    names = desk_labels(session, document.organisation_id)
     actions = session.execute(
         select(StepAction).where(StepAction.document_id == document.id)
         .order_by(StepAction.acted_at, StepAction.id)).scalars().all()

@@ -170,3 +170,47 @@ def test_healthz_and_readyz_say_what_is_down(demo, tmp_path):
                                "documents.")
     assert all(value.startswith("indisponible") for value in body["checks"].values())
     assert client.get("/healthz").status_code == 200
+
+
+def test_each_organisation_has_its_own_audit_chain_that_verifies_alone(territory):
+    from app_helpers import run_cli
+    from sqlalchemy import update
+
+    from parapheur.audit.models import AuditEvent
+    from parapheur.db import transaction
+
+    with territory.app_context():
+        session = get_session()
+        ids = dict(session.execute(select(Organisation.slug, Organisation.id)).all())
+        first = session.execute(select(AuditEvent).where(AuditEvent.chain == ids["commune-demo"])
+                                .order_by(AuditEvent.seq)).scalars().first()
+        assert (first.seq, first.name) == (1, "organisation:created")
+        commune_doc = session.execute(select(Document.id).where(
+            Document.organisation_id == ids["commune-demo"])).scalar_one()
+        assert set(session.execute(select(AuditEvent.chain).where(
+            AuditEvent.document_id == commune_doc)).scalars()) == {ids["commune-demo"]}
+    result = run_cli(territory, "audit", "verify", "--org", "commune-demo")
+    assert result.returncode == 0, result.stderr
+    assert "Journal de Commune de Démo-sur-Loire intègre" in result.stdout
+    with territory.app_context():
+        session = get_session()
+        original = session.execute(select(AuditEvent.actor_label).where(
+            AuditEvent.chain == ids["metropole-demo"], AuditEvent.seq == 2)).scalar_one()
+        with transaction(session):
+            session.execute(update(AuditEvent).where(AuditEvent.chain == ids["metropole-demo"],
+                                                     AuditEvent.seq == 2)
+                            .values(actor_label="intrus"))
+    assert run_cli(territory, "audit", "verify", "--org", "commune-demo").returncode == 0
+    result = run_cli(territory, "audit", "verify", "--org", "metropole-demo")
+    assert result.returncode == 1
+    assert "Journal de Métropole de Démo altéré à l'événement n°2" in result.stderr
+    result = run_cli(territory, "audit", "verify")
+    assert result.returncode == 1 and "Métropole de Démo" in result.stderr
+    result = run_cli(territory, "audit", "verify", "--org", "inconnue")
+    assert result.returncode == 2 and "n'existe pas" in result.stderr
+    with territory.app_context():  # the demo fixture checks the chains at the end: repair
+        session = get_session()
+        with transaction(session):
+            session.execute(update(AuditEvent).where(AuditEvent.chain == ids["metropole-demo"],
+                                                     AuditEvent.seq == 2)
+                            .values(actor_label=original))

@@ -1,5 +1,6 @@
 """A territory on one instance: memberships of several organisations, desk codes unique per
-organisation, each organisation's OpenID Connect provider and the identities linked to accounts
+organisation, each organisation's OpenID Connect provider and the identities linked to accounts,
+and one audit chain per organisation
 
 Revision ID: 0018
 Revises: 0013
@@ -75,9 +76,24 @@ def upgrade() -> None:
     with op.batch_alter_table("desks", schema=None) as batch_op:
         batch_op.drop_constraint("uq_desks_slug", type_="unique")
         batch_op.create_unique_constraint("uq_desks_organisation_slug", ["organisation_id", "slug"])
+    # One chain per organisation; the events so far stay in the instance's chain 0, whose head
+    # (the single row id 1 until now) becomes row 0.
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("chain", sa.Integer(), server_default="0", nullable=False))
+        batch_op.drop_constraint("uq_audit_events_seq", type_="unique")
+        batch_op.create_unique_constraint("uq_audit_events_chain_seq", ["chain", "seq"])
+        batch_op.create_index(batch_op.f("ix_audit_events_chain"), ["chain"], unique=False)
+    op.execute("UPDATE audit_chain_head SET id = 0 WHERE id = 1")
 
 
 def downgrade() -> None:
+    # Only an instance whose journal is still one chain goes back.
+    op.execute("UPDATE audit_chain_head SET id = 1 WHERE id = 0")
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_events_chain"))
+        batch_op.drop_constraint("uq_audit_events_chain_seq", type_="unique")
+        batch_op.create_unique_constraint("uq_audit_events_seq", ["seq"])
+        batch_op.drop_column("chain")
     with op.batch_alter_table("desks", schema=None) as batch_op:
         batch_op.drop_constraint("uq_desks_organisation_slug", type_="unique")
         batch_op.create_unique_constraint("uq_desks_slug", ["slug"])
