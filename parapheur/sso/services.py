@@ -7,7 +7,7 @@ instance serves many collectivités, each with its own provider (ProConnect or i
 settings cannot be the instance's.
 
 An identity (issuer, sub) finds its account through `sso_identities`: linked beforehand
-(`sso.services.link`), or at its first login by its verified e-mail address when the provider
+(`parapheur sso link`), or at its first login by its verified e-mail address when the provider
 matches by e-mail. An unknown identity gets an account only if the administrator allowed it.
 """
 

@@ -155,3 +155,29 @@ def test_disabled_local_passwords_leave_only_the_provider(territory, commune_sso
     assert "n'accepte que la connexion par son fournisseur d'identité" in page_text(response)
     # Through the provider she still logs in.
     assert _sso_login(territory.test_client(), commune_sso, "sub-luc").status_code == 302
+
+
+def test_matching_by_sub_uses_the_identities_the_administrator_linked(territory, commune_sso):
+    from app_helpers import run_cli
+
+    admin = territory.test_client()
+    login(admin, "commune-admin")
+    token = csrf_from(admin.get("/admin/sso").get_data(as_text=True))
+    assert admin.post("/admin/sso", data=_settings(token, commune_sso.issuer, client_secret="",
+                                                   match_by="sub")).status_code == 302
+    commune_sso.identities["sub-jeanne"] = Identity("sub-jeanne", "commune-maire@commune-demo.test")
+    assert _sso_login(territory.test_client(), commune_sso, "sub-jeanne").status_code == 403
+    result = run_cli(territory, "sso", "link", "commune-demo", "commune-maire", "sub-jeanne")
+    assert result.returncode == 0, result.stderr
+    again = run_cli(territory, "sso", "link", "commune-demo", "commune-secretaire", "sub-jeanne")
+    assert again.returncode != 0 and "déjà liée" in again.stderr
+    client = territory.test_client()
+    assert _sso_login(client, commune_sso, "sub-jeanne").status_code == 302
+    assert "Jeanne Roux" in page_text(client.get("/"))
+    # A member added from the shell is offered the commune in her switcher.
+    added = run_cli(territory, "orgs", "add-member", "commune-demo", "auditeur", "--role",
+                    "auditeur")
+    assert added.returncode == 0, added.stderr
+    auditor = territory.test_client()
+    login(auditor, "auditeur")
+    assert "Commune de Démo-sur-Loire" in page_text(auditor.get("/"))
