@@ -21,6 +21,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _USERNAME = re.compile(r"^[a-zA-Z0-9._-]{2,80}$")
+#: The roles an organisation's administrator gives (not the platform administrator's).
+ORGANISATION_ROLES = [role for role in Role if role is not Role.PLATFORM]
 
 
 def admin_required(view):
@@ -41,7 +43,7 @@ def _page(error: str | None = None, status: int = 200):
                             .order_by(User.full_name)).scalars().all()
     desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id)
                             .order_by(Desk.name)).scalars().all()
-    return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
+    return render_template("pages/admin.html", users=users, desks=desks, roles=ORGANISATION_ROLES,
                            locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
@@ -92,6 +94,8 @@ def create_user():
     try:
         role = Role(form.get("role", ""))
     except ValueError:
+        return _page("Rôle inconnu.", 400)
+    if role not in ORGANISATION_ROLES:  # the platform's administrator is made from the shell
         return _page("Rôle inconnu.", 400)
     if not form.get("full_name", "").strip():
         return _page("Le nom complet est obligatoire.", 400)

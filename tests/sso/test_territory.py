@@ -214,3 +214,16 @@ def test_each_organisation_has_its_own_audit_chain_that_verifies_alone(territory
             session.execute(update(AuditEvent).where(AuditEvent.chain == ids["metropole-demo"],
                                                      AuditEvent.seq == 2)
                             .values(actor_label=original))
+
+
+def test_an_organisation_administrator_cannot_make_a_platform_administrator(territory):
+    client = territory.test_client()
+    login(client, "commune-admin")
+    page = client.get("/admin/")
+    assert 'value="plateforme"' not in page.get_data(as_text=True)
+    response = client.post("/admin/users", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "username": "intrus",
+        "full_name": "Intrus", "role": "plateforme", "password": "Un-mot-de-passe-solide-2026"})
+    assert response.status_code == 400 and "Rôle inconnu" in page_text(response)
+    with territory.app_context():
+        assert get_session().execute(select(User).where(User.username == "intrus")).first() is None

@@ -86,12 +86,45 @@ def upgrade() -> None:
     op.execute("UPDATE audit_chain_head SET id = 0 WHERE id = 1")
 
 
+def _one_chain() -> None:
+    """Merge the chains into one, in the order events were written, and hash it again the way
+    the single chain did (without the chain in the content). A development operation: the
+    journal's hashes are rewritten, which no production downgrade should ever need."""
+    from datetime import UTC
+
+    from parapheur.audit.chain import GENESIS_HASH, canonical_json, chain_hash
+
+    connection = op.get_bind()
+    events = sa.table("audit_events", sa.column("id"), sa.column("seq"),
+                      sa.column("occurred_at", parapheur.db.UTCDateTime(timezone=True)),
+                      sa.column("name"), sa.column("actor_id"), sa.column("actor_label"),
+                      sa.column("document_id"), sa.column("details", sa.JSON()),
+                      sa.column("prev_hash"), sa.column("hash"))
+    rows = connection.execute(sa.select(events).order_by(events.c.id)).mappings().all()
+    previous = GENESIS_HASH
+    for seq, row in enumerate(rows, start=1):
+        content = {"seq": seq,
+                   "occurred_at": row["occurred_at"].astimezone(UTC).isoformat(
+                       timespec="microseconds"),
+                   "name": row["name"], "actor_id": row["actor_id"],
+                   "actor_label": row["actor_label"], "document_id": row["document_id"],
+                   "details": row["details"]}
+        digest = chain_hash(previous, canonical_json(content))
+        connection.execute(events.update().where(events.c.id == row["id"])
+                           .values(seq=seq, prev_hash=previous, hash=digest))
+        previous = digest
+    heads = sa.table("audit_chain_head", sa.column("id"), sa.column("seq"), sa.column("hash"))
+    connection.execute(heads.delete())
+    if rows:
+        connection.execute(heads.insert().values(id=1, seq=len(rows), hash=previous))
+
+
 def downgrade() -> None:
-    # Only an instance whose journal is still one chain goes back.
-    op.execute("UPDATE audit_chain_head SET id = 1 WHERE id = 0")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_chain"))
         batch_op.drop_constraint("uq_audit_events_chain_seq", type_="unique")
+    _one_chain()
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_unique_constraint("uq_audit_events_seq", ["seq"])
         batch_op.drop_column("chain")
     with op.batch_alter_table("desks", schema=None) as batch_op:
