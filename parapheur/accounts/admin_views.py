@@ -43,7 +43,13 @@ def _page(error: str | None = None, status: int = 200):
                             .order_by(User.full_name)).scalars().all()
     desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id)
                             .order_by(Desk.name)).scalars().all()
+    from parapheur.organisations.models import Membership
+
+    # Each account's role in this organisation (a member of several has one in each).
+    roles_here = {row.user_id: Role(row.role) for row in session.execute(
+        select(Membership).where(Membership.organisation_id == organisation_id)).scalars()}
     return render_template("pages/admin.html", users=users, desks=desks, roles=ORGANISATION_ROLES,
+                           roles_here=roles_here,
                            locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 

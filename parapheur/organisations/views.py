@@ -100,6 +100,35 @@ def create():
     return redirect(url_for("organisations.platform"))
 
 
+@bp.route("/admin/membres", methods=["POST"])
+@login_required
+def add_member():
+    """An organisation's administrator adds the account of another organisation, with a role."""
+    from parapheur.accounts.admin_views import ORGANISATION_ROLES
+    from parapheur.organisations.services import add_membership
+
+    if current_user.role is not Role.ADMIN:
+        raise Forbidden("Cette page est réservée aux administrateurs.")
+    username = request.form.get("username", "").strip()
+    try:
+        role = Role(request.form.get("role", ""))
+    except ValueError:
+        role = None
+    if role not in ORGANISATION_ROLES:
+        raise ParapheurError("Rôle inconnu.")
+    if not _USERNAME.match(username):
+        raise ParapheurError("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets.")
+    session = get_session()
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None:
+        raise ParapheurError(f"Aucun compte « {username} » sur cette instance.", status=404)
+    organisation = scope.current_organisation()
+    with transaction(session):
+        add_membership(session, organisation, user, role, now=now(), actor=current_user)
+    flash(f"{user.full_name} est membre de {organisation.name} ({role.label}).", "success")
+    return redirect(url_for("admin.index"))
+
+
 def _places():
     """The header's switcher: the organisations the user may work in."""
     if not current_user or not current_user.is_authenticated:

@@ -93,6 +93,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/login/sso/callback"): _row(400, 400, 400, 400, 400, 400, 400),
     ("GET", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 200),
     ("POST", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/membres"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 

@@ -227,3 +227,32 @@ def test_an_organisation_administrator_cannot_make_a_platform_administrator(terr
     assert response.status_code == 400 and "Rôle inconnu" in page_text(response)
     with territory.app_context():
         assert get_session().execute(select(User).where(User.username == "intrus")).first() is None
+
+
+def test_an_organisation_administrator_adds_an_account_of_another_organisation(territory):
+    client = territory.test_client()
+    login(client, "commune-admin")
+    token = csrf_from(client.get("/admin/").get_data(as_text=True))
+    unknown = client.post("/admin/membres", data={"csrf_token": token, "username": "personne",
+                                                  "role": "agent"})
+    assert unknown.status_code == 404 and "Aucun compte « personne »" in page_text(unknown)
+    assert "Martine Dupont" not in page_text(client.get("/admin/"))
+    added = client.post("/admin/membres", data={"csrf_token": token, "username": "maire",
+                                                "role": "auditeur"})
+    assert added.status_code == 302
+    page = page_text(client.get("/admin/"))
+    assert "<td>Martine Dupont</td><td>maire</td><td>Auditeur</td>" in page
+    again = client.post("/admin/membres", data={"csrf_token": token, "username": "maire",
+                                                "role": "auditeur"})
+    assert again.status_code == 409 and "déjà membre" in page_text(again)
+    # She now works in the commune as an auditor: every commune document, none of the métropole.
+    maire = territory.test_client()
+    login(maire, "maire")
+    with territory.app_context():
+        commune_id = get_session().execute(select(Organisation.id).where(
+            Organisation.slug == "commune-demo")).scalar_one()
+    token = csrf_from(maire.get("/").get_data(as_text=True))
+    assert maire.post("/organisation", data={"csrf_token": token,
+                                             "organisation_id": str(commune_id)}).status_code == 302
+    listing = page_text(maire.get("/documents"))
+    assert "Réfection du toit" in listing and "Approbation du budget" not in listing
