@@ -175,7 +175,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
 
 # The commune beside the métropole: one instance for the territory (organisations.scope).
 DEMO_COMMUNE = {"slug": "commune-demo", "name": "Commune de Démo-sur-Loire",
-                "siret": "21990002400019", "city": "Démo-sur-Loire", "postal_code": "99100",
+                "siret": "21990002400015", "city": "Démo-sur-Loire", "postal_code": "99100",
                 "codique": "0990002"}
 DEMO_COMMUNE_DESKS = (("maire", "Maire", "Le Maire"),
                       ("dgs", "Secrétariat général", "La Secrétaire générale"),

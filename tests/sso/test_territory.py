@@ -15,7 +15,7 @@ from parapheur.organisations.models import Organisation
 
 METROPOLE_USERS = ("maire", "adjoint", "dgs", "finances", "auditeur", "admin")
 COMMUNE_USERS = ("commune-maire", "commune-secretaire", "commune-admin")
-OBJECT_PARAMS = ("document_id", "user_id", "desk_id", "delegation_id")
+OBJECT_PARAMS = ("document_id", "user_id", "desk_id", "delegation_id", "invoice_id")
 
 
 def _ids_of(app, slug: str) -> tuple[dict[str, str], list[str]]:
@@ -41,9 +41,16 @@ def _ids_of(app, slug: str) -> tuple[dict[str, str], list[str]]:
                                            starts_at=now(), ends_at=now() + timedelta(days=3),
                                            now=now())
             session.commit()
+        from parapheur.invoices.models import Invoice
+
+        invoice = session.execute(select(Invoice).where(
+            Invoice.organisation_id == org.id)).scalars().first()
         params = dict(PARAMS, document_id=str(document.id), user_id=str(user.id),
-                      desk_id=str(desks[0].id), delegation_id=str(delegation.id))
+                      desk_id=str(desks[0].id), delegation_id=str(delegation.id),
+                      invoice_id=str(invoice.id) if invoice else "999999")
         markers = [document.title, org.name, user.full_name]
+        if invoice is not None:
+            markers.append(invoice.number)
         return params, markers
 
 
@@ -54,8 +61,28 @@ def _url(rule: str, params: dict[str, str]) -> str:
     return rule
 
 
+def _import_commune_invoice(app) -> None:
+    """An invoice addressed to the commune, imported by its secretary through the page."""
+    import io
+    from datetime import date
+
+    from parapheur.invoices.generate import InvoiceSpec, cii_xml
+
+    client = app.test_client()
+    login(client, "commune-secretaire")
+    data = cii_xml(InvoiceSpec(number="C-2026-001", issue_date=date(2026, 11, 2),
+                               buyer_name="Commune de Démo-sur-Loire",
+                               buyer_siret="21990002400015"))
+    token = csrf_from(client.get("/factures/").get_data(as_text=True))
+    response = client.post("/factures/import", content_type="multipart/form-data", data={
+        "csrf_token": token, "files": [(io.BytesIO(data), "facture-commune.xml")]})
+    assert response.status_code == 200 and "importée" in page_text(response), \
+        page_text(response)[-2000:]
+
+
 @pytest.mark.postgres
 def test_every_route_across_two_organisations_reaches_nothing_of_the_other(territory):
+    _import_commune_invoice(territory)
     metropole = _ids_of(territory, "metropole-demo")
     commune = _ids_of(territory, "commune-demo")
     leaks = []
