@@ -193,6 +193,20 @@ DEMO_PLATFORM_USER = DemoUser("plateforme", "demo-plateforme", "Nora Petit",
                               "Administratrice de la plateforme", Role.PLATFORM, ())
 
 
+def _commune_deliberation_pdf(spec: dict, when: datetime) -> bytes:
+    """The commune's délibération, in its own name."""
+    return render_pdf(
+        "pdf/deliberation.html", organisation=DEMO_COMMUNE["name"], place=DEMO_COMMUNE["city"],
+        date=when.strftime("%d/%m/%Y"), kind="Extrait du registre des délibérations",
+        number=spec["number"], title=spec["title"],
+        preamble="Le Conseil municipal, régulièrement convoqué, s'est réuni en séance publique "
+                 "sous la présidence de Madame Jeanne Roux, Maire.",
+        considerants=["Vu le Code général des collectivités territoriales ;",
+                      f"Considérant la nécessité de statuer sur {spec['subject']} ;",
+                      "Après en avoir délibéré, à l'unanimité des membres présents et représentés,"],
+        decision_intro="DÉCIDE :", articles=spec["articles"], signatory_quality="Le Maire")
+
+
 def seed_demo_organisations(app: Flask, *, pdf_factory=None) -> None:
     """On a seeded demo, the commune (a few users, one délibération waiting for its visa), the
     métropole's DGS as a member of the commune too (the header's switcher), and the platform
@@ -231,7 +245,8 @@ def seed_demo_organisations(app: Flask, *, pdf_factory=None) -> None:
                         "subject": "la réfection du toit de l'école communale",
                         "articles": ["Les travaux sont approuvés pour 48 000 € TTC.",
                                      "Le Maire est autorisé à signer les marchés."]}
-        data = (pdf_factory or (lambda s: deliberation_pdf(app, s, moment)))(deliberation)
+        data = (pdf_factory or (lambda spec: _commune_deliberation_pdf(spec, moment)))(
+            deliberation)
         secretary = users["commune-secretaire"]
         secretary.work_as(commune, secretary.home_role)
         documents.create_document(
