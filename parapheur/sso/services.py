@@ -195,10 +195,10 @@ def client_for(provider: IdentityProvider, *, secret_key: str, redirect_uri: str
 
 
 def authorization_request(provider: IdentityProvider, *, secret_key: str,
-                          redirect_uri: str) -> tuple[str, dict[str, str]]:
+                          redirect_uri: str) -> tuple[str, dict[str, Any]]:
     """The provider's URL to send the browser to, and what the callback must find again."""
     found = discover(provider.issuer)
-    pending = {"state": secrets.token_urlsafe(32), "nonce": secrets.token_urlsafe(32),
+    pending: dict[str, Any] = {"state": secrets.token_urlsafe(32), "nonce": secrets.token_urlsafe(32),
                "verifier": secrets.token_urlsafe(64)}
     client = client_for(provider, secret_key=secret_key, redirect_uri=redirect_uri)
     url, _ = client.create_authorization_url(found.authorization_endpoint,
@@ -232,7 +232,7 @@ def exchange(provider: IdentityProvider, *, code: str, verifier: str, nonce: str
     if not isinstance(id_token, str):
         raise SsoError("Le fournisseur d'identité n'a pas renvoyé de jeton d'identité.")
     try:
-        keys = KeySet.import_key_set(_get_json(found.jwks_uri))
+        keys = KeySet.import_key_set(_get_json(found.jwks_uri))  # type: ignore[arg-type]
         decoded = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": provider.issuer},
