@@ -13,6 +13,7 @@ matches by e-mail. An unknown identity gets an account only if the administrator
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -67,16 +68,20 @@ def _get_json(url: str) -> dict[str, Any]:
     import requests
 
     try:
-        response = requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"},
-                                allow_redirects=False)
+        with requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"},
+                          allow_redirects=False, stream=True) as response:
+            if response.status_code != 200:
+                raise SsoError(f"Le fournisseur d'identité a répondu {response.status_code} "
+                               f"à {url}.", status=502)
+            body = response.raw.read(MAX_ANSWER + 1, decode_content=True)
     except requests.RequestException as exc:
         raise SsoError(f"Le fournisseur d'identité ne répond pas ({type(exc).__name__}).",
                        status=502) from None
-    if response.status_code != 200 or len(response.content) > MAX_ANSWER:
-        raise SsoError(f"Le fournisseur d'identité a répondu {response.status_code} à {url}.",
+    if len(body) > MAX_ANSWER:
+        raise SsoError(f"La réponse du fournisseur d'identité à {url} est trop volumineuse.",
                        status=502)
     try:
-        data = response.json()
+        data = json.loads(body)
     except ValueError:
         raise SsoError(f"Le fournisseur d'identité a répondu autre chose que du JSON à {url}.",
                        status=502) from None

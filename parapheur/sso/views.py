@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from parapheur.accounts import sessions
 from parapheur.accounts.models import Role
@@ -71,8 +72,8 @@ def callback():
     if not code or len(code) > 2000:
         return _refused("La réponse du fournisseur d'identité ne contient pas de code.", 400)
     session = get_session()
-    provider = session.query(IdentityProvider).filter_by(
-        organisation_id=pending.get("organisation_id")).one_or_none()
+    provider = session.execute(select(IdentityProvider).where(
+        IdentityProvider.organisation_id == pending.get("organisation_id"))).scalar_one_or_none()
     if provider is None or not provider.enabled:
         return _refused("Ce fournisseur d'identité n'est plus configuré.", 400)
     moment = now()

@@ -181,3 +181,17 @@ def test_matching_by_sub_uses_the_identities_the_administrator_linked(territory,
     auditor = territory.test_client()
     login(auditor, "auditeur")
     assert "Commune de Démo-sur-Loire" in page_text(auditor.get("/"))
+
+
+def test_a_provider_that_cannot_be_reached_or_is_not_https_is_refused(territory):
+    admin = territory.test_client()
+    login(admin, "commune-admin")
+    token = csrf_from(admin.get("/admin/sso").get_data(as_text=True))
+    plain = admin.post("/admin/sso", data=_settings(token, "http://idp.example.org"))
+    assert plain.status_code == 400 and "doit être une adresse https://" in page_text(plain)
+    down = admin.post("/admin/sso", data=_settings(token, "http://127.0.0.1:1"))
+    assert down.status_code == 502 and "ne répond pas" in page_text(down)
+    assert SECRET not in down.get_data(as_text=True)  # the secret typed is never shown back
+    with territory.app_context():
+        assert get_session().execute(select(IdentityProvider)).first() is None
+    assert "ProConnect" not in page_text(territory.test_client().get("/login"))
