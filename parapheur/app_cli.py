@@ -48,20 +48,31 @@ def demo_group() -> None:
 @click.option("--reset", is_flag=True, help="Erase the database, the files and the demo PKI first.")
 def demo_seed(if_empty: bool, reset: bool) -> None:
     """Create the demo (Métropole de Démo) and print its logins."""
-    from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS, reset_data, seed_demo
+    from parapheur.demo.seed import (
+        DEMO_COMMUNE,
+        DEMO_COMMUNE_USERS,
+        DEMO_PASSPHRASE,
+        DEMO_PLATFORM_USER,
+        DEMO_USERS,
+        reset_data,
+        seed_demo,
+        seed_demo_organisations,
+    )
 
     app = _app()
     with app.app_context():
         if reset:
             reset_data(app)
         created = seed_demo(app, only_if_empty=if_empty)
+        if created:
+            seed_demo_organisations(app)
     if created:
-        click.echo("Démo créée : « Métropole de Démo ».")
+        click.echo(f"Démo créée : « Métropole de Démo » et « {DEMO_COMMUNE['name']} ».")
     else:
         click.echo("Données existantes conservées (démo déjà présente).")
     click.echo("Comptes de démonstration (identifiant / mot de passe) :")
-    for user in DEMO_USERS:
-        click.echo(f"  {user.username:<10} {user.password:<18} {user.title}")
+    for user in (*DEMO_USERS, *DEMO_COMMUNE_USERS, DEMO_PLATFORM_USER):
+        click.echo(f"  {user.username:<18} {user.password:<24} {user.title}")
     click.echo(f"Code des certificats de signature de démonstration : {DEMO_PASSPHRASE}")
 
 
@@ -167,18 +178,34 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Check the whole chain: exit 0 if intact, 1 naming the first broken event."""
-    from parapheur.audit.services import verify_chain
+@click.option("--org", "organisation", help="Only this organisation's chain (its slug).")
+def audit_verify(organisation: str | None) -> None:
+    """Check every chain (or one organisation's): exit 0 if intact, 1 naming the first broken
+    event."""
+    from parapheur.audit.services import INSTANCE_CHAIN, verify_chain
     from parapheur.db import get_session
+    from parapheur.errors import ParapheurError
+    from parapheur.organisations.models import Organisation
+    from parapheur.organisations.services import get_organisation
 
     app = _app()
     with app.app_context():
-        report = verify_chain(get_session())
+        session = get_session()
+        try:
+            chain = get_organisation(session, organisation).id if organisation else None
+        except ParapheurError as exc:
+            click.echo(exc.message, err=True)
+            sys.exit(2)
+        report = verify_chain(session, chain)
+        broken_chain = report.chain if chain is None else chain
+        owner = session.get(Organisation, broken_chain) if broken_chain else None
+    scope = f" de {owner.name}" if owner is not None else (
+        " de l'instance" if broken_chain == INSTANCE_CHAIN and not report.intact else "")
     if report.intact:
-        click.echo(f"Journal intègre : {report.events} événements vérifiés.")
+        where = f" de {owner.name}" if owner is not None else ""
+        click.echo(f"Journal{where} intègre : {report.events} événements vérifiés.")
         return
-    click.echo(f"Journal altéré à l'événement n°{report.broken_seq} : {report.reason} "
+    click.echo(f"Journal{scope} altéré à l'événement n°{report.broken_seq} : {report.reason} "
                f"({report.events} événements intègres avant lui).", err=True)
     sys.exit(1)
 
@@ -212,11 +239,13 @@ def users_create(username, full_name, role, title, email, desks, password, organ
     with app.app_context():
         session = get_session()
         with transaction(session):
-            user = create_user(session, organisation=resolve_organisation(session, organisation),
+            org = resolve_organisation(session, organisation)
+            user = create_user(session, organisation=org,
                                username=username, full_name=full_name, password=password,
                                role=Role(role), title=title, email=email, now=now())
             for slug in desks:
-                desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+                desk = session.execute(select(Desk).where(
+                    Desk.organisation_id == org.id, Desk.slug == slug)).scalar_one_or_none()
                 if desk is None:
                     raise NotFound(f"Le bureau « {slug} » n'existe pas.")
                 add_member(session, desk, user, now=now(), actor=None)
@@ -278,7 +307,8 @@ def delegations_group() -> None:
 @click.option("--end", "ends", type=click.DateTime(["%Y-%m-%d"]), required=True,
               help="Last day, included (Paris time), e.g. 2026-12-15.")
 @click.option("--type", "types", multiple=True, help="Only documents of this type (repeatable).")
-def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
+@click.option("--org", "organisation", help="Slug of the organisation (default: the only one).")
+def delegations_create(from_desk, to_desk, starts, ends, types, organisation) -> None:
     """FROM_DESK hands its work to TO_DESK from the --start day to the --end day, both included."""
     from sqlalchemy import select
 
@@ -291,9 +321,13 @@ def delegations_create(from_desk, to_desk, starts, ends, types) -> None:
     app = _app()
     with app.app_context():
         session = get_session()
+        from parapheur.organisations.services import resolve_organisation
+
+        org = resolve_organisation(session, organisation)
         desks: dict[str, Desk] = {}
         for slug in (from_desk, to_desk):
-            desk = session.execute(select(Desk).where(Desk.slug == slug)).scalar_one_or_none()
+            desk = session.execute(select(Desk).where(
+                Desk.organisation_id == org.id, Desk.slug == slug)).scalar_one_or_none()
             if desk is None:
                 raise NotFound(f"Le bureau « {slug} » n'existe pas.")
             desks[slug] = desk

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "users": "parapheur.app_cli:users_group",
     "desks": "parapheur.app_cli:desks_group",
     "orgs": "parapheur.organisations.cli:orgs_group",
+    "sso": "parapheur.sso.cli:sso_group",
     "delegations": "parapheur.app_cli:delegations_group",
     "store": "parapheur.app_cli:store_group",
     "workflows": "parapheur.circuits.cli:workflows_group",

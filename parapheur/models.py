@@ -42,7 +42,7 @@ from parapheur.notifications.models import (  # noqa: F401
     NotificationPreference,
     OrganisationQuietHours,
 )
-from parapheur.organisations.models import Budget, Organisation  # noqa: F401
+from parapheur.organisations.models import Budget, Membership, Organisation  # noqa: F401
 from parapheur.outbox.models import OutboxMessage  # noqa: F401
 from parapheur.signatures.agent_models import (  # noqa: F401
     AgentPreparedDocument,
@@ -50,3 +50,4 @@ from parapheur.signatures.agent_models import (  # noqa: F401
     RegisteredCertificate,
 )
 from parapheur.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401, E402
+from parapheur.sso.models import IdentityProvider, SsoIdentity  # noqa: F401

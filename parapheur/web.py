@@ -123,6 +123,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(tokens_bp)
     app.register_blueprint(webhooks_bp)
 
+    from parapheur import health
+    from parapheur.organisations import views as organisation_views
+    from parapheur.sso import views as sso_views
+
+    app.register_blueprint(health.bp)
+    organisation_views.init_app(app)
+    sso_views.init_app(app)
+
     @app.route("/favicon.ico")
     def _favicon():
         return redirect(url_for("static", filename="favicon.svg"), code=301)

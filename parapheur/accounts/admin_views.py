@@ -15,11 +15,14 @@ from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.fields import FieldError, parse_id
+from parapheur.organisations import scope
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _USERNAME = re.compile(r"^[a-zA-Z0-9._-]{2,80}$")
+#: The roles an organisation's administrator gives (not the platform administrator's).
+ORGANISATION_ROLES = [role for role in Role if role is not Role.PLATFORM]
 
 
 def admin_required(view):
@@ -35,15 +38,33 @@ def admin_required(view):
 
 def _page(error: str | None = None, status: int = 200):
     session = get_session()
-    users = session.execute(select(User).order_by(User.full_name)).scalars().all()
-    desks = session.execute(select(Desk).order_by(Desk.name)).scalars().all()
-    return render_template("pages/admin.html", users=users, desks=desks, roles=list(Role),
+    organisation_id = scope.current_organisation_id()
+    users = session.execute(select(User).where(scope.members_of(organisation_id))
+                            .order_by(User.full_name)).scalars().all()
+    desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id)
+                            .order_by(Desk.name)).scalars().all()
+    from parapheur.organisations.models import Membership
+
+    # Each account's role in this organisation (a member of several has one in each).
+    roles_here = {row.user_id: Role(row.role) for row in session.execute(
+        select(Membership).where(Membership.organisation_id == organisation_id)).scalars()}
+    return render_template("pages/admin.html", users=users, desks=desks, roles=ORGANISATION_ROLES,
+                           roles_here=roles_here,
                            locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
 
 def _get(model, identifier: int, what: str):
-    found = get_session().get(model, identifier)
+    """The desk or account of the organisation the administrator works in, else NotFound."""
+    session = get_session()
+    organisation_id = scope.current_organisation_id()
+    if model is User:
+        found = session.execute(select(User).where(User.id == identifier,
+                                                   scope.members_of(organisation_id))).scalar()
+    else:
+        found = session.get(model, identifier)
+        if found is not None and found.organisation_id != organisation_id:
+            found = None
     if found is None:
         raise NotFound(f"{what} introuvable.")
     return found
@@ -79,6 +100,8 @@ def create_user():
     try:
         role = Role(form.get("role", ""))
     except ValueError:
+        return _page("Rôle inconnu.", 400)
+    if role not in ORGANISATION_ROLES:  # the platform's administrator is made from the shell
         return _page("Rôle inconnu.", 400)
     if not form.get("full_name", "").strip():
         return _page("Le nom complet est obligatoire.", 400)

@@ -15,6 +15,7 @@ from parapheur.clock import now
 from parapheur.context import current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.organisations import scope
 
 bp = Blueprint("delegations", __name__)
 
@@ -22,8 +23,14 @@ bp = Blueprint("delegations", __name__)
 def _managed_desks(session) -> list[Desk]:
     """Desks whose work the user may delegate: their own, or every desk for an administrator."""
     if current_user.role is Role.ADMIN:
-        return list(session.execute(select(Desk).order_by(Desk.name)).scalars())
+        return _organisation_desks(session)
     return list(current_user.desks)
+
+
+def _organisation_desks(session) -> list[Desk]:
+    """Every desk of the organisation the user works in."""
+    return list(session.execute(select(Desk).where(
+        Desk.organisation_id == scope.current_organisation_id()).order_by(Desk.name)).scalars())
 
 
 def _parse_day(value: str, label: str) -> date:
@@ -39,7 +46,7 @@ def index():
     """The delegations given and received by the user's desks; create one."""
     session = get_session()
     managed = _managed_desks(session)
-    all_desks = list(session.execute(select(Desk).order_by(Desk.name)).scalars())
+    all_desks = _organisation_desks(session)
     types = list(circuits.catalogue(current_workflows_dir()).typology.types().items())
     status = 200
     error = None
@@ -87,7 +94,7 @@ def end(delegation_id: int):
     """End a delegation now (or cancel it before it starts)."""
     session = get_session()
     delegation = session.get(Delegation, delegation_id)
-    if delegation is None:
+    if delegation is None or delegation.from_desk.organisation_id != scope.current_organisation_id():
         raise NotFound("Cette délégation n'existe pas.")
     if delegation.from_desk not in _managed_desks(session):
         raise Forbidden("Seuls les membres du bureau qui délègue peuvent mettre fin à la "

@@ -5,7 +5,18 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.db import Base, UTCDateTime, value_enum
@@ -19,11 +30,13 @@ class Role(enum.StrEnum):
     AGENT = "agent"
     SIGNATAIRE = "signataire"
     AUDITEUR = "auditeur"
+    # Creates organisations and their first administrator; sees no organisation's documents.
+    PLATFORM = "plateforme"
 
     @property
     def label(self) -> str:
         return {"administrateur": "Administrateur", "agent": "Agent", "signataire": "Signataire (élu)",
-                "auditeur": "Auditeur"}[self.value]
+                "auditeur": "Auditeur", "plateforme": "Administrateur de la plateforme"}[self.value]
 
 
 desk_members = Table(
@@ -35,17 +48,26 @@ desk_members = Table(
 
 
 class User(Base):
-    """A person who logs in; acts for the desks they are a member of."""
+    """A person who logs in; acts for the desks they are a member of.
+
+    A user belongs to her home organisation (`home_organisation_id`, with `home_role`) and may be a
+    member of others (`organisations.models.Membership`, a role in each). During a request she
+    works in one of them, chosen at login or with the header's switcher and kept in the session:
+    `organisation_id`, `organisation`, `role` and `desks` are those of that working organisation
+    (`organisations.scope.work_in` sets it; without it, the home organisation's).
+    """
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    home_organisation_id: Mapped[int] = mapped_column("organisation_id",
+                                                      ForeignKey("organisations.id"), index=True)
+    # Usernames are unique on the whole instance: one person, one login, several organisations.
     username: Mapped[str] = mapped_column(String(80), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(200))  # quality shown on stamps: "Maire"
-    role: Mapped[Role] = mapped_column(value_enum(Role))
+    home_role: Mapped[Role] = mapped_column("role", value_enum(Role))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -54,11 +76,59 @@ class User(Base):
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locale: Mapped[str | None] = mapped_column(String(5))  # "fr", "en"; None: the browser's
 
-    organisation: Mapped[Organisation] = relationship()
-    desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",
-                                             order_by="Desk.name")
+    home_organisation: Mapped[Organisation] = relationship()
+    # Her desks in every organisation; `desks` keeps those of the working organisation.
+    all_desks: Mapped[list[Desk]] = relationship(secondary=desk_members, back_populates="members",
+                                                 order_by="Desk.name")
     credentials: Mapped[list[SigningCredential]] = relationship(back_populates="user",
                                                                 cascade="all, delete-orphan")
+
+    # The working organisation (not stored: the session keeps it), as (organisation, role).
+    _working = None  # tuple[Organisation, Role] | None
+
+    def work_as(self, organisation: Organisation, role: Role) -> None:
+        """Work in `organisation` with `role` for this request (checked by organisations.scope)."""
+        self._working = (organisation, role)
+
+    @hybrid_property
+    def organisation_id(self) -> int:
+        return self._working[0].id if self._working else self.home_organisation_id
+
+    @organisation_id.inplace.setter
+    def _organisation_id_setter(self, value: int) -> None:
+        self.home_organisation_id = value
+
+    @organisation_id.inplace.expression
+    @classmethod
+    def _organisation_id_expression(cls):
+        return cls.home_organisation_id
+
+    @property
+    def organisation(self) -> Organisation:
+        return self._working[0] if self._working else self.home_organisation
+
+    @organisation.setter
+    def organisation(self, value: Organisation) -> None:
+        self.home_organisation = value
+
+    @hybrid_property
+    def role(self) -> Role:
+        return self._working[1] if self._working else self.home_role
+
+    @role.inplace.setter
+    def _role_setter(self, value: Role) -> None:
+        self.home_role = value
+
+    @role.inplace.expression
+    @classmethod
+    def _role_expression(cls):
+        return cls.home_role
+
+    @property
+    def desks(self) -> list[Desk]:
+        """Her desks in the organisation she works in."""
+        organisation_id = self.organisation_id
+        return [desk for desk in self.all_desks if desk.organisation_id == organisation_id]
 
     # Flask-Login protocol
     @property
@@ -82,14 +152,17 @@ class Desk(Base):
 
     __tablename__ = "desks"
 
+    __table_args__ = (UniqueConstraint("organisation_id", "slug", name="uq_desks_organisation_slug"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    # Unique in its organisation: every commune has its « maire » desk, named so by the circuits.
+    slug: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(200))
     quality: Mapped[str | None] = mapped_column(String(200))  # "Le Maire", shown on stamps
 
     organisation: Mapped[Organisation] = relationship()
-    members: Mapped[list[User]] = relationship(secondary=desk_members, back_populates="desks",
+    members: Mapped[list[User]] = relationship(secondary=desk_members, back_populates="all_desks",
                                                order_by="User.full_name")
 
 

@@ -188,6 +188,12 @@ def create_user(session: Session, *, organisation: Organisation, username: str, 
     return user
 
 
+def _member_of(session: Session, user: User, organisation_id: int) -> bool:
+    from parapheur.organisations.scope import place_in
+
+    return place_in(session, user, organisation_id) is not None
+
+
 def create_desk(session: Session, *, organisation: Organisation, slug: str, name: str,
                 quality: str | None = None, members: Iterable[User] = (), now: datetime,
                 actor: User | None = None) -> Desk:
@@ -195,10 +201,11 @@ def create_desk(session: Session, *, organisation: Organisation, slug: str, name
     bounded(slug, field="slug", label="Code du bureau", kind="username")
     bounded(name, field="name", label="Nom du bureau", kind="desk_name")
     bounded(quality, field="quality", label="Qualité")
-    if session.execute(select(Desk.id).where(Desk.slug == slug)).first():
+    if session.execute(select(Desk.id).where(Desk.organisation_id == organisation.id,
+                                             Desk.slug == slug)).first():
         raise Conflict(f"Le bureau « {slug} » existe déjà.")
     members = list(members)
-    if any(member.organisation_id != organisation.id for member in members):
+    if any(not _member_of(session, member, organisation.id) for member in members):
         raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
     desk = Desk(organisation=organisation, slug=slug, name=name, quality=quality, members=members)
     session.add(desk)
@@ -292,6 +299,8 @@ def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, start
     """Desk `from_desk` hands its work to `to_desk` from `starts_at` to `ends_at`."""
     if from_desk.id == to_desk.id:
         raise ParapheurError("Un bureau ne peut pas se déléguer à lui-même.")
+    if from_desk.organisation_id != to_desk.organisation_id:
+        raise ParapheurError("Une délégation relie deux bureaux de la même collectivité.")
     if ends_at <= starts_at:
         raise ParapheurError("La fin de la délégation doit suivre son début.")
     if starts_at.year < 2000 or ends_at.year > 2199:
@@ -361,7 +370,7 @@ def add_member(session: Session, desk: Desk, user: User, *, now: datetime,
     """Make `user` a member of `desk`."""
     if user in desk.members:
         raise Conflict(f"{user.full_name} est déjà membre du bureau {desk.name}.")
-    if user.organisation_id != desk.organisation_id:
+    if not _member_of(session, user, desk.organisation_id):
         raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
     desk.members.append(user)
     session.flush()

@@ -33,15 +33,30 @@ def load_user(user_id: str) -> User | None:
         return None
     if user is None or not user.active or user.session_generation != expected:
         return None
+    from parapheur.organisations import scope
+
+    # The organisation she works in (organisations.scope): gone or refused, the session ends.
+    if not scope.apply_session(get_session(), user, cookie):
+        return None
     return user
 
 
-def start(user: User, moment: datetime) -> None:
-    """Open a fresh session for `user` (a new CSRF token with it: nothing of the old one is kept)."""
+def start(user: User, moment: datetime, *, organisation_id: int | None = None,
+          auth: str = "password") -> None:
+    """Open a fresh session for `user` (a new CSRF token with it: nothing of the old one is kept).
+
+    `auth` says how she authenticated (« password » or « oidc:ISSUER »), `organisation_id` where
+    she works (organisations.scope); both stay in the session.
+    """
+    from parapheur.organisations import scope
+
     cookie.clear()
     cookie.permanent = True  # the cookie's own expiry; the lifetimes below are checked here
     login_user(user)
     cookie[_LOGIN_AT] = cookie[_SEEN_AT] = int(moment.timestamp())
+    cookie[scope.AUTH_KEY] = auth
+    if organisation_id is not None:
+        cookie[scope.SESSION_KEY] = organisation_id
 
 
 def end() -> None:

@@ -11,6 +11,7 @@ from parapheur.accounts import services, sessions
 from parapheur.audit import services as audit
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
+from parapheur.organisations import scope
 
 bp = Blueprint("accounts", __name__)
 
@@ -50,8 +51,24 @@ def login():
         return response
     except services.InvalidCredentials as exc:
         return _refused(exc, 401, form)
-    sessions.start(user, moment)
+    # Where she works: the first of her organisations that still accepts local passwords.
+    place = scope.first_place(session, user, scope.PASSWORD)
+    if place is None:
+        with transaction(session):
+            audit.record(session, "account:login:password_refused", actor=user, clock=now,
+                         details={"reason": "local passwords disabled"})
+        return _refused(LocalPasswordsDisabled(), 403, form)
+    sessions.start(user, moment, organisation_id=place.organisation.id, auth=scope.PASSWORD)
     return redirect(_safe_next(request.form.get("next")))
+
+
+class LocalPasswordsDisabled(services.InvalidCredentials):
+    """Her organisations accept only their identity provider's login."""
+
+    def __init__(self):
+        super().__init__()
+        self.message = ("Votre collectivité a désactivé les mots de passe locaux : connectez-vous "
+                        "avec son fournisseur d'identité (bouton ci-dessous).")
 
 
 def _refused(exc, status: int, form: dict):

@@ -51,13 +51,15 @@ def journal_slice(session: Session, document_id: int) -> dict[str, Any]:
     events = session.execute(select(AuditEvent).where(AuditEvent.document_id == document_id)
                              .order_by(AuditEvent.seq)).scalars().all()
     skeleton: list[dict[str, Any]] = []
+    chain = events[0].chain if events else 0  # the document's organisation's chain
     if events:
         rows = session.execute(
             select(AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash)
-            .where(AuditEvent.seq >= events[0].seq, AuditEvent.seq <= events[-1].seq)
+            .where(AuditEvent.chain == chain,
+                   AuditEvent.seq >= events[0].seq, AuditEvent.seq <= events[-1].seq)
             .order_by(AuditEvent.seq)).all()
         skeleton = [{"seq": r.seq, "prev_hash": r.prev_hash, "hash": r.hash} for r in rows]
-    head = session.get(AuditChainHead, 1)
+    head = session.get(AuditChainHead, chain)
     return {"format": BUNDLE_FORMAT, "document_id": document_id,
             "events": [event_to_json(e) for e in events], "chain": skeleton,
             "head": {"seq": head.seq, "hash": head.hash} if head else None}

@@ -20,9 +20,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The instance's own chain (events of no organisation).
+INSTANCE_CHAIN = 0
+
+
 def canonical_content(event: AuditEvent) -> bytes:
-    """The bytes an event's hash covers, independent of the database backend."""
-    content = {
+    """The bytes an event's hash covers, independent of the database backend.
+
+    An organisation's event names its chain (so that it cannot be moved to another one); the
+    instance chain's events keep the content they always had.
+    """
+    content: dict[str, Any] = {
         "seq": event.seq,
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "name": event.name,
@@ -31,7 +39,29 @@ def canonical_content(event: AuditEvent) -> bytes:
         "document_id": event.document_id,
         "details": event.details,
     }
+    if event.chain:
+        content["chain"] = event.chain
     return canonical_json(content)
+
+
+def chain_of(session: Session, *, actor=None, document_id: int | None = None,
+             details: dict[str, Any] | None = None, organisation_id: int | None = None) -> int:
+    """The chain an event goes to: its organisation's — the one given, the document's, the one
+    its details name, or the one its actor works in —, else the instance's."""
+    if organisation_id is not None:
+        return organisation_id
+    if document_id is not None:
+        from parapheur.documents.models import Document
+
+        found = session.execute(select(Document.organisation_id)
+                                .where(Document.id == document_id)).scalar()
+        if found is not None:
+            return found
+    named = (details or {}).get("organisation_id")
+    if isinstance(named, int) and not isinstance(named, bool):
+        return named
+    working = getattr(actor, "organisation_id", None)
+    return working if isinstance(working, int) else INSTANCE_CHAIN
 
 
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:
@@ -47,22 +77,27 @@ def record(
     document_id: int | None = None,
     details: dict[str, Any] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    organisation_id: int | None = None,
 ) -> AuditEvent:
-    """Append an event to the chain inside the caller's transaction (which must then commit)."""
+    """Append an event to its organisation's chain (`chain_of`) inside the caller's transaction
+    (which must then commit)."""
+    chain = chain_of(session, actor=actor, document_id=document_id, details=details,
+                     organisation_id=organisation_id)
     # Writing first takes the write lock on SQLite too (where FOR UPDATE does nothing), so the
     # head read next is the latest one even when concurrent transactions append at once.
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1)
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == chain)
                     .values(seq=AuditChainHead.seq))
     head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+        select(AuditChainHead).where(AuditChainHead.id == chain).with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if head is None:
-        head = AuditChainHead(id=1, seq=0, hash=GENESIS_HASH)
+        head = AuditChainHead(id=chain, seq=0, hash=GENESIS_HASH)
         session.add(head)
     # Round-trip the details through JSON so the hash covers exactly what the database returns.
     normalised = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     event = AuditEvent(
+        chain=chain,
         seq=head.seq + 1,
         occurred_at=clock().astimezone(UTC),
         name=name,
@@ -87,18 +122,21 @@ class ChainReport:
     events: int
     broken_seq: int | None = None
     reason: str | None = None
+    chain: int | None = None  # the chain of the broken event
 
     @property
     def intact(self) -> bool:
         return self.broken_seq is None
 
 
-def iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
-    """Every event in chain order, fetched in batches."""
+def iter_events(session: Session, batch: int = 1000, *,
+                chain: int = INSTANCE_CHAIN) -> Iterator[AuditEvent]:
+    """Every event of one chain in order, fetched in batches."""
     last = 0
     while True:
         rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > last)
+            .order_by(AuditEvent.seq).limit(batch)
         ).scalars().all()
         if not rows:
             return
@@ -107,22 +145,44 @@ def iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
         session.expunge_all()
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Recompute every hash in order; report the first event that is altered, missing or reordered."""
+def chains(session: Session) -> list[int]:
+    """Every chain of the journal (those with events or a head)."""
+    found = set(session.execute(select(AuditEvent.chain).distinct()).scalars())
+    found |= set(session.execute(select(AuditChainHead.id)).scalars())
+    return sorted(found)
+
+
+def verify_chain(session: Session, chain: int | None = None) -> ChainReport:
+    """Check one chain (an organisation's id, 0 the instance's), or every chain when None:
+    recompute every hash in order and report the first event altered, missing or reordered."""
+    if chain is not None:
+        return _verify_one(session, chain)
+    total = 0
+    for each in chains(session):
+        report = _verify_one(session, each)
+        if not report.intact:
+            return ChainReport(total + report.events, report.broken_seq, report.reason, each)
+        total += report.events
+    return ChainReport(total)
+
+
+def _verify_one(session: Session, chain: int) -> ChainReport:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
-    for event in iter_events(session):
+    for event in iter_events(session, chain=chain):
         if event.seq != expected_seq:
-            return ChainReport(count, expected_seq, f"événement n°{expected_seq} manquant")
+            return ChainReport(count, expected_seq, f"événement n°{expected_seq} manquant", chain)
         if event.prev_hash != expected_prev:
-            return ChainReport(count, event.seq, "le lien vers l'événement précédent ne correspond pas")
+            return ChainReport(count, event.seq,
+                               "le lien vers l'événement précédent ne correspond pas", chain)
         if compute_hash(event.prev_hash, event) != event.hash:
-            return ChainReport(count, event.seq, "le contenu de l'événement a été modifié")
+            return ChainReport(count, event.seq, "le contenu de l'événement a été modifié", chain)
         expected_prev = event.hash
         expected_seq += 1
         count += 1
-    head = session.get(AuditChainHead, 1)
+    head = session.get(AuditChainHead, chain)
     if head is not None and (head.seq != count or head.hash != expected_prev):
-        return ChainReport(count, count + 1, "des événements ont été supprimés en fin de journal")
-    return ChainReport(count)
+        return ChainReport(count, count + 1, "des événements ont été supprimés en fin de journal",
+                           chain)
+    return ChainReport(count, chain=chain)

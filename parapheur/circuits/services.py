@@ -111,7 +111,8 @@ def typology_label(directory: Path, doc_type: str, doc_subtype: str) -> str:
     return f"{entry.type_label} — {entry.label}"
 
 
-def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -> dict[str, Any]:
+def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any], *,
+                   organisation_id: int) -> dict[str, Any]:
     """The declared fields of an upload form, checked by the engine and against existing desks.
 
     Empty values are dropped (the engine then says which required ones are missing); undeclared
@@ -144,7 +145,7 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any]) -
     engine.check_metadata(circuit, cleaned)
     desk_fields = {name: str(value) for name, value in cleaned.items()
                    if circuit.fields[name].type == "desk"}
-    known = _desks_by_slug(session, list(desk_fields.values()))
+    known = _desks_by_slug(session, list(desk_fields.values()), organisation_id)
     unknown = [f"« {circuit.fields[name].label or name} » ({name}) : bureau inconnu « {slug} »"
                for name, slug in desk_fields.items() if slug not in known]
     if unknown:
@@ -199,10 +200,13 @@ def find_pending(document: Document, step: str) -> engine.PendingStep:
                          "bureau a agi ou le document a changé d'état).", step=step)
 
 
-def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str]) -> dict[str, Desk]:
+def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str],
+                   organisation_id: int) -> dict[str, Desk]:
+    """The organisation's desks with these slugs (a slug is unique in its organisation)."""
     if not slugs:
         return {}
-    desks = session.execute(select(Desk).where(Desk.slug.in_(list(slugs)))).scalars()
+    desks = session.execute(select(Desk).where(Desk.organisation_id == organisation_id,
+                                               Desk.slug.in_(list(slugs)))).scalars()
     return {desk.slug: desk for desk in desks}
 
 
@@ -300,7 +304,7 @@ def take_back(session: Session, document: Document, *, actor: User, now: datetim
         raise StepNotCurrent("Le droit de remords n'est plus possible : l'étape suivante a déjà "
                              "été traitée.")
     step, desk_slug = option
-    desk = _desks_by_slug(session, [desk_slug]).get(desk_slug)
+    desk = _desks_by_slug(session, [desk_slug], document.organisation_id).get(desk_slug)
     capacity = desk and acting_capacity(session, actor, desk, doc_type=document.doc_type, now=now)
     if not capacity:
         raise Forbidden("Seul le bureau qui a donné le visa peut exercer le droit de remords.")
@@ -364,7 +368,7 @@ def take_back_step(session: Session, document: Document, user: User, *, now: dat
     option = engine.take_back_option(run_state(document))
     if option is None:
         return None
-    desk = _desks_by_slug(session, [option[1]]).get(option[1])
+    desk = _desks_by_slug(session, [option[1]], document.organisation_id).get(option[1])
     if desk is None or acting_capacity(session, user, desk, doc_type=document.doc_type,
                                        now=now) is None:
         return None
@@ -659,9 +663,10 @@ def _server_step_note(session: Session, document: Document, step: str, action: s
     return None
 
 
-def desk_labels(session: Session) -> dict[str, str]:
-    """Desk slug → name for every desk in the database (and the server's pseudo-desk)."""
-    labels = {desk.slug: desk.name for desk in session.execute(select(Desk)).scalars()}
+def desk_labels(session: Session, organisation_id: int) -> dict[str, str]:
+    """Desk slug → name for every desk of the organisation (and the server's pseudo-desk)."""
+    labels = {desk.slug: desk.name for desk in session.execute(
+        select(Desk).where(Desk.organisation_id == organisation_id)).scalars()}
     labels[SYSTEM_DESK] = SYSTEM_DESK_LABEL
     return labels
 
@@ -670,7 +675,7 @@ def progress(session: Session, document: Document, *, now: datetime) -> list[Ste
     """The steps passed and the current one, with who acted, who is awaited, who is « déjà traité »."""
     circuit = circuit_of(document)
     state = run_state(document)
-    names = desk_labels(session)
+    names = desk_labels(session, document.organisation_id)
     actions = session.execute(
         select(StepAction).where(StepAction.document_id == document.id)
         .order_by(StepAction.acted_at, StepAction.id)).scalars().all()

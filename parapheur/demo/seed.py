@@ -279,3 +279,87 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
                                                       "invoices": invoice_ids},
                      clock=lambda: moment)
     return True
+
+
+# The commune beside the métropole: one instance for the territory (organisations.scope).
+DEMO_COMMUNE = {"slug": "commune-demo", "name": "Commune de Démo-sur-Loire",
+                "siret": "21990002400015", "city": "Démo-sur-Loire", "postal_code": "99100",
+                "codique": "0990002"}
+DEMO_COMMUNE_DESKS = (("maire", "Maire", "Le Maire"),
+                      ("dgs", "Secrétariat général", "La Secrétaire générale"),
+                      ("finances", "Comptabilité", "La Comptable"))
+DEMO_COMMUNE_USERS = (
+    DemoUser("commune-maire", "demo-commune-maire", "Jeanne Roux", "Maire", Role.SIGNATAIRE,
+             ("maire",)),
+    DemoUser("commune-secretaire", "demo-commune-secretaire", "Luc Garnier",
+             "Secrétaire général", Role.AGENT, ("dgs", "finances")),
+    DemoUser("commune-admin", "demo-commune-admin", "Inès Faure", "Administratrice", Role.ADMIN,
+             ()),
+)
+#: The platform's administrator: creates organisations and their first administrator.
+DEMO_PLATFORM_USER = DemoUser("plateforme", "demo-plateforme", "Nora Petit",
+                              "Administratrice de la plateforme", Role.PLATFORM, ())
+
+
+def _commune_deliberation_pdf(spec: dict, when: datetime) -> bytes:
+    """The commune's délibération, in its own name."""
+    return render_pdf(
+        "pdf/deliberation.html", organisation=DEMO_COMMUNE["name"], place=DEMO_COMMUNE["city"],
+        date=when.strftime("%d/%m/%Y"), kind="Extrait du registre des délibérations",
+        number=spec["number"], title=spec["title"],
+        preamble="Le Conseil municipal, régulièrement convoqué, s'est réuni en séance publique "
+                 "sous la présidence de Madame Jeanne Roux, Maire.",
+        considerants=["Vu le Code général des collectivités territoriales ;",
+                      f"Considérant la nécessité de statuer sur {spec['subject']} ;",
+                      "Après en avoir délibéré, à l'unanimité des membres présents et représentés,"],
+        decision_intro="DÉCIDE :", articles=spec["articles"], signatory_quality="Le Maire")
+
+
+def seed_demo_organisations(app: Flask, *, pdf_factory=None) -> None:
+    """On a seeded demo, the commune (a few users, one délibération waiting for its visa), the
+    métropole's DGS as a member of the commune too (the header's switcher), and the platform
+    administrator."""
+    from parapheur.organisations.services import add_membership, get_organisation
+
+    session = get_session()
+    moment = now()
+    store = store_for(app.config)
+    with transaction(session):
+        metropole = get_organisation(session, DEMO_ORGANISATION["slug"])
+        commune = create_organisation(session, now=moment, **DEMO_COMMUNE)
+        add_budget(session, commune, code_col="991", code_bud="00", label="Budget principal",
+                   now=moment)
+        desks = {slug: create_desk(session, organisation=commune, slug=slug, name=name,
+                                   quality=quality, now=moment)
+                 for slug, name, quality in DEMO_COMMUNE_DESKS}
+        users = {}
+        for spec in DEMO_COMMUNE_USERS:
+            user = create_user(session, organisation=commune, username=spec.username,
+                               full_name=spec.full_name, password=spec.password, role=spec.role,
+                               title=spec.title, email=f"{spec.username}@commune-demo.test",
+                               now=moment)
+            for slug in spec.desks:
+                desks[slug].members.append(user)
+            users[spec.username] = user
+        dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        add_membership(session, commune, dgs, Role.AGENT, now=moment)
+        desks["dgs"].members.append(dgs)
+        spec = DEMO_PLATFORM_USER
+        create_user(session, organisation=metropole, username=spec.username,
+                    full_name=spec.full_name, password=spec.password, role=spec.role,
+                    title=spec.title, email=f"{spec.username}@{DEMO_MAIL_DOMAIN}", now=moment)
+        session.flush()
+        deliberation = {"number": "2026-007", "title": "Réfection du toit de l'école communale",
+                        "subject": "la réfection du toit de l'école communale",
+                        "articles": ["Les travaux sont approuvés pour 48 000 € TTC.",
+                                     "Le Maire est autorisé à signer les marchés."]}
+        data = (pdf_factory or (lambda spec: _commune_deliberation_pdf(spec, moment)))(
+            deliberation)
+        secretary = users["commune-secretaire"]
+        secretary.work_as(commune, secretary.home_role)
+        documents.create_document(
+            session, store, title=f"Délibération n° {deliberation['number']} — "
+                                  f"{deliberation['title']}",
+            doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
+            filename=f"deliberation-{deliberation['number']}.pdf", author=secretary,
+            author_desk=desks["finances"], now=moment, circuits_dir=workflows_dir_for(app.config))

@@ -2,8 +2,11 @@
 
 The rule, in one place (`visible_documents`):
 
-- nobody sees a document of another organisation (collectivité);
-- a disabled account sees nothing;
+- nobody sees a document of another organisation (collectivité) than the one the user works in
+  (`organisations.scope`: chosen among her memberships, kept in the session — `user.organisation_id`
+  is that working organisation, and `user.desks` her desks there);
+- a disabled account sees nothing, nor does the platform administrator (who manages organisations,
+  not their documents);
 - administrators and auditors see every document of their organisation;
 - anybody else sees the documents they deposited, the documents they acted on themselves, and
   the documents that waited for one of their desks at some step, whether that desk acted or not
@@ -48,7 +51,7 @@ def visible_documents(session: Session, user: User | None, now: datetime) -> Sel
 
     Use it as `query.where(Document.id.in_(visible_documents(session, user, now)))`.
     """
-    if user is None or not user.active:
+    if user is None or not user.active or user.role is Role.PLATFORM:
         return select(Document.id).where(false())
     ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
     if user.role in READ_ALL_ROLES:

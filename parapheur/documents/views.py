@@ -180,7 +180,8 @@ def _form_fields(session, circuit: Circuit, values) -> list[FormField]:
         if spec.type == "desk":
             if desks is None:
                 desks = tuple((d.slug, d.name) for d in session.execute(
-                    select(Desk).order_by(Desk.name)).scalars())
+                    select(Desk).where(Desk.organisation_id == current_user.organisation_id)
+                    .order_by(Desk.name)).scalars())
             choices = desks
         elif spec.type == "boolean":
             choices = (("true", "Oui"), ("false", "Non"))
@@ -285,7 +286,8 @@ def new_document():
             raise ParapheurError("Choisissez le type et le sous-type du document.")
         if not form["title"].strip():
             raise ParapheurError("Le titre du document est obligatoire.")
-        metadata = circuits.clean_metadata(session, circuit, request.form)
+        metadata = circuits.clean_metadata(session, circuit, request.form,
+                                           organisation_id=current_user.organisation_id)
         desk = _author_desk(session, request.form.get("author_desk"))
         moment = now()
         with transaction(session):
@@ -395,7 +397,7 @@ REASON_ECHO = 4000
 def _diagram(session, document: Document) -> str:
     # Presentation attributes only (no style=): the CSP's style-src 'self' allows it inline.
     return graph.render_svg(circuits.circuit_of(document), circuits.run_state(document),
-                            desk_labels=circuits.desk_labels(session))
+                            desk_labels=circuits.desk_labels(session, document.organisation_id))
 
 
 @bp.route("/documents/<int:document_id>/circuit.svg")

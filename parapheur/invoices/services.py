@@ -188,7 +188,8 @@ def find_duplicate(session: Session, *, organisation_id: int, sha256: str, siren
 
 
 def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | None,
-                  fallback: Desk | None, engagement: Engagement | None = None) -> Desk | None:
+                  fallback: Desk | None, engagement: Engagement | None = None, *,
+                  organisation_id: int) -> Desk | None:
     """The desk certifying service fait: the engagement's, the code service's (BT-10), else
     the default one."""
     candidates = []
@@ -198,12 +199,9 @@ def _service_desk(session: Session, invoice: ReadInvoice, default_slug: str | No
         candidates.append(invoice.buyer_reference.strip().lower())
     if default_slug:
         candidates.append(default_slug)
-    organisation_id = fallback.organisation_id if fallback is not None else None
-    for slug in candidates:
-        query = select(Desk).where(Desk.slug == slug)
-        if organisation_id is not None:
-            query = query.where(Desk.organisation_id == organisation_id)
-        desk = session.execute(query).scalar_one_or_none()
+    for slug in candidates:  # a desk code is unique within its organisation
+        desk = session.execute(select(Desk).where(
+            Desk.slug == slug, Desk.organisation_id == organisation_id)).scalar_one_or_none()
         if desk is not None:
             return desk
     return fallback
@@ -349,7 +347,8 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
         "duplicate_of": invoice.duplicate_of_id})
     routed = False
     if not invoice.blocked and read is not None:
-        desk = _service_desk(session, read, default_desk, actor_desk, engagement)
+        desk = _service_desk(session, read, default_desk, actor_desk, engagement,
+                             organisation_id=organisation_id)
         if desk is not None:
             pdf = read.pdf if read.pdf is not None else _visual_pdf(read, filename, render)
             pdf_name = filename if filename.lower().endswith(".pdf") \

@@ -73,11 +73,13 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
     urgent = bool(payload.get("urgent")) or _step_urgent(document, step)
     if event == "arrival":
         users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now)
+                                         doc_type=document.doc_type, now=now,
+                                         organisation_id=document.organisation_id)
         subject = f"{PREFIX} À traiter : {document.title}"
     elif event == "late":
         users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now)
+                                         doc_type=document.doc_type, now=now,
+                                         organisation_id=document.organisation_id)
         context["due"] = payload.get("due_label", "")
         subject = f"{PREFIX} En retard : {document.title}"
     elif event in ("invoice_deadline", "invoice_late"):  # parapheur.invoices.reminders
@@ -108,7 +110,8 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
             users = [document.author] if document.author.active else []
         else:
             users = services.desk_recipients(session, payload.get("desks", ()),
-                                             doc_type=document.doc_type, now=now)
+                                             doc_type=document.doc_type, now=now,
+                                             organisation_id=document.organisation_id)
         subject = f"{PREFIX} {context['step']} : {document.title}"
     else:
         raise DeliveryError(f"Événement de notification inconnu « {event} ».", permanent=True)

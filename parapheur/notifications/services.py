@@ -133,12 +133,14 @@ def set_preferences(session: Session, user: User, change: PreferenceChange, *,
 
 
 def desk_recipients(session: Session, slugs: Iterable[str], *, doc_type: str | None,
-                    now: datetime) -> list[User]:
-    """Active members of these desks and of the desks they delegate to now (for this type)."""
+                    now: datetime, organisation_id: int) -> list[User]:
+    """Active members of these desks of the organisation and of the desks they delegate to now
+    (for this type)."""
     slugs = list(slugs)
     if not slugs:
         return []
-    desks = list(session.execute(select(Desk).where(Desk.slug.in_(slugs))).scalars())
+    desks = list(session.execute(select(Desk).where(Desk.organisation_id == organisation_id,
+                                                    Desk.slug.in_(slugs))).scalars())
     users: dict[int, User] = {}
     for desk in desks:
         for member in desk.members:

@@ -123,3 +123,31 @@ def orgs_add_budget(slug, code_col, code_bud, label, nomenclature, codique) -> N
                        code_bud=code_bud, label=label, nomenclature=nomenclature,
                        codique=codique, now=now())
     click.echo(f"Budget {code_col}/{code_bud} ajouté à « {slug} ».")
+
+
+@orgs_group.command("add-member")
+@click.argument("slug")
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["administrateur", "agent", "signataire", "auditeur"]),
+              help="Her role in this organisation.")
+def orgs_add_member(slug, username, role) -> None:
+    """Make USERNAME (an account of another organisation) a member of SLUG with ROLE there."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import Role, User
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+    from parapheur.errors import NotFound
+    from parapheur.organisations.services import add_membership, get_organisation
+
+    app = _app()
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            organisation = get_organisation(session, slug)
+            user = session.execute(select(User).where(User.username == username)).scalar()
+            if user is None:
+                raise NotFound(f"Le compte « {username} » n'existe pas.")
+            add_membership(session, organisation, user, Role(role), now=now())
+    click.echo(f"« {username} » est membre de « {slug} » ({role}).")

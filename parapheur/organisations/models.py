@@ -58,4 +58,27 @@ class Budget(Base):
         return self.codique or self.organisation.codique
 
 
-__all__ = ["Organisation", "Budget"]
+
+
+class Membership(Base):
+    """A user's membership of an organisation other than her home one, with her role there.
+
+    Her home organisation (`users.organisation_id`, role `users.role`) needs no row: the rule
+    `organisations.scope.memberships` reads both.
+    """
+
+    __tablename__ = "organisation_memberships"
+    __table_args__ = (UniqueConstraint("user_id", "organisation_id",
+                                       name="uq_organisation_memberships_user_org"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"),
+                                                 index=True)
+    role: Mapped[str] = mapped_column(String(20))  # a accounts.models.Role value
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+__all__ = ["Organisation", "Budget", "Membership"]

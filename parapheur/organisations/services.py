@@ -135,3 +135,23 @@ def sole_organisation(session: Session) -> Organisation:
 def resolve_organisation(session: Session, slug: str | None) -> Organisation:
     """The organisation named by `slug`, or the sole one when no slug is given."""
     return get_organisation(session, slug) if slug else sole_organisation(session)
+
+
+def add_membership(session: Session, organisation: Organisation, user, role, *, now: datetime,
+                   actor=None):
+    """Make `user` (of another organisation) a member of `organisation` with `role` there."""
+    from parapheur.organisations.models import Membership
+
+    if user.home_organisation_id == organisation.id or session.execute(
+            select(Membership.id).where(Membership.user_id == user.id,
+                                        Membership.organisation_id == organisation.id)).first():
+        raise Conflict(f"{user.username} est déjà membre de {organisation.name}.")
+    membership = Membership(user_id=user.id, organisation_id=organisation.id, role=role.value,
+                            created_at=now)
+    session.add(membership)
+    session.flush()
+    audit.record(session, "organisation:member:added", actor=actor,
+                 details={"organisation_id": organisation.id, "user_id": user.id,
+                          "username": user.username, "role": role.value},
+                 clock=lambda: now)
+    return membership

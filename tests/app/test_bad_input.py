@@ -88,7 +88,7 @@ def test_wrong_login_password_is_refused(demo):
            {k: v for k, v in before.items() if not k.startswith(kept)}
     assert len(after["throttles"]) == len(before["throttles"]) + 1
     with demo.app_context():
-        last = get_session().execute(select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
+        last = get_session().execute(select(AuditEvent).order_by(AuditEvent.id.desc())).scalars().first()
         assert last.name == "account:login:failed"
 
 

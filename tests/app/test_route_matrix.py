@@ -21,7 +21,7 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
           "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
           "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1",
-          "page": "1", "annex_id": "1"}
+          "page": "1", "annex_id": "1", "slug": "metropole-demo"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -160,6 +160,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         _row(401, 401, 401, 401, 401, 401, 401),
     ("POST", "/api/v1/webhooks/deliveries/<int:delivery_id>/redeliver"):
         _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/healthz"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/readyz"): _row(200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/organisation"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("GET", "/plateforme"): _row(302, 403, 403, 403, 403, 403, 403),
+    ("POST", "/plateforme/organisations"): _row(302, 403, 403, 403, 403, 403, 403),
+    ("GET", "/login/sso/<slug>"): _row(404, 302, 302, 302, 302, 302, 302),
+    ("GET", "/login/sso/callback"): _row(400, 400, 400, 400, 400, 400, 400),
+    ("GET", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("POST", "/admin/membres"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 

@@ -51,7 +51,7 @@ def test_another_persons_certificate_needs_a_journaled_reason(demo, client_for, 
     with demo.app_context():
         event = get_session().execute(select(AuditEvent).where(
             AuditEvent.name == "account:credential:registered")
-            .order_by(AuditEvent.seq.desc())).scalars().first()
+            .order_by(AuditEvent.id.desc())).scalars().first()
     assert event.details["name_mismatch_reason"] == "Intérim de la signature du maire"
 
 

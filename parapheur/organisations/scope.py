@@ -1,0 +1,120 @@
+"""The organisation a request works in: one place for the rule every page and the API follow.
+
+A user belongs to her home organisation and to those of her memberships (`Membership`); she works
+in one of them at a time, chosen at login or with the header's switcher and kept in the session
+(`SESSION_KEY`). Everything a page lists or reaches is filtered by `current_organisation()` —
+documents through `documents.access`, the other rows (invoices, desks, users, delegations,
+accounting) by their `organisation_id` — so nothing of another organisation is ever visible.
+
+An organisation may refuse local passwords (`sso.models.IdentityProvider.local_passwords`): it
+then accepts only the sessions its own identity provider opened (`may_work_in`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from parapheur.accounts.models import Role, User
+from parapheur.errors import Forbidden, NotFound
+from parapheur.organisations.models import Membership, Organisation
+
+#: Session keys: the organisation the user works in, and how she authenticated.
+SESSION_KEY = "organisation_id"
+AUTH_KEY = "auth"
+PASSWORD = "password"
+
+
+@dataclass(frozen=True)
+class Place:
+    """An organisation the user belongs to, with her role there."""
+
+    organisation: Organisation
+    role: Role
+
+
+def memberships(session: Session, user: User) -> list[Place]:
+    """Her home organisation first, then her other memberships by name."""
+    places = [Place(user.home_organisation, user.home_role)]
+    rows = session.execute(
+        select(Membership).where(Membership.user_id == user.id)
+        .join(Organisation, Organisation.id == Membership.organisation_id)
+        .order_by(Organisation.name)).scalars()
+    places.extend(Place(row.organisation, Role(row.role)) for row in rows
+                  if row.organisation_id != user.home_organisation_id)
+    return places
+
+
+def place_in(session: Session, user: User, organisation_id: int) -> Place | None:
+    """Her membership of that organisation, or None."""
+    return next((p for p in memberships(session, user) if p.organisation.id == organisation_id),
+                None)
+
+
+def members_of(organisation_id: int) -> ColumnElement[bool]:
+    """SQL condition on `User`: a member of the organisation (home or by membership)."""
+    return or_(User.home_organisation_id == organisation_id,
+               User.id.in_(select(Membership.user_id)
+                           .where(Membership.organisation_id == organisation_id)))
+
+
+def may_work_in(session: Session, organisation_id: int, auth: str | None) -> bool:
+    """Whether a session opened by `auth` (PASSWORD or « oidc:ISSUER ») may work there."""
+    from parapheur.sso.models import IdentityProvider
+
+    provider = session.execute(select(IdentityProvider).where(
+        IdentityProvider.organisation_id == organisation_id)).scalar_one_or_none()
+    if provider is None or not provider.enabled or provider.local_passwords:
+        return True
+    return auth == f"oidc:{provider.issuer}"
+
+
+def work_in(session: Session, user: User, organisation_id: int, auth: str | None) -> Place:
+    """Make `user` work in that organisation for this request, or Forbidden/NotFound."""
+    place = place_in(session, user, organisation_id)
+    if place is None:
+        raise NotFound("Cette collectivité n'existe pas ou vous n'en êtes pas membre.")
+    if not may_work_in(session, organisation_id, auth):
+        raise Forbidden(f"{place.organisation.name} n'accepte que la connexion par son "
+                        "fournisseur d'identité : reconnectez-vous par celui-ci.")
+    user.work_as(place.organisation, place.role)
+    return place
+
+
+def first_place(session: Session, user: User, auth: str) -> Place | None:
+    """Where a fresh session opened by `auth` works: the first membership that accepts it."""
+    for place in memberships(session, user):
+        if may_work_in(session, place.organisation.id, auth):
+            return place
+    return None
+
+
+def apply_session(session: Session, user: User, cookie) -> bool:
+    """Work in the session's organisation; False when she no longer may (the session ends)."""
+    organisation_id = cookie.get(SESSION_KEY)
+    if organisation_id is None:
+        return may_work_in(session, user.home_organisation_id, cookie.get(AUTH_KEY))
+    try:
+        work_in(session, user, int(organisation_id), cookie.get(AUTH_KEY))
+    except (NotFound, Forbidden, TypeError, ValueError):
+        return False
+    return True
+
+
+def current_organisation() -> Organisation:
+    """The organisation the current request works in (the logged-in user's working one).
+
+    The one function pages and the API scope their queries with; outside a login it is an error.
+    """
+    from flask_login import current_user
+
+    if not current_user or not current_user.is_authenticated:
+        raise Forbidden("Connectez-vous pour accéder à cette page.")
+    return current_user.organisation
+
+
+def current_organisation_id() -> int:
+    """`current_organisation().id`."""
+    return current_organisation().id
