@@ -50,6 +50,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         _row(302, 404, 404, 400, 400, 400, 400),
     ("POST", "/documents/<int:document_id>/take-back"): _row(302, 404, 404, 409, 409, 409, 409),
     ("POST", "/signatures/batch"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/bannette/lot"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/bannette/lot/confirmer"): _row(302, 400, 400, 400, 400, 400, 400),
     ("GET", "/delegations"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/delegations"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/delegations/<int:delegation_id>/end"): _row(302, 404, 404, 404, 404, 404, 404),
