@@ -100,6 +100,8 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
+    from parapheur.admin.circuits import bp as admin_circuits_bp
+    from parapheur.admin.journal import bp as admin_journal_bp
     from parapheur.documents.views import bp as documents_bp
     from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
@@ -109,6 +111,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(delegations_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_circuits_bp)
+    app.register_blueprint(admin_journal_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(signatures_bp)
     app.register_blueprint(account_bp)

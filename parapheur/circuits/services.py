@@ -173,6 +173,11 @@ def _parse_frozen(version_id: int, source: str) -> Circuit:
     return parse_circuit(source, f"circuit-version-{version_id}")
 
 
+def version_circuit(version: CircuitVersion) -> Circuit:
+    """The circuit definition of a stored version (parsed once per version)."""
+    return _parse_frozen(version.id, version.source)
+
+
 def circuit_of(document: Document) -> Circuit:
     """The circuit definition the document started with (never a later edit)."""
     version = document.circuit_version

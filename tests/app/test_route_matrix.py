@@ -19,7 +19,7 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 # URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
 # can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
-          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv"}
+          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv", "version_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -65,6 +65,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/admin/desks/<int:desk_id>/members"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/admin/desks/<int:desk_id>/members/<int:user_id>/remove"):
         _row(302, 403, 403, 403, 403, 403, 409),
+    ("GET", "/admin/circuits/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/circuits/"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("GET", "/admin/circuits/versions/<int:version_id>"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/circuits/versions/<int:version_id>/activer"):
+        _row(302, 403, 403, 403, 403, 403, 400),
+    ("GET", "/admin/journal/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/journal/verifier"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("GET", "/admin/journal/export.json"): _row(302, 403, 403, 403, 403, 403, 200),
     ("GET", "/account"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/account/notifications"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/account/password"): _row(302, 403, 403, 403, 403, 403, 403),
