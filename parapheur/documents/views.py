@@ -35,7 +35,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.documents import access, batch, services, trays
+from parapheur.documents import access, batch, search, services, trays
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import Forbidden, ParapheurError
@@ -197,9 +197,10 @@ def listing():
     query = select(Document).where(
         Document.id.in_(access.visible_documents(session, current_user, moment)))
     text = request.args.get("q", "").strip()[:200]
-    for word in text.split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
+    words = search.query_words(text)
+    if words:  # the inbox's rule: title and metadata, whatever the accents
+        query = query.where(search.matches(Document.search_text, words,
+                                           session.get_bind().dialect.name))
     status = request.args.get("status", "")
     if status:
         try:

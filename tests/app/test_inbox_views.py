@@ -177,3 +177,29 @@ def test_a_wrong_filter_is_a_clear_400_keeping_what_was_typed(demo, client_for):
         page = page_text(response)
         assert message in page, (query, page[:2000])
     assert 'value="douze"' in page_text(dgs.get("/?montant_min=douze"))
+
+
+def test_migration_0016_fills_the_amounts_and_search_texts_the_service_keeps(demo, clock,
+                                                                            sample_pdf):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from parapheur.db import alembic_config
+
+    invoice = _invoices(demo, sample_pdf, clock, ["1234.5"], fournisseur="Électricité Sud")[0]
+
+    def kept() -> dict[int, tuple]:
+        with demo.app_context():
+            return {row.id: (row.amount, row.search_text) for row in get_session().execute(
+                select(Document.id, Document.amount, Document.search_text)).all()}
+
+    before = kept()
+    assert before[invoice][0] == Decimal("1234.50")
+    assert "electricite sud" in before[invoice][1]
+    assert before[1][0] is None and before[1][1].startswith("deliberation")
+    config = alembic_config(demo.config["DATABASE_URL"])
+    demo.extensions["parapheur.engine"].dispose()
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0016")
+                      .down_revision)
+    command.upgrade(config, "head")
+    assert kept() == before
