@@ -64,8 +64,11 @@ def _show(version_id: int, error: str | None = None, status: int = 200):
     version = versions.get_version(session, version_id)
     circuit = versions.parsed(version)
     registry = versions.desk_registry(session, current_user.organisation_id)
+    check = versions.check_version(session, version,
+                                   organisation_id=current_user.organisation_id,
+                                   exporters=current_app.extensions[EXPORTERS_KEY])
     return render_template(
-        "admin/circuit_version.html", version=version, circuit=circuit, error=error,
+        "admin/circuit_version.html", version=version, circuit=circuit, error=error, check=check,
         diagram=Markup(graph.render_svg(circuit, desk_labels=registry)),
         typology=versions.typology_circuits(session, current_user.organisation_id,
                                             current_workflows_dir()),
@@ -93,7 +96,8 @@ def activate(version_id: int):
     try:
         with transaction(session):
             versions.activate(session, version, doc_type=doc_type, doc_subtype=doc_subtype,
-                              actor=current_user, now=now(), directory=current_workflows_dir())
+                              actor=current_user, now=now(), directory=current_workflows_dir(),
+                              exporters=current_app.extensions[EXPORTERS_KEY])
     except ParapheurError as exc:
         return _show(version_id, exc.message, exc.status)
     flash(f"Les nouveaux documents « {doc_type} / {doc_subtype} » suivront le circuit "

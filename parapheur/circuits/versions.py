@@ -114,9 +114,21 @@ def parsed(version: CircuitVersion) -> Circuit:
     return circuits.version_circuit(version)
 
 
+def check_version(session: Session, version: CircuitVersion, *, organisation_id: int,
+                  exporters: Mapping[str, Exporter]) -> UploadCheck:
+    """A stored version checked again now (a desk or an exporter may have gone since)."""
+    return check_upload(session, version.source, f"{version.circuit_id}.yaml",
+                        organisation_id=organisation_id, exporters=exporters)
+
+
 def activate(session: Session, version: CircuitVersion, *, doc_type: str, doc_subtype: str,
-             actor: User, now: datetime, directory: Path) -> CircuitActivation:
-    """New documents of this type / sous-type follow `version`; journaled, history kept."""
+             actor: User, now: datetime, directory: Path,
+             exporters: Mapping[str, Exporter]) -> CircuitActivation:
+    """New documents of this type / sous-type follow `version`; journaled, history kept.
+
+    The version is checked again first: one naming a desk or an exporter that no longer exists
+    is refused with its problems.
+    """
     entry = circuits.typology_entry(directory, doc_type, doc_subtype)
     if entry is None:
         raise ParapheurError(f"Type / sous-type inconnu : « {doc_type[:100]} / "
@@ -128,6 +140,11 @@ def activate(session: Session, version: CircuitVersion, *, doc_type: str, doc_su
     if source_version(version.source) != version.version:
         raise ParapheurError("Cette version a été modifiée depuis son enregistrement : "
                              "elle ne peut pas être activée.", status=409)
+    check = check_version(session, version, organisation_id=actor.organisation_id,
+                          exporters=exporters)
+    if not check.ok:
+        raise ParapheurError(f"Cette version a {len(check.problems)} problème(s) aujourd'hui "
+                             f"(premier : {check.problems[0]}) : elle ne peut pas être activée.")
     previous = circuits.active_version(session, actor.organisation_id, doc_type, doc_subtype)
     if previous is None:
         previous_label = f"{entry.circuit} (fichiers)"
@@ -164,10 +181,10 @@ def typology_circuits(session: Session, organisation_id: int,
                       directory: Path) -> list[TypologyCircuit]:
     """Every type / sous-type with the circuit version new documents of it follow."""
     latest: dict[tuple[str, str], CircuitActivation] = {}
-    for activation in session.execute(
+    for row in session.execute(
             select(CircuitActivation).where(CircuitActivation.organisation_id == organisation_id)
             .order_by(CircuitActivation.id)).scalars():
-        latest[(activation.doc_type, activation.doc_subtype)] = activation
+        latest[(row.doc_type, row.doc_subtype)] = row
     result = []
     for entry in circuits.catalogue(directory).typology.entries.values():
         activation = latest.get((entry.type, entry.code))

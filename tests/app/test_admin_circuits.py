@@ -132,3 +132,28 @@ def test_uploading_the_same_text_twice_keeps_one_version(demo, client_for):
             CircuitVersion.title == "Délibération avec visa des finances")).scalar_one()
     assert rows == 1
     assert workflows_dir_for(demo.config).is_dir()  # the files are never written to
+
+
+def test_a_version_naming_a_desk_gone_since_is_shown_with_its_problem_and_not_activated(
+        demo, client_for):
+    from sqlalchemy import update
+
+    from parapheur.accounts.models import Desk
+    from parapheur.db import transaction
+
+    admin = client_for("admin")
+    location = _upload(admin, WITH_FINANCES).headers["Location"]
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            session.execute(update(Desk).where(Desk.slug == "finances")
+                            .values(slug="finances-ancien"))
+    page = page_text(admin.get(location))
+    found = re.search(r"problème\(s\) aujourd.hui.*?</div>", page, re.S)
+    assert found, page[page.find("verification") - 200:page.find("verification") + 800]
+    assert re.search(r"deliberation\.yaml:\d+:\d+: .*finances", found.group(0)), found.group(0)
+    refused = admin.post(f"{location}/activer", data={"csrf_token": csrf_from(page),
+                                                      "typology": "ACTES/DELIBERATION"})
+    assert refused.status_code == 400
+    assert "ne peut pas être activée" in page_text(refused)
+    assert _count(demo, CircuitActivation) == 0
