@@ -4,7 +4,8 @@
   `parapheur.documents.search`), filled here for existing documents;
 - the keyset indexes of the other sort orders (date, amount, title);
 - on PostgreSQL, a GIN full-text index over `search_text`;
-- `circuit_activations`: the circuit version an administrator chose for a type / sous-type.
+- `circuit_activations`: the circuit version an administrator chose for a type / sous-type;
+- the journal page's index on `audit_events.actor_id`.
 
 Revision ID: 0016
 Revises: 0013
@@ -59,6 +60,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_circuit_activations_typology", "circuit_activations",
                     ["organisation_id", "doc_type", "doc_subtype", "id"], unique=False)
+    op.create_index(op.f("ix_audit_events_actor_id"), "audit_events", ["actor_id"], unique=False)
     _fill_documents()
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"CREATE INDEX {FULL_TEXT_INDEX} ON documents "
@@ -91,6 +93,7 @@ def _fill_documents() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP INDEX IF EXISTS {FULL_TEXT_INDEX}")
+    op.drop_index(op.f("ix_audit_events_actor_id"), table_name="audit_events")
     op.drop_index("ix_circuit_activations_typology", table_name="circuit_activations")
     op.drop_table("circuit_activations")
     with op.batch_alter_table("documents", schema=None) as batch_op:
