@@ -28,6 +28,20 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return number
+
+
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 3600:
+        raise ValueError("must be a number of seconds between 0 and 3600")
+    return number
+
+
 def _boolean(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -76,6 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Directory for the database, the document store and the demo PKI (default: ./var)."),
     Setting("DATABASE_URL", "PARAPHEUR_DATABASE_URL", _database_url,
             "SQLAlchemy URL (default: sqlite under DATA_DIR; PostgreSQL: postgresql+psycopg://…)."),
+    Setting("DATABASE_POOL_SIZE", "PARAPHEUR_DATABASE_POOL_SIZE", _positive_int,
+            "Database connections each process keeps open (default: 5)."),
+    Setting("DATABASE_MAX_OVERFLOW", "PARAPHEUR_DATABASE_MAX_OVERFLOW", _non_negative_int,
+            "Connections opened beyond the pool under load, closed afterwards (default: 10)."),
+    Setting("DATABASE_POOL_TIMEOUT", "PARAPHEUR_DATABASE_POOL_TIMEOUT", _positive_seconds,
+            "Seconds a request waits for a free connection before answering 503 (default: 5)."),
     Setting("SECRET_KEY", "PARAPHEUR_SECRET_KEY", str,
             "Key that signs sessions and CSRF tokens (default: generated once into DATA_DIR/secret_key)."),
     Setting("MAX_UPLOAD_MB", "PARAPHEUR_MAX_UPLOAD_MB", _positive_int,
@@ -233,6 +253,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATA_DIR": (Path.cwd() / "var").resolve(),
         "DATABASE_URL": None,
         "SECRET_KEY": None,
+        "DATABASE_POOL_SIZE": 5,
+        "DATABASE_MAX_OVERFLOW": 10,
+        "DATABASE_POOL_TIMEOUT": 5.0,
         "MAX_UPLOAD_MB": 50,
         "SESSION_HOURS": 8,
         "SESSION_IDLE_MINUTES": 60,

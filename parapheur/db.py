@@ -78,11 +78,18 @@ def secure_sqlite_file(url: str) -> None:
         os.close(fd)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets a private file, foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10,
+                pool_timeout: float = 5.0) -> Engine:
+    """Create an engine; SQLite gets a private file, foreign keys, WAL and a busy timeout.
+
+    A request that waits `pool_timeout` seconds for a connection gets sqlalchemy's TimeoutError,
+    answered 503 with Retry-After by the web layer.
+    """
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         secure_sqlite_file(url)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(url, connect_args={"timeout": 30}, **({} if memory else pool))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -92,7 +99,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 # Key of the application's settings in `Session.info` (see parapheur.create_app).
@@ -101,7 +108,10 @@ SETTINGS_KEY = "parapheur.settings"
 
 def init_app(app: Flask) -> None:
     """Attach an engine and a session factory to the app; close the request session on teardown."""
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"],
+                         pool_size=app.config.get("DATABASE_POOL_SIZE", 5),
+                         max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 10),
+                         pool_timeout=app.config.get("DATABASE_POOL_TIMEOUT", 5.0))
     app.extensions["parapheur.engine"] = engine
     app.extensions["parapheur.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

@@ -6,6 +6,7 @@ from flask import Flask, make_response, redirect, render_template, request, url_
 from flask_babel import gettext
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
@@ -74,6 +75,13 @@ def _organisation_name() -> str:
     return current_app.config.get("ORGANISATION_NAME") or "Parapheur"
 
 
+#: Seconds a client is asked to wait when every database connection is taken.
+POOL_RETRY_AFTER = 5
+POOL_EXHAUSTED = ("Le service est momentanément saturé : toutes les connexions à la base de "
+                  "données sont occupées et la page n'a pas pu être servie. Réessayez dans "
+                  "quelques secondes.")
+
+
 def _error_page(status: int, title: str, message: str):
     if request.accept_mimetypes.best == "application/json":
         return {"error": message, "status": status}, status
@@ -97,6 +105,8 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
     from parapheur.documents.reading_views import bp as reading_bp
+    from parapheur.admin.circuit_views import bp as admin_circuits_bp
+    from parapheur.admin.journal_views import bp as admin_journal_bp
     from parapheur.documents.views import bp as documents_bp
     from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
@@ -107,6 +117,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(delegations_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_circuits_bp)
+    app.register_blueprint(admin_journal_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(reading_bp)
     app.register_blueprint(signatures_bp)
@@ -155,6 +167,22 @@ def init_app(app: Flask) -> None:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(PoolTimeout)
+    def _pool_exhausted(exc: PoolTimeout):
+        # Every connection is taken: say so and when to come back, without touching the
+        # database again (the usual error page reads the user's organisation).
+        app.logger.warning("Connection pool exhausted on %s %s", request.method, request.path)
+        if request.accept_mimetypes.best == "application/json":
+            response = make_response({"error": POOL_EXHAUSTED, "status": 503}, 503)
+        else:
+            # Not render_template: its context processors would load the user from the database.
+            page = app.jinja_env.get_template("pages/unavailable.html").render(
+                message=POOL_EXHAUSTED, url_for=url_for, request=request)
+            response = make_response(page, 503)
+        response.headers["Retry-After"] = str(POOL_RETRY_AFTER)
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(CSRFError)

@@ -78,6 +78,7 @@ def list_documents(args):
              else access.visible_documents(session, user, moment))
     query = access.filtered(
         select(Document).where(Document.id.in_(scope)), text=args.get("q", "").strip(),
+        dialect=session.get_bind().dialect.name,
         status=DocumentStatus(args["status"]) if args.get("status") else None,
         doc_type=args.get("type", ""))
     if args.get("after"):

@@ -19,8 +19,12 @@ SEAL_NAME = "sceau.pdf"
 EVIDENCE_KEY = "/ParapheurEvidence"  # catalog entry of sceau.pdf carrying the manifest's SHA-256
 
 
-def check_journal_slice(journal: dict[str, Any]) -> list[str]:
-    """Problems found in a journal slice (empty when every hash holds and chains up)."""
+def check_journal_slice(journal: dict[str, Any], *, one_document: bool = True) -> list[str]:
+    """Problems found in a journal slice (empty when every hash holds and chains up).
+
+    `one_document`: every event must be of the slice's document (an evidence bundle's); an
+    export of the journal page (`audit.journal.export_slice`) may span several.
+    """
     problems: list[str] = []
     skeleton = {link["seq"]: link for link in journal.get("chain", [])}
     seqs = sorted(skeleton)
@@ -37,7 +41,8 @@ def check_journal_slice(journal: dict[str, Any]) -> list[str]:
         link = skeleton.get(seq)
         if link is None or link["hash"] != entry["hash"] or link["prev_hash"] != entry["prev_hash"]:
             problems.append(f"l'événement n°{seq} n'est pas à sa place dans la chaîne")
-        if entry.get("content", {}).get("document_id") != journal.get("document_id"):
+        if one_document and (entry.get("content", {}).get("document_id")
+                             != journal.get("document_id")):
             problems.append(f"l'événement n°{seq} concerne un autre document")
     return problems
 

@@ -27,7 +27,8 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     name: Mapped[str] = mapped_column(String(100), index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Indexed for the journal page's filter by user (parapheur.audit.journal).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     actor_label: Mapped[str | None] = mapped_column(String(200))
     document_id: Mapped[int | None] = mapped_column(Integer, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)

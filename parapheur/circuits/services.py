@@ -29,7 +29,7 @@ from parapheur.circuits import engine
 from parapheur.circuits.definition import SYSTEM_DESK, Circuit, load_directory, parse_circuit
 from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, StepNotCurrent
 from parapheur.circuits.guards import coerce, expected_value
-from parapheur.circuits.models import StepAction
+from parapheur.circuits.models import CircuitActivation, StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
 from parapheur.documents import reading
 from parapheur.documents.models import (
@@ -81,11 +81,34 @@ def catalogue(directory: Path) -> Catalogue:
     return loaded
 
 
-def circuit_for_typology(directory: Path, doc_type: str, doc_subtype: str) -> tuple[Circuit, str]:
-    """The circuit (and its source text) that documents of this type / sous-type follow."""
+def circuit_for_typology(directory: Path, doc_type: str, doc_subtype: str, *,
+                         session: Session | None = None,
+                         organisation_id: int | None = None) -> tuple[Circuit, str]:
+    """The circuit (and its source text) that new documents of this type / sous-type follow.
+
+    With a session and an organisation, the circuit version an administrator last activated for
+    that type / sous-type (`CircuitActivation`) wins over the workflows directory's typology.
+    """
     current = catalogue(directory)
-    circuit = current.circuits[current.typology.circuit_for(doc_type, doc_subtype)]
+    name = current.typology.circuit_for(doc_type, doc_subtype)  # an unknown typology stops here
+    if session is not None and organisation_id is not None:
+        active = active_version(session, organisation_id, doc_type, doc_subtype)
+        if active is not None:
+            return _parse_frozen(active.id, active.source), active.source
+    circuit = current.circuits[name]
     return circuit, circuit.source
+
+
+def active_version(session: Session, organisation_id: int, doc_type: str,
+                   doc_subtype: str) -> CircuitVersion | None:
+    """The circuit version last activated for this type / sous-type, if any (else the files')."""
+    return session.execute(
+        select(CircuitVersion).join(CircuitActivation,
+                                    CircuitActivation.circuit_version_id == CircuitVersion.id)
+        .where(CircuitActivation.organisation_id == organisation_id,
+               CircuitActivation.doc_type == doc_type,
+               CircuitActivation.doc_subtype == doc_subtype)
+        .order_by(CircuitActivation.id.desc()).limit(1)).scalar_one_or_none()
 
 
 def typology_choices(directory: Path) -> list[tuple[str, str]]:
@@ -156,6 +179,11 @@ def clean_metadata(session: Session, circuit: Circuit, raw: Mapping[str, Any], *
 @lru_cache(maxsize=256)
 def _parse_frozen(version_id: int, source: str) -> Circuit:
     return parse_circuit(source, f"circuit-version-{version_id}")
+
+
+def version_circuit(version: CircuitVersion) -> Circuit:
+    """The circuit definition of a stored version (parsed once per version)."""
+    return _parse_frozen(version.id, version.source)
 
 
 def circuit_of(document: Document) -> Circuit:

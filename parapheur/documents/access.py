@@ -23,7 +23,9 @@ A document the user may not see is answered exactly like one that does not exist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -106,25 +108,36 @@ def actionable_documents(session: Session, user: User | None, now: datetime) -> 
                                      or_(*conditions))
 
 
-def tray_page(documents: Select, *, after: tuple[datetime | None, int] | None,
-              size: int) -> Select:
+#: The trays' sort orders: URL name → column (each has a (status, column, id) keyset index).
+TRAY_SORTS = {"echeance": Document.due_at, "depot": Document.created_at,
+              "montant": Document.amount, "titre": Document.title}
+
+
+def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
+              sort: str = "echeance", descending: bool = False,
+              where: Sequence[ColumnElement[bool]] = ()) -> Select:
     """`size` documents in progress among `documents` (a `SELECT documents.id`), keyset order.
 
-    By deadline (the most overdue first, those without one last), then id; `after` is the
-    (deadline, id) of the last document of the previous page. Never OFFSET: every page costs the
-    same, the index `ix_documents_status_due_at_id` gives the order.
+    By `sort` (TRAY_SORTS: deadline — the most overdue first —, deposit date, amount or title),
+    ascending or descending, those without a value last, then id in the same direction; `after`
+    is the (sort value, id) of the last document of the previous page. Never OFFSET: every page
+    costs the same, the index `ix_documents_status_<column>_id` gives the order. `where` adds the
+    tray's filters.
     """
+    key = TRAY_SORTS[sort]
     query = select(Document).where(Document.status == DocumentStatus.IN_PROGRESS,
-                                   Document.id.in_(documents))
+                                   Document.id.in_(documents), *where)
     if after is not None:
-        last_due, last_id = after
-        if last_due is None:
-            query = query.where(Document.due_at.is_(None), Document.id > last_id)
+        last_value, last_id = after
+        beyond_id = Document.id < last_id if descending else Document.id > last_id
+        if last_value is None:
+            query = query.where(key.is_(None), beyond_id)
         else:
-            query = query.where(or_(Document.due_at > last_due,
-                                    and_(Document.due_at == last_due, Document.id > last_id),
-                                    Document.due_at.is_(None)))
-    return query.order_by(Document.due_at.asc().nulls_last(), Document.id.asc()).limit(size)
+            beyond = key < last_value if descending else key > last_value
+            query = query.where(or_(beyond, and_(key == last_value, beyond_id), key.is_(None)))
+    if descending:
+        return query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size)
+    return query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size)
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,
@@ -147,12 +160,15 @@ def is_visible(session: Session, user: User | None, document_id: int, *, now: da
     ).first() is not None
 
 
-def filtered(query: Select, *, text: str = "", status: DocumentStatus | None = None,
-             doc_type: str = "") -> Select:
-    """The documents list's filters (words of the title, state, type), for pages and the API."""
-    for word in text.split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
+def filtered(query: Select, *, dialect: str, text: str = "",
+             status: DocumentStatus | None = None, doc_type: str = "") -> Select:
+    """The documents list's filters (words of the title and metadata, whatever the accents, as
+    the inbox searches: `documents.search`; state; type), for pages and the API."""
+    from parapheur.documents import search
+
+    words = search.query_words(text)
+    if words:
+        query = query.where(search.matches(Document.search_text, words, dialect))
     if status is not None:
         query = query.where(Document.status == status)
     if doc_type:

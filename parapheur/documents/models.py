@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -12,9 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,7 +61,16 @@ class Document(Base):
 
     __tablename__ = "documents"
     # The « À traiter » tray's keyset order: deadline, then id, among documents in progress.
-    __table_args__ = (Index("ix_documents_status_due_at_id", "status", "due_at", "id"),)
+    # The « À traiter » tray's keyset orders (deadline, date, amount, title), then id, among
+    # documents in progress.
+    __table_args__ = (Index("ix_documents_status_due_at_id", "status", "due_at", "id"),
+                      Index("ix_documents_status_created_at_id", "status", "created_at", "id"),
+                      Index("ix_documents_status_amount_id", "status", "amount", "id"),
+                      Index("ix_documents_status_title_id", "status", "title", "id"),
+                      # PostgreSQL's full-text search over the normalised text (documents.search).
+                      Index("ix_documents_search_text_fts",
+                            func.to_tsvector(literal_column("'simple'"), text("search_text")),
+                            postgresql_using="gin").ddl_if(dialect="postgresql"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -73,6 +87,11 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # The current step's deadline while in progress (the run state's `due`): the trays' order.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The amount of its first « montant… » decimal field (documents.search): the trays' sort
+    # and amount filter.
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    # Title and metadata values, lower-cased and without accents (documents.search): the search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
     # Optimistic lock: of two concurrent actions on the same document, exactly one commits.
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
 

@@ -14,6 +14,7 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.circuits import engine
 from parapheur.circuits import services as circuits
+from parapheur.documents import search
 from parapheur.documents.models import (
     Document,
     DocumentStatus,
@@ -53,7 +54,9 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     if not title:
         raise ParapheurError("Le titre du document est obligatoire.")
     bounded(filename, field="file", label="Nom du fichier", kind="filename")
-    circuit, source = circuits.circuit_for_typology(circuits_dir, doc_type, doc_subtype)
+    circuit, source = circuits.circuit_for_typology(circuits_dir, doc_type, doc_subtype,
+                                                    session=session,
+                                                    organisation_id=author.organisation_id)
     info = inspect_pdf(data)
     metadata = dict(metadata or {})
     frozen = circuits.freeze(session, circuit, source, now=now)
@@ -64,7 +67,9 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     document = Document(
         organisation_id=author.organisation_id, title=title, doc_type=doc_type, doc_subtype=doc_subtype, meta=metadata,
         status=DocumentStatus.IN_PROGRESS, author=author, author_desk=author_desk,
-        circuit_version=frozen, run_state=started.state.to_json(), created_at=now, updated_at=now)
+        circuit_version=frozen, run_state=started.state.to_json(), created_at=now, updated_at=now,
+        amount=search.document_amount(circuit, metadata),
+        search_text=search.search_text(title, metadata))
     document.versions.append(DocumentVersion(
         number=1, kind=VersionKind.ORIGINAL, filename=clean_filename(filename), sha256=sha256,
         size=len(data), page_count=info.page_count, created_at=now, created_by=author))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -25,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
-from parapheur.accounts.models import Desk, Role
+from parapheur.accounts.models import Desk, Role, User
 from parapheur.accounts.services import acting_rights
 from parapheur.audit import services as audit
 from parapheur.audit.evidence import export_document
@@ -37,7 +36,7 @@ from parapheur.circuits.models import StepAction
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.documents import access, annexes, reading_views, services
+from parapheur.documents import access, annexes, batch, reading_views, services, trays
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.errors import Forbidden, ParapheurError
@@ -69,29 +68,14 @@ def typology_label(doc_type: str, doc_subtype: str) -> str:
 INBOX_PAGE_SIZE = 50
 
 
-def _tray_cursor(args) -> tuple[datetime | None, int] | None:
-    """The (deadline, id) after which the « suivant » page starts, from ?apres=ID&echeance=ISO."""
-    raw_id = args.get("apres", "")
-    if not raw_id:
-        return None
-    raw_due = args.get("echeance", "")[:40]
-    try:
-        last_id = int(raw_id[:20])
-        last_due = datetime.fromisoformat(raw_due) if raw_due else None
-    except ValueError:
-        raise ParapheurError("Page de la bannette invalide : revenez à la première page.") from None
-    if last_due is not None and last_due.tzinfo is None:
-        raise ParapheurError("Page de la bannette invalide : revenez à la première page.")
-    return last_due, last_id
-
-
 @bp.route("/")
 @login_required
 def inbox():
-    """The bannettes: to process (late ones first, by deadline, 50 a page), mine, processed.
+    """The bannettes: to process (sorted, filtered, searched, 50 a page), mine, processed.
 
-    A constant number of queries whatever the number of documents: who may act is decided in SQL
-    (`access.actionable_documents`), the page is read by keyset, the circuits in one query.
+    A constant number of queries whatever the number of documents and the filters: who may act
+    is decided in SQL (`access.actionable_documents`), the page is read by keyset in the chosen
+    order (`trays.TrayQuery`), the circuits in one query.
     """
     return render_inbox()
 
@@ -111,9 +95,18 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     moment = now()
     actionable = access.actionable_documents(session, current_user, moment)
     visible = access.visible_documents(session, current_user, moment)
-    cursor = _tray_cursor(request.args)
+    filter_error = None
+    try:
+        view = trays.TrayQuery.from_args(request.args)
+        cursor = view.cursor(request.args)
+    except trays.TrayQueryError as exc:
+        # The page still answers, unfiltered, with the message beside what was typed.
+        filter_error, status = exc.message, exc.status
+        view, cursor = trays.TrayQuery(), None
+    dialect = session.get_bind().dialect.name
     page = session.execute(
-        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1)
+        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1, sort=view.sort,
+                         descending=view.descending, where=view.conditions(dialect))
         .options(selectinload(Document.circuit_version))
     ).scalars().all()
     has_next = len(page) > INBOX_PAGE_SIZE
@@ -125,34 +118,52 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
                                                         now=moment, rights=rights):
             late = pending.due is not None and moment > pending.due
             to_process.append((document, pending, capacity, late))
-    next_args = None
-    if has_next:
-        last = page[-1]
-        next_args = {"apres": last.id,
-                     "echeance": last.due_at.isoformat() if last.due_at else ""}
+    next_args = {**view.args(), **view.cursor_args(page[-1])} if has_next else None
     mine_query = select(Document).where(Document.author_id == current_user.id,
                                         Document.id.in_(visible))
     processed_query = select(Document).where(Document.id.in_(visible), Document.id.in_(
         select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
     tray = select(Document).where(Document.id.in_(actionable))
+    filtered_tray = tray.where(Document.status == DocumentStatus.IN_PROGRESS,
+                               *view.conditions(dialect))
     counts = session.execute(select(
         _count(tray), _count(tray.where(Document.due_at < moment)),
         _count(mine_query), _count(mine_query.where(
             Document.status == DocumentStatus.IN_PROGRESS, Document.due_at < moment)),
-        _count(processed_query))).one()
+        _count(processed_query), _count(filtered_tray))).one()
     mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
                            .limit(50)).scalars().all()
     processed = session.execute(processed_query.order_by(Document.updated_at.desc(),
                                                          Document.id.desc())
                                 .limit(50)).scalars().all()
+    # The authors the « Déposé par » filter offers: those of the documents waiting for the user.
+    authors = session.execute(
+        select(User.id, User.full_name).where(User.id.in_(
+            select(Document.author_id).where(Document.id.in_(actionable))))
+        .order_by(User.full_name, User.id)).all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
                            processed=processed, late_ids=late_ids, to_process_count=counts[0],
                            late_count=counts[1], mine_count=counts[2], mine_late_count=counts[3],
-                           processed_count=counts[4], next_args=next_args,
-                           first_page=cursor is None, batch=batch,
+                           processed_count=counts[4], filtered_count=counts[5],
+                           next_args=next_args, first_page=cursor is None, view=view,
+                           view_args=view.args(), filter_error=filter_error,
+                           raw_filters=request.args if filter_error else view_form(view),
+                           authors=authors, sorts=trays.SORT_LABELS,
+                           typology=circuits.typology_choices(current_workflows_dir()),
+                           types=list(circuits.catalogue(current_workflows_dir())
+                                      .typology.types().items()), batch=batch,
                            token_notice=_token_notice(session, [p for _, p, _, _ in to_process])
                            ), status
+
+
+def view_form(view: trays.TrayQuery) -> dict[str, str]:
+    """The filter form's values for a view (what the user typed, as read back)."""
+    values = view.args()
+    for name in ("montant_min", "montant_max"):
+        if name in values:
+            values[name] = values[name].replace(".", ",")
+    return values
 
 
 def _count(query: Select):
@@ -210,7 +221,8 @@ def listing():
     except ValueError:
         raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
     doc_type = request.args.get("type", "")
-    query = access.filtered(query, text=text, status=chosen, doc_type=doc_type)
+    query = access.filtered(query, text=text, status=chosen, doc_type=doc_type,
+                            dialect=session.get_bind().dialect.name)
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
@@ -267,8 +279,9 @@ def new_document():
     if form["typology"]:
         doc_type, _, doc_subtype = form["typology"].partition("/")
         try:
-            circuit, _ = circuits.circuit_for_typology(current_workflows_dir(), doc_type,
-                                                         doc_subtype)
+            circuit, _ = circuits.circuit_for_typology(
+                current_workflows_dir(), doc_type, doc_subtype, session=session,
+                organisation_id=current_user.organisation_id)
             fields = _form_fields(session, circuit, source)
         except CircuitError as exc:
             error, status = exc.message, exc.status
@@ -513,3 +526,46 @@ def _decide(document_id: int, step: str, decision: str, done_message: str):
                               entered=reason or "")
     flash(done_message, "success")
     return redirect(url_for("documents.inbox"))
+
+
+def _batch_decision() -> tuple[str, str]:
+    """The batch's action as the page names it (visa, rejet) and as the engine does."""
+    action = request.form.get("action", "")
+    if action not in batch.DECISIONS:
+        raise ParapheurError("Choisissez « Viser la sélection » ou « Rejeter la sélection ».")
+    return action, batch.DECISIONS[action]
+
+
+@bp.route("/bannette/lot", methods=["POST"])
+@login_required
+def batch_summary():
+    """The summary of a batch visa or rejection: the ticked documents, before anything changes."""
+    action, decision = _batch_decision()
+    items = batch.parse_items(request.form.getlist("items"))
+    lines = batch.summarise(get_session(), items, actor=current_user, decision=decision,
+                            now=now())
+    return render_template("pages/batch_decision.html", action=action, lines=lines,
+                           reason="", error=None)
+
+
+@bp.route("/bannette/lot/confirmer", methods=["POST"])
+@login_required
+def batch_confirm():
+    """Give the visa on (or reject) each confirmed document; a result line per document."""
+    action, decision = _batch_decision()
+    items = batch.parse_items(request.form.getlist("items"))
+    session = get_session()
+    reason = (request.form.get("reason") or "").strip()
+    error = None
+    if request.form.get("reviewed") != "1":
+        error = "Confirmez avoir pris connaissance des documents sélectionnés."
+    elif decision == "reject" and not reason:
+        error = "Le motif du rejet est obligatoire."
+    if error is not None:
+        lines = batch.summarise(session, items, actor=current_user, decision=decision, now=now())
+        return render_template("pages/batch_decision.html", action=action, lines=lines,
+                               reason=reason[:2000], error=error), 400
+    outcomes = batch.decide(session, items, actor=current_user, decision=decision, now=now(),
+                            reason=reason or None)
+    return render_template("pages/batch_result.html", action=action, outcomes=outcomes,
+                           done=sum(1 for o in outcomes if o.done))

@@ -35,7 +35,9 @@
     if (root.dataset.items) { return root.dataset.items.split(" "); }
     const form = document.getElementById(root.dataset.form);
     if (!form) { return []; }
-    return Array.from(form.querySelectorAll("input[name=items]:checked")).map((box) => box.value);
+    // The inbox's boxes also tick visa steps (batch visa): the card signs the signature ones.
+    return Array.from(form.querySelectorAll("input[name=items]:checked:not([data-action=visa])"))
+      .map((box) => box.value);
   }
 
   function reviewed(root) {

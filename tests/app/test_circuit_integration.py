@@ -237,7 +237,9 @@ def test_late_documents_are_marked_and_listed_first(demo, client_for, sample_pdf
     dgs = client_for("dgs")  # days later: a new login
     html = page_text(dgs.get("/"))
     section = html[html.index('id="a-traiter"'):html.index('id="mes-documents"')]
-    rows = re.findall(r"<tr( class=\"late\")?>\s*<td>(.*?)</td>", section, re.S)
+    # Each row: its selection box (batch visa / signature), then the title.
+    rows = re.findall(r"<tr( class=\"late\")?[^>]*>\s*<td>(?:<input[^>]*>)?</td>\s*<td>(.*?)</td>",
+                      section, re.S)
     titles = [(bool(late), re.sub(r"<[^>]+>", "", cell).strip()) for late, cell in rows]
     assert titles[0] == (True, "En retard Arrêté en retard")
     assert all(not late for late, _ in titles[1:])

@@ -24,6 +24,8 @@ def test_auditor_sees_every_document_and_filters_them(demo, client_for):
     assert page.count("Dossier de preuve (.zip)") == 3
     page = page_text(auditor.get("/documents?q=médiathèque"))
     assert "1 document" in page and "Tarifs de la médiathèque" in page
+    page = page_text(auditor.get("/documents?q=MEDIATHEQUE"))  # accents and case aside
+    assert "1 document" in page and "Tarifs de la médiathèque" in page
     assert "0 document" in page_text(auditor.get("/documents?status=rejete"))
     assert "3 documents" in page_text(auditor.get("/documents?type=ACTES&status=en_cours"))
     assert "0 document" in page_text(auditor.get("/documents?q=100%25"))  # % is literal

@@ -21,7 +21,7 @@ ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin"
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
           "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
           "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1",
-          "page": "1", "annex_id": "1", "slug": "metropole-demo"}
+          "page": "1", "annex_id": "1", "slug": "metropole-demo", "version_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -67,6 +67,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/documents/<int:document_id>/cancel"): _row(302, 404, 404, 403, 400, 403, 403),
     ("POST", "/documents/<int:document_id>/file"): _row(302, 404, 404, 403, 400, 403, 403),
     ("POST", "/signatures/batch"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/bannette/lot"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/bannette/lot/confirmer"): _row(302, 400, 400, 400, 400, 400, 400),
     ("GET", "/delegations"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/delegations"): _row(302, 400, 400, 400, 400, 400, 400),
     ("POST", "/delegations/<int:delegation_id>/end"): _row(302, 404, 404, 404, 404, 404, 404),
@@ -80,6 +82,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/admin/desks/<int:desk_id>/members"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/admin/desks/<int:desk_id>/members/<int:user_id>/remove"):
         _row(302, 403, 403, 403, 403, 403, 409),
+    ("GET", "/admin/circuits/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/circuits/"): _row(302, 403, 403, 403, 403, 403, 400),
+    ("GET", "/admin/circuits/versions/<int:version_id>"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/circuits/versions/<int:version_id>/activer"):
+        _row(302, 403, 403, 403, 403, 403, 400),
+    ("GET", "/admin/journal/"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("POST", "/admin/journal/verifier"): _row(302, 403, 403, 403, 403, 403, 200),
+    ("GET", "/admin/journal/export.json"): _row(302, 403, 403, 403, 403, 403, 200),
     ("GET", "/account"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/session/prolonger"): _row(302, 302, 302, 302, 302, 302, 302),
     ("GET", "/accessibilite"): _row(200, 200, 200, 200, 200, 200, 200),

@@ -1,0 +1,1 @@
+"""Administration pages: circuits (versions, activation) and the audit journal."""
