@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.globals["organisation_name"] = _organisation_name
 
+    from parapheur.accounting.views import bp as accounting_bp
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
@@ -107,6 +108,7 @@ def init_app(app: Flask) -> None:
     _init_rate_limits(app)
     app.register_blueprint(invoices_bp)
     app.register_blueprint(agent_bp)
+    app.register_blueprint(accounting_bp)
 
     @app.route("/favicon.ico")
     def _favicon():

@@ -226,7 +226,8 @@ def export_group() -> None:
               help="Also write the file here (with one budget).")
 def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) -> None:
     """Export the signed bordereaux not yet sent into a PES_Aller, deposit it for the TdT."""
-    from parapheur.accounting.services import FolderConnector, deposit_pending, export_pes
+    from parapheur.accounting.services import deposit_pending, export_pes
+    from parapheur.accounting.transmission import connector_for
     from parapheur.context import store_for
     from parapheur.db import get_session, transaction
 
@@ -235,7 +236,7 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
         session = get_session()
         store = store_for(app.config)
         now = _now(app)
-        directory = app.config.get("PES_DEPOSIT_DIR") or Path(app.config["DATA_DIR"]) / "pes-depot"
+        connector = connector_for(app.config)
         setups = _setups(app, session, org, code_bud, every=True)
         if out is not None and len(setups) > 1:
             raise click.UsageError("--out demande un seul budget (--budget).")
@@ -254,7 +255,7 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
                        + (f", copie dans {out}" if out else "") + ".")
         with transaction(session):
             deposits = [(e.filename, where) for e, where in deposit_pending(
-                session, store, FolderConnector(Path(directory)), actor=None, now=now)]
+                session, store, connector, actor=None, now=now)]
     for filename, where in deposits:
         click.echo(f"{filename} déposé pour le tiers de télétransmission : {where}")
 

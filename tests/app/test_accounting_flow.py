@@ -37,7 +37,6 @@ from parapheur.accounting.services import (
     export_pes,
     import_acquit,
     import_retour,
-    register_pes_exporter,
     sign_bordereaux,
 )
 from parapheur.audit.models import AuditEvent
@@ -360,9 +359,12 @@ def test_signing_twice_is_refused(app, clock, setup, maire_key):
 
 
 def test_registration_exposes_the_exporter():
+    from parapheur.accounting.exporter import pes_exporter, register_pes_exporter
+    from parapheur.circuits.exporters import default_exporters
+
     registry: dict = {}
     register_pes_exporter(registry)
-    assert registry == {"pes": export_pes}
+    assert registry == {"pes-v2": pes_exporter} == default_exporters()
 
 
 def test_two_concurrent_exports_produce_one_file(app, clock, setup, maire_key, database_url):
