@@ -101,8 +101,8 @@ def acquit_for(shared_dir: Path, numbers: list[int], *, accepted: bool = True,
             b'<EtatAck V="1"/>\n            <NumBord V="1847"/>',
             b'<EtatAck V="0"/>\n            <NumBord V="1847"/>').replace(
             f'<ExerciceBord V="{exercice}"/>'.encode(),
-            f'<ExerciceBord V="{exercice}"/><Erreur><NumAnoAck V="ERR_IMPUTATION"/>'
-            f'<LibelleAnoAck V="Imputation inconnue au budget"/></Erreur>'.encode())
+            f'<ExerciceBord V="{exercice}"/><Erreur><NumAnoAck V="ERREUR_DOUBLON_BORDEREAU"/>'
+            f'<LibelleAnoAck V="Bordereau deja present"/></Erreur>'.encode())
     start = acquit.index(b"<ElementACQUIT>")
     end = acquit.index(b"</ElementACQUIT>") + len(b"</ElementACQUIT>")
     element = acquit[start:end]
