@@ -153,10 +153,11 @@ def read_token(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        token = path.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError, UnicodeDecodeError):
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
         raise TransmissionError(f"Le jeton du tiers de télétransmission ne peut pas être lu "
                                 f"dans {path}.", permanent=True) from None
+    token = lines[0].strip() if lines else ""
     if not token:
         raise TransmissionError(f"Le fichier {path} ne contient pas de jeton.", permanent=True)
     return token
