@@ -86,6 +86,16 @@ class FolderConnector:
         return str(target)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirected POST would be replayed as a GET without the file: a redirect is an error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @dataclass(frozen=True)
 class HttpConnector:
     """POST the PES file to the TdT's endpoint, with a bearer token and an idempotency key.
@@ -107,7 +117,7 @@ class HttpConnector:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.url, data=content, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as answer:
                 body = answer.read(MAX_ANSWER_BYTES)
                 return self._receipt(answer.status, answer.headers, body)
         except urllib.error.HTTPError as exc:

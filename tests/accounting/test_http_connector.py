@@ -82,3 +82,11 @@ def test_the_settings_choose_the_connector(tmp_path):
     with pytest.raises(TransmissionError) as caught:
         read_token(tmp_path / "vide")
     assert caught.value.permanent and "ne contient pas de jeton" in caught.value.message
+
+
+def test_a_redirect_is_not_followed(tdt):
+    tdt.answers = [302]
+    with pytest.raises(TransmissionError) as caught:
+        HttpConnector(tdt.url, timeout=5).deposit("f.xml", PES, "k")
+    assert caught.value.permanent and "HTTP 302" in caught.value.message
+    assert len(tdt.received) == 1
