@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from parapheur.accounting.models import BordereauState, PesExport
 from parapheur.accounting.pes.validation import PesInvalid
 from parapheur.accounting.services import (
@@ -63,8 +65,10 @@ def pes_exporter(run: ExportRun) -> Mapping[str, Any]:
         # The file is made once: committed before it leaves (the outbox row stays ours, claimed).
         session.commit()
         session.refresh(bordereau)
-    export = session.get(PesExport, bordereau.export_id)
-    assert export is not None
+    # Locked: a concurrent export step of the same file (a batch) waits, then finds it deposited.
+    export = session.execute(select(PesExport).where(PesExport.id == bordereau.export_id)
+                             .with_for_update().execution_options(populate_existing=True)
+                             ).scalar_one()
     where = export.deposited_to
     if export.deposited_at is None:
         try:

@@ -76,6 +76,8 @@ class FolderConnector:
                 os.fsync(handle.fileno())
             os.link(temporary, target)  # fails if a deposit of that name appeared meanwhile
         except FileExistsError:
+            if target.read_bytes() == content:
+                return str(target)  # the same file, deposited by a concurrent try meanwhile
             raise TransmissionError(f"Le fichier {target.name} est déjà déposé : il n'est pas "
                                     f"remplacé.", permanent=True) from None
         except OSError as exc:

@@ -176,3 +176,30 @@ def test_a_file_helios_would_reject_is_not_made_and_goes_back_at_once(demo, clie
     assert "(PJRef)" in page and "219900016000112026DEP9999999999" in page
     assert _bordereau(demo, bordereau_id) == (BordereauState.SIGNE, None)
     assert not (tmp_path / "depot").exists()
+
+
+def test_bordereaux_signed_in_one_batch_leave_in_one_file_deposited_once(demo, client_for, clock,
+                                                                        tmp_path):
+    from app_helpers import csrf_from
+
+    demo.config["PES_DEPOSIT_DIR"] = tmp_path / "depot"
+    first = bordereau_in_circuit(demo, clock, demo_invoices(demo, clock, 2))
+    second = bordereau_in_circuit(demo, clock, demo_invoices(demo, clock, 2, first=3))
+    maire = client_for("maire")
+    token = csrf_from(maire.get("/").get_data(as_text=True))
+    response = maire.post("/signatures/batch", data={
+        "csrf_token": token, "reviewed": "1", "passphrase": "1234",
+        "items": [f"{first[1]}:signature_ordonnateur", f"{second[1]}:signature_ordonnateur"]})
+    assert response.status_code == 302
+    assert "2 document(s) signé(s)." in page_text(maire.get("/"))
+
+    assert _exports(deliver_due(demo)) == ["done", "done"]
+    for _, document_id in (first, second):
+        assert _document(demo, document_id)[0] is DocumentStatus.APPROVED
+    (_, one), (_, other) = _bordereau(demo, first[0]), _bordereau(demo, second[0])
+    assert one.id == other.id  # one PES file for the batch
+    (deposited,) = (tmp_path / "depot").iterdir()
+    assert deposited.read_bytes().count(b"<Bordereau ") == 2
+    with demo.app_context():
+        assert len(get_session().scalars(select(AuditEvent).where(
+            AuditEvent.name == "accounting:pes:deposited")).all()) == 1
