@@ -458,6 +458,10 @@ def _find_bordereau(session: Session, id_coll: str, cod_col: str, cod_bud: str, 
         BordereauMandats.type_bordereau == ORDINARY)).one_or_none()
 
 
+def _numbers(mandats: list[Mandat]) -> str:
+    return ", ".join(str(m.number) for m in mandats)
+
+
 def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
                   ) -> list[str]:
     """Apply a PES_ACQUIT: accepted bordereaux « Pris en charge », rejected ones back with why.
@@ -482,7 +486,8 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
             bordereau.state = BordereauState.PRIS_EN_CHARGE
             for mandat in bordereau.mandats:
                 mandat.state = MandatState.PRIS_EN_CHARGE
-            changes.append(f"{bordereau.label} : pris en charge")
+            changes.append(f"{bordereau.label} : pris en charge — mandat(s) "
+                           f"{_numbers(bordereau.mandats)} « Pris en charge »")
         else:
             reason = "; ".join(str(a) for a in element.anomalies) or "rejet sans motif indiqué"
             bordereau.state = BordereauState.REJETE
@@ -490,7 +495,8 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
             for mandat in bordereau.mandats:
                 mandat.state = MandatState.REJETE
                 mandat.rejection_reason = reason
-            changes.append(f"{bordereau.label} : rejeté ({reason})")
+            changes.append(f"{bordereau.label} : rejeté ({reason}) — mandat(s) "
+                           f"{_numbers(bordereau.mandats)} à corriger et réémettre")
         session.flush()
         audit.record(session, "accounting:bordereau:acknowledged", actor=actor,
                      details={"bordereau_id": bordereau.id, "accepted": element.accepted,

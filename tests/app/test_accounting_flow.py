@@ -217,8 +217,11 @@ def test_twenty_invoices_to_payment(app, clock, setup, maire_key, dev_pki, syste
         session = get_session()
         with transaction(session):
             changes = import_acquit(session, read_acquit(acquit), actor=None, now=clock())
-        assert changes == ["Bordereau 1 (exercice 2026) : pris en charge",
-                           "Bordereau 2 (exercice 2026) : pris en charge"]
+        assert changes == [
+            "Bordereau 1 (exercice 2026) : pris en charge — mandat(s) 1, 2, 3, 4, 5, 6, 7, 8, 9, "
+            "10 « Pris en charge »",
+            "Bordereau 2 (exercice 2026) : pris en charge — mandat(s) 11, 12, 13, 14, 15, 16, 17, "
+            "18, 19, 20 « Pris en charge »"]
         assert {m.state for m in session.scalars(select(Mandat))} == {MandatState.PRIS_EN_CHARGE}
 
     # Retour: every mandat paid → every invoice « Mise en paiement », DGP stopped.
@@ -330,7 +333,7 @@ def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, setup, mair
         with transaction(session):
             changes = import_acquit(session, read_acquit(rejected), actor=None, now=clock())
         assert changes == ["Bordereau 1 (exercice 2026) : rejeté (ERREUR_DOUBLON_BORDEREAU — "
-                           "Bordereau deja present)"]
+                           "Bordereau deja present) — mandat(s) 1, 2 à corriger et réémettre"]
         mandats = session.scalars(select(Mandat)).all()
         assert {m.state for m in mandats} == {MandatState.REJETE}
         assert {m.rejection_reason for m in mandats} == {

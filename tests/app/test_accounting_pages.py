@@ -70,7 +70,8 @@ def test_acquit_then_retour_uploaded_applied_once_and_shown(demo, client_for, cl
     assert response.status_code == 302
     page = page_text(finances.get(response.headers["Location"]))
     assert "PES_ACQUIT (acquittement) appliqué." in page
-    assert "Bordereau 1 (exercice 2026) : pris en charge" in page
+    assert "Bordereau 1 (exercice 2026) : pris en charge — mandat(s) 1, 2 « Pris en charge »" \
+        in page
     assert {s for _, s, _ in _mandats(demo, bordereau_id)} == {MandatState.PRIS_EN_CHARGE}
 
     # The same file again: recognised, nothing changes, the first application is shown.
@@ -169,7 +170,7 @@ def test_rejected_mandats_are_reissued_into_a_new_bordereau_end_to_end(
     response = _upload(finances, "acquit", acquit_for(shared_dir, [1], accepted=False))
     page = page_text(finances.get(response.headers["Location"]))
     assert "Bordereau 1 (exercice 2026) : rejeté (ERREUR_DOUBLON_BORDEREAU — Bordereau deja " \
-           "present)" in page
+           "present) — mandat(s) 1, 2, 3 à corriger et réémettre" in page
     old = _mandats(demo, rejected_id)
     assert {s for _, s, _ in old} == {MandatState.REJETE}
 
