@@ -7,7 +7,7 @@ Every function runs in the caller's transaction and journals what it changes; a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,6 +36,8 @@ from parapheur.accounting.transmission import (  # noqa: F401 - FolderConnector 
     deposit_export,
 )
 from parapheur.audit import services as audit
+from parapheur.circuits.models import StepAction
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import Conflict, ParapheurError
 from parapheur.invoices.models import Invoice, InvoiceStatus
@@ -220,7 +222,7 @@ def _cumulative_before(session: Session, setup: AccountingSetup, exercice: int) 
 
 
 def _new_bordereau(session: Session, setup: AccountingSetup, exercice: int, number: int,
-                   issued_on: date, group: list[Mandat], now: datetime, *,
+                   issued_on: date, group: Sequence[Mandat], now: datetime, *,
                    replaces: BordereauMandats | None = None) -> BordereauMandats:
     """A bordereau numbered `number` holding `group`, each mandat numbered (IdPce) in turn."""
     budget = setup.budget
@@ -241,6 +243,36 @@ def _new_bordereau(session: Session, setup: AccountingSetup, exercice: int, numb
     session.flush()
     session.refresh(bordereau, ["mandats"])
     return bordereau
+
+
+def sync_refused_bordereaux(session: Session, organisation_id: int, *, actor: Any,
+                            now: datetime) -> list[BordereauMandats]:
+    """Bordereaux whose PDF the ordonnateur refused (their document rejected, before any file
+    was exported) become « Rejeté » with the ordonnateur's reason: never exported, their mandats
+    can be re-issued; journaled."""
+    refused = session.scalars(
+        select(BordereauMandats).join(Document, Document.id == BordereauMandats.document_id)
+        .where(BordereauMandats.organisation_id == organisation_id,
+               BordereauMandats.state.in_((BordereauState.A_SIGNER, BordereauState.SIGNE)),
+               BordereauMandats.export_id.is_(None),
+               Document.status == DocumentStatus.REJECTED)
+        .with_for_update(of=BordereauMandats)).all()
+    for bordereau in refused:
+        reason = session.scalar(select(StepAction.reason).where(
+            StepAction.document_id == bordereau.document_id, StepAction.decision == "reject")
+            .order_by(StepAction.id.desc()).limit(1))
+        text = f"refusé par l'ordonnateur : {reason}" if reason else "refusé par l'ordonnateur"
+        bordereau.state = BordereauState.REJETE
+        bordereau.rejection_reason = text
+        for mandat in bordereau.mandats:
+            mandat.state = MandatState.REJETE
+            mandat.rejection_reason = text
+        session.flush()
+        audit.record(session, "accounting:bordereau:refused", actor=actor,
+                     document_id=bordereau.document_id,
+                     details={"bordereau_id": bordereau.id, "number": bordereau.number,
+                              "reason": text}, clock=lambda: now)
+    return list(refused)
 
 
 def rejected_mandats(bordereau: BordereauMandats) -> list[Mandat]:
@@ -394,6 +426,7 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     """
     budget = setup.budget
     counter = _locked_counter(session, _scope("pes", setup))
+    sync_refused_bordereaux(session, setup.organisation_id, actor=actor, now=now)
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
                                        BordereauMandats.export_id.is_(None),

@@ -26,6 +26,7 @@ from parapheur.accounting.services import (
     reissue_mandats,
     rejected_mandats,
     start_bordereau_circuit,
+    sync_refused_bordereaux,
 )
 from parapheur.accounts.models import Role
 from parapheur.clock import now
@@ -61,6 +62,8 @@ def index():
     _may_read()
     session = get_session()
     organisation_id = current_user.organisation_id
+    with transaction(session):  # a bordereau the ordonnateur refused comes back for re-issue
+        sync_refused_bordereaux(session, organisation_id, actor=None, now=now())
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.organisation_id == organisation_id)
         .order_by(BordereauMandats.exercice.desc(), BordereauMandats.cod_bud,

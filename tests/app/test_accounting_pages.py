@@ -178,7 +178,7 @@ def test_rejected_mandats_are_reissued_into_a_new_bordereau_end_to_end(
     section = page_text(finances.get("/comptabilite/")).split('id="a-reemettre"')[1]
     section = section.split("</section>")[0]
     assert "Bordereau 1 (exercice 2026)" in section
-    assert "Motif du comptable : ERREUR_DOUBLON_BORDEREAU — Bordereau deja present" in section
+    assert "Motif du rejet : ERREUR_DOUBLON_BORDEREAU — Bordereau deja present" in section
     assert len(re.findall(r'name="mandat" value="\d+"', section)) == 3
 
     # Two of the three mandats go again; the third waits (still rejected).
@@ -255,3 +255,32 @@ def test_the_demo_holds_a_signed_bordereau_ready_for_export(demo, client_for, tm
     with demo.app_context():
         assert get_session().scalar(select(func.count(AuditEvent.id)).where(
             AuditEvent.name == "accounting:pes:downloaded")) == 1
+
+
+def test_a_bordereau_the_maire_refuses_is_never_exported_and_its_mandats_come_back(
+        demo, client_for, clock, tmp_path):
+    bordereau_id, document_id = bordereau_in_circuit(demo, clock, demo_invoices(demo, clock, 2))
+    maire = client_for("maire")
+    token = csrf_from(maire.get(f"/documents/{document_id}").get_data(as_text=True))
+    assert maire.post(f"/documents/{document_id}/steps/signature_ordonnateur/reject", data={
+        "csrf_token": token, "reason": "Imputation à revoir"}).status_code == 302
+
+    finances = client_for("finances")
+    page = finances.get("/comptabilite/").get_data(as_text=True)
+    section = page_text(finances.get("/comptabilite/")).split('id="a-reemettre"')[1]
+    assert "refusé par l'ordonnateur : Imputation à revoir" in section.split("</section>")[0]
+    assert [s for _, s, _ in _mandats(demo, bordereau_id)] == [MandatState.REJETE] * 2
+    result = run_cli(demo, "export", "pes", "--budget", "01",
+                     env={"PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")})
+    assert result.returncode == 0 and "aucun nouveau fichier PES" in result.stdout
+
+    response = finances.post(f"/comptabilite/bordereaux/{bordereau_id}/reemettre", data={
+        "csrf_token": csrf_from(page),
+        "mandat": [str(m) for m, _, _ in _mandats(demo, bordereau_id)]})
+    assert response.status_code == 302
+    with demo.app_context():
+        new = get_session().scalars(select(BordereauMandats).where(
+            BordereauMandats.replaces_id == bordereau_id)).one()
+        assert (new.number, len(new.mandats), new.state) == (2, 2, BordereauState.A_SIGNER)
+        assert get_session().scalar(select(func.count(AuditEvent.id)).where(
+            AuditEvent.name == "accounting:bordereau:refused")) == 1
