@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import timedelta
 
+import pytest
 from accounting_helpers import bordereau_in_circuit, demo_invoices, sign_as_maire
 from app_helpers import page_text
 from sqlalchemy import select
@@ -178,6 +179,7 @@ def test_a_file_helios_would_reject_is_not_made_and_goes_back_at_once(demo, clie
     assert not (tmp_path / "depot").exists()
 
 
+@pytest.mark.postgres  # one file for the batch, deposited once: the export row is locked
 def test_bordereaux_signed_in_one_batch_leave_in_one_file_deposited_once(demo, client_for, clock,
                                                                         tmp_path):
     from app_helpers import csrf_from
