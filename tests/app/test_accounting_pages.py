@@ -284,3 +284,22 @@ def test_a_bordereau_the_maire_refuses_is_never_exported_and_its_mandats_come_ba
         assert (new.number, len(new.mandats), new.state) == (2, 2, BordereauState.A_SIGNER)
         assert get_session().scalar(select(func.count(AuditEvent.id)).where(
             AuditEvent.name == "accounting:bordereau:refused")) == 1
+
+
+def test_the_commands_apply_a_return_once_too(demo, shared_dir, tmp_path):
+    assert run_cli(demo, "export", "pes", "--budget", "00", env={
+        "PARAPHEUR_PES_DEPOSIT_DIR": str(tmp_path / "depot")}).returncode == 0
+    with demo.app_context():
+        exercice = get_session().scalars(select(BordereauMandats.exercice)).one()
+    acquit = tmp_path / "acquit.xml"
+    acquit.write_bytes(acquit_for(shared_dir, [1], cod_bud="00", exercice=exercice))
+    result = run_cli(demo, "pes", "import-acquit", str(acquit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"- Bordereau 1 (exercice {exercice}) : pris en charge" in result.stdout
+    result = run_cli(demo, "pes", "import-acquit", str(acquit))
+    assert result.returncode == 0 and "a déjà été appliqué le" in result.stdout
+    foreign = tmp_path / "autre.xml"
+    foreign.write_bytes((shared_dir / "samples" / "pes" / "pes_acquit.xml").read_bytes())
+    result = run_cli(demo, "pes", "import-acquit", str(foreign))
+    assert result.returncode == 1
+    assert "est adressé à la collectivité de SIRET 20004910400025" in result.stdout + result.stderr
