@@ -171,6 +171,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PES_DEPOSIT_DIR", "PARAPHEUR_PES_DEPOSIT_DIR", lambda v: Path(v).expanduser().resolve(),
             "Folder the tiers de télétransmission's client watches; PES files are deposited there "
             "(default: $PARAPHEUR_DATA_DIR/pes-depot)."),
+    Setting("PES_HTTP_URL", "PARAPHEUR_PES_HTTP_URL", lambda v: _http_url(v),
+            "Endpoint of the tiers de télétransmission PES files are POSTed to, instead of the "
+            "deposit folder (default: none)."),
+    Setting("PES_HTTP_TOKEN_FILE", "PARAPHEUR_PES_HTTP_TOKEN_FILE", lambda v: _existing_file(v),
+            "File whose first line is the bearer token sent to PARAPHEUR_PES_HTTP_URL "
+            "(default: none, no Authorization header)."),
+    Setting("PES_HTTP_TIMEOUT", "PARAPHEUR_PES_HTTP_TIMEOUT", _positive_int,
+            "Seconds to wait for the tiers de télétransmission's answer (default: 30)."),
+    Setting("PES_UPLOAD_MAX_MB", "PARAPHEUR_PES_UPLOAD_MAX_MB", _positive_int,
+            "Largest PES_ACQUIT or PES_Retour accepted from the accounting pages, in megabytes "
+            "(default: 20)."),
     Setting("AGENT_URL", "PARAPHEUR_AGENT_URL", str,
             "Where browsers reach the officials' local signing agent, parapheur-agent "
             "(default: http://127.0.0.1:9795)."),
@@ -282,6 +293,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "OUTBOX_LEASE_SECONDS": 300,
         "HELIOS_POLICY_SHA256": "roF9+cfRHNPtVJolhdqfIqGMVuUXX8aR4rpiquf0u5E=",
         "PES_DEPOSIT_DIR": None,
+        "PES_HTTP_URL": None,
+        "PES_HTTP_TOKEN_FILE": None,
+        "PES_HTTP_TIMEOUT": 30,
+        "PES_UPLOAD_MAX_MB": 20,
         "AGENT_URL": "http://127.0.0.1:9795",
         "AGENT_PREPARE_MINUTES": 10,
     }

@@ -101,6 +101,7 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals["session_ends_at"] = session_ends_at
 
+    from parapheur.accounting.views import bp as accounting_bp
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
@@ -142,6 +143,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health.bp)
     organisation_views.init_app(app)
     sso_views.init_app(app)
+    app.register_blueprint(accounting_bp)
 
     @app.route("/favicon.ico")
     def _favicon():

@@ -175,42 +175,47 @@ def mandater_command(exercice: int, org: str | None, code_bud: str | None,
         click.echo(line)
 
 
-@pes_group.command("import-acquit")
-@click.argument("file", type=FILE)
-def import_acquit_command(file: Path) -> None:
-    """Apply a PES_ACQUIT: accepted bordereaux « Pris en charge », rejected ones come back."""
-    from parapheur.accounting.pes.returns import read_acquit
-    from parapheur.accounting.services import import_acquit
+def _apply_return(kind: str, file: Path, org: str | None) -> None:
+    """Apply an acquittement or retour once, as the « Comptabilité » page does."""
+    from parapheur.accounting.inbound import KINDS, apply_return_file
+    from parapheur.context import store_for
     from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import resolve_organisation
 
-    acquit = read_acquit(_read(file))
+    data = _read(file)
     app = _app()
     with app.app_context():
         session = get_session()
         with transaction(session):
-            changes = import_acquit(session, acquit, actor=None, now=_now(app))
-    click.echo(f"Acquittement {acquit.file_name} appliqué : {len(changes)} bordereau(x).")
+            outcome = apply_return_file(
+                session, store_for(app.config), resolve_organisation(session, org), kind=kind,
+                data=data, filename=file.name, max_bytes=MAX_PES_BYTES, actor=None,
+                now=_now(app))
+            record = outcome.record
+            changes, when = list(record.changes), record.imported_at
+    if not outcome.applied_now:
+        click.echo(f"{file.name} a déjà été appliqué le {when:%d/%m/%Y à %H:%M} (UTC) : rien "
+                   f"n'a changé.")
+        return
+    click.echo(f"{KINDS[kind]} {file.name} appliqué :")
     for change in changes:
         click.echo(f"- {change}")
+
+
+@pes_group.command("import-acquit")
+@click.argument("file", type=FILE)
+@ORG
+def import_acquit_command(file: Path, org: str | None) -> None:
+    """Apply a PES_ACQUIT once: accepted bordereaux « Pris en charge », rejected ones come back."""
+    _apply_return("acquit", file, org)
 
 
 @pes_group.command("import-retour")
 @click.argument("file", type=FILE)
-def import_retour_command(file: Path) -> None:
-    """Apply a spending PES_Retour: paid mandats and their invoices « Mise en paiement »."""
-    from parapheur.accounting.pes.returns import read_retour
-    from parapheur.accounting.services import import_retour
-    from parapheur.db import get_session, transaction
-
-    retour = read_retour(_read(file))
-    app = _app()
-    with app.app_context():
-        session = get_session()
-        with transaction(session):
-            changes = import_retour(session, retour, actor=None, now=_now(app))
-    click.echo(f"Retour {retour.file_name} appliqué : {len(changes)} mandat(s) modifié(s).")
-    for change in changes:
-        click.echo(f"- {change}")
+@ORG
+def import_retour_command(file: Path, org: str | None) -> None:
+    """Apply a spending PES_Retour once: paid mandats and their invoices « Mise en paiement »."""
+    _apply_return("retour", file, org)
 
 
 @click.group("export")
@@ -226,7 +231,8 @@ def export_group() -> None:
               help="Also write the file here (with one budget).")
 def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) -> None:
     """Export the signed bordereaux not yet sent into a PES_Aller, deposit it for the TdT."""
-    from parapheur.accounting.services import FolderConnector, deposit_pending, export_pes
+    from parapheur.accounting.services import deposit_pending, export_pes
+    from parapheur.accounting.transmission import connector_for
     from parapheur.context import store_for
     from parapheur.db import get_session, transaction
 
@@ -235,7 +241,7 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
         session = get_session()
         store = store_for(app.config)
         now = _now(app)
-        directory = app.config.get("PES_DEPOSIT_DIR") or Path(app.config["DATA_DIR"]) / "pes-depot"
+        connector = connector_for(app.config)
         setups = _setups(app, session, org, code_bud, every=True)
         if out is not None and len(setups) > 1:
             raise click.UsageError("--out demande un seul budget (--budget).")
@@ -254,7 +260,7 @@ def export_pes_command(org: str | None, code_bud: str | None, out: Path | None) 
                        + (f", copie dans {out}" if out else "") + ".")
         with transaction(session):
             deposits = [(e.filename, where) for e, where in deposit_pending(
-                session, store, FolderConnector(Path(directory)), actor=None, now=now)]
+                session, store, connector, actor=None, now=now)]
     for filename, where in deposits:
         click.echo(f"{filename} déposé pour le tiers de télétransmission : {where}")
 

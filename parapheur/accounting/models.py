@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
@@ -122,12 +123,16 @@ class BordereauMandats(Base):
     signer_name: Mapped[str | None] = mapped_column(String(200))
     export_id: Mapped[int | None] = mapped_column(ForeignKey("pes_exports.id"), index=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    #: the rejected bordereau whose mandats this one issues again
+    replaces_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bordereaux_mandats.id"), index=True)
     #: the PDF visual travelling through the `bordereau-mandats` circuit
     document_id: Mapped[int | None] = mapped_column(
         ForeignKey("documents.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     export: Mapped[PesExport | None] = relationship(back_populates="bordereaux")
+    replaces: Mapped[BordereauMandats | None] = relationship(remote_side="BordereauMandats.id")
     mandats: Mapped[list[Mandat]] = relationship(back_populates="bordereau",
                                                  order_by="Mandat.number")
 
@@ -176,3 +181,29 @@ class Mandat(Base):
 
     invoice: Mapped[Invoice] = relationship()
     bordereau: Mapped[BordereauMandats | None] = relationship(back_populates="mandats")
+
+
+class PesReturnFile(Base):
+    """A PES_ACQUIT or PES_Retour applied: kept in the store, applied once, with what it changed.
+
+    The same file uploaded again (same digest) is recognised and changes nothing.
+    """
+
+    __tablename__ = "pes_return_files"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "kind", "sha256", name="uq_pes_return_files_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: "acquit" or "retour"
+    kind: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: the name the user's file had
+    filename: Mapped[str] = mapped_column(String(255))
+    #: the PES file it answers (NomFic), as the file says
+    pes_name: Mapped[str | None] = mapped_column(String(200))
+    changes: Mapped[list[str]] = mapped_column(JSON)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

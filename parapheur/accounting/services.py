@@ -7,14 +7,12 @@ Every function runs in the caller's transaction and journals what it changes; a 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +30,14 @@ from parapheur.accounting.pes import model as pes_model
 from parapheur.accounting.pes.returns import Acquit, Retour
 from parapheur.accounting.pes.writer import sign_bordereau as sign_pes_bordereau
 from parapheur.accounting.pes.writer import write_pes
+from parapheur.accounting.transmission import (  # noqa: F401 - FolderConnector is public here too
+    Connector,
+    FolderConnector,
+    deposit_export,
+)
 from parapheur.audit import services as audit
+from parapheur.circuits.models import StepAction
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.storage import ContentStore
 from parapheur.errors import Conflict, ParapheurError
 from parapheur.invoices.models import Invoice, InvoiceStatus
@@ -152,13 +157,15 @@ def _attachment_id(setup: AccountingSetup, invoice: Invoice, exercice: int) -> s
 
 
 def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, actor: Any,
-                   now: datetime) -> list[Mandat]:
-    """One mandat per invoice in « Service fait » that has none; the invoice becomes « Mandatée »."""
-    invoices = session.scalars(
-        select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT,
-                              Invoice.organisation_id == setup.organisation_id)
-        .where(~select(Mandat.id).where(Mandat.invoice_id == Invoice.id).exists())
-        .order_by(Invoice.id)).all()
+                   now: datetime, invoice_ids: list[int] | None = None) -> list[Mandat]:
+    """One mandat per invoice in « Service fait » that has none (of `invoice_ids` only, if
+    given); the invoice becomes « Mandatée »."""
+    query = (select(Invoice).where(Invoice.status == InvoiceStatus.SERVICE_FAIT,
+                                   Invoice.organisation_id == setup.organisation_id)
+             .where(~select(Mandat.id).where(Mandat.invoice_id == Invoice.id).exists()))
+    if invoice_ids is not None:
+        query = query.where(Invoice.id.in_(invoice_ids))
+    invoices = session.scalars(query.order_by(Invoice.id)).all()
     created = []
     for invoice in invoices:
         nature = invoice.imputation_nature or (invoice.engagement.imputation_nature
@@ -198,6 +205,116 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
     return created
 
 
+def _cumulative_before(session: Session, setup: AccountingSetup, exercice: int) -> Decimal:
+    """What the exercice's bordereaux already carry (HT): their mandats not rejected, in
+    bordereaux not rejected — a re-issued mandat counts once, in its new bordereau."""
+    budget = setup.budget
+    total = session.scalar(
+        select(func.coalesce(func.sum(Mandat.amount_ht), 0))
+        .join(BordereauMandats, BordereauMandats.id == Mandat.bordereau_id)
+        .where(BordereauMandats.organisation_id == setup.organisation_id,
+               BordereauMandats.cod_col == budget.cod_col,
+               BordereauMandats.cod_bud == budget.cod_bud,
+               BordereauMandats.exercice == exercice,
+               BordereauMandats.state != BordereauState.REJETE,
+               Mandat.state != MandatState.REJETE))
+    return Decimal(total or 0)
+
+
+def _new_bordereau(session: Session, setup: AccountingSetup, exercice: int, number: int,
+                   issued_on: date, group: Sequence[Mandat], now: datetime, *,
+                   replaces: BordereauMandats | None = None) -> BordereauMandats:
+    """A bordereau numbered `number` holding `group`, each mandat numbered (IdPce) in turn."""
+    budget = setup.budget
+    previous = _cumulative_before(session, setup, exercice)
+    amount_ht = sum((m.amount_ht for m in group), Decimal("0"))
+    bordereau = BordereauMandats(
+        organisation_id=setup.organisation_id, cod_col=budget.cod_col, cod_bud=budget.cod_bud,
+        exercice=exercice, type_bordereau=ORDINARY, number=number, issued_on=issued_on,
+        amount_ht=amount_ht, amount_tva=sum((m.amount_tva for m in group), Decimal("0")),
+        cumulative_amount=previous + amount_ht, state=BordereauState.A_SIGNER,
+        replaces_id=replaces.id if replaces is not None else None, created_at=now)
+    session.add(bordereau)
+    session.flush()
+    for mandat in group:
+        mandat.bordereau_id = bordereau.id
+        mandat.number = next_number(session, _scope("mandat", setup, exercice))
+        mandat.state = MandatState.BORDEREAUTE
+    session.flush()
+    session.refresh(bordereau, ["mandats"])
+    return bordereau
+
+
+def sync_refused_bordereaux(session: Session, organisation_id: int, *, actor: Any,
+                            now: datetime) -> list[BordereauMandats]:
+    """Bordereaux whose PDF the ordonnateur refused (their document rejected, before any file
+    was exported) become « Rejeté » with the ordonnateur's reason: never exported, their mandats
+    can be re-issued; journaled."""
+    refused = session.scalars(
+        select(BordereauMandats).join(Document, Document.id == BordereauMandats.document_id)
+        .where(BordereauMandats.organisation_id == organisation_id,
+               BordereauMandats.state.in_((BordereauState.A_SIGNER, BordereauState.SIGNE)),
+               BordereauMandats.export_id.is_(None),
+               Document.status == DocumentStatus.REJECTED)
+        .with_for_update(of=BordereauMandats)).all()
+    for bordereau in refused:
+        reason = session.scalar(select(StepAction.reason).where(
+            StepAction.document_id == bordereau.document_id, StepAction.decision == "reject")
+            .order_by(StepAction.id.desc()).limit(1))
+        text = f"refusé par l'ordonnateur : {reason}" if reason else "refusé par l'ordonnateur"
+        bordereau.state = BordereauState.REJETE
+        bordereau.rejection_reason = text
+        for mandat in bordereau.mandats:
+            mandat.state = MandatState.REJETE
+            mandat.rejection_reason = text
+        session.flush()
+        audit.record(session, "accounting:bordereau:refused", actor=actor,
+                     document_id=bordereau.document_id,
+                     details={"bordereau_id": bordereau.id, "number": bordereau.number,
+                              "reason": text}, clock=lambda: now)
+    return list(refused)
+
+
+def rejected_mandats(bordereau: BordereauMandats) -> list[Mandat]:
+    """The mandats of a bordereau the comptable rejected, still waiting to be issued again."""
+    return [m for m in bordereau.mandats if m.state is MandatState.REJETE]
+
+
+def reissue_mandats(session: Session, setup: AccountingSetup, rejected: BordereauMandats,
+                    mandat_ids: list[int] | None, *, issued_on: date, actor: Any,
+                    now: datetime) -> BordereauMandats:
+    """Issue rejected mandats again in a new bordereau (next number, linked to the rejected one),
+    journaled; all the rejected ones when `mandat_ids` is None."""
+    session.refresh(rejected, with_for_update=True)
+    waiting = rejected_mandats(rejected)
+    if not waiting:
+        raise AccountingError("nothing_rejected", f"{rejected.label} n'a aucun mandat rejeté à "
+                              f"réémettre.", status=409)
+    if mandat_ids is not None:
+        chosen = [m for m in waiting if m.id in set(mandat_ids)]
+        unknown = set(mandat_ids) - {m.id for m in chosen}
+        if unknown or not chosen:
+            raise AccountingError("not_rejected", f"Choisissez des mandats rejetés du "
+                                  f"{rejected.label} : les autres ne sont pas réémis.")
+        waiting = chosen
+    exercice = rejected.exercice
+    reasons = {m.id: m.rejection_reason for m in waiting}
+    old_numbers = {m.id: m.number for m in waiting}
+    number = next_number(session, _scope("bordereau", setup, exercice, ORDINARY))
+    for mandat in waiting:
+        mandat.rejection_reason = None
+    bordereau = _new_bordereau(session, setup, exercice, number, issued_on, waiting, now,
+                               replaces=rejected)
+    session.expire(rejected, ["mandats"])
+    audit.record(session, "accounting:bordereau:reissued", actor=actor,
+                 details={"bordereau_id": bordereau.id, "number": number, "exercice": exercice,
+                          "replaces_id": rejected.id, "replaces_number": rejected.number,
+                          "mandats": [{"id": m.id, "was": old_numbers[m.id], "now": m.number,
+                                       "reason": reasons[m.id]} for m in waiting],
+                          "amount_ht": str(bordereau.amount_ht)}, clock=lambda: now)
+    return bordereau
+
+
 def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int,
                       issued_on: date, actor: Any, now: datetime,
                       per_bordereau: int = MAX_PIECES_PER_BORDEREAU) -> list[BordereauMandats]:
@@ -213,31 +330,11 @@ def create_bordereaux(session: Session, setup: AccountingSetup, *, exercice: int
     for start in range(0, len(pending), per_bordereau):
         group = pending[start:start + per_bordereau]
         number = next_number(session, _scope("bordereau", setup, exercice, ORDINARY))
-        previous = session.scalar(
-            select(func.coalesce(func.sum(BordereauMandats.amount_ht), 0))
-            .where(BordereauMandats.organisation_id == setup.organisation_id,
-                   BordereauMandats.cod_col == budget.cod_col,
-                   BordereauMandats.cod_bud == budget.cod_bud,
-                   BordereauMandats.exercice == exercice,
-                   BordereauMandats.state != BordereauState.REJETE)) or Decimal("0")
-        amount_ht = sum((m.amount_ht for m in group), Decimal("0"))
-        bordereau = BordereauMandats(
-            organisation_id=setup.organisation_id, cod_col=budget.cod_col, cod_bud=budget.cod_bud, exercice=exercice,
-            type_bordereau=ORDINARY, number=number, issued_on=issued_on, amount_ht=amount_ht,
-            amount_tva=sum((m.amount_tva for m in group), Decimal("0")),
-            cumulative_amount=Decimal(previous) + amount_ht, state=BordereauState.A_SIGNER,
-            created_at=now)
-        session.add(bordereau)
-        session.flush()
-        for mandat in group:
-            mandat.bordereau_id = bordereau.id
-            mandat.number = next_number(session, _scope("mandat", setup, exercice))
-            mandat.state = MandatState.BORDEREAUTE
-        session.flush()
+        bordereau = _new_bordereau(session, setup, exercice, number, issued_on, group, now)
         audit.record(session, "accounting:bordereau:created", actor=actor,
                      details={"bordereau_id": bordereau.id, "number": number,
                               "exercice": exercice, "mandats": [m.id for m in group],
-                              "amount_ht": str(amount_ht)}, clock=lambda: now)
+                              "amount_ht": str(bordereau.amount_ht)}, clock=lambda: now)
         made.append(bordereau)
     return made
 
@@ -329,6 +426,7 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
     """
     budget = setup.budget
     counter = _locked_counter(session, _scope("pes", setup))
+    sync_refused_bordereaux(session, setup.organisation_id, actor=actor, now=now)
     bordereaux = session.scalars(
         select(BordereauMandats).where(BordereauMandats.state == BordereauState.SIGNE,
                                        BordereauMandats.export_id.is_(None),
@@ -367,42 +465,6 @@ def export_pes(session: Session, store: ContentStore, setup: AccountingSetup, *,
 
 # --- transmission ---------------------------------------------------------------------------
 
-class Connector(Protocol):
-    """Hands a PES file to the tiers de télétransmission; returns where it went."""
-
-    def deposit(self, filename: str, content: bytes) -> str: ...
-
-
-@dataclass(frozen=True)
-class FolderConnector:
-    """« Dépôt dans un dossier »: the file appears whole (written aside, then renamed)."""
-
-    directory: Path
-
-    def deposit(self, filename: str, content: bytes) -> str:
-        """Write `content` as `directory/filename` atomically; refuse to overwrite a deposit."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.directory / Path(filename).name
-        if target.exists():
-            if target.read_bytes() == content:
-                return str(target)  # deposited before the journal entry could be written
-            raise AccountingError("already_deposited", f"Un autre fichier {target.name} est déjà "
-                                  f"déposé dans {self.directory} : il n'est pas remplacé.")
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".depot-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(temporary, target)  # fails if a deposit of that name appeared meanwhile
-        except FileExistsError:
-            raise AccountingError("already_deposited", f"Le fichier {target.name} est déjà "
-                                  f"déposé : il n'est pas remplacé.") from None
-        finally:
-            os.unlink(temporary)
-        return str(target)
-
-
 def deposit_pending(session: Session, store: ContentStore, connector: Connector, *, actor: Any,
                     now: datetime) -> list[tuple[PesExport, str]]:
     """Deposit every export not deposited yet (a failed deposit is retried here), journaled.
@@ -412,22 +474,8 @@ def deposit_pending(session: Session, store: ContentStore, connector: Connector,
     """
     exports = session.scalars(select(PesExport).where(PesExport.deposited_at.is_(None))
                               .order_by(PesExport.number).with_for_update()).all()
-    done = []
-    for export in exports:
-        where = connector.deposit(export.filename, store.read(export.sha256))
-        export.deposited_to = where
-        export.deposited_at = now
-        session.flush()
-        audit.record(session, "accounting:pes:deposited", actor=actor,
-                     details={"export_id": export.id, "filename": export.filename, "to": where},
-                     clock=lambda: now)
-        done.append((export, where))
-    return done
-
-
-def register_pes_exporter(registry: MutableMapping[str, Callable[..., Any]]) -> None:
-    """Register `export_pes` under "pes" in an exporter registry (app.extensions)."""
-    registry["pes"] = export_pes
+    return [(export, deposit_export(session, store, connector, export, actor=actor, now=now))
+            for export in exports]
 
 
 # --- the way back ---------------------------------------------------------------------------
@@ -441,6 +489,10 @@ def _find_bordereau(session: Session, id_coll: str, cod_col: str, cod_bud: str, 
         BordereauMandats.cod_col == cod_col, BordereauMandats.cod_bud == cod_bud,
         BordereauMandats.exercice == exercice, BordereauMandats.number == number,
         BordereauMandats.type_bordereau == ORDINARY)).one_or_none()
+
+
+def _numbers(mandats: list[Mandat]) -> str:
+    return ", ".join(str(m.number) for m in mandats)
 
 
 def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
@@ -467,7 +519,8 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
             bordereau.state = BordereauState.PRIS_EN_CHARGE
             for mandat in bordereau.mandats:
                 mandat.state = MandatState.PRIS_EN_CHARGE
-            changes.append(f"{bordereau.label} : pris en charge")
+            changes.append(f"{bordereau.label} : pris en charge — mandat(s) "
+                           f"{_numbers(bordereau.mandats)} « Pris en charge »")
         else:
             reason = "; ".join(str(a) for a in element.anomalies) or "rejet sans motif indiqué"
             bordereau.state = BordereauState.REJETE
@@ -475,7 +528,8 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
             for mandat in bordereau.mandats:
                 mandat.state = MandatState.REJETE
                 mandat.rejection_reason = reason
-            changes.append(f"{bordereau.label} : rejeté ({reason})")
+            changes.append(f"{bordereau.label} : rejeté ({reason}) — mandat(s) "
+                           f"{_numbers(bordereau.mandats)} à corriger et réémettre")
         session.flush()
         audit.record(session, "accounting:bordereau:acknowledged", actor=actor,
                      details={"bordereau_id": bordereau.id, "accepted": element.accepted,
@@ -495,6 +549,12 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
                                     piece.bordereau_number)
         mandat = None if bordereau is None else next(
             (m for m in bordereau.mandats if m.number == piece.number), None)
+        if mandat is None and bordereau is not None and session.scalar(
+                select(BordereauMandats.id).where(BordereauMandats.replaces_id == bordereau.id)
+                .limit(1)) is not None:
+            changes.append(f"mandat {piece.number} ({bordereau.label}) : réémis depuis dans un "
+                           f"autre bordereau, ignoré")
+            continue
         if bordereau is None or mandat is None:
             raise AccountingError("unknown_mandat", f"Le retour porte sur le mandat "
                                   f"{piece.number} du bordereau {piece.bordereau_number} "
@@ -509,7 +569,8 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
             invoice.paid_at = datetime.combine(paid_on, datetime.min.time(), tzinfo=now.tzinfo)
             record_status(session, invoice, InvoiceStatus.MISE_EN_PAIEMENT, actor=actor, now=now)
             changes.append(f"mandat {mandat.number} ({bordereau.label}) : mis en paiement le "
-                           f"{paid_on:%d/%m/%Y} pour {mandat.paid_amount} €")
+                           f"{paid_on:%d/%m/%Y} pour {mandat.paid_amount} € — facture "
+                           f"{invoice.number or invoice.id} « Mise en paiement »")
         elif piece.state == "04" and mandat.state is not MandatState.REJETE:
             mandat.state = MandatState.REJETE
             mandat.rejection_reason = piece.comment or piece.observation or "rejeté par le comptable"
@@ -622,7 +683,7 @@ class BordereauXadesCompanion:
         if bordereau is None or self.element is None:
             raise AccountingError("bordereau_missing", "Le bordereau de ce document n'existe "
                                   "plus : la signature XAdES n'a pas été enregistrée.")
-        if bordereau.state is not BordereauState.A_SIGNER:
+        if not _signable(bordereau):
             raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()}.")
         bordereau.signed_element = self.element
         bordereau.signed_at = now
@@ -636,17 +697,9 @@ class BordereauXadesCompanion:
                               "with": "pades"}, clock=lambda: now)
 
 
-def xades_companion(session: Session, document: Any, *,
-                    policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
-                    ) -> BordereauXadesCompanion | None:
-    """For the PDF of a bordereau de mandats waiting for its signature: its XAdES companion."""
-    bordereau = session.scalars(select(BordereauMandats).where(
-        BordereauMandats.document_id == document.id)).one_or_none()
-    if bordereau is None:
-        return None
-    if bordereau.state is not BordereauState.A_SIGNER:
-        raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
-                       f"pas signé une seconde fois.")
+def bordereau_setup(session: Session, bordereau: BordereauMandats, *,
+                    policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256) -> AccountingSetup:
+    """The accounting setup of the budget a bordereau belongs to."""
     budget = session.scalars(select(OrganisationBudget).where(
         OrganisationBudget.organisation_id == bordereau.organisation_id,
         OrganisationBudget.code_col == bordereau.cod_col,
@@ -654,7 +707,39 @@ def xades_companion(session: Session, document: Any, *,
     if budget is None:
         raise AccountingError("unknown_budget", f"Le budget {bordereau.cod_col}/"
                               f"{bordereau.cod_bud} du {bordereau.label} n'est plus configuré.")
-    setup = AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
+    return AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
+
+
+def bordereau_of_document(session: Session, document_id: int) -> BordereauMandats | None:
+    """The bordereau whose PDF visual is this document, if any."""
+    return session.scalars(select(BordereauMandats).where(
+        BordereauMandats.document_id == document_id)).one_or_none()
+
+
+def _signable(bordereau: BordereauMandats) -> bool:
+    """Waiting for its signature, or signed but never exported (an export that failed brings it
+    back to the ordonnateur, who signs it again)."""
+    return bordereau.state is BordereauState.A_SIGNER or (
+        bordereau.state is BordereauState.SIGNE and bordereau.export_id is None)
+
+
+def xades_companion(session: Session, document: Any, *,
+                    policy_sha256: str = DEFAULT_HELIOS_POLICY_SHA256
+                    ) -> BordereauXadesCompanion | None:
+    """For the PDF of a bordereau de mandats waiting for its signature: its XAdES companion.
+
+    None when the bordereau is already in an exported file (its signature is in that file; the
+    PDF is signed again after a failed deposit, which the export step then retries).
+    """
+    bordereau = bordereau_of_document(session, document.id)
+    if bordereau is None:
+        return None
+    if bordereau.state is BordereauState.EXPORTE:
+        return None
+    if not _signable(bordereau):
+        raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
+                       f"pas signé une seconde fois.")
+    setup = bordereau_setup(session, bordereau, policy_sha256=policy_sha256)
     return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))
 
 

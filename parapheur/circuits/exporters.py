@@ -37,9 +37,12 @@ Exporter = Callable[[ExportRun], Mapping[str, Any] | None]
 
 
 def default_exporters() -> dict[str, Exporter]:
-    """The exporters shipped with the application (none yet: the PES V2 one comes with the
-    accounting chain)."""
-    return {}
+    """The exporters shipped with the application: the PES V2 one of the accounting chain."""
+    from parapheur.accounting.exporter import register_pes_exporter
+
+    shipped: dict[str, Exporter] = {}
+    register_pes_exporter(shipped)
+    return shipped
 
 
 def missing_exporters(circuits_by_id: Mapping[str, Circuit],

@@ -275,6 +275,7 @@ def seed_demo(app: Flask, *, only_if_empty: bool = False, pki=None,
                      now=moment)
         invoice_ids = seed_invoices(app, session, store, organisation, users, moment) \
             if invoices else []
+        seed_accounting(app, session, store, organisation, users, pki, moment)
         audit.record(session, "demo:seeded", details={"documents": [d.id for d in made],
                                                       "invoices": invoice_ids},
                      clock=lambda: moment)
@@ -363,3 +364,58 @@ def seed_demo_organisations(app: Flask, *, pdf_factory=None) -> None:
             doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
             filename=f"deliberation-{deliberation['number']}.pdf", author=secretary,
             author_desk=desks["finances"], now=moment, circuits_dir=workflows_dir_for(app.config))
+DEMO_SUPPLIERS = (
+    # name, SIRET (valid keys), IBAN (valid key), object, nature M57, fonction, HT, TVA
+    ("Papeterie Méridionale", "73282932000074", "FR7630001007941234567890185",
+     "Fournitures de bureau — 1er trimestre", "6064", "020", "1250.00", "250.00"),
+    ("Éclairage Public Services", "55210055400013", "FR7610107001011234567890129",
+     "Maintenance de l'éclairage public — janvier", "61521", "814", "4830.50", "966.10"),
+)
+
+
+def seed_accounting(app: Flask, session, store, organisation, users: dict[str, User], pki,
+                    moment: datetime) -> None:
+    """A bordereau of the budget principal signed (XAdES) by the maire, ready for
+    `parapheur export pes`: two supplier invoices in « Service fait » become its mandats."""
+    from decimal import Decimal
+
+    from parapheur.accounting.services import (
+        budget_setup,
+        create_bordereaux,
+        create_mandats,
+        sign_bordereaux,
+    )
+    from parapheur.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+    from parapheur.invoices.services import record_status
+    from signing.keys import Pkcs12Key
+
+    setup = budget_setup(organisation, "00", policy_sha256=app.config["HELIOS_POLICY_SHA256"])
+    invoice_ids = []
+    for index, (name, siret, iban, label, nature, fonction, net, vat) in enumerate(
+            DEMO_SUPPLIERS, start=1):
+        number = f"DEMO-{moment:%Y}-{index:03d}"
+        pdf = render_pdf("accounting/demo_invoice.html", number=number, supplier=name, siret=siret,
+                         iban=iban, label=label, net=Decimal(net), vat=Decimal(vat),
+                         buyer=organisation.name, issued=moment.date())
+        invoice = Invoice(
+            organisation_id=organisation.id, filename=f"facture-{number}.pdf",
+            file_sha256=store.put(pdf), file_size=len(pdf), container="pdf",
+            kind=InvoiceKind.INVOICE, number=number, issue_date=moment.date(),
+            issue_year=moment.year, seller_name=name, seller_siren=siret[:9],
+            seller_siret=siret, seller_iban=iban, buyer_name=organisation.name,
+            buyer_siret=organisation.siret, total_net=Decimal(net), total_vat=Decimal(vat),
+            total_gross=Decimal(net) + Decimal(vat), amount_due=Decimal(net) + Decimal(vat),
+            imputation_nature=nature, imputation_fonction=fonction,
+            status=InvoiceStatus.DEPOSEE, received_at=moment, created_at=moment,
+            misaddressed=False, blocked=False)
+        session.add(invoice)
+        session.flush()
+        record_status(session, invoice, InvoiceStatus.SERVICE_FAIT, actor=users["finances"],
+                      now=moment)
+        invoice_ids.append(invoice.id)
+    create_mandats(session, setup, exercice=moment.year, actor=users["finances"], now=moment,
+                   invoice_ids=invoice_ids)
+    bordereaux = create_bordereaux(session, setup, exercice=moment.year,
+                                   issued_on=moment.date(), actor=users["finances"], now=moment)
+    with Pkcs12Key.open(pki.pkcs12_path("maire"), DEMO_PASSPHRASE) as key:
+        sign_bordereaux(session, setup, bordereaux, key, actor=users["maire"], now=moment)

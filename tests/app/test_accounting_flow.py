@@ -37,7 +37,6 @@ from parapheur.accounting.services import (
     export_pes,
     import_acquit,
     import_retour,
-    register_pes_exporter,
     sign_bordereaux,
 )
 from parapheur.audit.models import AuditEvent
@@ -218,8 +217,11 @@ def test_twenty_invoices_to_payment(app, clock, setup, maire_key, dev_pki, syste
         session = get_session()
         with transaction(session):
             changes = import_acquit(session, read_acquit(acquit), actor=None, now=clock())
-        assert changes == ["Bordereau 1 (exercice 2026) : pris en charge",
-                           "Bordereau 2 (exercice 2026) : pris en charge"]
+        assert changes == [
+            "Bordereau 1 (exercice 2026) : pris en charge — mandat(s) 1, 2, 3, 4, 5, 6, 7, 8, 9, "
+            "10 « Pris en charge »",
+            "Bordereau 2 (exercice 2026) : pris en charge — mandat(s) 11, 12, 13, 14, 15, 16, 17, "
+            "18, 19, 20 « Pris en charge »"]
         assert {m.state for m in session.scalars(select(Mandat))} == {MandatState.PRIS_EN_CHARGE}
 
     # Retour: every mandat paid → every invoice « Mise en paiement », DGP stopped.
@@ -331,7 +333,7 @@ def test_a_rejected_bordereau_comes_back_with_its_reason(app, clock, setup, mair
         with transaction(session):
             changes = import_acquit(session, read_acquit(rejected), actor=None, now=clock())
         assert changes == ["Bordereau 1 (exercice 2026) : rejeté (ERREUR_DOUBLON_BORDEREAU — "
-                           "Bordereau deja present)"]
+                           "Bordereau deja present) — mandat(s) 1, 2 à corriger et réémettre"]
         mandats = session.scalars(select(Mandat)).all()
         assert {m.state for m in mandats} == {MandatState.REJETE}
         assert {m.rejection_reason for m in mandats} == {
@@ -360,9 +362,12 @@ def test_signing_twice_is_refused(app, clock, setup, maire_key):
 
 
 def test_registration_exposes_the_exporter():
+    from parapheur.accounting.exporter import pes_exporter, register_pes_exporter
+    from parapheur.circuits.exporters import default_exporters
+
     registry: dict = {}
     register_pes_exporter(registry)
-    assert registry == {"pes": export_pes}
+    assert registry == {"pes-v2": pes_exporter} == default_exporters()
 
 
 def test_two_concurrent_exports_produce_one_file(app, clock, setup, maire_key, database_url):
@@ -442,39 +447,39 @@ def test_the_commands_from_mandatement_to_deposit(demo, clock, demo_pki, tmp_pat
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
     make_invoices(demo, clock, 3)
-    result = run("pes", "mandater", "--exercice", "2026", "--budget", "00", "--user", "finances")
+    result = run("pes", "mandater", "--exercice", "2026", "--budget", "01", "--user", "finances")
     assert result.exit_code == 0, result.output
     assert "3 mandat(s) créé(s), 1 bordereau(x) à signer." in result.output
     assert "document n° " in result.output
 
-    result = run("pes", "sign", "--budget", "00", "--pkcs12", str(demo_pki.pkcs12_path("maire")),
+    result = run("pes", "sign", "--budget", "01", "--pkcs12", str(demo_pki.pkcs12_path("maire")),
                  "--passphrase-env", "MAIRE_CODE")
     assert result.exit_code == 0, result.output
     assert "- Bordereau 1 (exercice 2026)" in result.output
 
     out = tmp_path / "pes.xml"
-    result = run("export", "pes", "--budget", "00", "--out", str(out))
+    result = run("export", "pes", "--budget", "01", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert check_aller(out.read_bytes()) == []
     (deposited,) = (tmp_path / "depot").iterdir()
     assert deposited.read_bytes() == out.read_bytes()
     assert f"déposé pour le tiers de télétransmission : {deposited}" in result.output
 
-    result = run("export", "pes")
+    result = run("export", "pes", "--budget", "01")
     assert result.exit_code == 0, result.output
-    assert result.output.count("aucun nouveau fichier PES") == 2  # both demo budgets
+    assert result.output.count("aucun nouveau fichier PES") == 1
 
-    result = run("pes", "exports", "--budget", "00")
+    result = run("pes", "exports", "--budget", "01")
     assert result.exit_code == 0, result.output
-    assert "1 export(s) PES pour le budget 990/00." in result.output
+    assert "1 export(s) PES pour le budget 990/01." in result.output
     assert f"déposé : {deposited}" in result.output
     again = tmp_path / "again.xml"
-    result = run("pes", "export-file", "1", "--budget", "00", "--out", str(again))
+    result = run("pes", "export-file", "1", "--budget", "01", "--out", str(again))
     assert result.exit_code == 0, result.output
     assert again.read_bytes() == out.read_bytes()
-    result = run("pes", "export-file", "2", "--budget", "00", "--out", str(again))
+    result = run("pes", "export-file", "2", "--budget", "01", "--out", str(again))
     assert result.exit_code == 1
-    assert "Aucun export PES n° 2 pour le budget 990/00." in result.output
+    assert "Aucun export PES n° 2 pour le budget 990/01." in result.output
 
     result = run("pes", "mandater", "--exercice", "2026")
     assert result.exit_code == 1
@@ -496,7 +501,7 @@ def test_the_bordereau_travels_as_a_pdf_in_its_circuit(demo, clock, system_tool,
     with demo.app_context():
         session = get_session()
         organisation = sole_organisation(session)
-        setup = budget_setup(organisation, "00")
+        setup = budget_setup(organisation, "01")  # the demo's own bordereau is on budget 00
         finances = session.scalars(select(User).where(User.username == "finances")).one()
         desk = session.scalars(select(Desk).where(Desk.slug == "finances")).one()
         with transaction(session):
@@ -517,7 +522,7 @@ def test_the_bordereau_travels_as_a_pdf_in_its_circuit(demo, clock, system_tool,
     text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "Bordereau de mandats n° 1" in text
-    assert "Budget principal (collectivité 990, budget 00)" in text
+    assert "Budget annexe de l'eau (collectivité 990, budget 01)" in text
     assert "Papeterie Méridionale" in text and "6064 / 020 / —" in text
     assert "Total du bordereau" in text
     assert "307,50 €" in text and "60,30 €" in text and "367,80 €" in text  # HT, TVA, TTC
@@ -542,7 +547,7 @@ def test_the_maire_signs_both_bordereaux_in_one_batch_pades_and_xades(
     with demo.app_context():
         session = get_session()
         organisation = sole_organisation(session)
-        setup = budget_setup(organisation, "00")
+        setup = budget_setup(organisation, "01")  # the demo's own bordereau is on budget 00
         finances = session.scalars(select(User).where(User.username == "finances")).one()
         desk = session.scalars(select(Desk).where(Desk.slug == "finances")).one()
         with transaction(session):
@@ -558,7 +563,8 @@ def test_the_maire_signs_both_bordereaux_in_one_batch_pades_and_xades(
                             actor=maire, passphrase=DEMO_PASSPHRASE, now=clock(),
                             setup=SigningSetup.from_config(demo.config))  # the demo PKI's TSA, OCSP, CRL
         assert result.failed == [] and len(result.signed) == 2
-        states = session.scalars(select(BordereauMandats.state)).all()
+        states = session.scalars(select(BordereauMandats.state).where(
+            BordereauMandats.cod_bud == "01")).all()
         assert states == [BordereauState.SIGNE, BordereauState.SIGNE]
         for document_id in documents:
             signed_pdf = store.read(session.get(Document, document_id).current_version.sha256)

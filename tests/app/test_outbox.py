@@ -108,7 +108,7 @@ def test_an_export_step_without_installed_exporter_stops_the_start_and_the_check
     with pytest.raises(ConfigError) as refused:
         create_app(settings)
     assert "envoi.yaml:6:1: circuit « envoi », étape « envoi » : l'exportateur « ged » n'est " \
-           "pas installé (exportateurs installés : aucun)" in str(refused.value)
+           "pas installé (exportateurs installés : pes-v2)" in str(refused.value)
     started = create_app({**settings, "EXPORTERS": {"ged": lambda run: {}}})
     started.extensions["parapheur.engine"].dispose()
 
@@ -117,7 +117,7 @@ def test_an_export_step_without_installed_exporter_stops_the_start_and_the_check
     assert "l'exportateur « ged » n'est pas installé" in result.stdout
     result = run_cli(started, "workflows", "check", *map(str, sorted(
         (PROJECT_ROOT / "workflows").glob("*.yaml"))))
-    assert result.returncode == 0, result.stdout  # the shipped circuits claim no export
+    assert result.returncode == 0, result.stdout  # the shipped exports name installed exporters
 
 
 def test_delegation_start_and_end_are_told_to_both_desks(demo, clock, mailbox):

@@ -17,11 +17,13 @@ pytestmark = pytest.mark.postgres
 ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin")
 
 # URL parameters: demo document 1 waits for the DGS's visa; user 6 is the administrator (who
-# can neither disable nor remove themselves, so no cell changes anything), desk 1 exists.
+# can neither disable nor remove themselves, so no cell changes anything), desk 1 exists,
+# invoice 999999 does not (the demo holds invoices; an absent one is 404 for every reader).
 PARAMS = {"document_id": "1", "step": "absent", "number": "1", "user_id": "6", "desk_id": "1",
-          "delegation_id": "1", "filename": "app.css", "invoice_id": "1", "fmt": "csv",
+          "delegation_id": "1", "filename": "app.css", "invoice_id": "999999", "fmt": "csv",
           "registration_id": "1", "token_id": "1", "subscription_id": "1", "delivery_id": "1",
-          "page": "1", "annex_id": "1", "slug": "metropole-demo", "version_id": "1"}
+          "page": "1", "annex_id": "1", "slug": "metropole-demo", "version_id": "1",
+          "bordereau_id": "1", "export_id": "1", "return_id": "1"}
 
 
 def _row(anonymous, maire, adjoint, dgs, finances, auditeur, admin) -> dict[str, int]:
@@ -108,6 +110,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/factures/<int:invoice_id>/suspendre"): _row(302, 403, 403, 404, 404, 403, 404),
     ("POST", "/factures/import"): _row(302, 403, 403, 302, 302, 403, 302),
     ("POST", "/factures/lot"): _row(302, 403, 403, 400, 400, 403, 400),
+    # Comptabilité: the demo's bordereau 1 is signed (no rejected mandat), nothing exported yet.
+    ("GET", "/comptabilite/"): _row(302, 403, 403, 200, 200, 200, 200),
+    ("POST", "/comptabilite/retours"): _row(302, 403, 403, 400, 400, 403, 400),
+    ("GET", "/comptabilite/retours/<int:return_id>"): _row(302, 403, 403, 404, 404, 404, 404),
+    ("GET", "/comptabilite/exports/<int:export_id>/fichier"):
+        _row(302, 403, 403, 404, 404, 404, 404),
+    ("POST", "/comptabilite/bordereaux/<int:bordereau_id>/reemettre"):
+        _row(302, 403, 403, 400, 400, 403, 400),
     ("GET", "/signatures/agent/installer"): _row(302, 200, 200, 200, 200, 200, 200),
     ("GET", "/signatures/agent/pairing"): _row(302, 200, 200, 200, 200, 200, 200),
     ("POST", "/signatures/agent/certificates"): _row(302, 400, 400, 400, 400, 400, 400),

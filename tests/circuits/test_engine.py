@@ -235,11 +235,19 @@ def test_failed_export_goes_back_to_the_signature(now):
     assert back.state.current == "signature"
 
 
-def test_shipped_bordereau_does_not_pretend_to_export(shipped):
-    # Until the PES V2 exporter exists, the circuit ends at the signature and says so.
+def test_shipped_bordereau_exports_through_the_pes_exporter(shipped, now):
+    # After the signature the PES V2 exporter runs; a definitive failure goes back to the maire.
     bordereau = shipped["bordereau-mandats"]
-    assert all(s.action != "export" for s in bordereau.states.values())
-    assert "transmis" not in bordereau.states
+    export = bordereau.states["export_pes"]
+    assert (export.action, export.exporter, export.on_reject) == (
+        "export", "pes-v2", "signature_ordonnateur")
+    meta = {"exercice": 2026, "numero_bordereau": 1, "montant_total": 1}
+    state = engine.start(bordereau, meta, author_desk="finances", now=now)
+    state = act(bordereau, state, "signature_ordonnateur", "maire", metadata=meta, now=now).state
+    assert state.current == "export_pes"
+    back = act(bordereau, state, "export_pes", SYSTEM_DESK, "reject", metadata=meta,
+               reason="échec de l'export : dépôt impossible", now=now)
+    assert back.state.current == "signature_ordonnateur"
 
 
 # --- droit de remords --------------------------------------------------------------------------
