@@ -8,7 +8,7 @@
 - the journal page's index on `audit_events.actor_id`.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-01
 """
 import json
@@ -22,7 +22,7 @@ from parapheur.circuits.errors import CircuitError
 from parapheur.documents.search import document_amount, search_text
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """api tokens, idempotency keys, webhook subscriptions and deliveries
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-01 19:13:36.493031
 """
 from alembic import op
@@ -10,7 +10,7 @@ import parapheur.db
 
 
 revision = '0017'
-down_revision = '0013'
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

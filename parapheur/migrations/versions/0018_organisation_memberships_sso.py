@@ -3,7 +3,7 @@ organisation, each organisation's OpenID Connect provider and the identities lin
 and one audit chain per organisation
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 import parapheur.db
 
 revision = "0018"
-down_revision = "0013"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """an organisation's signing policy: officials may be kept to their own card (local agent)
 
 Revision ID: 0020
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-01 19:30:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import parapheur.db
 
 
 revision = '0020'
-down_revision = '0013'
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

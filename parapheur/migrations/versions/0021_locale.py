@@ -1,14 +1,14 @@
 """Each user's language (French or English).
 
 Revision ID: 0021
-Revises: 0013
+Revises: 0020
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0013"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
