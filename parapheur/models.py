@@ -49,5 +49,5 @@ from parapheur.signatures.agent_models import (  # noqa: F401
     AgentSigningSession,
     RegisteredCertificate,
 )
-from parapheur.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401, E402
 from parapheur.sso.models import IdentityProvider, SsoIdentity  # noqa: F401
+from parapheur.webhooks.models import WebhookDelivery, WebhookSubscription  # noqa: F401, E402

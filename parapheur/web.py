@@ -105,9 +105,9 @@ def init_app(app: Flask) -> None:
     from parapheur.accounts.admin_views import bp as admin_bp
     from parapheur.accounts.delegation_views import bp as delegations_bp
     from parapheur.accounts.views import bp as accounts_bp
-    from parapheur.documents.reading_views import bp as reading_bp
     from parapheur.admin.circuit_views import bp as admin_circuits_bp
     from parapheur.admin.journal_views import bp as admin_journal_bp
+    from parapheur.documents.reading_views import bp as reading_bp
     from parapheur.documents.views import bp as documents_bp
     from parapheur.invoices.views import bp as invoices_bp
     from parapheur.notifications.views import bp as account_bp
