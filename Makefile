@@ -18,7 +18,7 @@ AXE_VERSION := 4.14.1
 AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
 .DEFAULT_GOAL := help
-.PHONY: help install sysdeps run test bench lint demo clean
+.PHONY: help install sysdeps run test bench lint demo clean translations
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ bench: install sysdeps ## Run the benchmarks; they print ratios against baseline
 lint: install ## Lint with ruff, type-check with mypy
 	$(BIN)/ruff check parapheur signing tests bench
 	$(BIN)/mypy signing parapheur
+
+translations: install ## Extract the sentences marked for translation and update the catalogues (then translate the .po and run it again to compile)
+	$(BIN)/pybabel extract -F babel.cfg -o $(VENV)/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d parapheur/translations --no-fuzzy-matching --ignore-obsolete --width 100
+	$(BIN)/pybabel compile -d parapheur/translations --statistics
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var
