@@ -10,6 +10,7 @@ the API serves more requests per second). `BENCH_API_REQUESTS` (default 400) set
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import tempfile
@@ -76,6 +77,7 @@ def run() -> None:
                     session, user=user, kind=TokenKind.PERSONAL, name="bench",
                     scopes=["documents:read", "documents:write"], created_by=user,
                     now=now()).secret
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

@@ -88,12 +88,12 @@ def deliveries(subscription_id: int):
 def delivery_view(session, delivery) -> dict:
     """A delivery with its current tries and last error (those of its outbox row while pending)."""
     current = services.outbox_row(session, delivery)
-    pending = current is not None and delivery.status.value == "en_attente"
+    attempts, last_error = delivery.attempts, delivery.last_error
+    if current is not None and delivery.status.value == "en_attente":
+        attempts, last_error = current.attempts, current.last_error
     return {"id": delivery.id, "event_id": delivery.event_id, "event": delivery.event,
-            "status": delivery.status.value,
-            "attempts": current.attempts if pending else delivery.attempts,
-            "last_status_code": delivery.last_status_code,
-            "last_error": current.last_error if pending else delivery.last_error,
+            "status": delivery.status.value, "attempts": attempts,
+            "last_status_code": delivery.last_status_code, "last_error": last_error,
             "created_at": delivery.created_at, "delivered_at": delivery.delivered_at}
 
 

@@ -132,3 +132,31 @@ def test_tokens_command_creates_lists_and_revokes(demo, api):
     assert revoked.returncode == 0
     assert api(secret).get("/api/v1/documents/1").json["code"] == "revoked_token"
     assert "révoqué" in run_cli(demo, "tokens", "list").stdout
+
+
+def test_a_token_never_reaches_another_organisation(demo, token_for, api):
+    from parapheur.accounts.models import Role
+    from parapheur.accounts.services import create_user
+    from parapheur.clock import now
+    from parapheur.db import transaction
+    from parapheur.organisations.services import create_organisation
+
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            commune = create_organisation(session, slug="commune-voisine", name="Commune voisine",
+                                          now=now())
+            create_user(session, organisation=commune, username="admin-voisine",
+                        full_name="Admin Voisine", password="un-mot-de-passe-long",
+                        role=Role.ADMIN, now=now())
+    other = api(token_for("admin-voisine"))
+    assert other.get("/api/v1/documents").json["items"] == []
+    assert other.get("/api/v1/documents/1").status_code == 404
+    assert [u["username"] for u in other.get("/api/v1/users").json] == ["admin-voisine"]
+    assert other.get("/api/v1/desks").json == []
+    assert other.post("/api/v1/delegations", json={
+        "from_desk": "maire", "to_desk": "adjoint", "first_day": "2026-12-20",
+        "last_day": "2026-12-21"}).status_code == 404
+    # The demo's administrator sees none of the other organisation's tokens either.
+    assert "admin-voisine" not in run_cli(demo, "tokens", "list", "--org",
+                                          "metropole-demo").stdout
