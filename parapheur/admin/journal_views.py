@@ -60,9 +60,10 @@ def index():
 @bp.route("/verifier", methods=["POST"])
 @admin_required
 def verify():
-    """Recompute every hash of the chain, as `parapheur audit verify`; journaled."""
+    """Recompute every hash of the organisation's chain, as `parapheur audit verify --org`;
+    journaled."""
     session = get_session()
-    report = audit.verify_chain(session)
+    report = audit.verify_chain(session, current_user.organisation_id)
     # verify_chain expunges what it read in batches, the logged-in user with it.
     session.rollback()
     session.add(current_user._get_current_object())

@@ -125,7 +125,8 @@ def create_document(args):
     raw = {k: v if isinstance(v, str) else ("" if v is None else str(v).lower()
                                             if isinstance(v, bool) else str(v))
            for k, v in args["metadata"].items()}
-    metadata = circuits.clean_metadata(session, circuit, raw)
+    metadata = circuits.clean_metadata(session, circuit, raw,
+                                       organisation_id=user.organisation_id)
     desk = _author_desk(user, args.get("author_desk"))
     with transaction(session):
         document = services.create_document(

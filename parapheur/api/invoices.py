@@ -59,8 +59,6 @@ def _reader():
 def _invoice(invoice_id: int) -> Invoice:
     user = _reader()
     session = get_session()
-    with transaction(session):
-        lifecycle.sync_lagging(session, user.organisation_id, now=now())
     return lifecycle.get_invoice(session, invoice_id, organisation_id=user.organisation_id)
 
 

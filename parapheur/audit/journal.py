@@ -1,8 +1,8 @@
 """Reading the audit journal from the pages: filtered pages, and checkable exported slices.
 
-An organisation's administrators read the events of their organisation: those of its users and
-of its documents, and the instance's own events (no actor, no document). A page is read by
-keyset on the chain's order (`seq`, newest first), never OFFSET.
+An organisation's administrators read the events of their organisation's own chain (each
+organisation's journal is a chain of its own, `audit_events.chain`). A page is read by keyset on
+the chain's order (`seq`, newest first), never OFFSET.
 
 An exported slice has the shape of an evidence bundle's journal (`evidence.journal_slice`): the
 matching events in full, and the (seq, prev_hash, hash) of every event of the stretch of the chain
@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from parapheur.accounts.models import User
 from parapheur.audit.bundle import BUNDLE_FORMAT
 from parapheur.audit.evidence import event_to_json
 from parapheur.audit.models import AuditChainHead, AuditEvent
 from parapheur.dates import days_period
-from parapheur.documents.models import Document
 from parapheur.errors import ParapheurError
 
 #: Events per page of the journal.
@@ -93,12 +91,8 @@ class JournalFilter:
         return {name: str(value) for name, value in values.items() if value is not None}
 
     def conditions(self, organisation_id: int) -> list[ColumnElement[bool]]:
-        """SQL conditions: this organisation's events matching the filter."""
-        users = select(User.id).where(User.organisation_id == organisation_id)
-        documents = select(Document.id).where(Document.organisation_id == organisation_id)
-        where: list[ColumnElement[bool]] = [or_(
-            AuditEvent.actor_id.in_(users), AuditEvent.document_id.in_(documents),
-            and_(AuditEvent.actor_id.is_(None), AuditEvent.document_id.is_(None)))]
+        """SQL conditions: the events of this organisation's own chain matching the filter."""
+        where: list[ColumnElement[bool]] = [AuditEvent.chain == organisation_id]
         if self.document_id is not None:
             where.append(AuditEvent.document_id == self.document_id)
         if self.user_id is not None:
@@ -160,10 +154,11 @@ def export_slice(session: Session, organisation_id: int,
     if events:
         rows = session.execute(
             select(AuditEvent.seq, AuditEvent.prev_hash, AuditEvent.hash)
-            .where(AuditEvent.seq >= first, AuditEvent.seq <= last)
+            .where(AuditEvent.chain == organisation_id, AuditEvent.seq >= first,
+                   AuditEvent.seq <= last)
             .order_by(AuditEvent.seq)).all()
         skeleton = [{"seq": r.seq, "prev_hash": r.prev_hash, "hash": r.hash} for r in rows]
-    head = session.get(AuditChainHead, 1)
+    head = session.get(AuditChainHead, organisation_id)
     result: dict[str, Any] = {
         "format": BUNDLE_FORMAT, "filters": journal_filter.args(),
         "events": [event_to_json(e) for e in events], "chain": skeleton,

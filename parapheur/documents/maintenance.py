@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parapheur.accounting.models import PesExport
+from parapheur.accounting.models import PesExport, PesReturnFile
+from parapheur.documents.annexes import Annex
 from parapheur.documents.models import DocumentVersion
 from parapheur.documents.storage import ContentStore, stored_digests
 from parapheur.invoices.models import Invoice, InvoiceAttachment
@@ -28,13 +29,17 @@ class StoreReport:
 
 
 def referenced_digests(session: Session) -> set[str]:
-    """Every stored file something references: document versions, invoices' own files
-    (the file as received, blocked ones included, and their attachments), PES exports."""
+    """Every stored file something references: document versions and their annexes (as
+    deposited and as signed), invoices' own files (the file as received, blocked ones included,
+    and their attachments), PES exports, and the comptable's acquittements and returns."""
     referenced = set(session.execute(select(DocumentVersion.sha256)).scalars())
     referenced |= set(session.execute(select(Invoice.file_sha256)).scalars())
     referenced |= {sha256 for sha256 in session.execute(
         select(InvoiceAttachment.sha256)).scalars() if sha256}
     referenced |= set(session.execute(select(PesExport.sha256)).scalars())
+    referenced |= set(session.execute(select(PesReturnFile.sha256)).scalars())
+    for sha256, signed in session.execute(select(Annex.sha256, Annex.signed_sha256)):
+        referenced |= {sha256, signed or ""}
     referenced.discard("")
     return referenced
 

@@ -84,7 +84,8 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         subject = f"{PREFIX} En retard : {document.title}"
     elif event in ("invoice_deadline", "invoice_late"):  # parapheur.invoices.reminders
         users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now)
+                                         doc_type=document.doc_type, now=now,
+                                         organisation_id=document.organisation_id)
         context.update({key: payload.get(key) for key in (
             "number", "supplier", "deadline", "remaining_days", "late_days", "cost")})
         context["invoice_link"] = f"{base_url.rstrip('/')}/factures/{payload.get('invoice_id')}"
@@ -101,7 +102,8 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
     elif event == "cancellation":
         # The desks that had it in their tray: it leaves it, and they learn why.
         users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now)
+                                         doc_type=document.doc_type, now=now,
+                                         organisation_id=document.organisation_id)
         context["reason"] = payload.get("reason") or ""
         subject = f"{PREFIX} Abandonné : {document.title}"
     elif event == "circuit_step":

@@ -6,8 +6,8 @@ import base64
 import io
 import json
 
+from agent_helpers import load_p12
 from app_helpers import csrf_from
-from conftest import load_p12
 from sqlalchemy import select
 
 from parapheur.db import get_session

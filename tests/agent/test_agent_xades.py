@@ -50,7 +50,7 @@ def bordereau_documents(demo, demo_pki, clock) -> list[int]:
     with demo.app_context():
         session = get_session()
         organisation = sole_organisation(session)
-        setup = budget_setup(organisation, "00")
+        setup = budget_setup(organisation, "01")  # budget 00 holds the demo's own bordereau
         finances = session.scalars(select(User).where(User.username == "finances")).one()
         desk = session.scalars(select(Desk).where(Desk.slug == "finances")).one()
         with transaction(session):
@@ -100,12 +100,14 @@ def test_the_maire_signs_bordereaux_with_her_card_pades_and_xades(
     store = _store(demo)
     with demo.app_context():
         session = get_session()
-        signed = session.scalars(select(BordereauMandats).order_by(BordereauMandats.id)).all()
+        signed = session.scalars(select(BordereauMandats).where(
+            BordereauMandats.document_id.in_(bordereau_documents))
+            .order_by(BordereauMandats.id)).all()
         assert [b.state for b in signed] == [BordereauState.SIGNE] * 2
         assert all(b.signer_name == "Martine Dupont" for b in signed)
         from parapheur.organisations.services import sole_organisation
 
-        setup = budget_setup(sole_organisation(session), "00")
+        setup = budget_setup(sole_organisation(session), "01")
         maire_user = session.scalars(select(User).where(User.username == "maire")).one()
         with transaction(session):
             exported = export_pes(session, store, setup, actor=maire_user, now=clock())

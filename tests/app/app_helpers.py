@@ -137,3 +137,8 @@ def sign_over_http(base: str) -> None:
     assert "est signé" in result
     with opener.open(base + "/documents/3/versions/2/file", timeout=30) as answer:
         assert b"/ETSI.CAdES.detached" in answer.read()
+
+
+# Debian's Chromium as the browser tests launch it (Playwright).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_helpers import browser_login
+from app_helpers import CHROMIUM_ARGS, browser_login
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,6 @@ def _violations(page, axe_source: str) -> list[str]:
 @pytest.fixture
 def audited_page(chromium):
     """A Chromium page that lets the test inject axe-core despite the pages' CSP."""
-    from conftest import CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

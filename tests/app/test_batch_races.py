@@ -12,7 +12,7 @@ from parapheur.audit.services import verify_chain
 from parapheur.circuits.models import StepAction
 from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
-from parapheur.documents.models import Document, DocumentStatus, DocumentVersion
+from parapheur.documents.models import Document, DocumentStatus
 from parapheur.signatures import services
 
 pytestmark = pytest.mark.postgres
@@ -39,8 +39,11 @@ def _store_files(demo) -> set[str]:
 
 
 def _all_versions(demo) -> set[str]:
+    """Every file the store should hold (the rule `parapheur store gc` keeps by)."""
+    from parapheur.documents.maintenance import referenced_digests
+
     with demo.app_context():
-        return set(get_session().execute(select(DocumentVersion.sha256)).scalars())
+        return referenced_digests(get_session())
 
 
 def _batch_request(client, items):

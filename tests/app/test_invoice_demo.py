@@ -16,6 +16,7 @@ def test_the_demo_has_invoices_in_every_state(app, demo_pki, sample_pdf):
     with app.app_context():
         assert seed_demo(app, pki=demo_pki, pdf_factory=lambda spec: sample_pdf)
         invoices = {i.filename: i for i in get_session().execute(select(Invoice)).scalars()}
+        year = next(iter(invoices.values())).received_at.year
         states = {name: (i.container, i.syntax, i.status, i.blocked)
                   for name, i in invoices.items()}
         assert states == {
@@ -26,13 +27,16 @@ def test_the_demo_has_invoices_in_every_state(app, demo_pki, sample_pdf):
             "EVD-2026-099.xml": ("xml", "ubl", InvoiceStatus.MISE_A_DISPOSITION, False),
             "EVD-2026-100.xml": ("xml", "cii", InvoiceStatus.DEPOSEE, True),
             "PM-2026-0311.xml": ("xml", "ubl", InvoiceStatus.DEPOSEE, True),
+            # The two invoices of the demo's signed bordereau de mandats, ready for export.
+            f"facture-DEMO-{year}-001.pdf": ("pdf", None, InvoiceStatus.MANDATEE, False),
+            f"facture-DEMO-{year}-002.pdf": ("pdf", None, InvoiceStatus.MANDATEE, False),
         }
         # The routed ones passed every check (XSD, EN 16931 and BR-FR schematrons, arithmetic,
         # identifiers); the blocked ones say why.
         problems = {name: [p.rule_id for p in i.problems] for name, i in invoices.items()}
         assert problems["EVD-2026-100.xml"] == ["MAL-ADRESSEE"]
         assert problems["PM-2026-0311.xml"] == ["DOUBLON"]
-        assert all(not problems[n] for n in states if not states[n][3])
+        assert all(not problems[n] for n in states if not states[n][3] and states[n][1])
         assert invoices["PM-2026-0311.pdf"].engagement is not None
         roadworks = invoices["TPS-2026-118.xml"]
         assert roadworks.document.run_state["current"] == "visa_finances"
