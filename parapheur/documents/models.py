@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
+from sqlalchemy.dialects import postgresql  # noqa: F401 - registers to_tsvector's types (the FTS index)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.accounts.models import Desk, User
