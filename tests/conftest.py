@@ -16,6 +16,22 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
+def pytest_configure(config):
+    """Cheap password hashing in the test processes: argon2 with its smallest costs.
+
+    A login verifies an argon2 hash (a fifth of a second with the product's costs, in
+    `parapheur/accounts/services.py`), and the suite logs in a few thousand times. Hashes made here
+    carry their own low costs, so they verify fast; the tests that start the product in another
+    process (`make run`, the installed wheel, gunicorn) keep the real costs.
+    """
+    from argon2 import PasswordHasher
+
+    from parapheur.accounts import services
+
+    services._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    services._DUMMY_HASH = services._hasher.hash("parapheur-dummy-password")
+
+
 def pytest_collection_modifyitems(config, items):
     """App tests run on SQLite; their PostgreSQL variant runs where PostgreSQL is what is tested.
 

@@ -11,7 +11,7 @@ from flask import current_app, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from parapheur.accounts.models import Desk, Role
+from parapheur.accounts.models import Role
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
 from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
@@ -93,16 +93,6 @@ def list_documents(args):
             "next_after": items[-1].id if len(rows) > limit else None}
 
 
-def _author_desk(user, slug: str | None) -> Desk | None:
-    desks = list(user.desks)
-    if slug:
-        for desk in desks:
-            if desk.slug == slug:
-                return desk
-        raise Forbidden("Vous n'êtes pas membre de ce bureau.")
-    return desks[0] if desks else None
-
-
 @bp.route("", methods=["POST"])
 @bp.doc(parameters=[IDEMPOTENCY])
 @idempotent
@@ -127,7 +117,7 @@ def create_document(args):
            for k, v in args["metadata"].items()}
     metadata = circuits.clean_metadata(session, circuit, raw,
                                        organisation_id=user.organisation_id)
-    desk = _author_desk(user, args.get("author_desk"))
+    desk = services.author_desk(user, args.get("author_desk"))
     with transaction(session):
         document = services.create_document(
             session, current_store(), title=args["title"], doc_type=doc_type,

@@ -31,6 +31,17 @@ from parapheur.notifications.events import queue_for_events
 _UNSAFE_FILENAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
 
+def author_desk(user: User, slug: str | None) -> Desk | None:
+    """The desk a user deposits for: the one named (she must be a member), else her first."""
+    desks = list(user.desks)
+    if slug:
+        for desk in desks:
+            if desk.slug == slug:
+                return desk
+        raise Forbidden("Vous n'êtes pas membre de ce bureau.")
+    return desks[0] if desks else None
+
+
 def clean_filename(name: str, default: str = "document.pdf") -> str:
     """A filename safe to store and to send back in Content-Disposition."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()

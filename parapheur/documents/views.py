@@ -301,7 +301,7 @@ def new_document():
             raise ParapheurError("Le titre du document est obligatoire.")
         metadata = circuits.clean_metadata(session, circuit, request.form,
                                            organisation_id=current_user.organisation_id)
-        desk = _author_desk(session, request.form.get("author_desk"))
+        desk = services.author_desk(current_user, request.form.get("author_desk"))
         moment = now()
         with transaction(session):
             document = services.create_document(
@@ -324,16 +324,6 @@ def new_document():
                                problems=problems), exc.status
     flash(f"Le document « {document.title} » est déposé et part dans son circuit.", "success")
     return redirect(url_for("documents.show", document_id=document.id))
-
-
-def _author_desk(session, slug: str | None) -> Desk | None:
-    desks = list(current_user.desks)
-    if slug:
-        for desk in desks:
-            if desk.slug == slug:
-                return desk
-        raise Forbidden("Vous n'êtes pas membre de ce bureau.")
-    return desks[0] if desks else None
 
 
 @bp.route("/documents/<int:document_id>")

@@ -108,3 +108,66 @@ def test_without_the_agent_the_page_says_how_to_get_it(demo, live_server, browse
     # The only failed request is the one to the absent agent (the browser reports it).
     assert all("127.0.0.1" in e or "Failed to load" in e or "ERR_CONNECTION_REFUSED" in e
                for e in page.console_errors), page.console_errors
+
+
+def test_a_bordereau_signed_with_the_card_in_the_browser_carries_a_xades_xmlsec1_accepts(
+        demo, live_server, browser_page, softhsm_token, dev_pki, demo_pki, clock, system_tool,
+        tmp_path):
+    """The same path as above for a bordereau de mandats: the card signs its PDF (PAdES) and its
+    PES bordereau (XAdES) in one act; the exported PES passes `xmlsec1 --verify`."""
+    from test_agent_xades import make_bordereau_documents
+    from xades_checks import xmlsec_verify
+
+    from parapheur.accounting.models import BordereauMandats, BordereauState
+    from parapheur.accounting.pes.validation import check_aller
+    from parapheur.accounting.services import budget_setup, export_pes, typed_bordereau
+    from parapheur.accounts.models import User
+    from parapheur.context import store_for
+    from parapheur.db import transaction
+    from parapheur.organisations.services import sole_organisation
+
+    xmlsec1 = system_tool("xmlsec1", "xmlsec1")
+    document_id = make_bordereau_documents(demo, demo_pki, clock)[0]
+    demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path, dev_pki.ca_certificate_path)
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(softhsm_token.pin + "\n")
+    agent = subprocess.Popen(
+        [agent_command(), "serve", "--module", softhsm_token.module, "--allow-origin", live_server,
+         "--port", "0", "--config-dir", str(tmp_path / "agent"), "--pin-file", str(pin_file)],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        agent_url = re.search(r"http://127\.0\.0\.1:\d+", agent.stderr.readline()).group(0)
+        demo.config["AGENT_URL"] = agent_url
+        page = browser_page
+        browser_login(page, live_server, "maire")
+        page.goto(f"{live_server}/")
+        page.locator(f"input[name=items][value='{document_id}:signature_ordonnateur']").check()
+        page.get_by_label("J'ai pris connaissance de chacun des documents sélectionnés.").check()
+        page.get_by_role("button", name="Utiliser ma carte").click()
+        expect(page.get_by_role("status")).to_contain_text("prêt", timeout=30_000)
+        choice = page.get_by_label("Certificat de votre carte")
+        choice.select_option(choice.locator("option", has_text="Martine Dupont")
+                             .get_attribute("value"))
+        page.get_by_role("button", name="Signer avec ma carte").click()
+        expect(page.locator(".agent-result")).to_contain_text("signé(s)", timeout=90_000)
+        assert page.locator(".agent-result .failed").count() == 0
+    finally:
+        agent.terminate()
+        _, output = agent.communicate(timeout=30)
+    assert output.count("code PIN lu") == 1, output
+    with demo.app_context():
+        session = get_session()
+        bordereau = session.scalars(select(BordereauMandats).where(
+            BordereauMandats.document_id == document_id)).one()
+        assert bordereau.state is BordereauState.SIGNE
+        assert bordereau.signer_name == "Martine Dupont"
+        signature_id = f"{typed_bordereau(bordereau).xml_id}-SIG"
+        organisation = sole_organisation(session)
+        maire = session.scalars(select(User).where(User.username == "maire")).one()
+        with transaction(session):
+            exported = export_pes(session, store_for(demo.config), budget_setup(organisation, "01"),
+                                  actor=maire, now=clock())
+    assert check_aller(exported.content) == []
+    accepted, xmlsec_output = xmlsec_verify(xmlsec1, exported.content, signature_id,
+                                            dev_pki.ca_certificate_path, tmp_path)
+    assert accepted, xmlsec_output

@@ -40,6 +40,11 @@ b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
 @pytest.fixture
 def bordereau_documents(demo, demo_pki, clock) -> list[int]:
     """Two bordereaux de mandats waiting for the maire's signature, as documents."""
+    return make_bordereau_documents(demo, demo_pki, clock)
+
+
+def make_bordereau_documents(demo, demo_pki, clock) -> list[int]:
+    """Two bordereaux de mandats (budget 01) waiting for the maire's signature, as documents."""
     from flask import render_template
 
     from parapheur.accounts.models import Desk, User
