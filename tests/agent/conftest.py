@@ -29,43 +29,6 @@ def trust_roots(dev_pki):
 sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
 sys.path.insert(0, str(Path(__file__).parent))
 from agent_helpers import load_p12  # noqa: E402
+from app_helpers import borrow_app_fixtures  # noqa: E402
 
-
-def _app_fixtures():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "app_conftest", Path(__file__).parent.parent / "app" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_APP = _app_fixtures()
-
-
-@pytest.fixture(scope="session")
-def worker_id(request) -> str:
-    """xdist's worker id, suffixed: these tests' PostgreSQL database is not tests/app's.
-
-    The app fixtures are loaded a second time for this folder, so their session-scoped database
-    must have a name of its own (the other copy drops and recreates its own by name).
-    """
-    import xdist
-
-    return f"{xdist.get_xdist_worker_id(request)}_agent"
-
-
-sqlite_template = _APP.sqlite_template
-postgres_url = _APP.postgres_url
-database_url = _APP.database_url
-clock = _APP.clock
-app = _APP.app
-sample_pdf = _APP.sample_pdf
-demo_pki = _APP.demo_pki
-demo_template = _APP.demo_template
-demo = _APP.demo
-client_for = _APP.client_for
-live_server = _APP.live_server
-browser_page = _APP.browser_page
-FrozenClock = _APP.FrozenClock
+borrow_app_fixtures(globals(), "agent")

@@ -14,38 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
 
 
-def _app_fixtures():
-    import importlib.util
+from app_helpers import borrow_app_fixtures  # noqa: E402
 
-    spec = importlib.util.spec_from_file_location(
-        "app_conftest_api", Path(__file__).parent.parent / "app" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_APP = _app_fixtures()
-
-
-@pytest.fixture(scope="session")
-def worker_id(request) -> str:
-    """xdist's worker id, suffixed: these tests' PostgreSQL database is not tests/app's."""
-    import xdist
-
-    return f"{xdist.get_xdist_worker_id(request)}_api"
-
-
-sqlite_template = _APP.sqlite_template
-postgres_url = _APP.postgres_url
-database_url = _APP.database_url
-clock = _APP.clock
-app = _APP.app
-sample_pdf = _APP.sample_pdf
-demo_pki = _APP.demo_pki
-demo_template = _APP.demo_template
-demo = _APP.demo
-client_for = _APP.client_for
-mailbox = _APP.mailbox
+borrow_app_fixtures(globals(), "api")
 
 ALL_SCOPES = ("documents:read", "documents:write", "circuits:act", "invoices:read",
               "invoices:write", "delegations:read", "delegations:write")

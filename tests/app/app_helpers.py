@@ -142,3 +142,74 @@ def sign_over_http(base: str) -> None:
 # Debian's Chromium as the browser tests launch it (Playwright).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+# Fixtures of tests/app/conftest.py that other folders' tests borrow (see borrow_app_fixtures).
+APP_FIXTURES = ("sqlite_template", "postgres_url", "database_url", "clock", "app", "sample_pdf",
+                "demo_pki", "demo_template", "demo", "client_for", "mailbox", "live_server",
+                "browser_page")
+
+
+def borrow_app_fixtures(namespace: dict, folder: str) -> None:
+    """Make the web application's fixtures (tests/app/conftest.py) those of another folder's
+    conftest: `borrow_app_fixtures(globals(), "api")`.
+
+    The app conftest is loaded a second time, under a name of its own; its session-scoped
+    PostgreSQL database then needs a name of its own too (the other copy drops and recreates its
+    database by name), hence a `worker_id` suffixed with the folder.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import pytest
+
+    spec = importlib.util.spec_from_file_location(
+        f"app_conftest_{folder}", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    @pytest.fixture(scope="session", name="worker_id")
+    def worker_id(request) -> str:
+        import xdist
+
+        return f"{xdist.get_xdist_worker_id(request)}_{folder}"
+
+    namespace["worker_id"] = worker_id
+    namespace["FrozenClock"] = module.FrozenClock
+    for name in APP_FIXTURES:
+        namespace[name] = getattr(module, name)
+
+
+def all_at_signature(app, client_for) -> list[tuple[int, str]]:
+    """Give the DGS visa where needed: every demo document then waits for the Maire.
+    (document id, step) of each, in id order."""
+    from sqlalchemy import select
+
+    from parapheur.circuits.services import pending_steps
+    from parapheur.documents.models import Document
+
+    def waiting():
+        with app.app_context():
+            return [(d.id, pending_steps(d)[0].state) for d in
+                    get_session().execute(select(Document).order_by(Document.id)).scalars()]
+
+    dgs = client_for("dgs")
+    for document_id, step in waiting():
+        if step.startswith("visa"):
+            token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
+            assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
+                            data={"csrf_token": token}).status_code == 302
+    return waiting()
+
+
+def store_files(app) -> set[str]:
+    """The digests of every file in the app's content store."""
+    return {p.parent.name + p.name for p in (app.config["DATA_DIR"] / "store").glob("*/*")}
+
+
+def referenced_files(app) -> set[str]:
+    """Every file the store should hold (the rule `parapheur store gc` keeps by)."""
+    from parapheur.documents.maintenance import referenced_digests
+
+    with app.app_context():
+        return referenced_digests(get_session())

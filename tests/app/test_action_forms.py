@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app_helpers import csrf_from, db_snapshot, page_text, without_journal
+from app_helpers import all_at_signature, csrf_from, db_snapshot, page_text, without_journal
 from sqlalchemy import select
 
 from parapheur.circuits.services import pending_steps
@@ -76,22 +76,8 @@ def test_a_too_long_reason_is_given_back_with_the_message(demo, client_for):
     assert without_journal(db_snapshot(demo)) == without_journal(before)
 
 
-def _all_at_signature(demo, client_for) -> list[str]:
-    dgs = client_for("dgs")
-    with demo.app_context():
-        rows = [(d.id, pending_steps(d)[0].state) for d in
-                get_session().execute(select(Document).order_by(Document.id)).scalars()]
-    for document_id, step in rows:
-        if step.startswith("visa"):
-            token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
-            dgs.post(f"/documents/{document_id}/steps/{step}/visa", data={"csrf_token": token})
-    with demo.app_context():
-        return [f"{d.id}:{pending_steps(d)[0].state}" for d in
-                get_session().execute(select(Document).order_by(Document.id)).scalars()]
-
-
 def test_a_refused_batch_keeps_the_ticks_of_the_inbox(demo, client_for):
-    items = _all_at_signature(demo, client_for)
+    items = [f"{d}:{step}" for d, step in all_at_signature(demo, client_for)]
     maire = client_for("maire")
     token = csrf_from(maire.get("/").get_data(as_text=True))
     ticked = items[:2]

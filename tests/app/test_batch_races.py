@@ -5,45 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from app_helpers import csrf_from, page_text
+from app_helpers import all_at_signature, csrf_from, page_text, referenced_files, store_files
 from sqlalchemy import func, select
 
 from parapheur.audit.services import verify_chain
 from parapheur.circuits.models import StepAction
-from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.signatures import services
 
 pytestmark = pytest.mark.postgres
-
-
-def _all_at_signature(demo, client_for) -> list[tuple[int, str]]:
-    """Give the DGS visa on every demo document: all of them then wait for the Maire."""
-    dgs = client_for("dgs")
-    with demo.app_context():
-        waiting = [(d.id, pending_steps(d)[0].state) for d in
-                   get_session().execute(select(Document).order_by(Document.id)).scalars()]
-    for document_id, step in waiting:
-        if step.startswith("visa"):
-            token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
-            assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
-                            data={"csrf_token": token}).status_code == 302
-    with demo.app_context():
-        return [(d.id, pending_steps(d)[0].state) for d in
-                get_session().execute(select(Document).order_by(Document.id)).scalars()]
-
-
-def _store_files(demo) -> set[str]:
-    return {p.parent.name + p.name for p in (demo.config["DATA_DIR"] / "store").glob("*/*")}
-
-
-def _all_versions(demo) -> set[str]:
-    """Every file the store should hold (the rule `parapheur store gc` keeps by)."""
-    from parapheur.documents.maintenance import referenced_digests
-
-    with demo.app_context():
-        return referenced_digests(get_session())
 
 
 def _batch_request(client, items):
@@ -55,7 +26,7 @@ def _batch_request(client, items):
 
 def test_a_document_signed_alone_while_its_batch_signs_is_reported_and_the_others_go_on(
         demo, client_for, monkeypatch):
-    items = _all_at_signature(demo, client_for)
+    items = all_at_signature(demo, client_for)
     assert len(items) >= 3
     contested_id, contested_step = items[1]
     batch_client, single_client = client_for("maire"), client_for("maire")
@@ -112,12 +83,12 @@ def test_a_document_signed_alone_while_its_batch_signs_is_reported_and_the_other
             assert document.current_version.number == 2
         assert verify_chain(session).intact
     # The batch's signed file of the contested document never reached the store.
-    assert _store_files(demo) == _all_versions(demo)
+    assert store_files(demo) == referenced_files(demo)
 
 
 def test_a_batch_and_a_single_signature_started_together_each_document_signed_once(
         demo, client_for):
-    items = _all_at_signature(demo, client_for)
+    items = all_at_signature(demo, client_for)
     contested_id, contested_step = items[0]
     batch_client, single_client = client_for("maire"), client_for("maire")
     single_token = csrf_from(single_client.get(f"/documents/{contested_id}")
@@ -152,4 +123,4 @@ def test_a_batch_and_a_single_signature_started_together_each_document_signed_on
         for document_id, step in items:
             assert session.execute(select(func.count(StepAction.id)).where(
                 StepAction.document_id == document_id, StepAction.step == step)).scalar_one() == 1
-    assert _store_files(demo) == _all_versions(demo)
+    assert store_files(demo) == referenced_files(demo)

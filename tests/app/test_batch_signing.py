@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
-from app_helpers import csrf_from, db_snapshot, page_text, without_journal
+from app_helpers import all_at_signature, csrf_from, db_snapshot, page_text, without_journal
 from sqlalchemy import select
 
 from parapheur.circuits.services import pending_steps
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
-
-
-def _all_at_signature(demo, client_for) -> list[tuple[int, str]]:
-    """Give the DGS visa on every demo document: all three wait for the Maire."""
-    dgs = client_for("dgs")
-    with demo.app_context():
-        waiting = [(d.id, pending_steps(d)[0].state) for d in
-                   get_session().execute(select(Document).order_by(Document.id)).scalars()]
-    for document_id, step in waiting:
-        if step.startswith("visa"):
-            token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
-            assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
-                            data={"csrf_token": token}).status_code == 302
-    with demo.app_context():
-        return [(d.id, pending_steps(d)[0].state) for d in
-                get_session().execute(select(Document).order_by(Document.id)).scalars()]
 
 
 def _batch(client, items, *, passphrase="1234", reviewed=True):
@@ -38,7 +22,7 @@ def _batch(client, items, *, passphrase="1234", reviewed=True):
 
 
 def test_inbox_offers_the_batch_and_signs_every_ticked_document(demo, client_for, pdfsig, tmp_path):
-    items = _all_at_signature(demo, client_for)
+    items = all_at_signature(demo, client_for)
     maire = client_for("maire")
     inbox = page_text(maire.get("/"))
     assert "Signer la sélection" in inbox and inbox.count('name="items"') == 3
@@ -58,7 +42,7 @@ def test_inbox_offers_the_batch_and_signs_every_ticked_document(demo, client_for
 
 
 def test_wrong_code_refuses_the_whole_batch(demo, client_for):
-    items = _all_at_signature(demo, client_for)
+    items = all_at_signature(demo, client_for)
     maire = client_for("maire")
     before = db_snapshot(demo)
     response = _batch(maire, items, passphrase="0000")
@@ -84,7 +68,7 @@ def test_documents_not_waiting_for_the_signer_are_reported_and_the_others_signed
 
 
 def test_batch_needs_the_review_confirmation_and_a_selection(demo, client_for):
-    items = _all_at_signature(demo, client_for)
+    items = all_at_signature(demo, client_for)
     maire = client_for("maire")
     before = db_snapshot(demo)
     assert _batch(maire, items, reviewed=False).status_code == 400

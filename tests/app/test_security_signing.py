@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from app_helpers import csrf_from, db_snapshot, page_text, without_journal
+from app_helpers import (
+    csrf_from,
+    db_snapshot,
+    page_text,
+    referenced_files,
+    store_files,
+    without_journal,
+)
 from sqlalchemy import func, select
 
 from parapheur.audit.models import AuditEvent
@@ -22,10 +29,6 @@ def _waiting_for_maire(demo) -> tuple[int, str]:
             if step.startswith("signature"):
                 return document.id, step
     raise AssertionError("no demo document waits for the Maire's signature")
-
-
-def _store_files(demo) -> set[str]:
-    return {p.parent.name + p.name for p in (demo.config["DATA_DIR"] / "store").glob("*/*")}
 
 
 def _events(demo, name: str) -> int:
@@ -57,15 +60,7 @@ def test_two_simultaneous_signatures_one_wins_the_other_gets_409(demo, client_fo
     loser = next(r for r in responses if r.status_code == 409)
     assert "déjà traité" in page_text(loser)
     # The loser's signed file is not left in the store: every file there is a known version.
-    assert _store_files(demo) == _all_versions(demo)
-
-
-def _all_versions(demo) -> set[str]:
-    """Every file the store should hold (the rule `parapheur store gc` keeps by)."""
-    from parapheur.documents.maintenance import referenced_digests
-
-    with demo.app_context():
-        return referenced_digests(get_session())
+    assert store_files(demo) == referenced_files(demo)
 
 
 def test_an_unreachable_time_stamping_service_is_503_and_changes_nothing(demo, client_for):
@@ -73,14 +68,14 @@ def test_an_unreachable_time_stamping_service_is_503_and_changes_nothing(demo, c
     demo.config["TSA_URL"] = f"http://127.0.0.1:{free_loopback_port()}/tsa"  # nobody listens
     maire = client_for("maire")
     token = csrf_from(maire.get(f"/documents/{document_id}").get_data(as_text=True))
-    before, files = db_snapshot(demo), _store_files(demo)
+    before, files = db_snapshot(demo), store_files(demo)
     response = maire.post(f"/documents/{document_id}/steps/{step}/sign",
                           data={"csrf_token": token, "passphrase": "1234"})
     assert response.status_code == 503
     text = page_text(response)
     assert "indisponible, réessayez" in text and "incorrect" not in text
     assert without_journal(db_snapshot(demo)) == without_journal(before)
-    assert _store_files(demo) == files
+    assert store_files(demo) == files
 
 
 def test_wrong_codes_are_journaled_then_throttled(demo, client_for):

@@ -12,37 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def _app_fixtures():
-    import importlib.util
+from app_helpers import borrow_app_fixtures  # noqa: E402
 
-    spec = importlib.util.spec_from_file_location(
-        "app_conftest_sso", Path(__file__).parent.parent / "app" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_APP = _app_fixtures()
-
-
-@pytest.fixture(scope="session")
-def worker_id(request) -> str:
-    """These tests' PostgreSQL database has a name of its own (see tests/agent/conftest.py)."""
-    import xdist
-
-    return f"{xdist.get_xdist_worker_id(request)}_sso"
-
-
-sqlite_template = _APP.sqlite_template
-postgres_url = _APP.postgres_url
-database_url = _APP.database_url
-clock = _APP.clock
-app = _APP.app
-sample_pdf = _APP.sample_pdf
-demo_pki = _APP.demo_pki
-demo_template = _APP.demo_template
-demo = _APP.demo
-client_for = _APP.client_for
+borrow_app_fixtures(globals(), "sso")
 
 
 @pytest.fixture
