@@ -492,16 +492,16 @@ class AutomaticOutcome:
 class AutomaticHandler(Protocol):
     """What performs an automatic step (the seal for `cachet`).
 
-    `defer(run)` is asked first, in the action's transaction: it checks what can be checked
-    without the network (raising the handler's error refuses the action, nothing changes) and
-    answers True when the step must call remote services (a time stamp, revocation data). The step
-    is then written into the outbox under `outbox_kind` and waits for the worker, which calls the
-    handler; otherwise the handler runs at once, in the caller's transaction.
+    `begin(run)` runs in the action's transaction: it checks what can be checked without the
+    network (raising the handler's error refuses the action, nothing changes), then either does
+    the step at once and returns its outcome, or returns None when the step must call remote
+    services (a time stamp, revocation data). The step is then written into the outbox under
+    `outbox_kind` and waits for the worker, which calls the handler itself.
     """
 
     outbox_kind: str
 
-    def defer(self, run: AutomaticRun) -> bool: ...
+    def begin(self, run: AutomaticRun) -> AutomaticOutcome | None: ...
 
     def __call__(self, run: AutomaticRun) -> AutomaticOutcome: ...
 
@@ -623,11 +623,11 @@ def run_automatic_steps(session: Session, document: Document, *, now: datetime,
             break
         handler = automatic_handler(session, step.action)
         run = AutomaticRun(session, document, step, now, triggered_by)
-        if handler.defer(run):
+        outcome = handler.begin(run)
+        if outcome is None:
             _queue_server_step(session, document, step, kind=handler.outbox_kind, now=now,
                                triggered_by=triggered_by)
             break
-        outcome = handler(run)
         done.append(_settle_automatic(session, document, step=step.state, action=step.action,
                                       decision="approve", now=now, outcome=outcome,
                                       triggered_by=triggered_by))

@@ -165,14 +165,19 @@ class SealStep:
         return plan_seal(run.document, run.step, key_source=seal_key(config),
                          setup=SigningSetup.from_config(config))
 
-    def defer(self, run: AutomaticRun) -> bool:
-        """Checked in the action's transaction; True when the seal must call remote services."""
-        return self._plan(run).options.level.needs_timestamp
+    def begin(self, run: AutomaticRun) -> AutomaticOutcome | None:
+        """In the action's transaction: the seal checked, and applied at once unless it must call
+        remote services (B-T and above: None, the worker applies it)."""
+        plan = self._plan(run)
+        return None if plan.options.level.needs_timestamp else self._apply(run, plan)
 
     def __call__(self, run: AutomaticRun) -> AutomaticOutcome:
-        config = run.session.info[SETTINGS_KEY]
-        return seal_document(run.session, store_for(config), run.document, run.step,
-                             now=run.now, plan=self._plan(run))
+        return self._apply(run, self._plan(run))
+
+    @staticmethod
+    def _apply(run: AutomaticRun, plan: SealPlan) -> AutomaticOutcome:
+        return seal_document(run.session, store_for(run.session.info[SETTINGS_KEY]),
+                             run.document, run.step, now=run.now, plan=plan)
 
 
 seal_step = SealStep()
