@@ -64,8 +64,8 @@ def format_number(value: Decimal | float | int | None, locale: str | None = None
         return "—"
     if isinstance(value, Decimal):
         value = value.normalize()
-        places = max(0, -value.as_tuple().exponent) if isinstance(value.as_tuple().exponent,
-                                                                  int) else 0
+        exponent = value.as_tuple().exponent  # "n", "N" or "F" for NaN and infinities
+        places = max(0, -exponent) if isinstance(exponent, int) else 0
         pattern = "#,##0" + ("." + "#" * places if places else "")
         return babel_numbers.format_decimal(value, format=pattern,
                                             locale=locale or current_locale())

@@ -69,23 +69,25 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         return [], "", {}, False, None
     context = _document_context(document, base_url)
     step = payload.get("step")
+
+    def waiting_desks() -> list[User]:
+        """The members (and delegates) of the desks the event names, in the document's
+        organisation."""
+        return services.desk_recipients(session, payload.get("desks", ()),
+                                        doc_type=document.doc_type, now=now,
+                                        organisation_id=document.organisation_id)
+
     context["step"] = _step_label(document, step)
     urgent = bool(payload.get("urgent")) or _step_urgent(document, step)
     if event == "arrival":
-        users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now,
-                                         organisation_id=document.organisation_id)
+        users = waiting_desks()
         subject = f"{PREFIX} À traiter : {document.title}"
     elif event == "late":
-        users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now,
-                                         organisation_id=document.organisation_id)
+        users = waiting_desks()
         context["due"] = payload.get("due_label", "")
         subject = f"{PREFIX} En retard : {document.title}"
     elif event in ("invoice_deadline", "invoice_late"):  # parapheur.invoices.reminders
-        users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now,
-                                         organisation_id=document.organisation_id)
+        users = waiting_desks()
         context.update({key: payload.get(key) for key in (
             "number", "supplier", "deadline", "remaining_days", "late_days", "cost")})
         context["invoice_link"] = f"{base_url.rstrip('/')}/factures/{payload.get('invoice_id')}"
@@ -101,9 +103,7 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         subject = f"{PREFIX} Rejeté : {document.title}"
     elif event == "cancellation":
         # The desks that had it in their tray: it leaves it, and they learn why.
-        users = services.desk_recipients(session, payload.get("desks", ()),
-                                         doc_type=document.doc_type, now=now,
-                                         organisation_id=document.organisation_id)
+        users = waiting_desks()
         context["reason"] = payload.get("reason") or ""
         subject = f"{PREFIX} Abandonné : {document.title}"
     elif event == "circuit_step":
@@ -111,9 +111,7 @@ def _recipients_and_message(delivery: Delivery) -> tuple[list[User], str, dict[s
         if state is not None and state.actor is not None and state.actor.kind == "author":
             users = [document.author] if document.author.active else []
         else:
-            users = services.desk_recipients(session, payload.get("desks", ()),
-                                             doc_type=document.doc_type, now=now,
-                                             organisation_id=document.organisation_id)
+            users = waiting_desks()
         subject = f"{PREFIX} {context['step']} : {document.title}"
     else:
         raise DeliveryError(f"Événement de notification inconnu « {event} ».", permanent=True)
