@@ -96,7 +96,14 @@ def serve(host: str, port: int, worker: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     process = None
     try:
-        process = _start_worker_process() if worker else None
+        if worker:
+            # SIGTERM is held while the worker starts: delivered between its start and the
+            # assignment, it would leave `process` unset and the worker running alone.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                process = _start_worker_process()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

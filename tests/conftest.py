@@ -29,7 +29,6 @@ def pytest_configure(config):
     from parapheur.accounts import services
 
     services._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    services._DUMMY_HASH = services._hasher.hash("parapheur-dummy-password")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -33,8 +33,17 @@ from parapheur.organisations.models import Organisation
 from parapheur.outbox import services as outbox
 
 _hasher = PasswordHasher()
-# Verifying against this keeps the time of a login with an unknown user equal to a wrong password.
-_DUMMY_HASH = _hasher.hash("parapheur-dummy-password")
+_dummy_hash: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy_hash_of(hasher: PasswordHasher) -> str:
+    """A hash made with `hasher`'s costs: verifying against it keeps the time of a login with an
+    unknown user equal to a wrong password. Made at the first such login, not at import (a hash
+    costs half a second, which every command would pay at start)."""
+    global _dummy_hash
+    if _dummy_hash is None or _dummy_hash[0] is not hasher:
+        _dummy_hash = (hasher, hasher.hash("parapheur-dummy-password"))
+    return _dummy_hash[1]
 
 
 class InvalidCredentials(ParapheurError):
@@ -151,7 +160,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
     user = session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
     if user is None:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash_of(_hasher), password)
         except VerificationError:
             pass
         raise InvalidCredentials()

@@ -77,7 +77,7 @@ def run_cli(app, *args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run `parapheur ARGS…` in this process (Click's runner) on this app's database and files.
 
     The command builds its own application from the environment, as it does from the shell; only
-    `make run`'s own test starts real processes.
+    `make run`'s own test (the installed wheel's, test_packaging.py) starts real processes.
     """
     from click.testing import CliRunner
 

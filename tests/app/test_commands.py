@@ -1,66 +1,10 @@
-"""What `make run` does, command by command, on an empty data directory."""
+"""CLI commands run in-process (Click's runner): clear errors and exit codes.
+
+`make run`'s commands as real processes: tests/app/test_packaging.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.parse
-import urllib.request
-
-import pytest
-from app_helpers import run_cli, sign_over_http
-
-from signing.pki_server import free_loopback_port
-
-
-def _env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARAPHEUR_")}
-    env["PARAPHEUR_DATA_DIR"] = str(tmp_path / "var")
-    env["PARAPHEUR_DEMO_PKI_PORT"] = str(free_loopback_port())
-    return env
-
-
-def _run(env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parapheur", *args], capture_output=True,
-                          text=True, env=env, timeout=180)
-
-
-def test_migrate_seed_twice_and_serve_the_login_page(tmp_path):
-    env = _env(tmp_path)
-    assert _run(env, "db", "upgrade").returncode == 0
-    first = _run(env, "demo", "seed", "--if-empty")
-    assert first.returncode == 0, first.stderr
-    assert "Démo créée" in first.stdout
-    assert "maire" in first.stdout and "demo-maire" in first.stdout
-    second = _run(env, "demo", "seed", "--if-empty")
-    assert second.returncode == 0, second.stderr
-    assert "Données existantes conservées" in second.stdout
-    assert (tmp_path / "var" / "parapheur.sqlite3").exists()
-    assert (tmp_path / "var" / "demo-pki").is_dir()
-    assert _run(env, "audit", "verify").returncode == 0
-
-    port = free_loopback_port()
-    server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        body = None
-        deadline = time.monotonic() + 120  # a loaded 2-core machine starts Python slowly
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as resp:
-                    body = resp.read().decode()
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(server.stdout.read().decode())
-                time.sleep(0.1)
-        assert body is not None and "Connexion" in body and "Métropole de Démo" in body
-        sign_over_http(f"http://127.0.0.1:{port}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+from app_helpers import run_cli
 
 
 def test_unknown_document_export_is_a_clear_error(app, tmp_path):

@@ -1,4 +1,8 @@
-"""An installed wheel works outside the checkout: it migrates, seeds the demo, serves and signs."""
+"""The one end-to-end test with real processes: `make run`'s commands, run by an installed wheel.
+
+The wheel is built and installed in a fresh venv outside the checkout; from an empty data directory
+it migrates, seeds the demo (a second `demo seed --if-empty` keeps it), checks the journal and the
+shipped circuits, serves, and the maire logs in and signs over HTTP."""
 
 from __future__ import annotations
 
@@ -68,7 +72,13 @@ def test_an_installed_wheel_migrates_seeds_serves_and_signs(installed, tmp_path)
                   "print(shipped_dir('workflows'))"], cwd=tmp_path, env=env).stdout.split()
     assert all(line.startswith(str(installed)) for line in where), where
     _run([command, "db", "upgrade"], cwd=tmp_path, env=env)
-    assert "Démo créée" in _run([command, "demo", "seed"], cwd=tmp_path, env=env).stdout
+    first = _run([command, "demo", "seed", "--if-empty"], cwd=tmp_path, env=env).stdout
+    assert "Démo créée" in first and "maire" in first and "demo-maire" in first
+    second = _run([command, "demo", "seed", "--if-empty"], cwd=tmp_path, env=env).stdout
+    assert "Données existantes conservées" in second
+    assert (tmp_path / "var" / "parapheur.sqlite3").exists()
+    assert (tmp_path / "var" / "demo-pki").is_dir()
+    _run([command, "audit", "verify"], cwd=tmp_path, env=env)
     _run([command, "workflows", "check", *map(str, sorted(Path(where[2]).glob("*.yaml")))],
          cwd=tmp_path, env=env)
     port = free_loopback_port()
@@ -86,7 +96,7 @@ def test_an_installed_wheel_migrates_seeds_serves_and_signs(installed, tmp_path)
                 if server.poll() is not None:
                     pytest.fail(server.stdout.read().decode())
                 time.sleep(0.1)
-        assert body is not None and "Connexion" in body
+        assert body is not None and "Connexion" in body and "Métropole de Démo" in body
         sign_over_http(f"http://127.0.0.1:{port}")
     finally:
         server.terminate()

@@ -122,6 +122,14 @@ def test_killed_worker_loses_nothing_and_delivers_each_row_once(app, mailbox, cl
             r.idempotency_key for r in rows)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path):
     from signing.pki_server import free_loopback_port
 
@@ -133,6 +141,7 @@ def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port",
                                str(free_loopback_port())], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
+    pid = None
     try:
         line = _wait(lambda: server.stdout.readline(), "the serve output")
         while "Travailleur" not in line:
@@ -146,11 +155,11 @@ def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
-    output = server.stdout.read()
+    try:  # an orphaned worker would keep the pipe open: a timeout, not a hang
+        output, _ = server.communicate(timeout=30)
+    finally:
+        orphan = pid is not None and _alive(pid)
+        if orphan:
+            os.kill(pid, signal.SIGKILL)
     assert "Travailleur arrêté." in output
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        pass
-    else:
-        raise AssertionError(f"the worker {pid} outlived serve")
+    assert not orphan, f"the worker {pid} outlived serve"
