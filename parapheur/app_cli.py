@@ -91,19 +91,27 @@ def serve(host: str, port: int, worker: bool) -> None:
 
     app = _app()
     _start_demo_pki_responders(app)
-    # SIGTERM (a service manager, a test) stops the worker too, as Ctrl+C does; installed before
-    # the worker starts, so that a SIGTERM right after its start cannot leave it running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGTERM (a service manager, a test) stops the worker too, as Ctrl+C does. One that comes
+    # while the worker starts waits until `process` is set: otherwise the worker, started but
+    # not yet known here, would be left running alone.
+    starting, stop_asked = False, False
+
+    def on_sigterm(*_) -> None:
+        nonlocal stop_asked
+        if starting:
+            stop_asked = True
+        else:
+            sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     process = None
     try:
         if worker:
-            # SIGTERM is held while the worker starts: delivered between its start and the
-            # assignment, it would leave `process` unset and the worker running alone.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-            try:
-                process = _start_worker_process()
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            starting = True
+            process = _start_worker_process()
+            starting = False
+            if stop_asked:
+                sys.exit(0)
         click.echo(f"Parapheur sur http://{host}:{port}/  (Ctrl+C pour arrêter)")
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

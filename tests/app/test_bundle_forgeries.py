@@ -41,9 +41,23 @@ def _rehash(items: dict[str, bytes]) -> dict[str, bytes]:
     return items
 
 
+@pytest.fixture(scope="module")
+def _made() -> dict:
+    return {}
+
+
 @pytest.fixture
-def sealed(demo, client_for, demo_pki, tmp_path):
-    """(the bundle's files, another PDF validly signed by the maire, the trust anchor)."""
+def sealed(_made, demo, client_for, demo_pki, tmp_path_factory):
+    """(the bundle's files, another PDF validly signed by the maire, the trust anchor).
+
+    Made once for the module (a signature, a B-LT seal): every test forges copies of it."""
+    kind = demo.config["DATABASE_URL"].split(":")[0]  # one per database the module runs on
+    if kind not in _made:
+        _made[kind] = _seal(demo, client_for, demo_pki, tmp_path_factory.mktemp("seal"))
+    return _made[kind]
+
+
+def _seal(demo, client_for, demo_pki, tmp_path):
     from parapheur.audit.evidence import export_document
     from parapheur.circuits.services import get_document
     from parapheur.context import store_for
