@@ -25,8 +25,7 @@ from parapheur.documents.models import Document
 from parapheur.organisations.models import Organisation
 from parapheur.organisations.services import create_organisation
 
-# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+# The access query and its migration also run on PostgreSQL (the `postgres` marker, tests/conftest.py).
 
 LINK = re.compile(r'href="/documents/(\d+)"')
 
@@ -124,6 +123,7 @@ def _listed(client) -> set[int]:
     return {int(n) for n in LINK.findall(response.get_data(as_text=True))}
 
 
+@pytest.mark.postgres
 def test_the_list_and_the_page_agree_for_every_user_and_document(demo, scenario, clock):
     by_id = {identifier: title for title, identifier in scenario.items()}
     for username, expected in EXPECTED.items():
@@ -188,6 +188,7 @@ def test_batch_signing_reveals_nothing_of_a_document_the_signatory_may_not_see(d
     assert "Approbation du budget" not in text and "visa_dgs" not in text
 
 
+@pytest.mark.postgres
 def test_migration_0006_rebuilds_the_reached_desks_the_application_keeps(demo, scenario):
     from alembic import command
     from alembic.script import ScriptDirectory

@@ -51,8 +51,8 @@ from signing.keys import Pkcs12Key
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
 from xades_checks import xmlsec_verify  # noqa: E402
 
-# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+# Numbering, uniqueness and concurrency also run on PostgreSQL (the `postgres` marker,
+# tests/conftest.py).
 
 SIRET = "21340172201787"
 
@@ -152,6 +152,7 @@ def export(app, clock, setup):
             return None if result is None else (result.export.number, result.content)
 
 
+@pytest.mark.postgres
 def test_twenty_invoices_to_payment(app, clock, setup, maire_key, dev_pki, system_tool, shared_dir,
                                     tmp_path):
     xmlsec1 = system_tool("xmlsec1", "xmlsec1")
@@ -268,6 +269,7 @@ def retour_with_payments(pieces: list[tuple[int, int, Decimal]]) -> bytes:
         f'{body}</PES_DepenseRetour></n:PES_Retour>').encode(ENCODING)
 
 
+@pytest.mark.postgres
 def test_numbers_have_no_gap_after_a_rollback_and_are_unique_in_the_database(app, clock, setup):
     make_invoices(app, clock, 3)
     with app.app_context():
@@ -370,6 +372,7 @@ def test_registration_exposes_the_exporter():
     assert registry == {"pes-v2": pes_exporter} == default_exporters()
 
 
+@pytest.mark.postgres
 def test_two_concurrent_exports_produce_one_file(app, clock, setup, maire_key, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
@@ -403,6 +406,7 @@ def test_two_concurrent_exports_produce_one_file(app, clock, setup, maire_key, d
             session.scalar(select(PesExport.id))}
 
 
+@pytest.mark.postgres
 def test_two_concurrent_mandatements_number_without_gaps(app, clock, setup, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers itself")
