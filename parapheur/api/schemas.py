@@ -79,6 +79,19 @@ class PendingStepSchema(ma.Schema):
     due = fields.DateTime(allow_none=True)
 
 
+class AnnexSchema(ma.Schema):
+    id = Int(required=True)
+    position = Int(required=True)
+    filename = Str(required=True)
+    media_type = Str(required=True)
+    sha256 = Str(required=True, metadata={"description": "SHA-256 du fichier déposé"})
+    size = Int(required=True)
+    page_count = Int(allow_none=True, metadata={"description": "Annexes PDF seulement"})
+    signed_sha256 = Str(allow_none=True,
+                        metadata={"description": "SHA-256 de l'annexe signée, si elle l'est"})
+    created_at = fields.DateTime(required=True)
+
+
 class DocumentSchema(ma.Schema):
     id = Int(required=True)
     title = Str(required=True)
@@ -93,6 +106,7 @@ class DocumentSchema(ma.Schema):
     due_at = fields.DateTime(allow_none=True)
     pending = fields.List(fields.Nested(PendingStepSchema), required=True)
     versions = fields.List(fields.Nested(VersionSchema), required=True)
+    annexes = fields.List(fields.Nested(AnnexSchema), required=True)
 
 
 class DocumentPageSchema(ma.Schema):
@@ -120,6 +134,14 @@ class DocumentCreateSchema(ma.Schema):
                                     "type": "string"})
     author_desk = _text(80)
     file = Upload(required=True, metadata={"description": "Le PDF principal"})
+    annexes = fields.List(Upload(), load_default=list,
+                          metadata={"description": "Annexes (PDF, bureautique, images, texte ; "
+                                                   "20 au plus), champ répété"})
+
+
+class AnnexFileQuerySchema(ma.Schema):
+    signed = fields.Boolean(load_default=False,
+                            metadata={"description": "L'annexe telle que signée"})
 
 
 # --- Circuit actions ---
