@@ -30,7 +30,7 @@ def _counts(app) -> tuple[int, int]:
 def test_a_document_deposited_with_annexes_lists_and_serves_them(demo, token_for, api,
                                                                  sample_pdf):
     finances = api(token_for("finances"))
-    notes = "Cahier des clauses\n".encode()
+    notes = b"Cahier des clauses\n"
     created = _deposit(finances, sample_pdf, [(sample_pdf, "plan.pdf"), (notes, "ccap.txt")])
     assert created.status_code == 201, created.get_data(as_text=True)
     body = created.get_json()
