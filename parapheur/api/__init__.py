@@ -91,10 +91,10 @@ class ParapheurApi(Api):
 
 def blueprints():
     """Every part of `/api/v1`."""
-    from parapheur.api import documents, invoices, provisioning, webhooks
+    from parapheur.api import documents, exports, invoices, provisioning, webhooks
 
     return [documents.bp, invoices.bp, provisioning.delegations_bp, provisioning.users_bp,
-            provisioning.desks_bp, webhooks.bp]
+            provisioning.desks_bp, webhooks.bp, exports.bp]
 
 
 def init_app(app: Flask, *, csrf, limiter) -> None:
@@ -109,7 +109,7 @@ def init_app(app: Flask, *, csrf, limiter) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = ParapheurApi(app, spec_kwargs={
         "info": {"description": "API REST du parapheur : documents, circuits, factures, "
-                                "délégations, comptes, bureaux et webhooks. Authentification "
+                                "délégations, exports comptables, comptes, bureaux et webhooks. Authentification "
                                 "par jeton (« Authorization: Bearer pph_… »)."},
         "servers": [{"url": "/"}], "security": [{"jeton": []}]})
     api.document_later(lambda: api.spec.components.security_scheme(

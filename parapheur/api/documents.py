@@ -18,6 +18,8 @@ from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
 from parapheur.api.idempotency import idempotent
 from parapheur.api.schemas import (
     ActionResultSchema,
+    AnnexFileQuerySchema,
+    AnnexSchema,
     DocumentCreateSchema,
     DocumentPageSchema,
     DocumentQuerySchema,
@@ -31,10 +33,10 @@ from parapheur.circuits import services as circuits
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.documents import access, services
+from parapheur.documents import access, annexes, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.signatures import services as signatures
 from parapheur.signatures.options import SigningSetup
 from parapheur.signatures.reports import trust_anchor_paths
@@ -43,8 +45,10 @@ bp = ApiBlueprint("api_documents", __name__, url_prefix="/documents",
                   description="Documents, leurs versions et les actions du circuit")
 
 
-def document_view(document: Document) -> dict:
-    """What the API says of a document."""
+def document_view(document: Document, annexed: list[annexes.Annex] | None = None) -> dict:
+    """What the API says of a document (its annexes read unless given)."""
+    if annexed is None:
+        annexed = annexes.annexes_of(get_session(), document)
     return {
         "id": document.id, "title": document.title, "doc_type": document.doc_type,
         "doc_subtype": document.doc_subtype, "status": document.status.value,
@@ -56,6 +60,7 @@ def document_view(document: Document) -> dict:
                     for p in (circuits.pending_steps(document)
                               if document.status is DocumentStatus.IN_PROGRESS else [])],
         "versions": list(document.versions),
+        "annexes": annexed,
     }
 
 
@@ -89,7 +94,13 @@ def list_documents(args):
                                          selectinload(Document.circuit_version))
                            .order_by(Document.id.desc()).limit(limit + 1)).scalars().all()
     items = rows[:limit]
-    return {"items": [document_view(d) for d in items],
+    annexed: dict[int, list[annexes.Annex]] = {d.id: [] for d in items}
+    if items:
+        for annex in session.execute(select(annexes.Annex)
+                                     .where(annexes.Annex.document_id.in_(list(annexed)))
+                                     .order_by(annexes.Annex.position)).scalars():
+            annexed[annex.document_id].append(annex)
+    return {"items": [document_view(d, annexed[d.id]) for d in items],
             "next_after": items[-1].id if len(rows) > limit else None}
 
 
@@ -118,11 +129,21 @@ def create_document(args):
     metadata = circuits.clean_metadata(session, circuit, raw,
                                        organisation_id=user.organisation_id)
     desk = services.author_desk(user, args.get("author_desk"))
+    offered = [annexes.AnnexFile(f.filename or "", f.read())
+               for f in args["annexes"] if getattr(f, "filename", None)]
+    max_bytes = int(current_app.config["MAX_UPLOAD_MB"]) << 20
+    if offered:  # checked before anything is stored, main PDF included
+        annexes.check_annexes(offered, already=0, max_bytes=max_bytes)
+    moment = now()
     with transaction(session):
         document = services.create_document(
             session, current_store(), title=args["title"], doc_type=doc_type,
             doc_subtype=doc_subtype, data=upload.read(), filename=upload.filename, author=user,
-            author_desk=desk, now=now(), metadata=metadata, circuits_dir=current_workflows_dir())
+            author_desk=desk, now=moment, metadata=metadata,
+            circuits_dir=current_workflows_dir())
+        if offered:
+            annexes.add_annexes(session, current_store(), document, offered, actor=user,
+                                now=moment, max_bytes=max_bytes, at_creation=True)
     return document_view(document), 201, {
         "Location": url_for("api_documents.get_document", document_id=document.id)}
 
@@ -145,6 +166,34 @@ def download_version(document_id: int, number: int):
                          download_name=version.filename, as_attachment=True,
                          etag=version.sha256, conditional=False)
     response.headers["X-Content-SHA256"] = version.sha256
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/<int:document_id>/annexes")
+@bp.response(200, AnnexSchema(many=True))
+def list_annexes(document_id: int):
+    """Les annexes d'un document visible, dans l'ordre où elles ont été jointes."""
+    return annexes.annexes_of(get_session(), _visible(document_id))
+
+
+@bp.route("/<int:document_id>/annexes/<int:annex_id>/file")
+@bp.arguments(AnnexFileQuerySchema, location="query")
+@bp.response(200, {"type": "string", "format": "binary"}, content_type="application/octet-stream")
+def download_annex(args, document_id: int, annex_id: int):
+    """Une annexe telle que déposée (ou signée : `signed=true`), vérifiée par son SHA-256."""
+    annex = annexes.get_annex(get_session(), _visible(document_id), annex_id)
+    if args["signed"] and not annex.signed_sha256:
+        raise NotFound("Cette annexe n'a pas été signée.")
+    sha256 = annex.signed_sha256 if args["signed"] else annex.sha256
+    name = annex.filename
+    if args["signed"]:
+        stem, dot, extension = name.rpartition(".")
+        name = f"{stem}-signe{dot}{extension}" if dot else f"{name}-signe"
+    response = send_file(io.BytesIO(current_store().read(sha256)), mimetype=annex.media_type,
+                         download_name=name, as_attachment=True, etag=sha256, conditional=False)
+    response.headers["X-Content-SHA256"] = sha256
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

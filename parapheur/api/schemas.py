@@ -79,6 +79,19 @@ class PendingStepSchema(ma.Schema):
     due = fields.DateTime(allow_none=True)
 
 
+class AnnexSchema(ma.Schema):
+    id = Int(required=True)
+    position = Int(required=True)
+    filename = Str(required=True)
+    media_type = Str(required=True)
+    sha256 = Str(required=True, metadata={"description": "SHA-256 du fichier déposé"})
+    size = Int(required=True)
+    page_count = Int(allow_none=True, metadata={"description": "Annexes PDF seulement"})
+    signed_sha256 = Str(allow_none=True,
+                        metadata={"description": "SHA-256 de l'annexe signée, si elle l'est"})
+    created_at = fields.DateTime(required=True)
+
+
 class DocumentSchema(ma.Schema):
     id = Int(required=True)
     title = Str(required=True)
@@ -93,6 +106,7 @@ class DocumentSchema(ma.Schema):
     due_at = fields.DateTime(allow_none=True)
     pending = fields.List(fields.Nested(PendingStepSchema), required=True)
     versions = fields.List(fields.Nested(VersionSchema), required=True)
+    annexes = fields.List(fields.Nested(AnnexSchema), required=True)
 
 
 class DocumentPageSchema(ma.Schema):
@@ -120,6 +134,14 @@ class DocumentCreateSchema(ma.Schema):
                                     "type": "string"})
     author_desk = _text(80)
     file = Upload(required=True, metadata={"description": "Le PDF principal"})
+    annexes = fields.List(Upload(), load_default=list,
+                          metadata={"description": "Annexes (PDF, bureautique, images, texte ; "
+                                                   "20 au plus), champ répété"})
+
+
+class AnnexFileQuerySchema(ma.Schema):
+    signed = fields.Boolean(load_default=False,
+                            metadata={"description": "L'annexe telle que signée"})
 
 
 # --- Circuit actions ---
@@ -272,3 +294,66 @@ class DeliverySchema(ma.Schema):
     last_error = Str(allow_none=True)
     created_at = fields.DateTime(required=True)
     delivered_at = fields.DateTime(allow_none=True)
+
+
+# --- Accounting exports ---
+
+EXPORT_STATUSES = ["pending", "deposited", "failed"]
+
+
+class ExportBordereauSchema(ma.Schema):
+    id = Int(required=True)
+    label = Str(required=True)
+    exercice = Int(required=True)
+    number = Int(required=True)
+    state = Str(required=True)
+    amount_ht = Str(required=True)
+    amount_tva = Str(required=True)
+    document_id = Int(allow_none=True)
+
+
+class ExportSchema(ma.Schema):
+    id = Int(required=True)
+    number = Int(required=True)
+    filename = Str(required=True)
+    sha256 = Str(required=True)
+    size = Int(required=True)
+    cod_col = Str(required=True)
+    cod_bud = Str(required=True)
+    status = Str(required=True, metadata={"enum": EXPORT_STATUSES})
+    error = Str(allow_none=True, metadata={"description": "Pourquoi la remise a échoué"})
+    created_at = fields.DateTime(required=True)
+    deposited_at = fields.DateTime(allow_none=True)
+    deposited_to = Str(allow_none=True)
+    bordereaux = fields.List(fields.Nested(ExportBordereauSchema), required=True)
+
+
+class ExportPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(ExportSchema), required=True)
+    next_after = Int(allow_none=True, required=True,
+                     metadata={"description": "À passer dans `after` pour la page suivante."})
+
+
+class ExportQuerySchema(ma.Schema):
+    status = Str(validate=validate.OneOf(EXPORT_STATUSES))
+    after = _id(metadata={"description": "Curseur : l'identifiant du dernier export reçu"})
+    limit = Int(strict=False, load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class ReturnUploadSchema(ma.Schema):
+    kind = Str(required=True, validate=validate.OneOf(["acquit", "retour"]),
+               metadata={"description": "`acquit` (PES_ACQUIT) ou `retour` (PES_Retour)"})
+    file = Upload(required=True, metadata={"description": "Le fichier XML reçu du comptable"})
+
+
+class ReturnFileSchema(ma.Schema):
+    id = Int(required=True)
+    kind = Str(required=True)
+    filename = Str(required=True)
+    sha256 = Str(required=True)
+    size = Int(required=True)
+    pes_name = Str(allow_none=True)
+    changes = fields.List(Str(), required=True)
+    imported_at = fields.DateTime(required=True)
+    applied_now = fields.Boolean(metadata={"description": "Faux : ce fichier avait déjà été "
+                                                          "appliqué"})

@@ -34,6 +34,8 @@ SCOPES: dict[str, str] = {
     "invoices:write": "Importer des factures",
     "delegations:read": "Lire les délégations",
     "delegations:write": "Créer des délégations",
+    "exports:read": "Lire les exports comptables PES et les télécharger",
+    "exports:write": "Envoyer les acquittements et retours du comptable",
     "admin": "Administrer : comptes, bureaux et webhooks (administrateurs seulement)",
 }
 ADMIN_SCOPES = frozenset({"admin"})

@@ -138,6 +138,17 @@ def check_annex(upload: AnnexFile, *, max_bytes: int) -> tuple[str, str, int | N
     return name, media_type, pages
 
 
+def check_annexes(uploads: list[AnnexFile], *, already: int,
+                  max_bytes: int) -> list[tuple[str, str, int | None]]:
+    """Check annexes offered to a document that carries `already` of them, storing nothing."""
+    if not uploads:
+        raise InvalidUpload("Choisissez au moins un fichier à joindre.", reason="missing")
+    if already + len(uploads) > MAX_ANNEXES:
+        raise InvalidUpload(f"Un document porte au plus {MAX_ANNEXES} annexes ({already} déjà "
+                            f"jointes, {len(uploads)} proposées).", reason="too_many")
+    return [check_annex(upload, max_bytes=max_bytes) for upload in uploads]
+
+
 def annexes_of(session: Session, document: Document) -> list[Annex]:
     """The document's annexes, in the order they were added."""
     return list(session.execute(select(Annex).where(Annex.document_id == document.id)
@@ -168,15 +179,10 @@ def add_annexes(session: Session, store: ContentStore, document: Document,
     if not at_creation and not may_add_annexes(session, document, actor):
         raise Forbidden("Seul l'auteur ajoute des annexes, et seulement avant la première "
                         "action sur le document.")
-    if not uploads:
-        raise InvalidUpload("Choisissez au moins un fichier à joindre.", reason="missing")
     existing = session.execute(select(func.count(), func.max(Annex.position))
                                .where(Annex.document_id == document.id)).one()
     count, last = existing[0], existing[1] or 0
-    if count + len(uploads) > MAX_ANNEXES:
-        raise InvalidUpload(f"Un document porte au plus {MAX_ANNEXES} annexes ({count} déjà "
-                            f"jointes, {len(uploads)} proposées).", reason="too_many")
-    checked = [check_annex(upload, max_bytes=max_bytes) for upload in uploads]
+    checked = check_annexes(uploads, already=count, max_bytes=max_bytes)
     added = []
     for offset, (upload, (name, media_type, pages)) in enumerate(zip(uploads, checked,
                                                                      strict=True), start=1):

@@ -19,7 +19,7 @@ from app_helpers import borrow_app_fixtures  # noqa: E402
 borrow_app_fixtures(globals(), "api")
 
 ALL_SCOPES = ("documents:read", "documents:write", "circuits:act", "invoices:read",
-              "invoices:write", "delegations:read", "delegations:write")
+              "invoices:write", "delegations:read", "delegations:write", "exports:read", "exports:write")
 
 
 @pytest.fixture

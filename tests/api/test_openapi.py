@@ -39,7 +39,8 @@ def test_no_operation_answers_a_5xx_or_off_its_schema(demo, token_for):
     demo.config["API_RATE_LIMIT"] = "100000 per minute"
     secret = token_for("admin", ("documents:read", "documents:write", "circuits:act",
                                  "invoices:read", "invoices:write", "delegations:read",
-                                 "delegations:write", "admin"))
+                                 "delegations:write", "exports:read", "exports:write",
+                                 "admin"))
     headers = {"Authorization": f"Bearer {secret}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", demo)
     calls: list[str] = []

@@ -164,6 +164,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         _row(401, 401, 401, 401, 401, 401, 401),
     ("POST", "/api/v1/documents/<int:document_id>/take-back"):
         _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/documents/<int:document_id>/annexes"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/documents/<int:document_id>/annexes/<int:annex_id>/file"):
+        _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/exports"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/exports/<int:export_id>"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/exports/<int:export_id>/file"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/api/v1/exports/returns"): _row(401, 401, 401, 401, 401, 401, 401),
+    ("GET", "/api/v1/exports/returns/<int:return_id>"): _row(401, 401, 401, 401, 401, 401, 401),
     ("POST", "/api/v1/invoices"): _row(401, 401, 401, 401, 401, 401, 401),
     ("GET", "/api/v1/invoices/<int:invoice_id>"): _row(401, 401, 401, 401, 401, 401, 401),
     ("GET", "/api/v1/invoices/<int:invoice_id>/statuses"): _row(401, 401, 401, 401, 401, 401, 401),
