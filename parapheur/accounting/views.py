@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -42,13 +43,13 @@ LISTED = 100
 
 def _may_read() -> None:
     if current_user.role not in READERS:
-        raise Forbidden("La comptabilité est réservée aux agents, administrateurs et auditeurs.")
+        raise Forbidden(gettext("La comptabilité est réservée aux agents, administrateurs et auditeurs."))
 
 
 def _may_write() -> None:
     if current_user.role not in WRITERS:
-        raise Forbidden("Seuls les agents des finances et les administrateurs envoient les "
-                        "retours du comptable et réémettent les mandats.")
+        raise Forbidden(gettext("Seuls les agents des finances et les administrateurs envoient les "
+                        "retours du comptable et réémettent les mandats."))
 
 
 def _max_bytes() -> int:
@@ -162,8 +163,8 @@ def reissue(bordereau_id: int):
                               f"{rejected.label} à réémettre.")
     desk = current_user.desks[0] if current_user.desks else None
     if desk is None:
-        raise Forbidden("Vous n'avez aucun bureau : le nouveau bordereau ne peut pas être "
-                        "déposé pour la signature.")
+        raise Forbidden(gettext("Vous n'avez aucun bureau : le nouveau bordereau ne peut pas être "
+                        "déposé pour la signature."))
     moment = now()
     with transaction(session):
         setup = bordereau_setup(session, rejected,

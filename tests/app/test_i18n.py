@@ -18,6 +18,8 @@ from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session
 from parapheur.i18n import TRANSLATIONS_DIR, format_amount, format_datetime, format_number
 
+#: The template folders babel.cfg extracts (the pages; PDF and mail stay in French).
+TRANSLATED_TEMPLATES = ("pages", "documents", "accounting", "admin", "organisations", "webhooks")
 NNBSP = "\u202f"  # the narrow no-break space of French thousands and before €
 
 
@@ -30,7 +32,8 @@ def test_every_sentence_marked_for_translation_has_its_english_and_the_mo_is_com
     catalogue = _catalogue()
     known = {m.id: m.string for m in catalogue if m.id}
     marked = set()
-    method_map = [("templates/pages/**.html", "jinja2"), ("parapheur/**.py", "python")]
+    method_map = [(f"templates/{folder}/**.html", "jinja2") for folder in TRANSLATED_TEMPLATES]
+    method_map.append(("parapheur/**.py", "python"))
     for _, _, message, _, _ in extract_from_dir(PROJECT_ROOT, method_map=method_map):
         marked.add(message if isinstance(message, str) else message[0])
     assert sorted(marked - set(known)) == [], "marked but not in the catalogue (pybabel update)"
