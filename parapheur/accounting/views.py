@@ -116,7 +116,7 @@ def show_return(return_id: int):
     _may_read()
     record = get_session().get(PesReturnFile, return_id)
     if record is None or record.organisation_id != current_user.organisation_id:
-        raise NotFound(f"Retour n° {return_id} introuvable.")
+        raise NotFound(gettext("Retour n° %(id)s introuvable.", id=return_id))
     return render_template("accounting/return.html", record=record, kinds=KINDS)
 
 
@@ -153,7 +153,7 @@ def reissue(bordereau_id: int):
     session = get_session()
     rejected = session.get(BordereauMandats, bordereau_id)
     if rejected is None or rejected.organisation_id != current_user.organisation_id:
-        raise NotFound(f"Bordereau n° {bordereau_id} introuvable.")
+        raise NotFound(gettext("Bordereau n° %(id)s introuvable.", id=bordereau_id))
     try:
         chosen = [int(v) for v in request.form.getlist("mandat")]
     except ValueError:
@@ -175,7 +175,9 @@ def reissue(bordereau_id: int):
             session, current_store(), bordereau, current_user.organisation,
             author=current_user, author_desk=desk, render=render_template,
             circuits_dir=current_workflows_dir(), now=moment)
-        message = (f"{bordereau.label} créé avec {len(bordereau.mandats)} mandat(s) réémis du "
-                   f"{rejected.label} ; document n° {document.id} à signer par l'ordonnateur.")
+        message = gettext("%(label)s créé avec %(count)s mandat(s) réémis du %(rejected)s ; "
+                          "document n° %(id)s à signer par l'ordonnateur.",
+                          label=bordereau.label, count=len(bordereau.mandats),
+                          rejected=rejected.label, id=document.id)
     flash(message, "success")
     return redirect(url_for("accounting.index"))

@@ -38,7 +38,8 @@ def _parse_day(value: str, label: str) -> date:
     try:
         return datetime.strptime(value.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise ParapheurError(f"La date « {label} » est invalide (attendu : AAAA-MM-JJ).") from None
+        raise ParapheurError(gettext("La date « %(label)s » est invalide (attendu : AAAA-MM-JJ).",
+                                     label=label)) from None
 
 
 @bp.route("/delegations", methods=["GET", "POST"])
@@ -63,7 +64,8 @@ def index():
             chosen_types = request.form.getlist("types")
             unknown = [t for t in chosen_types if t not in dict(types)]
             if unknown:
-                raise ParapheurError(f"Type de document inconnu : {', '.join(unknown)}.")
+                raise ParapheurError(gettext("Type de document inconnu : %(types)s.",
+                                             types=", ".join(unknown)))
             starts, ends = delegation_period(_parse_day(request.form.get("starts", ""), "du"),
                                              _parse_day(request.form.get("ends", ""), "au"))
             with transaction(session):
@@ -71,7 +73,8 @@ def index():
                                   starts_at=starts, ends_at=ends,
                                   document_types=chosen_types or None, now=now(),
                                   actor=current_user)
-            flash(f"Délégation du bureau {from_desk.name} au bureau {to_desk.name} enregistrée.",
+            flash(gettext("Délégation du bureau %(from_desk)s au bureau %(to_desk)s enregistrée.",
+                          from_desk=from_desk.name, to_desk=to_desk.name),
                   "success")
             return redirect(url_for("delegations.index"))
         except ValueError:

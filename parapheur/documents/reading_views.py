@@ -22,7 +22,7 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 
 from parapheur.circuits import services as circuits
@@ -140,8 +140,8 @@ def add_annexes(document_id: int):
         added = annexes.add_annexes(session, current_store(), document, uploads,
                                     actor=current_user, now=now(),
                                     max_bytes=int(current_app.config["MAX_UPLOAD_MB"]) << 20)
-    flash(f"{len(added)} annexe{'s' if len(added) > 1 else ''} jointe"
-          f"{'s' if len(added) > 1 else ''} au document.", "success")
+    flash(ngettext("%(num)d annexe jointe au document.", "%(num)d annexes jointes au document.",
+                   len(added)), "success")
     return redirect(url_for("documents.show", document_id=document_id) + "#annexes")
 
 
@@ -239,7 +239,7 @@ def page_context(session, document: Document, *, history: list, actions: list) -
         image_url = _url_maker("reading.version_page", document.id, number=version.number)
         original = url_for("documents.download", document_id=document.id,
                            number=version.number, inline=1)
-        title = f"Document principal (version {version.number})"
+        title = gettext("Document principal (version %(number)s)", number=version.number)
     sizes = renderer.sizes(sha256, read=lambda: store.read(sha256))
     result = renderer.search(sha256, query, read=lambda: store.read(sha256)) if query else None
     viewer_pages = []

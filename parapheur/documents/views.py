@@ -220,7 +220,7 @@ def listing():
     try:
         chosen = DocumentStatus(status) if status else None
     except ValueError:
-        raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
+        raise ParapheurError(gettext("État inconnu : « %(status)s ».", status=status[:40])) from None
     doc_type = request.args.get("type", "")
     query = access.filtered(query, text=text, status=chosen, doc_type=doc_type,
                             dialect=session.get_bind().dialect.name)
@@ -323,7 +323,8 @@ def new_document():
         return render_template("pages/new_document.html", typology=typology, form=form,
                                circuit=circuit, fields=fields, error=exc.message,
                                problems=problems), exc.status
-    flash(f"Le document « {document.title} » est déposé et part dans son circuit.", "success")
+    flash(gettext("Le document « %(title)s » est déposé et part dans son circuit.",
+                  title=document.title), "success")
     return redirect(url_for("documents.show", document_id=document.id))
 
 
@@ -474,7 +475,7 @@ def cancel(document_id: int):
             circuits.cancel(session, document, actor=current_user, reason=reason, now=now())
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="cancel", entered=reason or "")
-    flash(f"Le document « {document.title} » est abandonné.", "success")
+    flash(gettext("Le document « %(title)s » est abandonné.", title=document.title), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 
@@ -498,8 +499,8 @@ def replace_file(document_id: int):
                                             actor=current_user, now=now())
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="replace")
-    flash(f"Le fichier est remplacé (version {version.number}) ; les versions précédentes sont "
-          f"conservées.", "success")
+    flash(gettext("Le fichier est remplacé (version %(number)s) ; les versions précédentes sont "
+                  "conservées.", number=version.number), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 

@@ -99,7 +99,8 @@ def listing():
             try:
                 amount = Decimal(filters[key].replace(" ", "").replace(",", "."))
             except InvalidOperation:
-                flash(f"Montant « {filters[key]} » invalide : filtre ignoré.", "error")
+                flash(gettext("Montant « %(value)s » invalide : filtre ignoré.", value=filters[key]),
+                      "error")
                 continue
             column = Invoice.total_gross
             query = query.where(column >= amount if op == "ge" else column <= amount)
@@ -119,7 +120,8 @@ def listing():
             rows = [row for row in rows if row[1].remaining_days <= limit
                     and not row[0].blocked and row[0].status not in lifecycle.CLOSED]
         except ValueError:
-            flash(f"Nombre de jours « {filters['days']} » invalide : filtre ignoré.", "error")
+            flash(gettext("Nombre de jours « %(value)s » invalide : filtre ignoré.",
+                          value=filters["days"]), "error")
     to_match = session.execute(select(func.count()).select_from(
         engagements.to_match_query(current_user.organisation_id).subquery())).scalar_one()
     return render_template("pages/invoices.html", rows=rows, filters=filters, total=total,
@@ -217,8 +219,9 @@ def act(invoice_id: int):
             raise ParapheurError(gettext("Le motif du rejet est obligatoire."))
         step = lifecycle.act(session, invoice, actor=current_user, decision=decision,
                              now=now(), reason=_reason(), step=request.form.get("step"))
-    flash(f"{step.label} : {'rejeté' if decision == 'reject' else 'fait'} "
-          f"(statut « {invoice.status.label} »).", "success")
+    done = (gettext("%(step)s : rejeté (statut « %(status)s »).") if decision == "reject"
+            else gettext("%(step)s : fait (statut « %(status)s »)."))
+    flash(done % {"step": step.label, "status": invoice.status.label}, "success")
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
 
