@@ -18,7 +18,11 @@ from parapheur.resources import shipped_dir
 def environment() -> Environment:
     """The Jinja environment of the shipped templates (autoescaped, with the French filters)."""
     env = Environment(loader=FileSystemLoader(str(shipped_dir("templates"))),
-                      autoescape=select_autoescape(["html", "xml"]))
+                      autoescape=select_autoescape(["html", "xml"]),
+                      extensions=["jinja2.ext.i18n"])
+    # The sentences marked for translation stay in French here (mail, PDF), as the web pages
+    # without a chosen language.
+    env.install_null_translations(newstyle=True)
     env.filters["datetime_fr"] = format_datetime
     return env
 

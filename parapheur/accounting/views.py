@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -42,13 +43,13 @@ LISTED = 100
 
 def _may_read() -> None:
     if current_user.role not in READERS:
-        raise Forbidden("La comptabilité est réservée aux agents, administrateurs et auditeurs.")
+        raise Forbidden(gettext("La comptabilité est réservée aux agents, administrateurs et auditeurs."))
 
 
 def _may_write() -> None:
     if current_user.role not in WRITERS:
-        raise Forbidden("Seuls les agents des finances et les administrateurs envoient les "
-                        "retours du comptable et réémettent les mandats.")
+        raise Forbidden(gettext("Seuls les agents des finances et les administrateurs envoient les "
+                        "retours du comptable et réémettent les mandats."))
 
 
 def _max_bytes() -> int:
@@ -115,7 +116,7 @@ def show_return(return_id: int):
     _may_read()
     record = get_session().get(PesReturnFile, return_id)
     if record is None or record.organisation_id != current_user.organisation_id:
-        raise NotFound(f"Retour n° {return_id} introuvable.")
+        raise NotFound(gettext("Retour n° %(id)s introuvable.", id=return_id))
     return render_template("accounting/return.html", record=record, kinds=KINDS)
 
 
@@ -152,7 +153,7 @@ def reissue(bordereau_id: int):
     session = get_session()
     rejected = session.get(BordereauMandats, bordereau_id)
     if rejected is None or rejected.organisation_id != current_user.organisation_id:
-        raise NotFound(f"Bordereau n° {bordereau_id} introuvable.")
+        raise NotFound(gettext("Bordereau n° %(id)s introuvable.", id=bordereau_id))
     try:
         chosen = [int(v) for v in request.form.getlist("mandat")]
     except ValueError:
@@ -162,8 +163,8 @@ def reissue(bordereau_id: int):
                               f"{rejected.label} à réémettre.")
     desk = current_user.desks[0] if current_user.desks else None
     if desk is None:
-        raise Forbidden("Vous n'avez aucun bureau : le nouveau bordereau ne peut pas être "
-                        "déposé pour la signature.")
+        raise Forbidden(gettext("Vous n'avez aucun bureau : le nouveau bordereau ne peut pas être "
+                        "déposé pour la signature."))
     moment = now()
     with transaction(session):
         setup = bordereau_setup(session, rejected,
@@ -174,7 +175,9 @@ def reissue(bordereau_id: int):
             session, current_store(), bordereau, current_user.organisation,
             author=current_user, author_desk=desk, render=render_template,
             circuits_dir=current_workflows_dir(), now=moment)
-        message = (f"{bordereau.label} créé avec {len(bordereau.mandats)} mandat(s) réémis du "
-                   f"{rejected.label} ; document n° {document.id} à signer par l'ordonnateur.")
+        message = gettext("%(label)s créé avec %(count)s mandat(s) réémis du %(rejected)s ; "
+                          "document n° %(id)s à signer par l'ordonnateur.",
+                          label=bordereau.label, count=len(bordereau.mandats),
+                          rejected=rejected.label, id=document.id)
     flash(message, "success")
     return redirect(url_for("accounting.index"))

@@ -6,6 +6,7 @@ import re
 from functools import wraps
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -31,7 +32,7 @@ def admin_required(view):
     @login_required
     def wrapped(*args, **kwargs):
         if current_user.role is not Role.ADMIN:
-            raise Forbidden("Cette page est réservée aux administrateurs.")
+            raise Forbidden(gettext("Cette page est réservée aux administrateurs."))
         return view(*args, **kwargs)
     return wrapped
 
@@ -96,15 +97,15 @@ def create_user():
     form = request.form
     username = form.get("username", "").strip()
     if not _USERNAME.match(username):
-        return _page("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets.", 400)
+        return _page(gettext("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets."), 400)
     try:
         role = Role(form.get("role", ""))
     except ValueError:
-        return _page("Rôle inconnu.", 400)
+        return _page(gettext("Rôle inconnu."), 400)
     if role not in ORGANISATION_ROLES:  # the platform's administrator is made from the shell
-        return _page("Rôle inconnu.", 400)
+        return _page(gettext("Rôle inconnu."), 400)
     if not form.get("full_name", "").strip():
-        return _page("Le nom complet est obligatoire.", 400)
+        return _page(gettext("Le nom complet est obligatoire."), 400)
     try:
         desk_ids = [parse_id(value, field="desks", label="Bureaux") for value in form.getlist("desks")]
     except FieldError as exc:
@@ -120,7 +121,7 @@ def create_user():
             services.add_member(session, _get(Desk, desk_id, "Bureau"), user, now=now(),
                                 actor=current_user)
 
-    return _change(action, f"Compte « {username} » créé.")
+    return _change(action, gettext("Compte « %(username)s » créé.", username=username))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
@@ -130,7 +131,7 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     return _change(lambda session: services.set_active(
         session, _get(User, user_id, "Compte"), active, now=now(), actor=current_user),
-        "Compte réactivé." if active else "Compte désactivé.")
+        gettext("Compte réactivé.") if active else gettext("Compte désactivé."))
 
 
 @bp.route("/users/<int:user_id>/unlock", methods=["POST"])
@@ -139,7 +140,7 @@ def unlock(user_id: int):
     """Give an account locked by failed logins its attempts back."""
     return _change(lambda session: services.unlock(
         session, _get(User, user_id, "Compte").username, now=now(), actor=current_user),
-        "Connexion débloquée.")
+        gettext("Connexion débloquée."))
 
 
 @bp.route("/desks", methods=["POST"])
@@ -149,9 +150,9 @@ def create_desk():
     slug = request.form.get("slug", "").strip()
     name = request.form.get("name", "").strip()
     if not _SLUG.match(slug):
-        return _page("Code de bureau invalide : minuscules, chiffres et tirets.", 400)
+        return _page(gettext("Code de bureau invalide : minuscules, chiffres et tirets."), 400)
     if not name:
-        return _page("Le nom du bureau est obligatoire.", 400)
+        return _page(gettext("Le nom du bureau est obligatoire."), 400)
     return _change(lambda session: services.create_desk(
         session, organisation=current_user.organisation, slug=slug, name=name, quality=request.form.get("quality", "").strip() or None,
         now=now(), actor=current_user), f"Bureau « {name} » créé.")
@@ -164,10 +165,10 @@ def add_member(desk_id: int):
     try:
         user_id = parse_id(request.form.get("user_id"), field="user_id", label="Compte")
     except FieldError:
-        return _page("Choisissez un compte.", 400)
+        return _page(gettext("Choisissez un compte."), 400)
     return _change(lambda session: services.add_member(
         session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),
-        actor=current_user), "Membre ajouté.")
+        actor=current_user), gettext("Membre ajouté."))
 
 
 @bp.route("/desks/<int:desk_id>/members/<int:user_id>/remove", methods=["POST"])
@@ -176,7 +177,7 @@ def remove_member(desk_id: int, user_id: int):
     """Remove a member from a desk."""
     return _change(lambda session: services.remove_member(
         session, _get(Desk, desk_id, "Bureau"), _get(User, user_id, "Compte"), now=now(),
-        actor=current_user), "Membre retiré.")
+        actor=current_user), gettext("Membre retiré."))
 
 
 @bp.route("/users/<int:user_id>/credential", methods=["POST"])
@@ -192,7 +193,7 @@ def register_credential(user_id: int):
         session, _get(User, user_id, "Compte"), data, request.form.get("passphrase", ""),
         directory=directory, now=now(), actor=current_user, trust_roots=_trust_roots(),
         name_mismatch_reason=request.form.get("name_mismatch_reason")),
-        "Certificat de signature enregistré.")
+        gettext("Certificat de signature enregistré."))
 
 
 def _trust_roots() -> list:
@@ -213,4 +214,4 @@ def register_token(user_id: int):
         pin=form.get("pin", ""), now=now(), actor=current_user, trust_roots=_trust_roots(),
         allowed_modules=current_app.config.get("PKCS11_MODULES") or (),
         name_mismatch_reason=form.get("name_mismatch_reason")),
-        "Clé sur jeton PKCS#11 enregistrée.")
+        gettext("Clé sur jeton PKCS#11 enregistrée."))

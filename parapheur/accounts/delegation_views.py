@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
@@ -37,7 +38,8 @@ def _parse_day(value: str, label: str) -> date:
     try:
         return datetime.strptime(value.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise ParapheurError(f"La date « {label} » est invalide (attendu : AAAA-MM-JJ).") from None
+        raise ParapheurError(gettext("La date « %(label)s » est invalide (attendu : AAAA-MM-JJ).",
+                                     label=label)) from None
 
 
 @bp.route("/delegations", methods=["GET", "POST"])
@@ -56,13 +58,14 @@ def index():
             from_desk = by_id.get(int(request.form.get("from_desk") or 0))
             to_desk = by_id.get(int(request.form.get("to_desk") or 0))
             if from_desk is None or to_desk is None:
-                raise ParapheurError("Choisissez le bureau qui délègue et le bureau délégataire.")
+                raise ParapheurError(gettext("Choisissez le bureau qui délègue et le bureau délégataire."))
             if from_desk not in managed:
-                raise Forbidden("Vous ne pouvez déléguer que le travail de vos propres bureaux.")
+                raise Forbidden(gettext("Vous ne pouvez déléguer que le travail de vos propres bureaux."))
             chosen_types = request.form.getlist("types")
             unknown = [t for t in chosen_types if t not in dict(types)]
             if unknown:
-                raise ParapheurError(f"Type de document inconnu : {', '.join(unknown)}.")
+                raise ParapheurError(gettext("Type de document inconnu : %(types)s.",
+                                             types=", ".join(unknown)))
             starts, ends = delegation_period(_parse_day(request.form.get("starts", ""), "du"),
                                              _parse_day(request.form.get("ends", ""), "au"))
             with transaction(session):
@@ -70,11 +73,12 @@ def index():
                                   starts_at=starts, ends_at=ends,
                                   document_types=chosen_types or None, now=now(),
                                   actor=current_user)
-            flash(f"Délégation du bureau {from_desk.name} au bureau {to_desk.name} enregistrée.",
+            flash(gettext("Délégation du bureau %(from_desk)s au bureau %(to_desk)s enregistrée.",
+                          from_desk=from_desk.name, to_desk=to_desk.name),
                   "success")
             return redirect(url_for("delegations.index"))
         except ValueError:
-            error, status = "Bureau invalide.", 400
+            error, status = gettext("Bureau invalide."), 400
         except ParapheurError as exc:
             session.rollback()
             error, status = exc.message, exc.status
@@ -95,11 +99,11 @@ def end(delegation_id: int):
     session = get_session()
     delegation = session.get(Delegation, delegation_id)
     if delegation is None or delegation.from_desk.organisation_id != scope.current_organisation_id():
-        raise NotFound("Cette délégation n'existe pas.")
+        raise NotFound(gettext("Cette délégation n'existe pas."))
     if delegation.from_desk not in _managed_desks(session):
-        raise Forbidden("Seuls les membres du bureau qui délègue peuvent mettre fin à la "
-                        "délégation.")
+        raise Forbidden(gettext("Seuls les membres du bureau qui délègue peuvent mettre fin à la "
+                        "délégation."))
     with transaction(session):
         end_delegation(session, delegation, now=now(), actor=current_user)
-    flash("La délégation est terminée.", "success")
+    flash(gettext("La délégation est terminée."), "success")
     return redirect(url_for("delegations.index"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from parapheur.accounts import services, sessions
@@ -67,8 +68,8 @@ class LocalPasswordsDisabled(services.InvalidCredentials):
 
     def __init__(self):
         super().__init__()
-        self.message = ("Votre collectivité a désactivé les mots de passe locaux : connectez-vous "
-                        "avec son fournisseur d'identité (bouton ci-dessous).")
+        self.message = (gettext("Votre collectivité a désactivé les mots de passe locaux : connectez-vous "
+                        "avec son fournisseur d'identité (bouton ci-dessous)."))
 
 
 def _refused(exc, status: int, form: dict):
@@ -82,7 +83,7 @@ def extend_session():
     ends = sessions.extend(now())
     if request.accept_mimetypes.best == "application/json":
         return {"ends_at": ends[0] if ends else None, "extendable": bool(ends and ends[1])}
-    flash("Votre session est prolongée.", "success")
+    flash(gettext("Votre session est prolongée."), "success")
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -120,5 +121,5 @@ def logout():
         services.revoke_sessions(current_user)
         audit.record(session, "account:logout", actor=current_user, clock=now)
     sessions.end()
-    flash("Vous êtes déconnecté.", "info")
+    flash(gettext("Vous êtes déconnecté."), "info")
     return redirect(url_for("accounts.login"))

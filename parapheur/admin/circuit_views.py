@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -40,7 +41,7 @@ def upload():
     """Check an uploaded circuit; without problems it is kept as a version (not yet active)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _index(error="Choisissez un fichier de circuit (.yaml) à vérifier.", status=400)
+        return _index(error=gettext("Choisissez un fichier de circuit (.yaml) à vérifier."), status=400)
     session = get_session()
     try:
         text = versions.decode_upload(upload.read(versions.MAX_CIRCUIT_BYTES + 1),

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ def _page(journal_filter: journal.JournalFilter, *, error: str | None = None,
     before_seq = None
     if before:
         if not before.isascii() or not before.isdigit() or len(before) > 15:
-            raise ParapheurError("Page du journal invalide : revenez à la première page.")
+            raise ParapheurError(gettext("Page du journal invalide : revenez à la première page."))
         before_seq = int(before)
     events, next_before = journal.events_page(session, current_user.organisation_id,
                                               journal_filter, before_seq=before_seq)

@@ -6,6 +6,7 @@ kept in the session)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -24,7 +25,7 @@ def _days(raw: str | None) -> int:
     try:
         return int((raw or str(tokens.DEFAULT_DAYS)).strip()[:6])
     except ValueError:
-        raise ParapheurError("Durée de validité invalide (un nombre de jours).") from None
+        raise ParapheurError(gettext("Durée de validité invalide (un nombre de jours).")) from None
 
 
 def _page(*, service: bool, created=None, error: str | None = None, status: int = 200):
@@ -55,7 +56,7 @@ def _create(*, service: bool):
             except ValueError:
                 owner = None
             if owner is None or owner.organisation_id != current_user.organisation_id:
-                raise ParapheurError("Choisissez le compte au nom duquel le service agira.")
+                raise ParapheurError(gettext("Choisissez le compte au nom duquel le service agira."))
         else:
             owner = current_user
         with transaction(session):

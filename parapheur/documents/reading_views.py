@@ -22,6 +22,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 
 from parapheur.circuits import services as circuits
@@ -75,7 +76,7 @@ def annex_page(document_id: int, annex_id: int, page: int):
     document = _visible(document_id)
     annex = annexes.get_annex(get_session(), document, annex_id)
     if not annex.is_pdf:
-        raise NotFound("Cette annexe n'est pas un PDF : elle n'a pas d'aperçu, téléchargez-la.")
+        raise NotFound(gettext("Cette annexe n'est pas un PDF : elle n'a pas d'aperçu, téléchargez-la."))
     store = current_store()
     sha256 = annex.current_sha256
     data = renderer_for(current_app.config).image(
@@ -112,7 +113,7 @@ def annex_file(document_id: int, annex_id: int):
     annex = annexes.get_annex(get_session(), document, annex_id)
     signed = bool(request.args.get("signe"))
     if signed and not annex.signed_sha256:
-        raise NotFound("Cette annexe n'a pas été signée.")
+        raise NotFound(gettext("Cette annexe n'a pas été signée."))
     sha256 = annex.signed_sha256 if signed else annex.sha256
     data = current_store().read(sha256)
     name = annex.filename
@@ -139,8 +140,8 @@ def add_annexes(document_id: int):
         added = annexes.add_annexes(session, current_store(), document, uploads,
                                     actor=current_user, now=now(),
                                     max_bytes=int(current_app.config["MAX_UPLOAD_MB"]) << 20)
-    flash(f"{len(added)} annexe{'s' if len(added) > 1 else ''} jointe"
-          f"{'s' if len(added) > 1 else ''} au document.", "success")
+    flash(ngettext("%(num)d annexe jointe au document.", "%(num)d annexes jointes au document.",
+                   len(added)), "success")
     return redirect(url_for("documents.show", document_id=document_id) + "#annexes")
 
 
@@ -155,7 +156,7 @@ def add_comment(document_id: int):
                              body=request.form.get("body"),
                              visibility=request.form.get("visibility", "public")[:20],
                              desk_slug=(request.form.get("desk") or "")[:80] or None, now=now())
-    flash("Commentaire ajouté.", "success")
+    flash(gettext("Commentaire ajouté."), "success")
     return redirect(url_for("documents.show", document_id=document_id) + "#historique")
 
 
@@ -223,7 +224,7 @@ def page_context(session, document: Document, *, history: list, actions: list) -
     if chosen:
         annex = next((a for a in document_annexes if str(a.id) == chosen[:12] and a.is_pdf), None)
         if annex is None:
-            raise ParapheurError("Cette annexe n'a pas d'aperçu (pas un PDF, ou inconnue).",
+            raise ParapheurError(gettext("Cette annexe n'a pas d'aperçu (pas un PDF, ou inconnue)."),
                                  status=404)
     if annex is not None:
         sha256 = annex.current_sha256
@@ -238,7 +239,7 @@ def page_context(session, document: Document, *, history: list, actions: list) -
         image_url = _url_maker("reading.version_page", document.id, number=version.number)
         original = url_for("documents.download", document_id=document.id,
                            number=version.number, inline=1)
-        title = f"Document principal (version {version.number})"
+        title = gettext("Document principal (version %(number)s)", number=version.number)
     sizes = renderer.sizes(sha256, read=lambda: store.read(sha256))
     result = renderer.search(sha256, query, read=lambda: store.read(sha256)) if query else None
     viewer_pages = []

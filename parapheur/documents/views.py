@@ -19,6 +19,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import Select, func, select
@@ -219,14 +220,14 @@ def listing():
     try:
         chosen = DocumentStatus(status) if status else None
     except ValueError:
-        raise ParapheurError(f"État inconnu : « {status[:40]} ».") from None
+        raise ParapheurError(gettext("État inconnu : « %(status)s ».", status=status[:40])) from None
     doc_type = request.args.get("type", "")
     query = access.filtered(query, text=text, status=chosen, doc_type=doc_type,
                             dialect=session.get_bind().dialect.name)
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
-        raise ParapheurError("Numéro de page invalide.") from None
+        raise ParapheurError(gettext("Numéro de page invalide.")) from None
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     page = min(page, max(1, -(-total // PAGE_SIZE)))  # past the last page: the last page
     documents = session.execute(query.order_by(Document.updated_at.desc(), Document.id.desc())
@@ -243,7 +244,7 @@ def listing():
 def evidence(document_id: int):
     """The document's evidence bundle (administrators and auditors)."""
     if current_user.role not in (Role.ADMIN, Role.AUDITEUR):
-        raise Forbidden("Le dossier de preuve est réservé aux auditeurs et aux administrateurs.")
+        raise Forbidden(gettext("Le dossier de preuve est réservé aux auditeurs et aux administrateurs."))
     session = get_session()
     document = _visible(document_id)
     data = export_document(session, current_store(), document,
@@ -293,12 +294,12 @@ def new_document():
         if error is not None:
             raise ParapheurError(error, status=status)
         if upload is None or not upload.filename:
-            raise InvalidUpload("Choisissez un fichier PDF à déposer.", reason="missing")
+            raise InvalidUpload(gettext("Choisissez un fichier PDF à déposer."), reason="missing")
         doc_type, _, doc_subtype = form["typology"].partition("/")
         if not doc_type or not doc_subtype or circuit is None:
-            raise ParapheurError("Choisissez le type et le sous-type du document.")
+            raise ParapheurError(gettext("Choisissez le type et le sous-type du document."))
         if not form["title"].strip():
-            raise ParapheurError("Le titre du document est obligatoire.")
+            raise ParapheurError(gettext("Le titre du document est obligatoire."))
         metadata = circuits.clean_metadata(session, circuit, request.form,
                                            organisation_id=current_user.organisation_id)
         desk = services.author_desk(current_user, request.form.get("author_desk"))
@@ -322,7 +323,8 @@ def new_document():
         return render_template("pages/new_document.html", typology=typology, form=form,
                                circuit=circuit, fields=fields, error=exc.message,
                                problems=problems), exc.status
-    flash(f"Le document « {document.title} » est déposé et part dans son circuit.", "success")
+    flash(gettext("Le document « %(title)s » est déposé et part dans son circuit.",
+                  title=document.title), "success")
     return redirect(url_for("documents.show", document_id=document.id))
 
 
@@ -436,14 +438,14 @@ def download(document_id: int, number: int):
 @login_required
 def give_visa(document_id: int, step: str):
     """Give the visa on a step."""
-    return _decide(document_id, step, "approve", "Visa donné.")
+    return _decide(document_id, step, "approve", gettext("Visa donné."))
 
 
 @bp.route("/documents/<int:document_id>/steps/<step>/reject", methods=["POST"])
 @login_required
 def reject(document_id: int, step: str):
     """Reject the document at a step, with a mandatory reason."""
-    return _decide(document_id, step, "reject", "Document rejeté.")
+    return _decide(document_id, step, "reject", gettext("Document rejeté."))
 
 
 @bp.route("/documents/<int:document_id>/take-back", methods=["POST"])
@@ -457,7 +459,7 @@ def take_back(document_id: int):
             circuits.take_back(session, document, actor=current_user, now=now())
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="take_back")
-    flash("Votre visa est repris : l'étape vous attend à nouveau.", "success")
+    flash(gettext("Votre visa est repris : l'étape vous attend à nouveau."), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 
@@ -473,7 +475,7 @@ def cancel(document_id: int):
             circuits.cancel(session, document, actor=current_user, reason=reason, now=now())
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="cancel", entered=reason or "")
-    flash(f"Le document « {document.title} » est abandonné.", "success")
+    flash(gettext("Le document « %(title)s » est abandonné.", title=document.title), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 
@@ -486,10 +488,10 @@ def replace_file(document_id: int):
     upload = request.files.get("file")
     try:
         if circuits.author_capacity(session, document, current_user, now=now()) is None:
-            raise Forbidden("Seul le bureau qui a déposé ce document peut en remplacer le "
-                            "fichier.")
+            raise Forbidden(gettext("Seul le bureau qui a déposé ce document peut en remplacer le "
+                            "fichier."))
         if upload is None or not upload.filename:
-            raise InvalidUpload("Choisissez le fichier PDF qui remplace l'actuel.",
+            raise InvalidUpload(gettext("Choisissez le fichier PDF qui remplace l'actuel."),
                                 reason="missing")
         with transaction(session):
             version = services.replace_file(session, current_store(), document,
@@ -497,8 +499,8 @@ def replace_file(document_id: int):
                                             actor=current_user, now=now())
     except ParapheurError as exc:
         return action_refused(document_id, exc, step=None, action="replace")
-    flash(f"Le fichier est remplacé (version {version.number}) ; les versions précédentes sont "
-          f"conservées.", "success")
+    flash(gettext("Le fichier est remplacé (version %(number)s) ; les versions précédentes sont "
+                  "conservées.", number=version.number), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 
@@ -522,7 +524,7 @@ def _batch_decision() -> tuple[str, str]:
     """The batch's action as the page names it (visa, rejet) and as the engine does."""
     action = request.form.get("action", "")
     if action not in batch.DECISIONS:
-        raise ParapheurError("Choisissez « Viser la sélection » ou « Rejeter la sélection ».")
+        raise ParapheurError(gettext("Choisissez « Viser la sélection » ou « Rejeter la sélection »."))
     return action, batch.DECISIONS[action]
 
 
@@ -548,9 +550,9 @@ def batch_confirm():
     reason = (request.form.get("reason") or "").strip()
     error = None
     if request.form.get("reviewed") != "1":
-        error = "Confirmez avoir pris connaissance des documents sélectionnés."
+        error = gettext("Confirmez avoir pris connaissance des documents sélectionnés.")
     elif decision == "reject" and not reason:
-        error = "Le motif du rejet est obligatoire."
+        error = gettext("Le motif du rejet est obligatoire.")
     if error is not None:
         lines = batch.summarise(session, items, actor=current_user, decision=decision, now=now())
         return render_template("pages/batch_decision.html", action=action, lines=lines,

@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
@@ -28,6 +29,7 @@ from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.documents.access import is_visible
 from parapheur.errors import Forbidden, ParapheurError
+from parapheur.i18n import current_locale, format_amount
 from parapheur.invoices import engagements, lifecycle
 from parapheur.invoices.checks import euros
 from parapheur.invoices.models import Invoice, InvoiceStatus
@@ -46,12 +48,12 @@ WRITERS = (Role.AGENT, Role.ADMIN)
 
 def _may_read() -> None:
     if current_user.role not in READERS:
-        raise Forbidden("Les factures sont réservées aux agents, administrateurs et auditeurs.")
+        raise Forbidden(gettext("Les factures sont réservées aux agents, administrateurs et auditeurs."))
 
 
 def _may_write() -> None:
     if current_user.role not in WRITERS:
-        raise Forbidden("Seuls les agents et les administrateurs traitent les factures.")
+        raise Forbidden(gettext("Seuls les agents et les administrateurs traitent les factures."))
 
 
 def _invoice(invoice_id: int) -> Invoice:
@@ -66,7 +68,8 @@ def _limits() -> Limits:
 
 @bp.app_template_filter("euros")
 def _euros(value):
-    return euros(value)
+    """French as before (« 1 234,50 € »); otherwise written for the reader's locale."""
+    return euros(value) if current_locale() == "fr" else format_amount(value)
 
 
 @bp.route("/")
@@ -96,7 +99,8 @@ def listing():
             try:
                 amount = Decimal(filters[key].replace(" ", "").replace(",", "."))
             except InvalidOperation:
-                flash(f"Montant « {filters[key]} » invalide : filtre ignoré.", "error")
+                flash(gettext("Montant « %(value)s » invalide : filtre ignoré.", value=filters[key]),
+                      "error")
                 continue
             column = Invoice.total_gross
             query = query.where(column >= amount if op == "ge" else column <= amount)
@@ -116,7 +120,8 @@ def listing():
             rows = [row for row in rows if row[1].remaining_days <= limit
                     and not row[0].blocked and row[0].status not in lifecycle.CLOSED]
         except ValueError:
-            flash(f"Nombre de jours « {filters['days']} » invalide : filtre ignoré.", "error")
+            flash(gettext("Nombre de jours « %(value)s » invalide : filtre ignoré.",
+                          value=filters["days"]), "error")
     to_match = session.execute(select(func.count()).select_from(
         engagements.to_match_query(current_user.organisation_id).subquery())).scalar_one()
     return render_template("pages/invoices.html", rows=rows, filters=filters, total=total,
@@ -133,7 +138,7 @@ def import_files():
     if not files or all(not f.filename for f in files):
         if request.accept_mimetypes.best == "application/json":
             return jsonify({"error": "Aucun fichier reçu."}), 400
-        flash("Choisissez au moins un fichier de facture.", "error")
+        flash(gettext("Choisissez au moins un fichier de facture."), "error")
         return redirect(url_for("invoices.listing"))
     session = get_session()
     results = []
@@ -211,11 +216,12 @@ def act(invoice_id: int):
     with transaction(session):
         invoice = _invoice(invoice_id)
         if decision == "reject" and not _reason():
-            raise ParapheurError("Le motif du rejet est obligatoire.")
+            raise ParapheurError(gettext("Le motif du rejet est obligatoire."))
         step = lifecycle.act(session, invoice, actor=current_user, decision=decision,
                              now=now(), reason=_reason(), step=request.form.get("step"))
-    flash(f"{step.label} : {'rejeté' if decision == 'reject' else 'fait'} "
-          f"(statut « {invoice.status.label} »).", "success")
+    done = (gettext("%(step)s : rejeté (statut « %(status)s »).") if decision == "reject"
+            else gettext("%(step)s : fait (statut « %(status)s »)."))
+    flash(done % {"step": step.label, "status": invoice.status.label}, "success")
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
 
@@ -228,7 +234,7 @@ def suspend(invoice_id: int):
     with transaction(session):
         lifecycle.suspend(session, _invoice(invoice_id), actor=current_user,
                           reason=_reason() or "", now=now())
-    flash("Facture suspendue : le délai global de paiement est arrêté.", "success")
+    flash(gettext("Facture suspendue : le délai global de paiement est arrêté."), "success")
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
 
@@ -240,7 +246,7 @@ def resume(invoice_id: int):
     session = get_session()
     with transaction(session):
         lifecycle.resume(session, _invoice(invoice_id), actor=current_user, now=now())
-    flash("Facture reprise : le délai global de paiement repart.", "success")
+    flash(gettext("Facture reprise : le délai global de paiement repart."), "success")
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
 
@@ -271,12 +277,12 @@ def batch():
     try:
         ids = [int(i) for i in request.form.getlist("ids")][:500]
     except ValueError:
-        raise ParapheurError("Sélection invalide.") from None
+        raise ParapheurError(gettext("Sélection invalide.")) from None
     if not ids:
-        raise ParapheurError("Sélectionnez au moins une facture.")
+        raise ParapheurError(gettext("Sélectionnez au moins une facture."))
     decision = request.form.get("decision", "approve")
     if decision == "reject" and not _reason():
-        raise ParapheurError("Le motif du rejet est obligatoire.")
+        raise ParapheurError(gettext("Le motif du rejet est obligatoire."))
     outcomes = lifecycle.batch_act(get_session(), ids, actor=current_user, decision=decision,
                                    now=now(), reason=_reason())
     done = sum(1 for o in outcomes if o.ok)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from parapheur.accounts import services as accounts
@@ -50,7 +51,7 @@ def change_password():
     # Every session of the account was revoked; this browser, which just proved the password,
     # gets a fresh one.
     sessions.start(current_user._get_current_object(), now())
-    flash("Mot de passe modifié.", "success")
+    flash(gettext("Mot de passe modifié."), "success")
     return redirect(url_for("account.index"))
 
 
@@ -58,7 +59,7 @@ def _hour(value: str | None) -> int:
     try:
         return int(value or "8")
     except ValueError:
-        raise ParapheurError("L'heure du résumé doit être un nombre entre 0 et 23.") from None
+        raise ParapheurError(gettext("L'heure du résumé doit être un nombre entre 0 et 23.")) from None
 
 
 @bp.route("/account/notifications", methods=["POST"])
@@ -79,5 +80,5 @@ def notifications():
             services.set_preferences(session, current_user, change, now=now())
     except ParapheurError as exc:
         return _page(exc.status, error=exc.message)
-    flash("Préférences de notification enregistrées.", "success")
+    flash(gettext("Préférences de notification enregistrées."), "success")
     return redirect(url_for("account.index"))

@@ -6,6 +6,7 @@ import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask import session as cookie
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -46,7 +47,7 @@ def switch():
 
 def _platform_only() -> None:
     if current_user.home_role is not Role.PLATFORM:
-        raise Forbidden("Cette page est réservée à l'administrateur de la plateforme.")
+        raise Forbidden(gettext("Cette page est réservée à l'administrateur de la plateforme."))
 
 
 def _page(error: str | None = None, status: int = 200):
@@ -75,10 +76,10 @@ def create():
     form = request.form
     username = form.get("admin_username", "").strip()
     if not _USERNAME.match(username):
-        return _page("Identifiant de l'administrateur invalide : 2 à 80 lettres, chiffres, "
-                     "points, tirets.", 400)
+        return _page(gettext("Identifiant de l'administrateur invalide : 2 à 80 lettres, chiffres, "
+                     "points, tirets."), 400)
     if not form.get("admin_full_name", "").strip():
-        return _page("Le nom de l'administrateur est obligatoire.", 400)
+        return _page(gettext("Le nom de l'administrateur est obligatoire."), 400)
     session = get_session()
     moment = now()
     try:
@@ -108,16 +109,16 @@ def add_member():
     from parapheur.organisations.services import add_membership
 
     if current_user.role is not Role.ADMIN:
-        raise Forbidden("Cette page est réservée aux administrateurs.")
+        raise Forbidden(gettext("Cette page est réservée aux administrateurs."))
     username = request.form.get("username", "").strip()
     try:
         role = Role(request.form.get("role", ""))
     except ValueError:
         role = None
     if role not in ORGANISATION_ROLES:
-        raise ParapheurError("Rôle inconnu.")
+        raise ParapheurError(gettext("Rôle inconnu."))
     if not _USERNAME.match(username):
-        raise ParapheurError("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets.")
+        raise ParapheurError(gettext("Identifiant invalide : 2 à 80 lettres, chiffres, points, tirets."))
     session = get_session()
     user = session.execute(select(User).where(User.username == username)).scalar()
     if user is None:

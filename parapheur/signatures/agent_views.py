@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from parapheur.accounts.admin_views import admin_required
@@ -47,16 +48,16 @@ def agent_setup() -> services.AgentSetup:
 
 def _json_body() -> dict:
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise ParapheurError("Requête trop volumineuse.", status=413)
+        raise ParapheurError(gettext("Requête trop volumineuse."), status=413)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ParapheurError("Requête invalide : un objet JSON est attendu.")
+        raise ParapheurError(gettext("Requête invalide : un objet JSON est attendu."))
     return body
 
 
 def _items(values) -> list[tuple[int, str]]:
     if not isinstance(values, list) or not values:
-        raise ParapheurError("Cochez au moins un document à signer.")
+        raise ParapheurError(gettext("Cochez au moins un document à signer."))
     if len(values) > MAX_BATCH:
         raise ParapheurError(f"Une signature groupée porte sur {MAX_BATCH} documents au plus.")
     items = []
@@ -156,12 +157,12 @@ def admin_policy():
     """Keep the elected officials to their own card, or let server-held keys sign for them."""
     choice = request.form.get("officials_card_only", "")
     if choice not in ("0", "1"):
-        return _admin_page("Choix invalide pour la signature des élus.", 400)
+        return _admin_page(gettext("Choix invalide pour la signature des élus."), 400)
     session = get_session()
     with transaction(session):
         agent_policy.set_officials_card_only(session, current_user, choice == "1", now=now())
-    flash("Les élus ne signent plus qu'avec leur propre carte." if choice == "1" else
-          "Les clés conservées par le serveur peuvent de nouveau signer pour les élus.",
+    flash(gettext("Les élus ne signent plus qu'avec leur propre carte.") if choice == "1" else
+          gettext("Les clés conservées par le serveur peuvent de nouveau signer pour les élus."),
           "success")
     return redirect(url_for("signing_admin.admin_index"))
 
@@ -188,5 +189,5 @@ def admin_withdraw(registration_id: int):
                                       now=now())
     except ParapheurError as exc:
         return _admin_page(exc.message, exc.status)
-    flash("Enregistrement du certificat retiré.", "success")
+    flash(gettext("Enregistrement du certificat retiré."), "success")
     return redirect(url_for("signing_admin.admin_index"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, make_response, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from parapheur.clock import now
@@ -29,8 +30,8 @@ def sign(document_id: int, step: str):
     passphrase = request.form.get("passphrase", "")
     try:
         if not passphrase:
-            raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour "
-                                 "signer.")
+            raise ParapheurError(gettext("Saisissez le code (mot de passe) de votre certificat pour "
+                                 "signer."))
         with transaction(session):
             services.sign_step(session, current_store(), document, step=step,
                                actor=current_user, passphrase=passphrase, now=now(),
@@ -80,14 +81,14 @@ def _sign_ticked(session, ticked: list[str]) -> services.BatchResult:
             raise ParapheurError(f"Sélection invalide : « {value[:40]} ».")
         items.append((parse_id(document_id, field="items", label="Sélection"), step))
     if not items:
-        raise ParapheurError("Cochez au moins un document à signer.")
+        raise ParapheurError(gettext("Cochez au moins un document à signer."))
     if len(items) > MAX_BATCH:
         raise ParapheurError(f"Une signature groupée porte sur {MAX_BATCH} documents au plus.")
     if request.form.get("reviewed") != "1":
-        raise ParapheurError("Confirmez avoir pris connaissance des documents sélectionnés.")
+        raise ParapheurError(gettext("Confirmez avoir pris connaissance des documents sélectionnés."))
     passphrase = request.form.get("passphrase", "")
     if not passphrase:
-        raise ParapheurError("Saisissez le code (mot de passe) de votre certificat pour signer.")
+        raise ParapheurError(gettext("Saisissez le code (mot de passe) de votre certificat pour signer."))
     return services.sign_batch(session, current_store(), items, actor=current_user,
                                passphrase=passphrase, now=now(),
                                setup=SigningSetup.from_config(current_app.config))

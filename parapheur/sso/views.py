@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -63,19 +64,19 @@ def callback():
     pending = cookie.pop(_PENDING, None)
     state = request.args.get("state", "")
     if not isinstance(pending, dict) or not state or state != pending.get("state"):
-        return _refused("La réponse du fournisseur d'identité ne correspond à aucune connexion "
-                        "en cours (paramètre « state » invalide) : recommencez la connexion.", 400)
+        return _refused(gettext("La réponse du fournisseur d'identité ne correspond à aucune connexion "
+                        "en cours (paramètre « state » invalide) : recommencez la connexion."), 400)
     if request.args.get("error"):
         return _refused("Le fournisseur d'identité a refusé la connexion "
                         f"({request.args.get('error', '')[:80]}).", 401)
     code = request.args.get("code", "")
     if not code or len(code) > 2000:
-        return _refused("La réponse du fournisseur d'identité ne contient pas de code.", 400)
+        return _refused(gettext("La réponse du fournisseur d'identité ne contient pas de code."), 400)
     session = get_session()
     provider = session.execute(select(IdentityProvider).where(
         IdentityProvider.organisation_id == pending.get("organisation_id"))).scalar_one_or_none()
     if provider is None or not provider.enabled:
-        return _refused("Ce fournisseur d'identité n'est plus configuré.", 400)
+        return _refused(gettext("Ce fournisseur d'identité n'est plus configuré."), 400)
     moment = now()
     try:
         claims = services.exchange(provider, code=code, verifier=pending["verifier"],
@@ -103,7 +104,7 @@ def callback():
 def settings():
     """The organisation's identity provider (administrators of the organisation)."""
     if current_user.role is not Role.ADMIN:
-        raise Forbidden("Cette page est réservée aux administrateurs.")
+        raise Forbidden(gettext("Cette page est réservée aux administrateurs."))
     session = get_session()
     organisation = scope.current_organisation()
     provider = services.provider_of(session, organisation)
@@ -122,7 +123,7 @@ def settings():
                     enabled=form.get("enabled") == "1",
                     secret_key=current_app.config["SECRET_KEY"], now=now(), actor=current_user,
                     session_auth=cookie.get(scope.AUTH_KEY))
-            flash("Fournisseur d'identité enregistré.", "success")
+            flash(gettext("Fournisseur d'identité enregistré."), "success")
             return redirect(url_for("sso.settings"))
         except ParapheurError as exc:
             error, status = exc.message, exc.status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from parapheur.accounts.admin_views import admin_required
@@ -69,7 +70,7 @@ def set_active(subscription_id: int):
     with transaction(session):
         services.set_active(session, _subscription(subscription_id), active,
                             actor=current_user, now=now())
-    flash("Abonnement réactivé." if active else "Abonnement désactivé.", "success")
+    flash(gettext("Abonnement réactivé.") if active else gettext("Abonnement désactivé."), "success")
     return redirect(url_for("webhooks.show", subscription_id=subscription_id))
 
 
@@ -81,7 +82,7 @@ def delete(subscription_id: int):
     with transaction(session):
         services.delete_subscription(session, _subscription(subscription_id),
                                      actor=current_user, now=now())
-    flash("Abonnement supprimé.", "success")
+    flash(gettext("Abonnement supprimé."), "success")
     return redirect(url_for("webhooks.index"))
 
 

@@ -3,6 +3,7 @@ and amounts, numbers and dates are written for the reader's locale."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,6 +19,8 @@ from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session
 from parapheur.i18n import TRANSLATIONS_DIR, format_amount, format_datetime, format_number
 
+#: The template folders babel.cfg extracts (the pages; PDF and mail stay in French).
+TRANSLATED_TEMPLATES = ("pages", "documents", "accounting", "admin", "organisations", "webhooks")
 NNBSP = "\u202f"  # the narrow no-break space of French thousands and before €
 
 
@@ -26,17 +29,23 @@ def _catalogue():
         return read_po(source)
 
 
+def _singular(message_id):
+    return message_id if isinstance(message_id, str) else message_id[0]
+
+
 def test_every_sentence_marked_for_translation_has_its_english_and_the_mo_is_compiled():
     catalogue = _catalogue()
-    known = {m.id: m.string for m in catalogue if m.id}
+    known = {_singular(m.id): m.string for m in catalogue if m.id}
     marked = set()
-    method_map = [("templates/pages/**.html", "jinja2"), ("parapheur/**.py", "python")]
+    method_map = [(f"templates/{folder}/**.html", "jinja2") for folder in TRANSLATED_TEMPLATES]
+    method_map.append(("parapheur/**.py", "python"))
     for _, _, message, _, _ in extract_from_dir(PROJECT_ROOT, method_map=method_map):
         marked.add(message if isinstance(message, str) else message[0])
     assert sorted(marked - set(known)) == [], "marked but not in the catalogue (pybabel update)"
     assert sorted(k for k, v in known.items() if not v) == [], "not translated"
     with open(TRANSLATIONS_DIR / "en/LC_MESSAGES/messages.mo", "rb") as compiled:
-        mo = {m.id: m.string for m in read_mo(compiled) if m.id}
+        mo = {_singular(m.id): tuple(m.string) if isinstance(m.string, list) else m.string
+              for m in read_mo(compiled) if m.id}
     assert mo == known, "messages.mo is older than messages.po (pybabel compile)"
 
 
@@ -90,3 +99,66 @@ def test_amounts_numbers_and_dates_for_each_locale():
     assert format_datetime(moment, locale="fr") == "01/12/2026 18:30"
     assert "6:30" in format_datetime(moment, locale="en") and "12/1/26" in format_datetime(
         moment, locale="en")
+
+
+def _french_sentences() -> set[str]:
+    """The catalogue's French sentences (the stretches between placeholders and tags) whose
+    English differs: none of them may remain on a page shown in English."""
+    sentences = set()
+    for message in _catalogue():
+        if not message.id or not isinstance(message.id, str) or message.id == message.string:
+            continue
+        for piece in re.split(r"%\([^)]*\)s|<code>.*?</code>|<[^>]+>", message.id):
+            piece = piece.replace("%%", "%").strip(" ,.:;()—·←→…")
+            if len(piece) >= 12 and " " in piece:
+                sentences.add(piece)
+    return sentences
+
+
+def _in_english(demo, client_for, username: str):
+    client = client_for(username)
+    page = client.get("/").get_data(as_text=True)
+    assert client.post("/langue", data={"csrf_token": csrf_from(page), "locale": "en",
+                                        "next": "/"}).status_code == 302
+    return client
+
+
+def test_the_main_pages_in_english_keep_no_french_sentence(demo, client_for):
+    french = _french_sentences()
+    assert len(french) > 300  # the catalogue really holds the pages' sentences
+    dgs = _in_english(demo, client_for, "dgs")
+    inbox = dgs.get("/").get_data(as_text=True)
+    items = re.findall(r'name="items" value="([^"]+)"[^>]*data-action="visa"', inbox)
+    assert items, "the demo has documents waiting for the DGS's visa"
+    document_id = items[0].split(":")[0]
+    token = csrf_from(inbox)
+    finances = _in_english(demo, client_for, "finances")
+    invoices = finances.get("/factures/").get_data(as_text=True)
+    invoice_link = re.search(r'href="(/factures/\d+)"', invoices)
+    assert invoice_link, "the demo has invoices"
+    admin = _in_english(demo, client_for, "admin")
+    pages = {
+        "inbox": dgs.get("/"),
+        "document": dgs.get(f"/documents/{document_id}"),
+        "documents": dgs.get("/documents"),
+        "batch summary": dgs.post("/bannette/lot", data={"csrf_token": token, "action": "visa",
+                                                         "items": items}),
+        "invoices": finances.get("/factures/"),
+        "invoice": finances.get(invoice_link.group(1)),
+        "accounting": finances.get("/comptabilite/"),
+        "admin": admin.get("/admin/"),
+        "journal": admin.get("/admin/journal/"),
+        "circuits": admin.get("/admin/circuits/"),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        text = page_text(response)
+        assert '<html lang="en">' in text, name
+        body = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text.split("<main", 1)[-1]))
+        left = sorted(s for s in french if s in body)
+        assert left == [], f"French sentences left on the {name} page: {left}"
+    assert "To process" in page_text(pages["inbox"])
+    assert "Give the visa" in page_text(pages["document"])
+    assert "Summary" in page_text(pages["batch summary"])
+    assert "Bordereaux of mandats" in page_text(pages["accounting"])
+    assert "Audit journal" in page_text(pages["journal"])
