@@ -282,7 +282,7 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
         raise InvoiceReadError("too_large", N_("Le fichier « %(filename)s » dépasse la taille "
                                                "maximale (%(value)s Mo) : il n'a pas été "
                                                "importé."),
-                                            filename=filename, value=limits.max_bytes // (1024 * 1024))
+                               filename=filename, value=limits.max_bytes // (1024 * 1024))
     organisation_id = actor.organisation_id
     if buyer is None:
         buyer = buyer_of(actor.organisation)
