@@ -60,8 +60,9 @@ def pes_exporter(run: ExportRun) -> Mapping[str, Any]:
                                     policy_sha256=run.config["HELIOS_POLICY_SHA256"])
             export_pes(session, store, setup, actor=None, now=run.now)
         except PesInvalid as exc:
-            raise DeliveryError("Hélios rejetterait le fichier : " + " ; ".join(
-                str(p) for p in exc.problems), permanent=True) from None
+            raise DeliveryError(N_("Hélios rejetterait le fichier : %(problems)s"),
+                                permanent=True,
+                                problems=" ; ".join(str(p) for p in exc.problems)) from None
         except AccountingError as exc:
             raise DeliveryError(exc.template, permanent=True, **exc.params) from None
         # The file is made once: committed before it leaves (the outbox row stays ours, claimed).

@@ -49,11 +49,17 @@ class InvalidCredentials(ParapheurError):
 TooManyAttempts = throttle.TooManyAttempts
 
 
-def _lockout_message(retry_after: int) -> str:
+def _lockout(retry_after: int) -> throttle.TooManyAttempts:
     minutes = max(1, -(-retry_after // 60))
-    return (f"Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
-            f"{minutes} minute{'s' if minutes > 1 else ''}, ou demandez à un administrateur de "
-            f"débloquer le compte.")
+    if minutes == 1:
+        return throttle.TooManyAttempts(
+            N_("Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
+               "%(minutes)s minute, ou demandez à un administrateur de débloquer le compte."),
+            retry_after, minutes=minutes)
+    return throttle.TooManyAttempts(
+        N_("Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
+           "%(minutes)s minutes, ou demandez à un administrateur de débloquer le compte."),
+        retry_after, minutes=minutes)
 
 
 def log_in(session: Session, username: str, password: str, *, now: datetime) -> User:
@@ -67,7 +73,7 @@ def log_in(session: Session, username: str, password: str, *, now: datetime) -> 
     try:
         throttle.reserve(session, throttle.LOGIN, username, now=now, message="")
     except throttle.TooManyAttempts as exc:
-        raise throttle.TooManyAttempts(_lockout_message(exc.retry_after), exc.retry_after) from None
+        raise _lockout(exc.retry_after) from None
     try:
         with transaction(session):
             user = authenticate(session, username, password)

@@ -113,8 +113,9 @@ def check_annex(upload: AnnexFile, *, max_bytes: int) -> tuple[str, str, int | N
     name = annex_filename(upload.filename)
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in KINDS:
-        raise InvalidUpload(f"Annexe « {name} » : type de fichier non accepté. Types acceptés : "
-                            + ", ".join(sorted(KINDS)) + ".", reason="annex_type")
+        raise InvalidUpload(N_("Annexe « %(name)s » : type de fichier non accepté. Types "
+                               "acceptés : %(kinds)s."), reason="annex_type", name=name,
+                            kinds=", ".join(sorted(KINDS)))
     if not upload.data:
         raise InvalidUpload(N_("Annexe « %(name)s » : le fichier est vide."),
                             name=name, reason="empty")

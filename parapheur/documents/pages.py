@@ -102,8 +102,8 @@ def zoom_from(raw: str | None) -> int:
     text = raw.strip().rstrip("%")[:6]
     if text.isdigit() and int(text) in ZOOMS:
         return int(text)
-    raise ParapheurError("Zoom invalide : choisissez parmi " +
-                         ", ".join(f"{z} %" for z in ZOOMS) + ".")
+    raise ParapheurError(N_("Zoom invalide : choisissez parmi %(zooms)s."),
+                         zooms=", ".join(f"{z} %" for z in ZOOMS))
 
 
 class PageRenderer:

@@ -91,8 +91,8 @@ def import_engagements(session: Session, data: bytes, *, organisation_id: int,
             assert amount is not None and exercice is not None
             rows.append((row, amount, exercice))
     if problems:
-        raise EngagementImportError("Fichier refusé, aucun engagement importé : "
-                                    + " ; ".join(problems[:20]) + ".")
+        raise EngagementImportError(N_("Fichier refusé, aucun engagement importé : "
+                                       "%(problems)s."), problems=" ; ".join(problems[:20]))
     if not rows:
         raise EngagementImportError(N_("Le fichier ne contient aucun engagement."))
     created = updated = 0

@@ -183,9 +183,9 @@ def parse_xml_safely(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._E
     return tree.getroot()
 
 
-_UNSAFE = ("Le XML déclare une DTD ou des entités (DOCTYPE) : refusé par sécurité, sans "
-           "les développer (attaque XXE ou « bombe d'entités »). Une facture électronique "
-           "n'en contient jamais.")
+_UNSAFE = N_("Le XML déclare une DTD ou des entités (DOCTYPE) : refusé par sécurité, sans "
+             "les développer (attaque XXE ou « bombe d'entités »). Une facture électronique "
+             "n'en contient jamais.")
 
 
 def read_invoice(data: bytes, filename: str = "", *, max_bytes: int = MAX_FILE_BYTES,

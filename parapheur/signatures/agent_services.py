@@ -236,8 +236,9 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
                               "digest_algorithm": xades.digest_algorithm,
                               "signature_algorithm": xades.signature_algorithm})
     if not documents:
-        raise SigningRefused("Aucun document de la sélection ne peut être signé : "
-                             + " ; ".join(f"« {t} » : {r}" for t, r in refused))
+        raise SigningRefused(N_("Aucun document de la sélection ne peut être signé : "
+                                "%(refused)s"),
+                             refused=" ; ".join(f"« {t} » : {r}" for t, r in refused))
     with transaction(session):
         _drop_expired_pdfs(session, now)
         session.add(batch)

@@ -71,8 +71,9 @@ def seal_key(config: Mapping[str, Any]) -> SealKey:
     passphrase = _read_passphrase(Path(passphrase_file)) if passphrase_file else None
     if configured:
         if passphrase is None:
-            raise SealingFailed("PARAPHEUR_SEAL_PKCS12 est configuré sans "
-                                "PARAPHEUR_SEAL_PASSPHRASE_FILE (fichier du mot de passe).")
+            raise SealingFailed(ParapheurError(N_(
+                "PARAPHEUR_SEAL_PKCS12 est configuré sans PARAPHEUR_SEAL_PASSPHRASE_FILE "
+                "(fichier du mot de passe).")))
         return SealKey(Path(configured), passphrase, "configured")
     demo = Path(config["DATA_DIR"]) / "demo-pki"
     if (demo / "pki.json").is_file():
@@ -81,15 +82,17 @@ def seal_key(config: Mapping[str, Any]) -> SealKey:
         pki = DevPki.load(demo)
         return SealKey(pki.seal_pkcs12_path, passphrase if passphrase is not None
                        else pki.passphrase, "demo")
-    raise SealingFailed("aucun certificat de cachet n'est configuré (PARAPHEUR_SEAL_PKCS12).")
+    raise SealingFailed(ParapheurError(N_(
+        "aucun certificat de cachet n'est configuré (PARAPHEUR_SEAL_PKCS12).")))
 
 
 def _read_passphrase(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        raise SealingFailed(f"le fichier du mot de passe du cachet ({path.name}) est "
-                            "illisible.") from None
+        raise SealingFailed(ParapheurError(N_(
+            "le fichier du mot de passe du cachet (%(file)s) est illisible."),
+            file=path.name)) from None
     lines = text.splitlines()
     return lines[0] if lines else ""
 
