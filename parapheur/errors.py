@@ -55,6 +55,8 @@ def localized(error: Any) -> str:
         return fill(template, params)
     from flask_babel import gettext
 
+    if not params or "%(" not in template:  # nothing to fill in: no « % » to interpret
+        return gettext(template)
     translated = {name: localized(value) if hasattr(value, "template") else value
                   for name, value in params.items()}
     try:

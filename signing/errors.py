@@ -19,9 +19,13 @@ def N_(template: str) -> str:
 
 def fill(template: str, params: dict[str, Any]) -> str:
     """The French sentence of `template` with its params (a param may itself be an error)."""
-    if not params:
+    if not params or "%(" not in template:  # a sentence without placeholders is shown as is
         return template
-    return template % {name: getattr(value, "message", value) for name, value in params.items()}
+    try:
+        return template % {name: getattr(value, "message", value)
+                           for name, value in params.items()}
+    except (KeyError, TypeError, ValueError):  # a sentence with a bare « % » and no placeholder
+        return template
 
 
 class SigningError(Exception):

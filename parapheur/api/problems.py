@@ -73,4 +73,9 @@ def for_domain_error(exc: ParapheurError) -> Response:
     field = getattr(exc, "field", None)
     if isinstance(field, str):
         extra["field"] = field
+    # The finer machine reason beside the code: the signing layer's (wrong_passphrase,
+    # unreadable_pdf…) for a refused signature, the upload check's for a refused file.
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and re.fullmatch(r"[a-z][a-z0-9_]{1,60}", reason):
+        extra["reason"] = reason
     return problem(exc.status, localized(exc), code_of(exc), headers=headers, **extra)

@@ -46,6 +46,8 @@ class SigningRefused(ParapheurError):
     """The signing layer refused; the document and its earlier signatures are untouched."""
 
     status = 400
+    #: The signing layer's code when it refused (`signing.errors`: wrong_passphrase…).
+    reason: str | None = None
 
 
 class SigningServiceUnavailable(SigningRefused):

@@ -84,6 +84,9 @@ def test_an_error_is_french_outside_a_request_and_translated_inside_one(app):
         assert localized(error) == "The bureau « maire » has no part in the step « visa_dgs »."
     with app.test_request_context(headers={"Accept-Language": "fr"}):
         assert localized(error) == error.message
+        # A sentence without placeholders is shown as is, its « % » too, whatever the params.
+        bare = ActionNotAllowed(N_("Zoom de 100 % refusé"), step="visa_dgs")
+        assert bare.message == localized(bare) == "Zoom de 100 % refusé"
 
 
 def test_a_refusal_of_the_signing_layer_keeps_its_code_and_is_translated_nested(app):
@@ -198,3 +201,14 @@ def test_the_api_keeps_its_code_and_translates_the_detail(demo):
     assert french.json["code"] == english.json["code"] == "invalid_token"
     assert french.json["detail"] == "Jeton d'API invalide."
     assert english.json["detail"] == "Invalid API token."
+
+
+def test_a_refused_signature_as_a_problem_keeps_its_codes_in_english(app):
+    import json
+
+    from parapheur.api.problems import for_domain_error
+
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        body = json.loads(for_domain_error(refusal(signing_errors.WrongPassphrase())).get_data())
+    assert body["code"] == "signing_refused" and body["reason"] == "wrong_passphrase"
+    assert body["detail"].startswith("Wrong password or PIN")
