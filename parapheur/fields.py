@@ -6,7 +6,9 @@ refuse the same input with the same message naming the field.
 
 from __future__ import annotations
 
-from parapheur.errors import ParapheurError
+from typing import Any
+
+from parapheur.errors import N_, ParapheurError
 
 #: Longest accepted value of each kind of free text, in characters.
 LIMITS: dict[str, int] = {
@@ -31,8 +33,8 @@ class FieldError(ParapheurError):
 
     status = 400
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, message: str, **params: Any) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
@@ -42,10 +44,12 @@ def bounded(value: str | None, *, field: str, label: str, kind: str | None = Non
         return None
     limit = LIMITS[kind or field]
     if "\x00" in value:
-        raise FieldError(field, f"« {label} » contient un caractère interdit (caractère nul).")
+        raise FieldError(field, N_("« %(label)s » contient un caractère interdit (caractère "
+                                   "nul)."), label=label)
     if len(value) > limit:
-        raise FieldError(field, f"« {label} » est trop long : {limit} caractères au plus "
-                                f"({len(value)} saisis).")
+        raise FieldError(field, N_("« %(label)s » est trop long : %(limit)s caractères au plus "
+                                   "(%(count)s saisis)."),
+                                label=label, limit=limit, count=len(value))
     return value
 
 
@@ -53,5 +57,5 @@ def parse_id(value: str | None, *, field: str, label: str) -> int:
     """A positive database id typed or chosen in a form, else FieldError naming `label`."""
     text = (value or "").strip()
     if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
-        raise FieldError(field, f"« {label} » : identifiant invalide.")
+        raise FieldError(field, N_("« %(label)s » : identifiant invalide."), label=label)
     return int(text)

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from parapheur import i18n
-from parapheur.errors import ParapheurError
+from parapheur.errors import ParapheurError, localized
 from parapheur.fields import MAX_ID, FieldError
 
 csrf = CSRFProtect()
@@ -164,8 +164,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ParapheurError)
     def _domain_error(exc: ParapheurError):
+        # The service's sentence in the reader's language, its parameters filled in.
         response = make_response(_error_page(exc.status, gettext("Action impossible"),
-                                             exc.message))
+                                             localized(exc)))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)

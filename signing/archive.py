@@ -25,7 +25,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
-from signing.errors import SignatureFieldError, SigningError, TimestampUnavailable
+from signing.errors import N_, SignatureFieldError, SigningError, TimestampUnavailable
 from signing.pades import COLLECTION_TIME_TOLERANCE, Level, classify_failure, open_pdf, run_sync
 
 
@@ -75,8 +75,8 @@ def refresh_archive(pdf: bytes, *, trust_roots: Sequence[Any], timestamper: Time
     """Add fresh validation data for the newest time stamp, then a new document time stamp (B-LTA)."""
     state = archive_state(pdf)
     if not state.is_b_lta:
-        raise SignatureFieldError("Le document n'est pas au niveau B-LTA : il n'a pas d'horodatage "
-                                  "d'archive à renouveler.")
+        raise SignatureFieldError(N_("Le document n'est pas au niveau B-LTA : il n'a pas "
+                                     "d'horodatage d'archive à renouveler."))
     return extend_document(pdf, Level.B_LTA, trust_roots=trust_roots, timestamper=timestamper,
                            validation_context=validation_context)
 
@@ -88,12 +88,12 @@ def extend_document(pdf: bytes, level: Level, *, trust_roots: Sequence[Any],
     if level not in (Level.B_LT, Level.B_LTA):
         raise ValueError("only B-LT and B-LTA can be added to a signed document")
     if level is Level.B_LTA and timestamper is None:
-        raise TimestampUnavailable("L'archivage B-LTA demande un service d'horodatage : aucun "
-                                   "n'est configuré.")
+        raise TimestampUnavailable(N_("L'archivage B-LTA demande un service d'horodatage : "
+                                      "aucun n'est configuré."))
     open_pdf(bytes(pdf))  # the same refusals as signing: unreadable, encrypted, hybrid
     reader = PdfFileReader(BytesIO(pdf))
     if not reader.embedded_signatures:
-        raise SignatureFieldError("Le document n'est pas signé : il n'y a rien à archiver.")
+        raise SignatureFieldError(N_("Le document n'est pas signé : il n'y a rien à archiver."))
     return run_sync(_extend(bytes(pdf), level, list(trust_roots), timestamper,
                             validation_context))
 

@@ -29,7 +29,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
-from signing.errors import SigningError
+from signing.errors import N_, SigningError
 from signing.pades import (
     COLLECTION_TIME_TOLERANCE,
     SignOptions,
@@ -200,8 +200,9 @@ class BatchSigner:
                 except SigningError as exc:
                     outcome.error = exc
                 except OSError as exc:
-                    outcome.error = SigningError(f"Le fichier {source.name} n'a pas pu être lu "
-                                                 f"ou écrit : {exc.strerror or exc}.")
+                    outcome.error = SigningError(N_("Le fichier %(file)s n'a pas pu être lu ou "
+                                                    "écrit : %(detail)s."),
+                                                 file=source.name, detail=exc.strerror or exc)
                 finally:
                     if partial.exists():
                         partial.unlink()

@@ -26,7 +26,7 @@ from pyhanko.sign.general import get_pyca_cryptography_hash
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.errors import CertificateNotUsable, KeyUnavailable, WrongPassphrase
+from signing.errors import N_, CertificateNotUsable, KeyUnavailable, WrongPassphrase
 
 
 class Secret(str):
@@ -212,19 +212,19 @@ def check_certificate_usable(certificate: asn1_x509.Certificate, at: datetime) -
     name = subject_common_name(certificate)
     if at < not_before:
         raise CertificateNotUsable(
-            f"Le certificat de {name} n'est valable qu'à partir du "
-            f"{_french_date(not_before)} : il ne peut pas encore signer.")
+            N_("Le certificat de %(name)s n'est valable qu'à partir du %(date)s : il ne peut "
+               "pas encore signer."), name=name, date=_french_date(not_before))
     if at > not_after:
         raise CertificateNotUsable(
-            f"Le certificat de {name} a expiré le {_french_date(not_after)} : "
-            f"il ne peut plus signer. Demandez un nouveau certificat.")
+            N_("Le certificat de %(name)s a expiré le %(date)s : il ne peut plus signer. "
+               "Demandez un nouveau certificat."), name=name, date=_french_date(not_after))
     usage = certificate.key_usage_value
     if usage is not None:
         allowed = set(usage.native)
         if not allowed & {"digital_signature", "non_repudiation"}:
             raise CertificateNotUsable(
-                f"Le certificat de {name} n'est pas prévu pour la signature (usage de la clé : "
-                f"{', '.join(sorted(allowed)) or 'aucun'}).")
+                N_("Le certificat de %(name)s n'est pas prévu pour la signature (usage de la "
+                   "clé : %(usages)s)."), name=name, usages=', '.join(sorted(allowed)) or 'aucun')
 
 
 def _french_date(moment: datetime) -> str:
@@ -247,8 +247,8 @@ class Pkcs12Key:
         try:
             data = Path(path).read_bytes()
         except OSError:
-            raise KeyUnavailable(f"Le fichier de clé {Path(path).name} est introuvable ou "
-                                 f"illisible.") from None
+            raise KeyUnavailable(N_("Le fichier de clé %(file)s est introuvable ou illisible."),
+                                 file=Path(path).name) from None
         passphrase = hide(passphrase)
         secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
         try:
@@ -258,11 +258,11 @@ class Pkcs12Key:
             # apart by trying to parse the structure without decrypting.
             if _looks_like_pkcs12(data):
                 raise WrongPassphrase() from None
-            raise KeyUnavailable(f"Le fichier {Path(path).name} n'est pas un fichier PKCS#12 "
-                                 f"valide ({exc}).") from None
+            raise KeyUnavailable(N_("Le fichier %(file)s n'est pas un fichier PKCS#12 valide "
+                                    "(%(detail)s)."), file=Path(path).name, detail=exc) from None
         if key is None or cert is None:
-            raise KeyUnavailable(f"Le fichier {Path(path).name} ne contient pas de clé privée "
-                                 f"avec son certificat.")
+            raise KeyUnavailable(N_("Le fichier %(file)s ne contient pas de clé privée avec "
+                                    "son certificat."), file=Path(path).name)
         return cls.from_key_and_chain(key, cert, extra or [])
 
     @classmethod
@@ -407,9 +407,10 @@ class Pkcs11Key:
 
         pin = hide(pin)
         if key_label is None and key_id is None:
-            raise KeyUnavailable("Indiquez le libellé (ou l'identifiant) de la clé sur le jeton.")
+            raise KeyUnavailable(N_("Indiquez le libellé (ou l'identifiant) de la clé sur le "
+                                    "jeton."))
         if not Path(module).is_file():
-            raise KeyUnavailable(f"Le module PKCS#11 {module} est introuvable.")
+            raise KeyUnavailable(N_("Le module PKCS#11 %(module)s est introuvable."), module=module)
         criteria = TokenCriteria(label=token_label) if token_label else None
         try:
             session = open_pkcs11_session(str(module), slot_no=slot, token_criteria=criteria,
@@ -417,17 +418,19 @@ class Pkcs11Key:
         except p11_errors.PinIncorrect:
             tries = token_pin_tries(module, token_label=token_label, slot=slot)
             if tries is PinTries.LOCKED:
-                raise WrongPassphrase("Code PIN incorrect : la carte ou le jeton est maintenant "
-                                      "bloqué. Faites-le débloquer avec le code PUK.") from None
+                raise WrongPassphrase(N_("Code PIN incorrect : la carte ou le jeton est "
+                                         "maintenant bloqué. Faites-le débloquer avec le code "
+                                         "PUK.")) from None
             raise WrongPassphrase("Code PIN incorrect : la carte ou le jeton n'a pas été "
                                   "déverrouillé. Vérifiez le code avant de réessayer ("
                                   + (tries.notice if tries is not None else
                                      "une carte se bloque après trois essais") + ").") from None
         except p11_errors.PinLocked:
-            raise KeyUnavailable("La carte ou le jeton est bloqué (trop de codes PIN erronés) : "
-                                 "faites-le débloquer avec le code PUK.") from None
+            raise KeyUnavailable(N_("La carte ou le jeton est bloqué (trop de codes PIN "
+                                    "erronés) : faites-le débloquer avec le code PUK.")) from None
         except (p11_errors.PinLenRange, p11_errors.PinInvalid):
-            raise WrongPassphrase("Le code PIN n'a pas un format valide pour ce jeton.") from None
+            raise WrongPassphrase(
+                N_("Le code PIN n'a pas un format valide pour ce jeton.")) from None
         except p11_errors.UserAlreadyLoggedIn:
             # PKCS#11 login is per process: another open key of ours already logged this token
             # in, and a new session shares that login. The token cannot check this PIN again, so
@@ -435,18 +438,20 @@ class Pkcs11Key:
             login_key = (str(module), token_label, slot)
             known = _TOKEN_LOGINS.get(login_key)
             if known is None:
-                raise KeyUnavailable("Le jeton est déjà ouvert par un autre programme de ce "
-                                     "processus : réessayez quand il sera libéré.") from None
+                raise KeyUnavailable(N_("Le jeton est déjà ouvert par un autre programme de ce "
+                                        "processus : réessayez quand il sera libéré.")) from None
             if not hmac.compare_digest(known, _pin_digest(pin)):
-                raise WrongPassphrase("Code PIN incorrect : il ne correspond pas à celui qui a "
-                                      "déverrouillé ce jeton.") from None
+                raise WrongPassphrase(N_("Code PIN incorrect : il ne correspond pas à celui "
+                                         "qui a déverrouillé ce jeton.")) from None
             session = open_pkcs11_session(str(module), slot_no=slot, token_criteria=criteria,
                                           user_pin=None)
         except pkcs11.PKCS11Error as exc:
-            raise KeyUnavailable(f"Le jeton PKCS#11 n'a pas pu être ouvert ({type(exc).__name__})."
+            raise KeyUnavailable(N_("Le jeton PKCS#11 n'a pas pu être ouvert (%(error)s)."),
+                                 error=type(exc).__name__
                                  ) from None
         except Exception as exc:  # pyHanko raises its own SigningError for "no such token"
-            raise KeyUnavailable(f"Le jeton PKCS#11 est introuvable ou inaccessible : {exc}"
+            raise KeyUnavailable(N_("Le jeton PKCS#11 est introuvable ou inaccessible : "
+                                    "%(detail)s"), detail=exc
                                  ) from None
         try:
             signer = _TemplatePkcs11Signer(
@@ -458,7 +463,8 @@ class Pkcs11Key:
             certificate = signer.signing_cert
         except Exception as exc:
             session.close()
-            raise KeyUnavailable(f"La clé ou le certificat est introuvable sur le jeton : {exc}"
+            raise KeyUnavailable(N_("La clé ou le certificat est introuvable sur le jeton : "
+                                    "%(detail)s"), detail=exc
                                  ) from None
         _TOKEN_LOGINS[(str(module), token_label, slot)] = _pin_digest(pin)
         return cls(session, signer, certificate)
@@ -506,11 +512,12 @@ def open_key(spec: KeySpec) -> Pkcs12Key | Pkcs11Key:
     """Open the key described by `spec` (one login; close it when the batch is done)."""
     if spec.kind == "pkcs12":
         if spec.path is None:
-            raise KeyUnavailable("Aucun fichier PKCS#12 n'est configuré pour cette clé.")
+            raise KeyUnavailable(N_("Aucun fichier PKCS#12 n'est configuré pour cette clé."))
         return Pkcs12Key.open(Path(spec.path), spec.passphrase or "")
     if spec.kind == "pkcs11":
         if not spec.module:
-            raise KeyUnavailable("Aucun module PKCS#11 n'est configuré pour cette clé.")
+            raise KeyUnavailable(N_("Aucun module PKCS#11 n'est configuré pour cette clé."))
         return Pkcs11Key.open(spec.module, pin=spec.pin, token_label=spec.token_label,
                               slot=spec.slot, key_label=spec.key_label, key_id=spec.key_id)
-    raise KeyUnavailable(f"Type de clé inconnu : {spec.kind!r} (pkcs12 ou pkcs11).")
+    raise KeyUnavailable(N_("Type de clé inconnu : %(kind)s (pkcs12 ou pkcs11)."),
+                         kind=repr(spec.kind))

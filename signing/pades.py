@@ -32,6 +32,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import (
+    N_,
     CertificateNotUsable,
     EncryptedPdf,
     RevocationInfoUnavailable,
@@ -181,22 +182,24 @@ def open_pdf(source: bytes | IO[bytes], *, allow_hybrid_xref: bool = False
     head = stream.read(1024)
     stream.seek(0)
     if b"%PDF-" not in head:
-        raise UnreadablePdf("Le fichier n'est pas un PDF (en-tête %PDF absent) : il n'a pas été "
-                            "signé.")
+        raise UnreadablePdf(N_("Le fichier n'est pas un PDF (en-tête %PDF absent) : il n'a pas "
+                               "été signé."))
     try:
         writer = IncrementalPdfFileWriter(stream, strict=not allow_hybrid_xref)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise UnreadablePdf(f"Le PDF est illisible ou endommagé : il n'a pas été signé ({exc}).") \
+        raise UnreadablePdf(N_("Le PDF est illisible ou endommagé : il n'a pas été signé "
+                               "(%(detail)s)."), detail=exc) \
             from None
     if writer.prev.encrypted or writer.prev.security_handler is not None:
         raise EncryptedPdf()
     if not allow_hybrid_xref and writer.prev.xrefs.hybrid_xrefs_present:
-        raise UnreadablePdf("Le PDF utilise des tables de références hybrides, refusées par "
-                            "défaut : il n'a pas été signé.")
+        raise UnreadablePdf(N_("Le PDF utilise des tables de références hybrides, refusées par "
+                               "défaut : il n'a pas été signé."))
     try:
         writer.root["/Pages"]  # noqa: B018 - a PDF without a page tree cannot be stamped
     except (PdfError, KeyError) as exc:
-        raise UnreadablePdf(f"Le PDF n'a pas d'arborescence de pages ({exc}).") from None
+        raise UnreadablePdf(N_("Le PDF n'a pas d'arborescence de pages (%(detail)s)."),
+                            detail=exc) from None
     return writer
 
 
@@ -236,8 +239,10 @@ def _placement(writer: IncrementalPdfFileWriter, stamp: Stamp
                                 round(bottom + height)), True
     page = stamp.page if stamp.page >= 0 else count + stamp.page
     if not 0 <= page < count:
-        raise SignatureFieldError(f"La page {stamp.page + 1 if stamp.page >= 0 else stamp.page} "
-                                  f"n'existe pas : le document a {count} page(s).")
+        raise SignatureFieldError(N_("La page %(page)s n'existe pas : le document a %(count)s "
+                                     "page(s)."),
+                                  page=stamp.page + 1 if stamp.page >= 0 else stamp.page,
+                                  count=count)
     if stamp.box is not None:
         return page, tuple(round(v) for v in stamp.box), False  # type: ignore[return-value]
     x1, y1, x2, _ = page_size(writer, page)
@@ -330,17 +335,18 @@ def prepare(pdf: bytes | IO[bytes], key: Any, options: SignOptions, *,
     check_certificate_usable(key.certificate, moment)
     stamper = as_timestamper(timestamper)
     if options.level.needs_timestamp and stamper is None:
-        raise TimestampUnavailable(f"Le niveau {options.level.value} demande un horodatage, mais "
-                                   f"aucun service d'horodatage n'est configuré.")
+        raise TimestampUnavailable(N_("Le niveau %(level)s demande un horodatage, mais aucun "
+                                      "service d'horodatage n'est configuré."),
+                                   level=options.level.value)
     writer = open_pdf(pdf, allow_hybrid_xref=options.allow_hybrid_xref)
     existing = _existing_signature_names(writer)
     field_name = options.field_name or f"Signature-{uuid.uuid4().hex[:12]}"
     if options.field_name and options.field_name in existing:
-        raise SignatureFieldError(f"Le champ de signature « {field_name} » existe déjà dans le "
-                                  f"document.")
+        raise SignatureFieldError(N_("Le champ de signature « %(field_name)s » existe déjà "
+                                     "dans le document."), field_name=field_name)
     if options.certify and _filled_signatures(writer):
-        raise SignatureFieldError("Seule la première signature d'un document peut le certifier : "
-                                  "ce document est déjà signé.")
+        raise SignatureFieldError(N_("Seule la première signature d'un document peut le "
+                                     "certifier : ce document est déjà signé."))
     page_and_box = _placement(writer, options.stamp) if options.stamp is not None else None
     context = validation_context
     if options.level.needs_revocation_info and context is None:
@@ -382,8 +388,8 @@ def classify_failure(exc: BaseException, level: Level) -> SigningError:
     modules = " ".join(type(e).__module__ for e in chain)
     detail = str(exc)
     if names & {"RevokedError"}:
-        return CertificateNotUsable("Le certificat de signature est révoqué : il ne peut plus "
-                                    "signer.")
+        return CertificateNotUsable(N_("Le certificat de signature est révoqué : il ne peut "
+                                       "plus signer."))
     if names & {"InsufficientRevinfoError", "StaleRevinfoError", "OCSPFetchError",
                 "CRLFetchError", "OCSPValidationError", "CRLValidationError"}:
         return RevocationInfoUnavailable()
@@ -396,13 +402,16 @@ def classify_failure(exc: BaseException, level: Level) -> SigningError:
     if names & {"PathBuildingError", "PathValidationError", "InvalidCertificateError",
                 "ExpiredError", "NotYetValidError", "DisallowedAlgorithmError"}:
         return CertificateNotUsable(
-            "Le certificat de signature n'a pas pu être validé (chaîne de confiance ou "
-            f"révocation) : la signature longue durée n'a pas été faite ({detail}).")
+            N_("Le certificat de signature n'a pas pu être validé (chaîne de confiance ou "
+               "révocation) : la signature longue durée n'a pas été faite (%(detail)s)."),
+            detail=detail)
     if isinstance(exc, (PdfReadError, PdfError)):
-        return UnreadablePdf(f"Le PDF est illisible ou endommagé : il n'a pas été signé ({exc}).")
+        return UnreadablePdf(N_("Le PDF est illisible ou endommagé : il n'a pas été signé "
+                                "(%(detail)s)."), detail=exc)
     if isinstance(exc, PyHankoSigningError):
-        return SigningError(f"La signature a échoué : {detail}")
-    return SigningError(f"La signature a échoué ({type(exc).__name__} : {detail}).")
+        return SigningError(N_("La signature a échoué : %(detail)s"), detail=detail)
+    return SigningError(N_("La signature a échoué (%(error)s : %(detail)s)."),
+                        error=type(exc).__name__, detail=detail)
 
 
 def run_sync(coroutine: Any) -> Any:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from signing.errors import N_
 from signing.validation import ValidationSetupError
 
 MAX_TRUSTED_LIST_BYTES = 64 * 1024 * 1024  # the EU member states' lists are a few MB at most
@@ -32,7 +33,8 @@ class TrustedListError(ValidationSetupError):
     """A --trusted-list file could not be used."""
 
     def __init__(self, path: str, reason: str):
-        super().__init__(f"liste de confiance inutilisable « {path} » : {reason}")
+        super().__init__(N_("liste de confiance inutilisable « %(path)s » : %(reason)s"),
+                         path=path, reason=reason)
 
 
 @dataclass

@@ -48,7 +48,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.batch import DocumentOutcome
-from signing.errors import CertificateNotUsable, SigningError, TimestampUnavailable
+from signing.errors import N_, CertificateNotUsable, SigningError, TimestampUnavailable
 from signing.keys import check_certificate_usable, subject_common_name
 from signing.pades import (
     RESERVED_BYTES,
@@ -69,15 +69,17 @@ STATE_FORMAT = 1
 class SignatureValueMismatch(SigningError):
     """The value returned for a prepared document is not a signature by the prepared certificate."""
 
-    default_message = ("La signature renvoyée par la carte ne correspond pas au certificat choisi "
-                       "pour ce document : il n'a pas été signé.")
+    code = "signature_value_mismatch"
+    default_message = N_("La signature renvoyée par la carte ne correspond pas au certificat "
+                         "choisi pour ce document : il n'a pas été signé.")
 
 
 class PreparedStateInvalid(SigningError):
     """A prepared state or prepared PDF is malformed, of another format, or does not belong together."""
 
-    default_message = ("La préparation de la signature est invalide ou ne correspond pas au "
-                       "document : recommencez la signature.")
+    code = "prepared_state_invalid"
+    default_message = N_("La préparation de la signature est invalide ou ne correspond pas au "
+                         "document : recommencez la signature.")
 
 
 class ExternalKey:
@@ -111,7 +113,8 @@ class ExternalKey:
             for other in others:
                 other.native  # noqa: B018
         except (ValueError, TypeError) as exc:
-            raise CertificateNotUsable(f"Le certificat transmis est illisible ({exc}).") from None
+            raise CertificateNotUsable(N_("Le certificat transmis est illisible (%(detail)s)."),
+                                       detail=exc) from None
         return cls(cert, others, signature_value)
 
     def close(self) -> None:
@@ -192,8 +195,9 @@ class PreparedSignature:
                 digest_algorithm=str(data["digest_algorithm"]),
                 signature_algorithm=str(data["signature_algorithm"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise PreparedStateInvalid(f"La préparation de la signature est illisible ({exc}) : "
-                                       f"recommencez la signature.") from None
+            raise PreparedStateInvalid(N_("La préparation de la signature est illisible "
+                                          "(%(detail)s) : recommencez la signature."),
+                                       detail=exc) from None
         if state.digest_algorithm != DIGEST_ALGORITHM or \
                 hashlib.new(state.digest_algorithm, state.signed_attributes).digest() != \
                 state.to_sign:
@@ -224,8 +228,9 @@ def _signature_algorithm(key: ExternalKey) -> str:
     mechanism = key.signer.get_signature_mechanism_for_digest(DIGEST_ALGORITHM)
     algorithm = mechanism.signature_algo
     if algorithm not in ("rsassa_pkcs1v15", "ecdsa"):
-        raise CertificateNotUsable(f"L'algorithme de la clé ({algorithm}) n'est pas pris en "
-                                   f"charge pour la signature par carte (RSA ou ECDSA).")
+        raise CertificateNotUsable(N_("L'algorithme de la clé (%(algorithm)s) n'est pas pris "
+                                      "en charge pour la signature par carte (RSA ou ECDSA)."),
+                                   algorithm=algorithm)
     return algorithm
 
 
@@ -292,7 +297,8 @@ def verify_signature_value(state: PreparedSignature, signature: bytes) -> None:
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, state.signed_attributes, ec.ECDSA(hashes.SHA256()))
         else:
-            raise SignatureValueMismatch("Le type de clé du certificat n'est pas pris en charge.")
+            raise SignatureValueMismatch(N_("Le type de clé du certificat n'est pas pris en "
+                                            "charge."))
     except (InvalidSignature, ValueError, TypeError):
         raise SignatureValueMismatch() from None
 
@@ -362,8 +368,8 @@ def finish_documents(items: Iterable[tuple[PreparedSignature, bytes, bytes]], *,
                 try:
                     if state.level.needs_timestamp and stamper is None:
                         raise TimestampUnavailable(
-                            f"Le niveau {state.level.value} demande un horodatage, mais aucun "
-                            f"service d'horodatage n'est configuré.")
+                            N_("Le niveau %(level)s demande un horodatage, mais aucun service "
+                               "d'horodatage n'est configuré."), level=state.level.value)
                     outcome = FinishOutcome(state.name, signed=await _finish_one(
                         state, bytes(prepared_pdf), bytes(signature), stamper, context))
                 except SigningError as exc:
@@ -393,9 +399,9 @@ def check_signer_certificate(key: ExternalKey, *, trust_roots: Sequence[asn1_x50
     moment = at or datetime.now(UTC)
     check_certificate_usable(key.certificate, moment)
     if not trust_roots:
-        raise CertificateNotUsable("Aucune autorité de confiance n'est configurée "
-                                   "(PARAPHEUR_TRUST_ANCHORS) : le certificat ne peut pas être "
-                                   "vérifié.")
+        raise CertificateNotUsable(N_("Aucune autorité de confiance n'est configurée "
+                                      "(PARAPHEUR_TRUST_ANCHORS) : le certificat ne peut pas "
+                                      "être vérifié."))
     name = key.subject_name
 
     async def run() -> None:
@@ -419,19 +425,20 @@ def check_signer_certificate(key: ExternalKey, *, trust_roots: Sequence[asn1_x50
     except Exception as exc:
         kind = type(exc).__name__
         if kind == "RevokedError":
-            raise CertificateNotUsable(f"Le certificat de {name} est révoqué : il ne peut plus "
-                                       f"signer.") from None
+            raise CertificateNotUsable(N_("Le certificat de %(name)s est révoqué : il ne peut "
+                                          "plus signer."), name=name) from None
         if kind == "PathBuildingError":
             raise CertificateNotUsable(
-                f"Le certificat de {name} n'est pas émis par une autorité de confiance de ce "
-                f"parapheur : il ne peut pas signer ici.") from None
+                N_("Le certificat de %(name)s n'est pas émis par une autorité de confiance de "
+                   "ce parapheur : il ne peut pas signer ici."), name=name) from None
         if kind in ("InsufficientRevinfoError", "StaleRevinfoError") or \
                 "revocation" in str(exc).lower():
             raise CertificateNotUsable(
-                f"L'état de révocation du certificat de {name} n'a pas pu être vérifié (OCSP/CRL "
-                f"injoignable) : réessayez plus tard.") from None
-        raise CertificateNotUsable(f"Le certificat de {name} n'a pas pu être validé "
-                                   f"({kind} : {exc}).") from None
+                N_("L'état de révocation du certificat de %(name)s n'a pas pu être vérifié "
+                   "(OCSP/CRL injoignable) : réessayez plus tard."), name=name) from None
+        raise CertificateNotUsable(N_("Le certificat de %(name)s n'a pas pu être validé "
+                                      "(%(kind)s : %(detail)s)."),
+                                   name=name, kind=kind, detail=exc) from None
 
 
 __all__ = ["ExternalKey", "FinishOutcome", "PrepareOutcome", "PreparedSignature",

@@ -96,7 +96,7 @@ from pyhanko_certvalidator.sig_validate import (
 )
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash_for_signing
 
-from signing.errors import SigningError
+from signing.errors import N_, SigningError
 from signing.report import (
     CertificateInfo,
     Changes,
@@ -255,12 +255,15 @@ _SIGNATURE_VALIDATOR = _SignatureValidator()
 class ValidationSetupError(SigningError):
     """The validation cannot start (bad trust anchors, …); `message` is French."""
 
+    code = "validation_setup_failed"
+
 
 class TrustAnchorError(ValidationSetupError):
     """A --trust file or directory could not be used as a trust anchor."""
 
     def __init__(self, path: str, reason: str):
-        super().__init__(f"ancre de confiance inutilisable « {path} » : {reason}")
+        super().__init__(N_("ancre de confiance inutilisable « %(path)s » : %(reason)s"),
+                         path=path, reason=reason)
         self.path = path
         self.reason = reason
 

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from signing.errors import SigningError
+from signing.errors import N_, SigningError
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_NS = "http://uri.etsi.org/01903/v1.1.1#"
@@ -68,7 +68,8 @@ _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
 class XadesError(SigningError):
     """A PES bordereau cannot be signed as asked (unknown Id, already signed, bad value...)."""
 
-    default_message = "La signature XAdES du bordereau a échoué."
+    code = "xades_failed"
+    default_message = N_("La signature XAdES du bordereau a échoué.")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ class SignaturePolicy:
         except ValueError:
             raw = b""
         if len(raw) != 32:
-            raise XadesError(f"L'empreinte SHA-256 de la politique de signature "
-                             f"{self.sha256_b64!r} n'est pas une empreinte base64 de 32 octets.")
+            raise XadesError(N_("L'empreinte SHA-256 de la politique de signature "
+                                "%(sha256_b64)s n'est pas une empreinte base64 de 32 octets."),
+                             sha256_b64=repr(self.sha256_b64))
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class PendingSignature:
                           bordereau_digest=base64.b64decode(data["bordereau_digest"],
                                                             validate=True))
         except (KeyError, TypeError, ValueError):
-            raise XadesError("L'état préparé de la signature XAdES est illisible.") from None
+            raise XadesError(N_("L'état préparé de la signature XAdES est illisible.")) from None
         # The template carries the very SignedInfo that is signed: a state whose two differ
         # would insert a signature over something else.
         signed_info = etree.tostring(etree.fromstring(
@@ -163,19 +165,20 @@ class PendingSignature:
             .replace("<ds:SignedInfo>", f'<ds:SignedInfo xmlns:ds="{DS_NS}">', 1)),
             method="c14n", exclusive=True) if "<ds:SignedInfo>" in pending.template else b""
         if signed_info != pending.signed_info:
-            raise XadesError("L'état préparé de la signature XAdES est incohérent.")
+            raise XadesError(N_("L'état préparé de la signature XAdES est incohérent."))
         return pending
 
 
 def _parse(document: bytes) -> etree._ElementTree:
     if len(document) > MAX_DOCUMENT_BYTES:
-        raise XadesError("Le fichier PES est trop volumineux pour être signé.")
+        raise XadesError(N_("Le fichier PES est trop volumineux pour être signé."))
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True,
                              remove_blank_text=False, load_dtd=False)
     try:
         return etree.ElementTree(etree.fromstring(document, parser))
     except etree.XMLSyntaxError as exc:
-        raise XadesError(f"Le fichier PES n'est pas un XML lisible : {exc}") from None
+        raise XadesError(N_("Le fichier PES n'est pas un XML lisible : %(detail)s"),
+                         detail=exc) from None
 
 
 def bordereau_ids(document: bytes) -> list[str]:
@@ -185,17 +188,21 @@ def bordereau_ids(document: bytes) -> list[str]:
 
 def _find_bordereau(tree: etree._ElementTree, bordereau_id: str) -> etree._Element:
     if not _NCNAME.match(bordereau_id or ""):
-        raise XadesError(f"L'identifiant de bordereau {bordereau_id!r} n'est pas un identifiant "
-                         f"XML valide : le bordereau ne peut pas être signé.")
+        raise XadesError(N_("L'identifiant de bordereau %(bordereau_id)s n'est pas un "
+                            "identifiant XML valide : le bordereau ne peut pas être signé."),
+                         bordereau_id=repr(bordereau_id))
     matches = [e for e in tree.iter() if isinstance(e.tag, str) and e.get("Id") == bordereau_id]
     if not matches:
-        raise XadesError(f"Aucun bordereau d'identifiant {bordereau_id} dans le fichier PES.")
+        raise XadesError(N_("Aucun bordereau d'identifiant %(bordereau_id)s dans le fichier "
+                            "PES."), bordereau_id=bordereau_id)
     if len(matches) > 1:
-        raise XadesError(f"L'identifiant {bordereau_id} est porté par plusieurs éléments du "
-                         f"fichier PES : la signature serait ambiguë.")
+        raise XadesError(N_("L'identifiant %(bordereau_id)s est porté par plusieurs éléments "
+                            "du fichier PES : la signature serait ambiguë."),
+                         bordereau_id=bordereau_id)
     (element,) = matches
     if element.tag != "Bordereau":
-        raise XadesError(f"L'élément d'identifiant {bordereau_id} n'est pas un Bordereau.")
+        raise XadesError(N_("L'élément d'identifiant %(bordereau_id)s n'est pas un Bordereau."),
+                         bordereau_id=bordereau_id)
     return element
 
 
@@ -296,18 +303,20 @@ def prepare_signature(document: bytes, bordereau_id: str, certificate: Any,
     """
     cert = _load_certificate(certificate)
     if not isinstance(cert.public_key(), rsa.RSAPublicKey):
-        raise XadesError("Hélios n'accepte que des signatures RSA-SHA256 : la clé de ce "
-                         "certificat n'est pas une clé RSA.")
+        raise XadesError(N_("Hélios n'accepte que des signatures RSA-SHA256 : la clé de ce "
+                            "certificat n'est pas une clé RSA."))
     tree = _parse(document)
     bordereau = _find_bordereau(tree, bordereau_id)
     if bordereau.find(f"{{{DS_NS}}}Signature") is not None:
-        raise XadesError(f"Le bordereau {bordereau_id} est déjà signé.")
+        raise XadesError(N_("Le bordereau %(bordereau_id)s est déjà signé."),
+                         bordereau_id=bordereau_id)
     signature_id = f"{bordereau_id}-SIG"
     properties_id = f"{bordereau_id}-SIG-SP"
     taken = {e.get("Id") for e in tree.iter() if isinstance(e.tag, str) and e.get("Id")}
     if {signature_id, properties_id} & taken:
-        raise XadesError(f"Les identifiants {signature_id} ou {properties_id} sont déjà pris dans "
-                         f"le fichier PES.")
+        raise XadesError(N_("Les identifiants %(signature_id)s ou %(properties_id)s sont déjà "
+                            "pris dans le fichier PES."),
+                         signature_id=signature_id, properties_id=properties_id)
 
     bordereau_digest = _enveloped_digest(bordereau)
     properties = _signed_properties(properties_id, cert, options,
@@ -354,9 +363,9 @@ def finish_signature(pending: PendingSignature, signature_value: bytes) -> str:
         public_key.verify(signature_value, pending.signed_info, padding.PKCS1v15(),
                           hashes.SHA256())
     except InvalidSignature:
-        raise XadesError(f"La valeur de signature reçue pour le bordereau "
-                         f"{pending.bordereau_id} ne correspond pas à son certificat : le "
-                         f"bordereau n'a pas été signé.") from None
+        raise XadesError(N_("La valeur de signature reçue pour le bordereau %(bordereau_id)s "
+                            "ne correspond pas à son certificat : le bordereau n'a pas été "
+                            "signé."), bordereau_id=pending.bordereau_id) from None
     return pending.template.replace(
         _EMPTY_VALUE, f"<ds:SignatureValue>{_b64(signature_value)}</ds:SignatureValue>", 1)
 
@@ -377,24 +386,27 @@ def insert_signature(document: bytes, pending: PendingSignature, element: str) -
     tree = _parse(document)
     bordereau = _find_bordereau(tree, pending.bordereau_id)
     if _enveloped_digest(bordereau) != pending.bordereau_digest:
-        raise XadesError(f"Le bordereau {pending.bordereau_id} a changé depuis la préparation de "
-                         f"sa signature : recommencez la signature.")
+        raise XadesError(N_("Le bordereau %(bordereau_id)s a changé depuis la préparation de "
+                            "sa signature : recommencez la signature."),
+                         bordereau_id=pending.bordereau_id)
     encoding = _encoding(tree)
     start = _start_tag(document, pending.bordereau_id, encoding).end()
     end = _CLOSE_TAG.search(document, start)
     if end is None:
-        raise XadesError(f"La fin du bordereau {pending.bordereau_id} est introuvable.")
+        raise XadesError(N_("La fin du bordereau %(bordereau_id)s est introuvable."),
+                         bordereau_id=pending.bordereau_id)
     payload = element.encode(encoding, "xmlcharrefreplace")
     signed = document[:end.start()] + payload + document[end.start():]
 
     check = _find_bordereau(_parse(signed), pending.bordereau_id)
     signature = check.find(f"{{{DS_NS}}}Signature")
     if signature is None or signature.getnext() is not None:
-        raise XadesError(f"La signature n'a pas pu être placée à la fin du bordereau "
-                         f"{pending.bordereau_id}.")
+        raise XadesError(N_("La signature n'a pas pu être placée à la fin du bordereau "
+                            "%(bordereau_id)s."), bordereau_id=pending.bordereau_id)
     if _enveloped_digest(check, exclude=signature) != pending.bordereau_digest:
-        raise XadesError(f"L'insertion de la signature a modifié le bordereau "
-                         f"{pending.bordereau_id} : le fichier n'a pas été signé.")
+        raise XadesError(N_("L'insertion de la signature a modifié le bordereau "
+                            "%(bordereau_id)s : le fichier n'a pas été signé."),
+                         bordereau_id=pending.bordereau_id)
     return signed
 
 
@@ -403,13 +415,14 @@ def _start_tag(document: bytes, bordereau_id: str, encoding: str) -> re.Match[by
     if encoding.replace("-", "").replace("_", "") not in {"utf8", "iso88591", "latin1",
                                                           "usascii", "ascii", "windows1252",
                                                           "cp1252", "iso885915"}:
-        raise XadesError(f"L'encodage {encoding} du fichier PES n'est pas pris en charge "
-                         f"pour la signature (UTF-8 ou ISO-8859-1).")
+        raise XadesError(N_("L'encodage %(encoding)s du fichier PES n'est pas pris en charge "
+                            "pour la signature (UTF-8 ou ISO-8859-1)."), encoding=encoding)
     ident = re.escape(bordereau_id.encode("ascii"))
     pattern = re.compile(rb"<Bordereau\s[^>]*?\bId\s*=\s*([\"'])" + ident + rb"\1")
     found = pattern.search(document)
     if found is None:
-        raise XadesError(f"Le début du bordereau {bordereau_id} est introuvable.")
+        raise XadesError(N_("Le début du bordereau %(bordereau_id)s est introuvable."),
+                         bordereau_id=bordereau_id)
     return found
 
 
@@ -424,7 +437,8 @@ def bordereau_element(document: bytes, bordereau_id: str) -> bytes:
     start = _start_tag(document, bordereau_id, _encoding(tree))
     end = _CLOSE_TAG.search(document, start.end())
     if end is None:
-        raise XadesError(f"La fin du bordereau {bordereau_id} est introuvable.")
+        raise XadesError(N_("La fin du bordereau %(bordereau_id)s est introuvable."),
+                         bordereau_id=bordereau_id)
     return document[start.start():end.end()]
 
 

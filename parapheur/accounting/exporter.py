@@ -31,6 +31,7 @@ from parapheur.accounting.services import (
 )
 from parapheur.accounting.transmission import TransmissionError, connector_for, deposit_export
 from parapheur.context import store_for
+from parapheur.errors import N_
 from parapheur.outbox.services import DeliveryError
 
 if TYPE_CHECKING:
@@ -44,24 +45,26 @@ def pes_exporter(run: ExportRun) -> Mapping[str, Any]:
     session = run.session
     bordereau = bordereau_of_document(session, run.document.id)
     if bordereau is None:
-        raise DeliveryError(f"Le document n° {run.document.id} n'est pas un bordereau de "
-                            f"mandats : il n'y a rien à exporter en PES.", permanent=True)
+        raise DeliveryError(N_("Le document n° %(document_id)s n'est pas un bordereau de "
+                               "mandats : il n'y a rien à exporter en PES."),
+                            document_id=run.document.id, permanent=True)
     label = bordereau.label
     if bordereau.export_id is None:
         if bordereau.state is not BordereauState.SIGNE or bordereau.signed_element is None:
-            raise DeliveryError(f"{label} n'a pas la signature XAdES de l'ordonnateur "
-                                f"({bordereau.state.label.lower()}) : il ne peut pas être "
-                                f"transmis.", permanent=True)
+            raise DeliveryError(N_("%(label)s n'a pas la signature XAdES de l'ordonnateur "
+                                   "(%(value)s) : il ne peut pas être transmis."),
+                                label=label, value=bordereau.state.label.lower(), permanent=True)
         store = store_for(run.config)
         try:
             setup = bordereau_setup(session, bordereau,
                                     policy_sha256=run.config["HELIOS_POLICY_SHA256"])
             export_pes(session, store, setup, actor=None, now=run.now)
         except PesInvalid as exc:
-            raise DeliveryError("Hélios rejetterait le fichier : " + " ; ".join(
-                str(p) for p in exc.problems), permanent=True) from None
+            raise DeliveryError(N_("Hélios rejetterait le fichier : %(problems)s"),
+                                permanent=True,
+                                problems=" ; ".join(str(p) for p in exc.problems)) from None
         except AccountingError as exc:
-            raise DeliveryError(exc.message, permanent=True) from None
+            raise DeliveryError(exc.template, permanent=True, **exc.params) from None
         # The file is made once: committed before it leaves (the outbox row stays ours, claimed).
         session.commit()
         session.refresh(bordereau)
@@ -75,7 +78,7 @@ def pes_exporter(run: ExportRun) -> Mapping[str, Any]:
             where = deposit_export(session, store_for(run.config), connector_for(run.config),
                                    export, actor=None, now=run.now)
         except TransmissionError as exc:
-            raise DeliveryError(exc.message, permanent=exc.permanent) from None
+            raise DeliveryError(exc.template, permanent=exc.permanent, **exc.params) from None
     return {"pes_export": export.number, "filename": export.filename, "sha256": export.sha256,
             "deposited_to": where, "bordereau": bordereau.number, "exercice": bordereau.exercice}
 

@@ -23,6 +23,7 @@ from parapheur.accounting.pes.returns import UnreadableReturn, read_acquit, read
 from parapheur.accounting.services import AccountingError, import_acquit, import_retour
 from parapheur.audit import services as audit
 from parapheur.documents.storage import ContentStore
+from parapheur.errors import N_
 from parapheur.organisations.models import Organisation
 
 _DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -43,20 +44,22 @@ def apply_return_file(session: Session, store: ContentStore, organisation: Organ
     """Check and apply an uploaded acquittement or retour once; AccountingError / UnreadableReturn
     in French when it cannot be (nothing changes then, once the caller rolls back)."""
     if kind not in KINDS:
-        raise AccountingError("unknown_kind", "Type de fichier inconnu : choisissez un "
-                              "acquittement ou un retour.")
+        raise AccountingError("unknown_kind", N_("Type de fichier inconnu : choisissez un "
+                                                 "acquittement ou un retour."))
     what = KINDS[kind]
     name = (filename or "fichier").replace("\x00", "")[-255:]
     if not data:
-        raise AccountingError("empty_file", f"Le fichier « {name} » est vide : déposez le "
-                              f"{what} reçu du comptable.")
+        raise AccountingError("empty_file", N_("Le fichier « %(name)s » est vide : déposez le "
+                                               "%(what)s reçu du comptable."), name=name, what=what)
     if len(data) > max_bytes:
-        raise AccountingError("too_large", f"Le fichier « {name} » dépasse la taille maximale "
-                              f"acceptée ({max_bytes // (1024 * 1024)} Mo).", status=413)
+        raise AccountingError("too_large", N_("Le fichier « %(name)s » dépasse la taille "
+                                              "maximale acceptée (%(value)s Mo)."),
+                                           name=name, value=max_bytes // (1024 * 1024), status=413)
     if _DECLARATIONS.search(data):
-        raise AccountingError("dtd_refused", f"« {name} » déclare une DTD ou des entités "
-                              f"(<!DOCTYPE>, <!ENTITY>) : un fichier PES n'en a pas, il est "
-                              f"refusé par sécurité.", status=422)
+        raise AccountingError("dtd_refused", N_("« %(name)s » déclare une DTD ou des entités "
+                                                "(<!DOCTYPE>, <!ENTITY>) : un fichier PES n'en "
+                                                "a pas, il est refusé par sécurité."),
+                                             name=name, status=422)
     sha256 = hashlib.sha256(data).hexdigest()
     earlier = session.scalars(select(PesReturnFile).where(
         PesReturnFile.organisation_id == organisation.id, PesReturnFile.kind == kind,
@@ -73,11 +76,14 @@ def apply_return_file(session: Session, store: ContentStore, organisation: Organ
             hint = f" Ce fichier est un {KINDS[other]} : déposez-le dans le formulaire prévu."
         except UnreadableReturn:
             pass
-        raise UnreadableReturn(f"« {name} » : {exc.message}{hint}", status=422) from None
+        raise UnreadableReturn(N_("« %(name)s » : %(detail)s%(hint)s"),
+                               name=name, detail=exc, hint=hint, status=422) from None
     if organisation.siret and parsed.id_coll != organisation.siret:
-        raise AccountingError("other_collectivite", f"« {name} » est adressé à la collectivité "
-                              f"de SIRET {parsed.id_coll}, pas à {organisation.name} "
-                              f"(SIRET {organisation.siret}) : rien n'a été modifié.")
+        raise AccountingError("other_collectivite", N_("« %(name)s » est adressé à la "
+                                                       "collectivité de SIRET %(id_coll)s, pas "
+                                                       "à %(organisation_name)s (SIRET "
+                                                       "%(siret)s) : rien n'a été modifié."),
+                                                    name=name, id_coll=parsed.id_coll, organisation_name=organisation.name, siret=organisation.siret)
     if kind == "acquit":
         changes = import_acquit(session, parsed, actor=actor, now=now)  # type: ignore[arg-type]
     else:

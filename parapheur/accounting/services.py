@@ -39,7 +39,7 @@ from parapheur.audit import services as audit
 from parapheur.circuits.models import StepAction
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import Conflict, ParapheurError
+from parapheur.errors import N_, Conflict, ParapheurError
 from parapheur.invoices.models import Invoice, InvoiceStatus
 from parapheur.invoices.services import record_status
 from parapheur.organisations.models import Budget as OrganisationBudget
@@ -61,8 +61,9 @@ COUNTRIES = {"FR": "France"}
 class AccountingError(ParapheurError):
     """A mandatement action that cannot be done as asked; `code` is stable."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
-        super().__init__(message, status=status)
+    def __init__(self, code: str, message: str, *, status: int | None = None,
+                 **params: Any) -> None:
+        super().__init__(message, status=status, **params)
         self.code = code
 
 
@@ -90,9 +91,11 @@ class AccountingSetup:
             ("le code postal", organisation.postal_code),
             ("le codique du poste comptable", budget.poste_comptable)) if not value]
         if missing:
-            raise AccountingError("setup_missing", f"La collectivité {organisation.name} n'a pas "
-                                  f"{', '.join(missing)} : renseignez-les avec « parapheur orgs "
-                                  f"update » avant de mandater.")
+            raise AccountingError("setup_missing", N_("La collectivité %(organisation_name)s "
+                                                      "n'a pas %(value)s : renseignez-les avec "
+                                                      "« parapheur orgs update » avant de "
+                                                      "mandater."),
+                                                   organisation_name=organisation.name, value=', '.join(missing))
         return cls(organisation_id=organisation.id,
                    budget=pes_model.Budget(id_post=budget.poste_comptable or "",
                                            id_coll=organisation.siret or "",
@@ -112,8 +115,9 @@ def budget_setup(organisation: Organisation, code_bud: str | None, *,
     if len(budgets) != 1:
         known = ", ".join(f"{b.code_bud} ({b.label})" for b in organisation.budgets) or "aucun"
         what = f"Le budget {code_bud} n'existe pas" if code_bud else "Précisez le budget (--budget)"
-        raise AccountingError("unknown_budget", f"{what} pour {organisation.name} ; budgets : "
-                              f"{known}.")
+        raise AccountingError("unknown_budget", N_("%(what)s pour %(organisation_name)s ; "
+                                                   "budgets : %(known)s."),
+                                                what=what, organisation_name=organisation.name, known=known)
     return AccountingSetup.for_budget(organisation, budgets[0], policy_sha256=policy_sha256)
 
 
@@ -172,11 +176,13 @@ def create_mandats(session: Session, setup: AccountingSetup, *, exercice: int, a
                                                if invoice.engagement else None)
         if not nature:
             raise AccountingError("imputation_missing",
-                                  f"La facture n° {invoice.number} (#{invoice.id}) n'a pas "
-                                  f"d'imputation (nature M57) : le mandat ne peut pas être fait.")
+                                  N_("La facture n° %(number)s (#%(invoice_id)s) n'a pas "
+                                     "d'imputation (nature M57) : le mandat ne peut pas être "
+                                     "fait."), number=invoice.number, invoice_id=invoice.id)
         if invoice.total_net is None:
-            raise AccountingError("amount_missing", f"La facture n° {invoice.number} n'a pas de "
-                                  f"montant hors taxe : le mandat ne peut pas être fait.")
+            raise AccountingError("amount_missing", N_("La facture n° %(number)s n'a pas de "
+                                                       "montant hors taxe : le mandat ne peut "
+                                                       "pas être fait."), number=invoice.number)
         engagement = invoice.engagement
         mandat = Mandat(
             invoice_id=invoice.id, organisation_id=setup.organisation_id, exercice=exercice,
@@ -288,14 +294,16 @@ def reissue_mandats(session: Session, setup: AccountingSetup, rejected: Borderea
     session.refresh(rejected, with_for_update=True)
     waiting = rejected_mandats(rejected)
     if not waiting:
-        raise AccountingError("nothing_rejected", f"{rejected.label} n'a aucun mandat rejeté à "
-                              f"réémettre.", status=409)
+        raise AccountingError("nothing_rejected", N_("%(label)s n'a aucun mandat rejeté à "
+                                                     "réémettre."),
+                                                  label=rejected.label, status=409)
     if mandat_ids is not None:
         chosen = [m for m in waiting if m.id in set(mandat_ids)]
         unknown = set(mandat_ids) - {m.id for m in chosen}
         if unknown or not chosen:
-            raise AccountingError("not_rejected", f"Choisissez des mandats rejetés du "
-                                  f"{rejected.label} : les autres ne sont pas réémis.")
+            raise AccountingError("not_rejected", N_("Choisissez des mandats rejetés du "
+                                                     "%(label)s : les autres ne sont pas "
+                                                     "réémis."), label=rejected.label)
         waiting = chosen
     exercice = rejected.exercice
     reasons = {m.id: m.rejection_reason for m in waiting}
@@ -381,8 +389,8 @@ def sign_bordereaux(session: Session, setup: AccountingSetup, bordereaux: list[B
     """The ordonnateur's XAdES signature on each bordereau (one key opened for the batch)."""
     for bordereau in bordereaux:
         if bordereau.state is not BordereauState.A_SIGNER:
-            raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il "
-                           f"n'est pas signé une seconde fois.")
+            raise Conflict(N_("%(label)s est déjà %(value)s : il n'est pas signé une seconde "
+                              "fois."), label=bordereau.label, value=bordereau.state.label.lower())
         typed = typed_bordereau(bordereau)
         element = sign_pes_bordereau(_shell(setup, "SIGNATURE", now.date(), (typed,)), typed,
                                      key, setup.xades, signed_at=now)
@@ -508,10 +516,13 @@ def import_acquit(session: Session, acquit: Acquit, *, actor: Any, now: datetime
         bordereau = _find_bordereau(session, acquit.id_coll, acquit.cod_col, acquit.cod_bud,
                                     element.exercice or 0, element.bordereau_number)
         if bordereau is None:
-            raise AccountingError("unknown_bordereau", f"L'acquittement porte sur le bordereau "
-                                  f"{element.bordereau_number} (exercice {element.exercice}, "
-                                  f"budget {acquit.cod_col}/{acquit.cod_bud}) qui n'a jamais été "
-                                  f"transmis : rien n'a été modifié.")
+            raise AccountingError("unknown_bordereau", N_("L'acquittement porte sur le "
+                                                          "bordereau %(bordereau_number)s "
+                                                          "(exercice %(exercice)s, budget "
+                                                          "%(cod_col)s/%(cod_bud)s) qui n'a "
+                                                          "jamais été transmis : rien n'a été "
+                                                          "modifié."),
+                                                       bordereau_number=element.bordereau_number, exercice=element.exercice, cod_col=acquit.cod_col, cod_bud=acquit.cod_bud)
         if bordereau.state is not BordereauState.EXPORTE:
             changes.append(f"{bordereau.label} : déjà {bordereau.state.label.lower()}, inchangé")
             continue
@@ -556,10 +567,12 @@ def import_retour(session: Session, retour: Retour, *, actor: Any, now: datetime
                            f"autre bordereau, ignoré")
             continue
         if bordereau is None or mandat is None:
-            raise AccountingError("unknown_mandat", f"Le retour porte sur le mandat "
-                                  f"{piece.number} du bordereau {piece.bordereau_number} "
-                                  f"(exercice {piece.exercice}) inconnu ici : rien n'a été "
-                                  f"modifié.")
+            raise AccountingError("unknown_mandat", N_("Le retour porte sur le mandat "
+                                                       "%(number)s du bordereau "
+                                                       "%(bordereau_number)s (exercice "
+                                                       "%(exercice)s) inconnu ici : rien n'a "
+                                                       "été modifié."),
+                                                    number=piece.number, bordereau_number=piece.bordereau_number, exercice=piece.exercice)
         if piece.payments and mandat.state is not MandatState.PAYE:
             paid_on = max(p.paid_on for p in piece.payments)
             mandat.state = MandatState.PAYE
@@ -681,10 +694,12 @@ class BordereauXadesCompanion:
         """Keep the signed element on the bordereau and journal it."""
         bordereau = session.get(BordereauMandats, self.bordereau_id)
         if bordereau is None or self.element is None:
-            raise AccountingError("bordereau_missing", "Le bordereau de ce document n'existe "
-                                  "plus : la signature XAdES n'a pas été enregistrée.")
+            raise AccountingError("bordereau_missing", N_("Le bordereau de ce document "
+                                                          "n'existe plus : la signature XAdES "
+                                                          "n'a pas été enregistrée."))
         if not _signable(bordereau):
-            raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()}.")
+            raise Conflict(N_("%(label)s est déjà %(value)s."),
+                           label=bordereau.label, value=bordereau.state.label.lower())
         bordereau.signed_element = self.element
         bordereau.signed_at = now
         bordereau.signer_name = self.signer_name
@@ -705,8 +720,9 @@ def bordereau_setup(session: Session, bordereau: BordereauMandats, *,
         OrganisationBudget.code_col == bordereau.cod_col,
         OrganisationBudget.code_bud == bordereau.cod_bud)).first()
     if budget is None:
-        raise AccountingError("unknown_budget", f"Le budget {bordereau.cod_col}/"
-                              f"{bordereau.cod_bud} du {bordereau.label} n'est plus configuré.")
+        raise AccountingError("unknown_budget", N_("Le budget %(cod_col)s/%(cod_bud)s du "
+                                                   "%(label)s n'est plus configuré."),
+                                                cod_col=bordereau.cod_col, cod_bud=bordereau.cod_bud, label=bordereau.label)
     return AccountingSetup.for_budget(budget.organisation, budget, policy_sha256=policy_sha256)
 
 
@@ -737,8 +753,8 @@ def xades_companion(session: Session, document: Any, *,
     if bordereau.state is BordereauState.EXPORTE:
         return None
     if not _signable(bordereau):
-        raise Conflict(f"{bordereau.label} est déjà {bordereau.state.label.lower()} : il n'est "
-                       f"pas signé une seconde fois.")
+        raise Conflict(N_("%(label)s est déjà %(value)s : il n'est pas signé une seconde fois."),
+                       label=bordereau.label, value=bordereau.state.label.lower())
     setup = bordereau_setup(session, bordereau, policy_sha256=policy_sha256)
     return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))
 
@@ -751,8 +767,9 @@ def export_file(session: Session, store: ContentStore, setup: AccountingSetup, n
         PesExport.cod_col == setup.budget.cod_col, PesExport.cod_bud == setup.budget.cod_bud,
         PesExport.number == number)).one_or_none()
     if export is None:
-        raise AccountingError("unknown_export", f"Aucun export PES n° {number} pour le budget "
-                              f"{setup.budget.cod_col}/{setup.budget.cod_bud}.", status=404)
+        raise AccountingError("unknown_export", N_("Aucun export PES n° %(number)s pour le "
+                                                   "budget %(cod_col)s/%(cod_bud)s."),
+                                                number=number, cod_col=setup.budget.cod_col, cod_bud=setup.budget.cod_bud, status=404)
     content = store.read(export.sha256)
     audit.record(session, "accounting:pes:downloaded", actor=actor,
                  details={"export_id": export.id, "number": number, "sha256": export.sha256},

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from parapheur.accounting.models import PesExport
 from parapheur.audit import services as audit
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 #: Largest answer read from the TdT (a receipt, an error message), so a bad peer cannot flood us.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -34,8 +34,8 @@ MAX_ANSWER_BYTES = 64 * 1024
 class TransmissionError(ParapheurError):
     """The TdT did not take the file; `permanent` when trying again cannot help."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message, status=502)
+    def __init__(self, message: str, *, permanent: bool = False, **params: Any):
+        super().__init__(message, status=502, **params)
         self.permanent = permanent
 
 
@@ -56,19 +56,22 @@ class FolderConnector:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise TransmissionError(f"Le dossier de dépôt {self.directory} ne peut pas être "
-                                    f"créé : {exc.strerror or exc}.") from None
+            raise TransmissionError(N_("Le dossier de dépôt %(directory)s ne peut pas être "
+                                       "créé : %(detail)s."),
+                                    directory=self.directory, detail=exc.strerror or exc) from None
         target = self.directory / Path(filename).name
         if target.exists():
             if target.read_bytes() == content:
                 return str(target)  # deposited before the journal entry could be written
-            raise TransmissionError(f"Un autre fichier {target.name} est déjà déposé dans "
-                                    f"{self.directory} : il n'est pas remplacé.", permanent=True)
+            raise TransmissionError(N_("Un autre fichier %(target_name)s est déjà déposé dans "
+                                       "%(directory)s : il n'est pas remplacé."),
+                                    target_name=target.name, directory=self.directory, permanent=True)
         try:
             fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".depot-", suffix=".part")
         except OSError as exc:
-            raise TransmissionError(f"Impossible d'écrire dans le dossier de dépôt "
-                                    f"{self.directory} : {exc.strerror or exc}.") from None
+            raise TransmissionError(N_("Impossible d'écrire dans le dossier de dépôt "
+                                       "%(directory)s : %(detail)s."),
+                                    directory=self.directory, detail=exc.strerror or exc) from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
@@ -78,11 +81,13 @@ class FolderConnector:
         except FileExistsError:
             if target.read_bytes() == content:
                 return str(target)  # the same file, deposited by a concurrent try meanwhile
-            raise TransmissionError(f"Le fichier {target.name} est déjà déposé : il n'est pas "
-                                    f"remplacé.", permanent=True) from None
+            raise TransmissionError(N_("Le fichier %(target_name)s est déjà déposé : il n'est "
+                                       "pas remplacé."),
+                                    target_name=target.name, permanent=True) from None
         except OSError as exc:
-            raise TransmissionError(f"Le dépôt de {target.name} dans {self.directory} a échoué : "
-                                    f"{exc.strerror or exc}.") from None
+            raise TransmissionError(N_("Le dépôt de %(target_name)s dans %(directory)s a "
+                                       "échoué : %(detail)s."),
+                                    target_name=target.name, directory=self.directory, detail=exc.strerror or exc) from None
         finally:
             os.unlink(temporary)
         return str(target)
@@ -132,20 +137,23 @@ class HttpConnector:
                                     f"({what})" + (f" : {detail}" if detail else "") + ".",
                                     permanent=not retry) from None
         except TimeoutError:
-            raise TransmissionError(f"Le tiers de télétransmission n'a pas répondu en "
-                                    f"{self.timeout:g} s.") from None
+            raise TransmissionError(N_("Le tiers de télétransmission n'a pas répondu en "
+                                       "%(timeout)s s."),
+                                    timeout=format(self.timeout, 'g')) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, TimeoutError):
-                raise TransmissionError(f"Le tiers de télétransmission n'a pas répondu en "
-                                        f"{self.timeout:g} s.") from None
-            raise TransmissionError(f"Le tiers de télétransmission est injoignable : "
-                                    f"{reason}.") from None
+                raise TransmissionError(N_("Le tiers de télétransmission n'a pas répondu en "
+                                           "%(timeout)s s."),
+                                        timeout=format(self.timeout, 'g')) from None
+            raise TransmissionError(N_("Le tiers de télétransmission est injoignable : "
+                                       "%(reason)s."), reason=reason) from None
 
     def _receipt(self, status: int, headers: Any, body: bytes) -> str:
         if status not in (200, 201, 202):
-            raise TransmissionError(f"Le tiers de télétransmission a répondu HTTP {status} "
-                                    f"sans accuser réception.")
+            raise TransmissionError(N_("Le tiers de télétransmission a répondu HTTP "
+                                       "%(http_status)s sans accuser réception."),
+                                    http_status=status)
         receipt = None
         if "json" in (headers.get("Content-Type") or ""):
             try:
@@ -167,11 +175,12 @@ def read_token(path: Path | None) -> str | None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        raise TransmissionError(f"Le jeton du tiers de télétransmission ne peut pas être lu "
-                                f"dans {path}.", permanent=True) from None
+        raise TransmissionError(N_("Le jeton du tiers de télétransmission ne peut pas être lu "
+                                   "dans %(path)s."), path=path, permanent=True) from None
     token = lines[0].strip() if lines else ""
     if not token:
-        raise TransmissionError(f"Le fichier {path} ne contient pas de jeton.", permanent=True)
+        raise TransmissionError(N_("Le fichier %(path)s ne contient pas de jeton."),
+                                path=path, permanent=True)
     return token
 
 

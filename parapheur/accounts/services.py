@@ -26,7 +26,7 @@ from parapheur.accounts.models import (
 from parapheur.audit import services as audit
 from parapheur.dates import days_period
 from parapheur.db import transaction
-from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 from parapheur.fields import FieldError, bounded
 from parapheur.notifications.events import queue_event
 from parapheur.organisations.models import Organisation
@@ -52,17 +52,23 @@ class InvalidCredentials(ParapheurError):
     status = 401
 
     def __init__(self) -> None:
-        super().__init__("Identifiant ou mot de passe incorrect.")
+        super().__init__(N_("Identifiant ou mot de passe incorrect."))
 
 
 TooManyAttempts = throttle.TooManyAttempts
 
 
-def _lockout_message(retry_after: int) -> str:
+def _lockout(retry_after: int) -> throttle.TooManyAttempts:
     minutes = max(1, -(-retry_after // 60))
-    return (f"Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
-            f"{minutes} minute{'s' if minutes > 1 else ''}, ou demandez à un administrateur de "
-            f"débloquer le compte.")
+    if minutes == 1:
+        return throttle.TooManyAttempts(
+            N_("Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
+               "%(minutes)s minute, ou demandez à un administrateur de débloquer le compte."),
+            retry_after, minutes=minutes)
+    return throttle.TooManyAttempts(
+        N_("Trop de tentatives de connexion échouées pour cet identifiant : réessayez dans "
+           "%(minutes)s minutes, ou demandez à un administrateur de débloquer le compte."),
+        retry_after, minutes=minutes)
 
 
 def log_in(session: Session, username: str, password: str, *, now: datetime) -> User:
@@ -76,7 +82,7 @@ def log_in(session: Session, username: str, password: str, *, now: datetime) -> 
     try:
         throttle.reserve(session, throttle.LOGIN, username, now=now, message="")
     except throttle.TooManyAttempts as exc:
-        raise throttle.TooManyAttempts(_lockout_message(exc.retry_after), exc.retry_after) from None
+        raise _lockout(exc.retry_after) from None
     try:
         with transaction(session):
             user = authenticate(session, username, password)
@@ -94,7 +100,7 @@ def unlock(session: Session, username: str, *, now: datetime, actor: User | None
     """Give a username its login attempts back (an administrator's decision, journaled)."""
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"Le compte « {username[:80]} » n'existe pas.")
+        raise NotFound(N_("Le compte « %(value)s » n'existe pas."), value=username[:80])
     used = throttle.attempts(session, throttle.LOGIN, username, now=now)
     throttle.clear(session, throttle.LOGIN, username)
     audit.record(session, "account:login:unlocked", actor=actor,
@@ -123,11 +129,11 @@ def change_password(session: Session, user: User, *, current: str, new: str, now
     try:
         _hasher.verify(user.password_hash, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise ParapheurError("Le mot de passe actuel est incorrect.", status=403) from None
+        raise ParapheurError(N_("Le mot de passe actuel est incorrect."), status=403) from None
     if confirm is not None and new != confirm:
-        raise ParapheurError("Les deux saisies du nouveau mot de passe diffèrent.")
+        raise ParapheurError(N_("Les deux saisies du nouveau mot de passe diffèrent."))
     if new == current:
-        raise ParapheurError("Le nouveau mot de passe doit différer de l'actuel.")
+        raise ParapheurError(N_("Le nouveau mot de passe doit différer de l'actuel."))
     set_password(session, user, new, now=now, actor=actor)
 
 
@@ -145,9 +151,9 @@ def set_password(session: Session, user: User, new: str, *, now: datetime,
 def check_password_strength(password: str) -> None:
     """Refuse passwords too short to resist guessing, or too long to hash quickly."""
     if len(password) < 8:
-        raise ParapheurError("Le mot de passe doit compter au moins 8 caractères.")
+        raise ParapheurError(N_("Le mot de passe doit compter au moins 8 caractères."))
     if len(password) > 256:
-        raise ParapheurError("Le mot de passe ne doit pas dépasser 256 caractères.")
+        raise ParapheurError(N_("Le mot de passe ne doit pas dépasser 256 caractères."))
 
 
 def hash_password(password: str) -> str:
@@ -185,7 +191,7 @@ def create_user(session: Session, *, organisation: Organisation, username: str, 
     bounded(email, field="email", label="Adresse électronique")
     check_password_strength(password)
     if session.execute(select(User.id).where(User.username == username)).first():
-        raise Conflict(f"L'identifiant « {username} » est déjà pris.")
+        raise Conflict(N_("L'identifiant « %(username)s » est déjà pris."), username=username)
     user = User(organisation=organisation, username=username, full_name=full_name, password_hash=hash_password(password),
                 role=role, title=title, email=email, active=True, created_at=now)
     session.add(user)
@@ -212,10 +218,10 @@ def create_desk(session: Session, *, organisation: Organisation, slug: str, name
     bounded(quality, field="quality", label="Qualité")
     if session.execute(select(Desk.id).where(Desk.organisation_id == organisation.id,
                                              Desk.slug == slug)).first():
-        raise Conflict(f"Le bureau « {slug} » existe déjà.")
+        raise Conflict(N_("Le bureau « %(slug)s » existe déjà."), slug=slug)
     members = list(members)
     if any(not _member_of(session, member, organisation.id) for member in members):
-        raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
+        raise ParapheurError(N_("Les membres d'un bureau appartiennent à sa collectivité."))
     desk = Desk(organisation=organisation, slug=slug, name=name, quality=quality, members=members)
     session.add(desk)
     session.flush()
@@ -295,10 +301,11 @@ def delegation_period(first_day: date, last_day: date) -> tuple[datetime, dateti
     delegation ends at midnight (Paris) after its last day.
     """
     if last_day < first_day:
-        raise ParapheurError("La fin de la délégation (son dernier jour) ne peut pas précéder "
-                             "son début.")
+        raise ParapheurError(N_("La fin de la délégation (son dernier jour) ne peut pas "
+                                "précéder son début."))
     if first_day.year < 2000 or last_day.year > 2199:
-        raise ParapheurError("Les dates de la délégation doivent être comprises entre 2000 et 2199.")
+        raise ParapheurError(N_("Les dates de la délégation doivent être comprises entre 2000 "
+                                "et 2199."))
     return days_period(first_day, last_day)
 
 
@@ -307,13 +314,14 @@ def create_delegation(session: Session, *, from_desk: Desk, to_desk: Desk, start
                       now: datetime, actor: User | None = None) -> Delegation:
     """Desk `from_desk` hands its work to `to_desk` from `starts_at` to `ends_at`."""
     if from_desk.id == to_desk.id:
-        raise ParapheurError("Un bureau ne peut pas se déléguer à lui-même.")
+        raise ParapheurError(N_("Un bureau ne peut pas se déléguer à lui-même."))
     if from_desk.organisation_id != to_desk.organisation_id:
-        raise ParapheurError("Une délégation relie deux bureaux de la même collectivité.")
+        raise ParapheurError(N_("Une délégation relie deux bureaux de la même collectivité."))
     if ends_at <= starts_at:
-        raise ParapheurError("La fin de la délégation doit suivre son début.")
+        raise ParapheurError(N_("La fin de la délégation doit suivre son début."))
     if starts_at.year < 2000 or ends_at.year > 2199:
-        raise ParapheurError("Les dates de la délégation doivent être comprises entre 2000 et 2199.")
+        raise ParapheurError(N_("Les dates de la délégation doivent être comprises entre 2000 "
+                                "et 2199."))
     delegation = Delegation(from_desk=from_desk, to_desk=to_desk, starts_at=starts_at,
                             ends_at=ends_at, document_types=document_types or None, created_at=now)
     session.add(delegation)
@@ -338,7 +346,7 @@ def end_delegation(session: Session, delegation: Delegation, *, now: datetime,
                    actor: User | None = None) -> None:
     """End a delegation now; one that has not started yet is cancelled (it ends as it starts)."""
     if delegation.ends_at <= now:
-        raise Conflict("Cette délégation est déjà terminée.")
+        raise Conflict(N_("Cette délégation est déjà terminée."))
     delegation.ends_at = max(now, delegation.starts_at)
     session.flush()
     _reschedule_delegation_end(session, delegation, now=now)
@@ -364,7 +372,7 @@ def _reschedule_delegation_end(session: Session, delegation: Delegation, *,
 def set_active(session: Session, user: User, active: bool, *, now: datetime, actor: User) -> None:
     """Enable or disable an account; nobody disables their own."""
     if user.id == actor.id and not active:
-        raise ParapheurError("Vous ne pouvez pas désactiver votre propre compte.")
+        raise ParapheurError(N_("Vous ne pouvez pas désactiver votre propre compte."))
     user.active = active
     if not active:
         revoke_sessions(user)
@@ -378,9 +386,10 @@ def add_member(session: Session, desk: Desk, user: User, *, now: datetime,
                actor: User | None) -> None:
     """Make `user` a member of `desk`."""
     if user in desk.members:
-        raise Conflict(f"{user.full_name} est déjà membre du bureau {desk.name}.")
+        raise Conflict(N_("%(full_name)s est déjà membre du bureau %(desk_name)s."),
+                       full_name=user.full_name, desk_name=desk.name)
     if not _member_of(session, user, desk.organisation_id):
-        raise ParapheurError("Les membres d'un bureau appartiennent à sa collectivité.")
+        raise ParapheurError(N_("Les membres d'un bureau appartiennent à sa collectivité."))
     desk.members.append(user)
     session.flush()
     audit.record(session, "account:desk:member_added", actor=actor,
@@ -391,7 +400,8 @@ def remove_member(session: Session, desk: Desk, user: User, *, now: datetime,
                   actor: User) -> None:
     """Remove `user` from `desk`."""
     if user not in desk.members:
-        raise Conflict(f"{user.full_name} n'est pas membre du bureau {desk.name}.")
+        raise Conflict(N_("%(full_name)s n'est pas membre du bureau %(desk_name)s."),
+                       full_name=user.full_name, desk_name=desk.name)
     desk.members.remove(user)
     session.flush()
     audit.record(session, "account:desk:member_removed", actor=actor,
@@ -413,7 +423,7 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
     from signing.keys import Pkcs12Key
 
     if not data:
-        raise ParapheurError("Choisissez le fichier PKCS#12 (.p12 ou .pfx) du certificat.")
+        raise ParapheurError(N_("Choisissez le fichier PKCS#12 (.p12 ou .pfx) du certificat."))
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".p12")
     path = Path(name)
@@ -424,7 +434,7 @@ def register_pkcs12(session: Session, user: User, data: bytes, passphrase: str, 
         try:
             key = Pkcs12Key.open(path, passphrase)
         except SigningError as exc:
-            raise ParapheurError(exc.message) from None
+            raise ParapheurError(exc.template, **exc.params) from None
         details = check_certificate_for(user, key, trust_roots=trust_roots, now=now,
                                         name_mismatch_reason=name_mismatch_reason)
         target = directory / f"user-{user.id}-{hashlib.sha256(data).hexdigest()[:16]}.p12"
@@ -474,14 +484,15 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
     allowed = {Path(p).resolve() for p in allowed_modules}
     if not module or Path(module).resolve() not in allowed:
         shown = ", ".join(sorted(str(p) for p in allowed)) or "aucun"
-        raise FieldError("module", f"Module PKCS#11 non autorisé : « {module[:200]} ». Seuls les "
-                                   f"modules de PARAPHEUR_PKCS11_MODULES peuvent servir ({shown}).")
+        raise FieldError("module", N_("Module PKCS#11 non autorisé : « %(value)s ». Seuls les "
+                                      "modules de PARAPHEUR_PKCS11_MODULES peuvent servir "
+                                      "(%(shown)s)."), value=module[:200], shown=shown)
     if not Path(module).is_file():
-        raise ParapheurError(f"Module PKCS#11 introuvable : {module}")
+        raise ParapheurError(N_("Module PKCS#11 introuvable : %(module)s"), module=module)
     bounded(token_label, field="token_label", label="Libellé du jeton", kind="label")
     bounded(key_label, field="key_label", label="Libellé de la clé", kind="label")
     if not token_label.strip() or not key_label.strip():
-        raise ParapheurError("Le libellé du jeton et celui de la clé sont obligatoires.")
+        raise ParapheurError(N_("Le libellé du jeton et celui de la clé sont obligatoires."))
     try:
         key = open_key(KeySpec(kind="pkcs11", module=module, token_label=token_label.strip(),
                                key_label=key_label.strip(), pin=pin))
@@ -492,7 +503,7 @@ def register_pkcs11(session: Session, user: User, *, module: str, token_label: s
         finally:
             key.close()
     except SigningError as exc:
-        raise ParapheurError(exc.message) from None
+        raise ParapheurError(exc.template, **exc.params) from None
     return _activate_credential(
         session, user, SigningCredential(
             kind="pkcs11", label=f"Jeton {token_label.strip()} — {key_label.strip()}",
@@ -528,11 +539,12 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
     try:
         check_certificate_usable(certificate, now)
     except SigningError as exc:
-        raise ParapheurError(exc.message) from None
+        raise ParapheurError(exc.template, **exc.params) from None
     holder = subject_common_name(certificate)
     if not trust_roots:
-        raise ParapheurError("Aucune autorité de confiance n'est configurée "
-                             "(PARAPHEUR_TRUST_ANCHORS) : aucun certificat ne peut être vérifié.")
+        raise ParapheurError(N_("Aucune autorité de confiance n'est configurée "
+                                "(PARAPHEUR_TRUST_ANCHORS) : aucun certificat ne peut être "
+                                "vérifié."))
     chain = [c for c in key.signer.cert_registry if c.dump() != certificate.dump()]
     context = ValidationContext(trust_roots=list(trust_roots), other_certs=chain,
                                 allow_fetching=True, revocation_mode="soft-fail",
@@ -542,23 +554,25 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
     try:
         asyncio.run(validator.async_validate_usage(set()))
     except RevokedError:
-        raise ParapheurError(f"Le certificat de {holder} est révoqué : il ne peut pas être "
-                             f"enregistré.") from None
+        raise ParapheurError(N_("Le certificat de %(holder)s est révoqué : il ne peut pas être "
+                                "enregistré."), holder=holder) from None
     except PathBuildingError:
-        raise ParapheurError(f"Le certificat de {holder} n'est pas émis par une autorité de "
-                             f"confiance de cette application (PARAPHEUR_TRUST_ANCHORS) : il ne "
-                             f"peut pas être enregistré.") from None
+        raise ParapheurError(N_("Le certificat de %(holder)s n'est pas émis par une autorité "
+                                "de confiance de cette application (PARAPHEUR_TRUST_ANCHORS) : "
+                                "il ne peut pas être enregistré."), holder=holder) from None
     except PathValidationError as exc:
-        raise ParapheurError(f"Le certificat de {holder} n'a pas pu être validé ({exc}) : il ne "
-                             f"peut pas être enregistré.") from None
+        raise ParapheurError(N_("Le certificat de %(holder)s n'a pas pu être validé "
+                                "(%(detail)s) : il ne peut pas être enregistré."),
+                             holder=holder, detail=exc) from None
     details: dict = {}
     if _comparable_name(holder) != _comparable_name(user.full_name):
         reason = (bounded(name_mismatch_reason, field="name_mismatch_reason", label="Motif",
                           kind="reason") or "").strip()
         if not reason:
             raise FieldError("name_mismatch_reason",
-                             f"Le certificat est au nom de « {holder} », le compte est celui de "
-                             f"« {user.full_name} » : indiquez le motif de cette différence pour "
-                             f"l'enregistrer quand même (il sera journalisé).")
+                             N_("Le certificat est au nom de « %(holder)s », le compte est "
+                                "celui de « %(full_name)s » : indiquez le motif de cette "
+                                "différence pour l'enregistrer quand même (il sera journalisé)."),
+                             holder=holder, full_name=user.full_name)
         details["name_mismatch_reason"] = reason
     return details

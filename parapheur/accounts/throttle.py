@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,8 +45,8 @@ class TooManyAttempts(ParapheurError):
 
     status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 

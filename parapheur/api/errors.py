@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from parapheur.errors import ParapheurError
 
 
@@ -11,8 +13,8 @@ class ApiError(ParapheurError):
     code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message, status=status)
+                 headers: dict[str, str] | None = None, **params: Any):
+        super().__init__(message, status=status, **params)
         if code is not None:
             self.code = code
         self.headers = headers or {}

@@ -23,7 +23,7 @@ from parapheur.api.models import IdempotencyRecord
 from parapheur.api.problems import for_domain_error
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 HEADER = "Idempotency-Key"
 KEPT = timedelta(hours=24)
@@ -85,7 +85,8 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         if not _KEY.fullmatch(key):
-            raise ApiError("En-tête Idempotency-Key invalide : 1 à 200 caractères ASCII visibles.",
+            raise ApiError(N_("En-tête Idempotency-Key invalide : 1 à 200 caractères ASCII "
+                              "visibles."),
                            code="invalid_idempotency_key")
         token = g.api_token
         moment = now()
@@ -100,12 +101,12 @@ def idempotent(view):
             ).scalar_one_or_none()
         if existing is not None:
             if existing.request_sha256 != print_:
-                raise ApiError("Cette clé d'idempotence a déjà servi pour une autre requête : "
-                               "choisissez une nouvelle clé.", code="idempotency_key_reused",
+                raise ApiError(N_("Cette clé d'idempotence a déjà servi pour une autre requête "
+                                  ": choisissez une nouvelle clé."), code="idempotency_key_reused",
                                status=422)
             if existing.status_code is None:
-                raise ApiError("Une requête avec cette clé d'idempotence est en cours : "
-                               "réessayez dans un instant.", code="idempotency_in_progress",
+                raise ApiError(N_("Une requête avec cette clé d'idempotence est en cours : "
+                                  "réessayez dans un instant."), code="idempotency_in_progress",
                                status=409)
             return _replay(existing)
         record = IdempotencyRecord(token_id=token.id, key=key, request_sha256=print_,
@@ -114,8 +115,9 @@ def idempotent(view):
             with transaction(session):
                 session.add(record)
         except IntegrityError:
-            raise ApiError("Une requête avec cette clé d'idempotence est en cours : réessayez "
-                           "dans un instant.", code="idempotency_in_progress", status=409) from None
+            raise ApiError(N_("Une requête avec cette clé d'idempotence est en cours : "
+                              "réessayez dans un instant."),
+                           code="idempotency_in_progress", status=409) from None
         record_id = record.id
         try:
             response = make_response(view(*args, **kwargs))

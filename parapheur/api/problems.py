@@ -1,6 +1,7 @@
 """Errors of the API as `application/problem+json` (RFC 9457) with a stable machine `code`.
 
-`code` is what programs test; `detail` is the French sentence for people. Domain errors carry
+`code` is what programs test; `detail` is the sentence for people, in French unless the request
+asks for English (`Accept-Language`): the same code whatever the language. Domain errors carry
 their own `code` when they have one; otherwise it is derived from the error's class (stable as
 long as the class keeps its name), or from the HTTP status for plain HTTP errors.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import Response
 
-from parapheur.errors import ParapheurError
+from parapheur.errors import ParapheurError, localized
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -72,4 +73,9 @@ def for_domain_error(exc: ParapheurError) -> Response:
     field = getattr(exc, "field", None)
     if isinstance(field, str):
         extra["field"] = field
-    return problem(exc.status, exc.message, code_of(exc), headers=headers, **extra)
+    # The finer machine reason beside the code: the signing layer's (wrong_passphrase,
+    # unreadable_pdf…) for a refused signature, the upload check's for a refused file.
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and re.fullmatch(r"[a-z][a-z0-9_]{1,60}", reason):
+        extra["reason"] = reason
+    return problem(exc.status, localized(exc), code_of(exc), headers=headers, **extra)

@@ -24,7 +24,7 @@ from parapheur.circuits import services as circuits
 from parapheur.clock import now
 from parapheur.context import current_workflows_dir
 from parapheur.db import get_session, transaction
-from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 
 delegations_bp = ApiBlueprint("api_delegations", __name__, url_prefix="/delegations",
                               description="Délégations entre bureaux")
@@ -68,16 +68,16 @@ def create_delegation(args):
     desks = _org_desks(session, user.organisation_id)
     from_desk, to_desk = desks.get(args["from_desk"]), desks.get(args["to_desk"])
     if from_desk is None or to_desk is None:
-        raise NotFound("Bureau inconnu dans votre collectivité.")
+        raise NotFound(N_("Bureau inconnu dans votre collectivité."))
     if user.role is not Role.ADMIN and from_desk not in user.desks:
-        raise Forbidden("Vous ne pouvez déléguer que le travail de vos propres bureaux.")
+        raise Forbidden(N_("Vous ne pouvez déléguer que le travail de vos propres bureaux."))
     types = args.get("document_types") or []
     known = dict(circuits.catalogue(current_workflows_dir()).typology.types().items())
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise ParapheurError(f"Type de document inconnu : {', '.join(unknown)}.")
+        raise ParapheurError(N_("Type de document inconnu : %(value)s."), value=', '.join(unknown))
     if args["last_day"] < args["first_day"]:
-        raise ParapheurError("Le dernier jour de la délégation suit le premier.")
+        raise ParapheurError(N_("Le dernier jour de la délégation suit le premier."))
     starts, ends = accounts.delegation_period(args["first_day"], args["last_day"])
     with transaction(session):
         delegation = accounts.create_delegation(
@@ -89,7 +89,7 @@ def create_delegation(args):
 def _admin() -> User:
     user = require("admin")
     if user.role is not Role.ADMIN:
-        raise Forbidden("Réservé aux administrateurs.")
+        raise Forbidden(N_("Réservé aux administrateurs."))
     return user
 
 
@@ -121,7 +121,8 @@ def create_user(args):
     desks = _org_desks(session, admin.organisation_id)
     missing = [slug for slug in args.get("desks") or [] if slug not in desks]
     if missing:
-        raise NotFound(f"Bureau inconnu dans votre collectivité : {', '.join(missing)}.")
+        raise NotFound(N_("Bureau inconnu dans votre collectivité : %(value)s."),
+                       value=', '.join(missing))
     moment = now()
     with transaction(session):
         user = accounts.create_user(
@@ -162,7 +163,8 @@ def create_desk(args):
         User.organisation_id == admin.organisation_id, User.username.in_(names))).scalars())
     missing = sorted(set(names) - {u.username for u in members})
     if missing:
-        raise NotFound(f"Compte inconnu dans votre collectivité : {', '.join(missing)}.")
+        raise NotFound(N_("Compte inconnu dans votre collectivité : %(value)s."),
+                       value=', '.join(missing))
     with transaction(session):
         desk = accounts.create_desk(session, organisation=admin.organisation, slug=args["slug"],
                                     name=args["name"], quality=args.get("quality"),

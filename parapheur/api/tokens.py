@@ -18,7 +18,7 @@ from parapheur.accounts.models import Role, User
 from parapheur.api.errors import ApiError, ScopeMissing, Unauthenticated
 from parapheur.api.models import ApiToken, TokenKind
 from parapheur.audit import services as audit
-from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 
 TOKEN_PREFIX = "pph_"
@@ -61,13 +61,15 @@ def clean_scopes(user: User, scopes: list[str] | tuple[str, ...]) -> list[str]:
     """The scopes asked, checked: known ones, at least one, `admin` for administrators only."""
     chosen = sorted(set(scopes))
     if not chosen:
-        raise ApiError("Choisissez au moins une permission pour le jeton.", code="invalid_scopes")
+        raise ApiError(N_("Choisissez au moins une permission pour le jeton."),
+                       code="invalid_scopes")
     unknown = [s for s in chosen if s not in SCOPES]
     if unknown:
-        raise ApiError(f"Permission inconnue : {', '.join(u[:40] for u in unknown)}.",
+        raise ApiError(N_("Permission inconnue : %(value)s."),
+                       value=', '.join(u[:40] for u in unknown),
                        code="invalid_scopes")
     if ADMIN_SCOPES & set(chosen) and user.role is not Role.ADMIN:
-        raise Forbidden("La permission « admin » est réservée aux comptes administrateurs.")
+        raise Forbidden(N_("La permission « admin » est réservée aux comptes administrateurs."))
     return chosen
 
 
@@ -76,17 +78,19 @@ def create_token(session: Session, *, user: User, kind: TokenKind, name: str, sc
     """A new token for `user`: personal ones by herself, service ones by an administrator."""
     name = (name or "").strip()
     if not name:
-        raise ApiError("Donnez un nom au jeton (à quoi il sert).", code="invalid_name")
+        raise ApiError(N_("Donnez un nom au jeton (à quoi il sert)."), code="invalid_name")
     bounded(name, field="name", label="Nom du jeton", kind="label")
     if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise ApiError(f"La durée de validité va de 1 à {MAX_DAYS} jours.", code="invalid_expiry")
+        raise ApiError(N_("La durée de validité va de 1 à %(MAX_DAYS)s jours."),
+                       MAX_DAYS=MAX_DAYS, code="invalid_expiry")
     if kind is TokenKind.PERSONAL and created_by.id != user.id:
-        raise Forbidden("Un jeton personnel est créé par son titulaire, depuis « Mon compte ».")
+        raise Forbidden(N_("Un jeton personnel est créé par son titulaire, depuis « Mon compte "
+                           "»."))
     if kind is TokenKind.SERVICE and (created_by.role is not Role.ADMIN
                                       or created_by.organisation_id != user.organisation_id):
-        raise Forbidden("Seul un administrateur de la collectivité crée un jeton de service.")
+        raise Forbidden(N_("Seul un administrateur de la collectivité crée un jeton de service."))
     if not user.active:
-        raise ParapheurError("Ce compte est désactivé : il ne peut pas recevoir de jeton.")
+        raise ParapheurError(N_("Ce compte est désactivé : il ne peut pas recevoir de jeton."))
     chosen = clean_scopes(user, scopes)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(organisation_id=user.organisation_id, user_id=user.id, kind=kind, name=name,
@@ -119,7 +123,7 @@ def get_token(session: Session, token_id: int, *, organisation_id: int) -> ApiTo
     """A token of the organisation by id."""
     token = session.get(ApiToken, token_id)
     if token is None or token.organisation_id != organisation_id:
-        raise NotFound(f"Jeton n° {token_id} introuvable.")
+        raise NotFound(N_("Jeton n° %(token_id)s introuvable."), token_id=token_id)
     return token
 
 
@@ -127,9 +131,10 @@ def revoke_token(session: Session, token: ApiToken, *, actor: User, now: datetim
     """End a token now (its holder, or an administrator of its organisation); journaled."""
     if actor.id != token.user_id and not (actor.role is Role.ADMIN
                                           and actor.organisation_id == token.organisation_id):
-        raise Forbidden("Seuls le titulaire du jeton et les administrateurs peuvent le révoquer.")
+        raise Forbidden(N_("Seuls le titulaire du jeton et les administrateurs peuvent le "
+                           "révoquer."))
     if token.revoked_at is not None:
-        raise ApiError("Ce jeton est déjà révoqué.", code="already_revoked", status=409)
+        raise ApiError(N_("Ce jeton est déjà révoqué."), code="already_revoked", status=409)
     token.revoked_at = now
     audit.record(session, "api:token:revoked", actor=actor,
                  details={"token_id": token.id, "prefix": token.prefix, "kind": token.kind.value,
@@ -150,19 +155,19 @@ def status_of(token: ApiToken, now: datetime) -> str:
 def authenticate(session: Session, secret: str, *, now: datetime) -> ApiToken:
     """The token a bearer secret names, if it is valid now and its account may still act."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        raise Unauthenticated("Jeton d'API invalide.", code="invalid_token")
+        raise Unauthenticated(N_("Jeton d'API invalide."), code="invalid_token")
     token = session.execute(select(ApiToken).where(ApiToken.secret_sha256 == digest(secret))
                             ).scalar_one_or_none()
     if token is None:
-        raise Unauthenticated("Jeton d'API invalide.", code="invalid_token")
+        raise Unauthenticated(N_("Jeton d'API invalide."), code="invalid_token")
     if token.revoked_at is not None:
-        raise Unauthenticated("Ce jeton d'API a été révoqué.", code="revoked_token")
+        raise Unauthenticated(N_("Ce jeton d'API a été révoqué."), code="revoked_token")
     if token.expires_at <= now:
-        raise Unauthenticated("Ce jeton d'API a expiré : créez-en un nouveau.",
+        raise Unauthenticated(N_("Ce jeton d'API a expiré : créez-en un nouveau."),
                               code="expired_token")
     user = token.user
     if not user.active or user.organisation_id != token.organisation_id:
-        raise Unauthenticated("Le compte de ce jeton est désactivé.", code="account_disabled")
+        raise Unauthenticated(N_("Le compte de ce jeton est désactivé."), code="account_disabled")
     # Written at most once a minute: reading the API does not turn into a write per request.
     if token.last_used_at is None or now - token.last_used_at >= timedelta(minutes=1):
         token.last_used_at = now
@@ -172,5 +177,5 @@ def authenticate(session: Session, secret: str, *, now: datetime) -> ApiToken:
 def require_scope(token: ApiToken, scope: str) -> None:
     """Refuse unless the token carries `scope` (403 insufficient_scope)."""
     if scope not in token.scopes:
-        raise ScopeMissing(f"Ce jeton n'a pas la permission « {scope} » "
-                           f"({SCOPES.get(scope, scope)}).")
+        raise ScopeMissing(N_("Ce jeton n'a pas la permission « %(scope)s » (%(value)s)."),
+                           scope=scope, value=SCOPES.get(scope, scope))

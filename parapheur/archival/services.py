@@ -22,7 +22,7 @@ from parapheur.db import transaction
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 DEFAULT_WITHIN = timedelta(days=180)
 
@@ -103,8 +103,9 @@ def refresh_archives(
         if state.newest_tsa_expiry is not None and state.newest_tsa_expiry > horizon:
             continue
         if not stamper:
-            raise RefreshUnavailable("Aucun service d'horodatage n'est configuré (PARAPHEUR_TSA_URL) : "
-                                     "les horodatages d'archive dus ne peuvent pas être renouvelés.")
+            raise RefreshUnavailable(N_("Aucun service d'horodatage n'est configuré "
+                                        "(PARAPHEUR_TSA_URL) : les horodatages d'archive dus "
+                                        "ne peuvent pas être renouvelés."))
         try:
             refreshed = refresh_archive(pdf, trust_roots=trust_roots, timestamper=stamper)
         except SigningError as exc:

@@ -172,4 +172,4 @@ def seal_with_organisation_seal(config: Mapping[str, Any], pdf: bytes, *, now: d
                                                    reason="Scellement du dossier de preuve"),
                              signed_at=now, timestamper=tsa_url if level.needs_timestamp else None)
     except signing_errors.SigningError as exc:
-        raise SealingFailed(exc.message) from None
+        raise SealingFailed(exc) from None

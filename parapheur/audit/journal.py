@@ -24,7 +24,7 @@ from parapheur.audit.bundle import BUNDLE_FORMAT
 from parapheur.audit.evidence import event_to_json
 from parapheur.audit.models import AuditChainHead, AuditEvent
 from parapheur.dates import days_period
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 #: Events per page of the journal.
 PAGE_SIZE = 50
@@ -44,8 +44,8 @@ def _day(raw: str, label: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise JournalFilterError(f"« {label} » : « {text} » n'est pas une date "
-                                 "(AAAA-MM-JJ).") from None
+        raise JournalFilterError(N_("« %(label)s » : « %(text)s » n'est pas une date "
+                                    "(AAAA-MM-JJ)."), label=label, text=text) from None
 
 
 def _positive(raw: str, label: str) -> int | None:
@@ -53,7 +53,8 @@ def _positive(raw: str, label: str) -> int | None:
     if not text:
         return None
     if not text.isascii() or not text.isdigit() or len(text) > 15 or int(text) == 0:
-        raise JournalFilterError(f"« {label} » : « {text[:20]} » n'est pas un numéro.")
+        raise JournalFilterError(N_("« %(label)s » : « %(value)s » n'est pas un numéro."),
+                                 label=label, value=text[:20])
     return int(text)
 
 
@@ -73,11 +74,12 @@ class JournalFilter:
         day_from = _day(args.get("du", ""), "Du")
         day_to = _day(args.get("au", ""), "Au")
         if day_from and day_to and day_from > day_to:
-            raise JournalFilterError("La date de début est postérieure à la date de fin.")
+            raise JournalFilterError(N_("La date de début est postérieure à la date de fin."))
         event = args.get("evenement", "").strip()[:100]
         if event and not all(c.isalnum() or c in ":_-." for c in event):
-            raise JournalFilterError(f"« Événement » : « {event[:40]} » n'est pas un nom "
-                                     "d'événement (par exemple document:created).")
+            raise JournalFilterError(N_("« Événement » : « %(value)s » n'est pas un nom "
+                                        "d'événement (par exemple document:created)."),
+                                     value=event[:40])
         return cls(document_id=_positive(args.get("document", ""), "Document n°"),
                    user_id=_positive(args.get("utilisateur", ""), "Utilisateur"),
                    event=event, day_from=day_from, day_to=day_to)
@@ -142,12 +144,13 @@ def export_slice(session: Session, organisation_id: int,
         select(func.count(), func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(*where)
     ).one()
     if count > MAX_EXPORT_EVENTS:
-        raise JournalFilterError(f"{count} événements correspondent : un export en porte "
-                                 f"{MAX_EXPORT_EVENTS} au plus. Resserrez les filtres "
-                                 "(dates, document, utilisateur).")
+        raise JournalFilterError(N_("%(count)s événements correspondent : un export en porte "
+                                    "%(MAX_EXPORT_EVENTS)s au plus. Resserrez les filtres "
+                                    "(dates, document, utilisateur)."),
+                                 count=count, MAX_EXPORT_EVENTS=MAX_EXPORT_EVENTS)
     if count and last - first + 1 > MAX_EXPORT_SPAN:
-        raise JournalFilterError("Ces événements s'étendent sur une trop longue portion du "
-                                 "journal : resserrez les dates.")
+        raise JournalFilterError(N_("Ces événements s'étendent sur une trop longue portion du "
+                                    "journal : resserrez les dates."))
     events = list(session.execute(select(AuditEvent).where(*where).order_by(AuditEvent.seq)
                                   ).scalars())
     skeleton: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from parapheur.circuits.errors import (
     StepNotCurrent,
 )
 from parapheur.circuits.guards import coerce
+from parapheur.errors import N_
 
 DECISIONS = ("approve", "reject", "take_back", "cancel")
 APPROVE_VERBS = {"visa": "approved", "signature": "signed", "cachet": "sealed",
@@ -122,7 +123,7 @@ class RunState:
                 undo=undo,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CircuitError(f"État de circuit illisible ({exc}).") from None
+            raise CircuitError(N_("État de circuit illisible (%(detail)s)."), detail=exc) from None
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def begin(circuit: Circuit, metadata: Mapping[str, Any], *, author_desk: str,
     """Start a run at the initial state; the transition carries the start events."""
     check_metadata(circuit, metadata)
     if not author_desk:
-        raise CircuitError("Le bureau de l'auteur est obligatoire pour démarrer un circuit.")
+        raise CircuitError(N_("Le bureau de l'auteur est obligatoire pour démarrer un circuit."))
     blank = RunState(circuit.id, circuit.version, circuit.initial, author_desk, now)
     events: list[Event] = [("document:circuit:started",
                             {"circuit": circuit.id, "version": circuit.version})]
@@ -219,32 +220,36 @@ def apply(circuit: Circuit, state: RunState, *, step: str, desk: str, decision: 
     """Take `decision` on `step` for `desk`; StepNotCurrent / ActionNotAllowed when it cannot."""
     _check_version(circuit, state)
     if decision not in DECISIONS:
-        raise ActionNotAllowed(f"Décision inconnue « {decision} » (approve, reject, take_back, "
-                               "cancel).", step=step, desk=desk)
+        raise ActionNotAllowed(N_("Décision inconnue « %(decision)s » (approve, reject, "
+                                  "take_back, cancel)."), decision=decision, step=step, desk=desk)
     if state.is_final:
-        raise StepNotCurrent("Le circuit de ce document est terminé : l'action a déjà été "
-                             "traitée.", step=step, current=state.current)
+        raise StepNotCurrent(N_("Le circuit de ce document est terminé : l'action a déjà été "
+                                "traitée."), step=step, current=state.current)
     if decision == "take_back":
         return _take_back(state, step=step, desk=desk, now=now)
     if decision == "cancel":
         return _cancel(circuit, state, desk=desk, reason=reason, metadata=metadata, now=now)
     if step != state.current:
-        raise StepNotCurrent(f"L'étape « {step} » n'est pas en attente : elle a déjà été traitée "
-                             "(déjà traité).", step=step, current=state.current)
+        raise StepNotCurrent(N_("L'étape « %(step)s » n'est pas en attente : elle a déjà été "
+                                "traitée (déjà traité)."),
+                             step=step, current=state.current)
     if desk not in state.desks:
-        raise ActionNotAllowed(f"Le bureau « {desk} » n'intervient pas à l'étape « {step} ».",
-                               status=403, step=step, desk=desk)
+        raise ActionNotAllowed(N_("Le bureau « %(desk)s » n'intervient pas à l'étape « "
+                                  "%(step)s »."), desk=desk, step=step,
+                               status=403)
     if desk in state.acted:
-        raise StepNotCurrent(f"Le bureau « {desk} » a déjà agi sur l'étape « {step} » (déjà "
-                             "traité).", step=step, current=state.current)
+        raise StepNotCurrent(N_("Le bureau « %(desk)s » a déjà agi sur l'étape « %(step)s » "
+                                "(déjà traité)."),
+                             desk=desk, step=step, current=state.current)
     definition = circuit.states[step]
     events: list[Event] = []
     if decision == "reject":
         if not (reason and reason.strip()):
-            raise ActionNotAllowed("Le motif du rejet est obligatoire.", step=step, desk=desk)
+            raise ActionNotAllowed(N_("Le motif du rejet est obligatoire."), step=step, desk=desk)
         target = definition.on_reject
         if target is None:  # notification steps are never pending; kept for type safety
-            raise ActionNotAllowed(f"L'étape « {step} » ne peut pas être rejetée.", step=step,
+            raise ActionNotAllowed(N_("L'étape « %(step)s » ne peut pas être rejetée."),
+                                   step=step,
                                    desk=desk)
         events.append(("document:step:rejected", {"step": step, "desk": desk,
                                                   "reason": reason.strip(), "to": target}))
@@ -284,9 +289,10 @@ def due_date(deadline: Deadline, entered: datetime) -> datetime:
 
 def _check_version(circuit: Circuit, state: RunState) -> None:
     if state.circuit_id != circuit.id or state.circuit_version != circuit.version:
-        raise CircuitError(f"Ce document suit le circuit « {state.circuit_id} » version "
-                           f"{state.circuit_version}, pas « {circuit.id} » version "
-                           f"{circuit.version}.")
+        raise CircuitError(N_("Ce document suit le circuit « %(circuit_id)s » version "
+                              "%(circuit_version)s, pas « %(circuit_id2)s » version "
+                              "%(version)s."),
+                           circuit_id=state.circuit_id, circuit_version=state.circuit_version, circuit_id2=circuit.id, version=circuit.version)
 
 
 def _follow(circuit: Circuit, step: State, metadata: Mapping[str, Any]) -> str:
@@ -295,17 +301,19 @@ def _follow(circuit: Circuit, step: State, metadata: Mapping[str, Any]) -> str:
             if branch.guard is None or branch.guard.evaluate(metadata, circuit.fields):
                 return branch.target
         except GuardError as exc:
-            raise CircuitError(f"Condition « {branch.guard} » de l'étape « {step.name} » "
-                               f"impossible à évaluer : {exc.message}.") from None
+            raise CircuitError(N_("Condition « %(guard)s » de l'étape « %(step_name)s » "
+                                  "impossible à évaluer : %(detail)s."),
+                               guard=branch.guard, step_name=step.name, detail=exc) from None
     # The checker requires an unconditional last branch; this guards hand-built circuits.
-    raise CircuitError(f"Aucune suite possible après l'étape « {step.name} ».")
+    raise CircuitError(N_("Aucune suite possible après l'étape « %(step_name)s »."),
+                       step_name=step.name)
 
 
 def _resolve_desks(circuit: Circuit, step: State, state: RunState,
                    metadata: Mapping[str, Any]) -> tuple[str, ...]:
     actor = step.actor
     if actor is None:
-        raise CircuitError(f"L'étape « {step.name} » n'a pas d'acteur.")
+        raise CircuitError(N_("L'étape « %(step_name)s » n'a pas d'acteur."), step_name=step.name)
     if actor.kind == "author":
         return (state.author_desk,)
     if actor.kind == "metadata":
@@ -346,16 +354,17 @@ def _enter(circuit: Circuit, state: RunState, name: str, metadata: Mapping[str, 
         return replace(state, current=name, entered_at=now, desks=desks,
                        mode=target.actor.mode, acted=(), due=due, outcome=None, trail=trail,
                        undo=None)
-    raise CircuitError("Boucle de notifications sans fin dans le circuit.")
+    raise CircuitError(N_("Boucle de notifications sans fin dans le circuit."))
 
 
 def _take_back(state: RunState, *, step: str, desk: str, now: datetime) -> Transition:
     undo = state.undo
     if undo is None or undo.step != step:
-        raise StepNotCurrent("Le droit de remords n'est plus possible : l'étape suivante a déjà "
-                             "été traitée (déjà traité).", step=step, current=state.current)
+        raise StepNotCurrent(N_("Le droit de remords n'est plus possible : l'étape suivante a "
+                                "déjà été traitée (déjà traité)."),
+                             step=step, current=state.current)
     if undo.desk != desk:
-        raise ActionNotAllowed("Seul le bureau qui a agi peut exercer le droit de remords.",
+        raise ActionNotAllowed(N_("Seul le bureau qui a agi peut exercer le droit de remords."),
                                status=403, step=step, desk=desk)
     restored = undo.previous
     events: list[Event] = [("document:step:taken_back",
@@ -366,11 +375,11 @@ def _take_back(state: RunState, *, step: str, desk: str, now: datetime) -> Trans
 def _cancel(circuit: Circuit, state: RunState, *, desk: str, reason: str | None,
             metadata: Mapping[str, Any], now: datetime) -> Transition:
     if desk != state.author_desk:
-        raise ActionNotAllowed("Seul le bureau de l'auteur peut abandonner ce document.",
+        raise ActionNotAllowed(N_("Seul le bureau de l'auteur peut abandonner ce document."),
                                status=403, desk=desk)
     if circuit.on_cancel is None:
-        raise ActionNotAllowed(f"Le circuit « {circuit.id} » ne prévoit pas d'abandon "
-                               "(on_cancel).", desk=desk)
+        raise ActionNotAllowed(N_("Le circuit « %(circuit_id)s » ne prévoit pas d'abandon "
+                                  "(on_cancel)."), circuit_id=circuit.id, desk=desk)
     # `waiting`: the desks that had the document in their tray (told of the abandonment).
     waiting = [d for d in state.desks if d not in state.acted and d != SYSTEM_DESK]
     events: list[Event] = [("document:circuit:cancelled",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 
 @dataclass(frozen=True, order=True)
@@ -32,10 +33,12 @@ class CircuitDefinitionError(CircuitError):
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems)
         first = self.problems[0] if self.problems else None
-        summary = f"{len(self.problems)} problème(s) dans la définition du circuit"
-        if first is not None:
-            summary += f" ; premier : {first}"
-        super().__init__(summary)
+        if first is None:
+            super().__init__(N_("%(count)s problème(s) dans la définition du circuit"),
+                             count=len(self.problems))
+        else:
+            super().__init__(N_("%(count)s problème(s) dans la définition du circuit ; premier : "
+                                "%(first)s"), count=len(self.problems), first=str(first))
 
 
 class MetadataError(CircuitError):
@@ -43,7 +46,8 @@ class MetadataError(CircuitError):
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        super().__init__("Métadonnées du document invalides : " + " ; ".join(self.problems))
+        super().__init__(N_("Métadonnées du document invalides : %(problems)s"),
+                         problems=" ; ".join(self.problems))
 
 
 class StepNotCurrent(CircuitError):
@@ -51,9 +55,9 @@ class StepNotCurrent(CircuitError):
 
     status = 409
 
-    def __init__(self, message: str = "Cette étape a déjà été traitée (déjà traité).", *,
-                 step: str | None = None, current: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str = N_("Cette étape a déjà été traitée (déjà traité)."), *,
+                 step: str | None = None, current: str | None = None, **params: Any):
+        super().__init__(message, step=step, current=current, **params)
         self.step = step
         self.current = current
 
@@ -62,8 +66,8 @@ class ActionNotAllowed(CircuitError):
     """This desk may not take this decision on this step (403), or the decision is malformed (400)."""
 
     def __init__(self, message: str, *, status: int = 400, step: str | None = None,
-                 desk: str | None = None):
-        super().__init__(message, status=status)
+                 desk: str | None = None, **params: Any):
+        super().__init__(message, status=status, step=step, desk=desk, **params)
         self.step = step
         self.desk = desk
 

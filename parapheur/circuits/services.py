@@ -39,7 +39,7 @@ from parapheur.documents.models import (
     DocumentVersion,
     sync_waiting,
 )
-from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 from parapheur.notifications.events import queue_for_events
 from parapheur.outbox import services as outbox
@@ -224,8 +224,9 @@ def find_pending(document: Document, step: str) -> engine.PendingStep:
     for pending in pending_steps(document):
         if pending.state == step:
             return pending
-    raise StepNotCurrent(f"L'étape « {step} » n'est plus en attente : déjà traité (un autre "
-                         "bureau a agi ou le document a changé d'état).", step=step)
+    raise StepNotCurrent(N_("L'étape « %(step)s » n'est plus en attente : déjà traité (un "
+                            "autre bureau a agi ou le document a changé d'état)."),
+                         step=step)
 
 
 def _desks_by_slug(session: Session, slugs: tuple[str, ...] | list[str],
@@ -250,7 +251,7 @@ def capacity_for(session: Session, document: Document, pending: engine.PendingSt
         capacity = rights.capacity(slug, document.doc_type)
         if capacity is not None:
             return capacity
-    raise Forbidden("Vous n'êtes ni membre ni délégataire du bureau chargé de cette étape.")
+    raise Forbidden(N_("Vous n'êtes ni membre ni délégataire du bureau chargé de cette étape."))
 
 
 def user_can_act(session: Session, document: Document, user: User, *, now: datetime,
@@ -285,14 +286,16 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
     the same step fail at commit, so exactly one wins.
     """
     if document.status is not DocumentStatus.IN_PROGRESS:
-        raise StepNotCurrent("Ce document n'est plus en circulation : l'action a déjà été traitée.")
+        raise StepNotCurrent(N_("Ce document n'est plus en circulation : l'action a déjà été "
+                                "traitée."))
     pending = find_pending(document, step)
     if capacity is None:
         capacity = capacity_for(session, document, pending, actor, now=now)
     if capacity.desk.slug in pending.acted:
-        raise StepNotCurrent("Ce bureau a déjà agi sur cette étape (déjà traité).")
+        raise StepNotCurrent(N_("Ce bureau a déjà agi sur cette étape (déjà traité)."))
     if decision == "approve" and pending.action in ("signature", "cachet") and not allow_signature:
-        raise ParapheurError("Cette étape demande une signature électronique : utilisez « Signer ».")
+        raise ParapheurError(N_("Cette étape demande une signature électronique : utilisez « "
+                                "Signer »."))
     if decision == "approve":
         # A signature has just added the signed version: what was read is the one it signed.
         signed_new = version_id is not None and len(document.versions) > 1 \
@@ -301,7 +304,7 @@ def act(session: Session, document: Document, *, step: str, actor: User, decisio
                                 version=document.versions[-2] if signed_new else None)
     bounded(reason, field="reason", label="Motif")
     if decision == "reject" and not (reason and reason.strip()):
-        raise ParapheurError("Le motif du rejet est obligatoire.")
+        raise ParapheurError(N_("Le motif du rejet est obligatoire."))
     reason = reason.strip() if reason and reason.strip() else None
     transition = engine.apply(circuit_of(document), run_state(document), step=step,
                               desk=capacity.desk.slug, decision=decision, metadata=document.meta,
@@ -329,13 +332,14 @@ def take_back(session: Session, document: Document, *, actor: User, now: datetim
     option = engine.take_back_option(run_state(document)) \
         if document.status is DocumentStatus.IN_PROGRESS else None
     if option is None:
-        raise StepNotCurrent("Le droit de remords n'est plus possible : l'étape suivante a déjà "
-                             "été traitée.")
+        raise StepNotCurrent(N_("Le droit de remords n'est plus possible : l'étape suivante a "
+                                "déjà été traitée."))
     step, desk_slug = option
     desk = _desks_by_slug(session, [desk_slug], document.organisation_id).get(desk_slug)
     capacity = desk and acting_capacity(session, actor, desk, doc_type=document.doc_type, now=now)
     if not capacity:
-        raise Forbidden("Seul le bureau qui a donné le visa peut exercer le droit de remords.")
+        raise Forbidden(N_("Seul le bureau qui a donné le visa peut exercer le droit de "
+                           "remords."))
     circuit = circuit_of(document)
     transition = engine.apply(circuit, run_state(document), step=step, desk=desk_slug,
                               decision="take_back", metadata=document.meta, now=now)
@@ -368,18 +372,19 @@ def cancel(session: Session, document: Document, *, actor: User, reason: str | N
     desks that were waiting for it are notified. In the caller's transaction.
     """
     if document.status is not DocumentStatus.IN_PROGRESS:
-        raise StepNotCurrent("Ce document n'est plus en circulation : il ne peut plus être "
-                             "abandonné.")
+        raise StepNotCurrent(N_("Ce document n'est plus en circulation : il ne peut plus être "
+                                "abandonné."))
     capacity = author_capacity(session, document, actor, now=now)
     if capacity is None:
-        raise Forbidden("Seul le bureau qui a déposé ce document peut l'abandonner.")
+        raise Forbidden(N_("Seul le bureau qui a déposé ce document peut l'abandonner."))
     circuit = circuit_of(document)
     if circuit.on_cancel is None:
-        raise ParapheurError(f"Le circuit « {circuit.title} » ne prévoit pas l'abandon d'un "
-                             f"document (pas d'état « on_cancel »).", status=409)
+        raise ParapheurError(N_("Le circuit « %(title)s » ne prévoit pas l'abandon d'un "
+                                "document (pas d'état « on_cancel »)."),
+                             title=circuit.title, status=409)
     bounded(reason, field="reason", label="Motif")
     if not (reason and reason.strip()):
-        raise ParapheurError("Le motif de l'abandon est obligatoire.")
+        raise ParapheurError(N_("Le motif de l'abandon est obligatoire."))
     state = run_state(document)
     transition = engine.apply(circuit, state, step=state.current, desk=capacity.desk.slug,
                               decision="cancel", metadata=document.meta, reason=reason.strip(),
@@ -462,7 +467,8 @@ def _persist_state(session: Session, document: Document, transition: engine.Tran
         sync_waiting(document)  # loading the index may autoflush the document's update
         session.flush()  # takes the document's row lock and checks its version first
     except StaleDataError:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter cette étape (déjà traité).") \
+        raise StepNotCurrent(N_("Un autre utilisateur vient de traiter cette étape (déjà "
+                                "traité).")) \
             from None
     return status
 
@@ -515,8 +521,8 @@ def automatic_handler(session: Session, action: str) -> AutomaticHandler:
     """The handler the session's application registered for an automatic action."""
     handler = session.info.get(AUTOMATIC_HANDLERS_KEY, {}).get(action)
     if handler is None:
-        raise CircuitError(f"Aucun traitement automatique n'est défini pour l'action "
-                           f"« {action} ».")
+        raise CircuitError(N_("Aucun traitement automatique n'est défini pour l'action « "
+                              "%(action)s »."), action=action)
     return handler
 
 
@@ -776,5 +782,5 @@ def get_document(session: Session, document_id: int) -> Document:
     """The document, or NotFound."""
     document = session.get(Document, document_id)
     if document is None:
-        raise NotFound("Ce document n'existe pas.")
+        raise NotFound(N_("Ce document n'existe pas."))
     return document

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from parapheur.circuits.errors import CircuitDefinitionError, CircuitError, Problem
 from parapheur.circuits.yamlnodes import Reader, did_you_mean
+from parapheur.errors import N_
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 
@@ -34,8 +35,9 @@ class Typology:
         """The circuit id of (type, sous-type); CircuitError when the pair is not configured."""
         entry = self.entries.get((doc_type, subtype))
         if entry is None:
-            raise CircuitError(f"Aucun circuit n'est configuré pour le type « {doc_type} » / "
-                               f"sous-type « {subtype} ».")
+            raise CircuitError(N_("Aucun circuit n'est configuré pour le type « %(doc_type)s » "
+                                  "/ sous-type « %(subtype)s »."),
+                               doc_type=doc_type, subtype=subtype)
         return entry.circuit
 
     def types(self) -> dict[str, str]:

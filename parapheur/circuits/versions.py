@@ -29,7 +29,7 @@ from parapheur.circuits.errors import CircuitDefinitionError, CircuitError, Prob
 from parapheur.circuits.exporters import Exporter, missing_exporters
 from parapheur.circuits.models import CircuitActivation
 from parapheur.documents.models import CircuitVersion
-from parapheur.errors import NotFound, ParapheurError
+from parapheur.errors import N_, NotFound, ParapheurError
 
 #: Largest circuit file accepted from the page (the shipped ones are under 4 KB).
 MAX_CIRCUIT_BYTES = 256 * 1024
@@ -51,19 +51,22 @@ class UploadCheck:
 def decode_upload(data: bytes, filename: str) -> str:
     """The text of an uploaded circuit file, or a clear refusal (size, name, encoding)."""
     if not filename.lower().endswith((".yaml", ".yml")):
-        raise ParapheurError("Le fichier de circuit doit être un fichier YAML (.yaml ou .yml).")
+        raise ParapheurError(N_("Le fichier de circuit doit être un fichier YAML (.yaml ou "
+                                ".yml)."))
     if not data:
-        raise ParapheurError("Le fichier de circuit est vide.")
+        raise ParapheurError(N_("Le fichier de circuit est vide."))
     if len(data) > MAX_CIRCUIT_BYTES:
-        raise ParapheurError(f"Le fichier de circuit dépasse {MAX_CIRCUIT_BYTES // 1024} Ko.",
+        raise ParapheurError(N_("Le fichier de circuit dépasse %(value)s Ko."),
+                             value=MAX_CIRCUIT_BYTES // 1024,
                              status=413)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ParapheurError(f"Le fichier de circuit n'est pas en UTF-8 (octet {exc.start + 1})."
+        raise ParapheurError(N_("Le fichier de circuit n'est pas en UTF-8 (octet %(value)s)."),
+                             value=exc.start + 1
                              ) from None
     if "\x00" in text:
-        raise ParapheurError("Le fichier de circuit contient un caractère nul.")
+        raise ParapheurError(N_("Le fichier de circuit contient un caractère nul."))
     return text
 
 
@@ -91,7 +94,8 @@ def store(session: Session, check: UploadCheck, text: str, *, actor: User,
           now: datetime) -> CircuitVersion:
     """Keep a checked circuit as a version (once per text); journaled `circuit:version:uploaded`."""
     if not check.ok or check.circuit is None:
-        raise ParapheurError("Ce circuit a des problèmes : corrigez-les avant de l'enregistrer.")
+        raise ParapheurError(N_("Ce circuit a des problèmes : corrigez-les avant de "
+                                "l'enregistrer."))
     version = circuits.freeze(session, check.circuit, text, now=now)
     audit.record(session, "circuit:version:uploaded", actor=actor,
                  details={"circuit": check.circuit.id, "version": check.circuit.version,
@@ -105,7 +109,8 @@ def get_version(session: Session, version_id: int) -> CircuitVersion:
     """A stored circuit version, or NotFound."""
     version = session.get(CircuitVersion, version_id)
     if version is None:
-        raise NotFound(f"Version de circuit n° {version_id} introuvable.")
+        raise NotFound(N_("Version de circuit n° %(version_id)s introuvable."),
+                       version_id=version_id)
     return version
 
 
@@ -131,20 +136,22 @@ def activate(session: Session, version: CircuitVersion, *, doc_type: str, doc_su
     """
     entry = circuits.typology_entry(directory, doc_type, doc_subtype)
     if entry is None:
-        raise ParapheurError(f"Type / sous-type inconnu : « {doc_type[:100]} / "
-                             f"{doc_subtype[:100]} ».")
+        raise ParapheurError(N_("Type / sous-type inconnu : « %(value)s / %(value2)s »."),
+                             value=doc_type[:100], value2=doc_subtype[:100])
     try:
         circuit = parsed(version)
     except CircuitError as exc:
-        raise ParapheurError(f"Cette version ne se lit plus : {exc.message}") from None
+        raise ParapheurError(N_("Cette version ne se lit plus : %(detail)s"),
+                             detail=exc) from None
     if source_version(version.source) != version.version:
-        raise ParapheurError("Cette version a été modifiée depuis son enregistrement : "
-                             "elle ne peut pas être activée.", status=409)
+        raise ParapheurError(N_("Cette version a été modifiée depuis son enregistrement : elle "
+                                "ne peut pas être activée."), status=409)
     check = check_version(session, version, organisation_id=actor.organisation_id,
                           exporters=exporters)
     if not check.ok:
-        raise ParapheurError(f"Cette version a {len(check.problems)} problème(s) aujourd'hui "
-                             f"(premier : {check.problems[0]}) : elle ne peut pas être activée.")
+        raise ParapheurError(N_("Cette version a %(count)s problème(s) aujourd'hui (premier : "
+                                "%(value)s) : elle ne peut pas être activée."),
+                             count=len(check.problems), value=check.problems[0])
     previous = circuits.active_version(session, actor.organisation_id, doc_type, doc_subtype)
     if previous is None:
         previous_label = f"{entry.circuit} (fichiers)"

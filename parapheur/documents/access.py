@@ -34,7 +34,7 @@ from parapheur.accounts.models import Role, User
 from parapheur.accounts.services import delegated_desks
 from parapheur.circuits.models import StepAction
 from parapheur.documents.models import Document, DocumentStatus, ReachedDesk, WaitingDesk
-from parapheur.errors import NotFound
+from parapheur.errors import N_, NotFound
 
 #: Roles that read every document (of their organisation).
 READ_ALL_ROLES = (Role.ADMIN, Role.AUDITEUR)
@@ -44,7 +44,7 @@ class DocumentUnavailable(NotFound):
     """The document does not exist or the user may not see it (deliberately not told apart)."""
 
     def __init__(self, document_id: int):
-        super().__init__(f"Document n° {document_id} indisponible.")
+        super().__init__(N_("Document n° %(document_id)s indisponible."), document_id=document_id)
         self.document_id = document_id
 
 

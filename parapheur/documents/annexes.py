@@ -23,7 +23,7 @@ from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.pdf import inspect_pdf
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import Forbidden, NotFound
+from parapheur.errors import N_, Forbidden, NotFound
 from parapheur.fields import bounded
 
 #: Most annexes one document carries.
@@ -113,28 +113,33 @@ def check_annex(upload: AnnexFile, *, max_bytes: int) -> tuple[str, str, int | N
     name = annex_filename(upload.filename)
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in KINDS:
-        raise InvalidUpload(f"Annexe « {name} » : type de fichier non accepté. Types acceptés : "
-                            + ", ".join(sorted(KINDS)) + ".", reason="annex_type")
+        raise InvalidUpload(N_("Annexe « %(name)s » : type de fichier non accepté. Types "
+                               "acceptés : %(kinds)s."), reason="annex_type", name=name,
+                            kinds=", ".join(sorted(KINDS)))
     if not upload.data:
-        raise InvalidUpload(f"Annexe « {name} » : le fichier est vide.", reason="empty")
+        raise InvalidUpload(N_("Annexe « %(name)s » : le fichier est vide."),
+                            name=name, reason="empty")
     if len(upload.data) > max_bytes:
-        raise InvalidUpload(f"Annexe « {name} » : le fichier dépasse {max_bytes // (1024 * 1024)} "
-                            "Mo.", reason="too_large")
+        raise InvalidUpload(N_("Annexe « %(name)s » : le fichier dépasse %(value)s Mo."),
+                            name=name, value=max_bytes // (1024 * 1024), reason="too_large")
     media_type, magic = KINDS[extension]
     if magic is None:
         if b"\x00" in upload.data[:65536]:
-            raise InvalidUpload(f"Annexe « {name} » : ce n'est pas un fichier texte.",
+            raise InvalidUpload(N_("Annexe « %(name)s » : ce n'est pas un fichier texte."),
+                                name=name,
                                 reason="annex_type")
     elif not any(upload.data.startswith(m) for m in magic) and not (
             media_type == PDF and upload.data[:1024].lstrip().startswith(b"%PDF-")):
-        raise InvalidUpload(f"Annexe « {name} » : le contenu ne correspond pas à l'extension "
-                            f".{extension}.", reason="annex_type")
+        raise InvalidUpload(N_("Annexe « %(name)s » : le contenu ne correspond pas à "
+                               "l'extension .%(extension)s."),
+                            name=name, extension=extension, reason="annex_type")
     pages = None
     if media_type == PDF:
         try:
             pages = inspect_pdf(upload.data).page_count
         except InvalidUpload as exc:
-            raise InvalidUpload(f"Annexe « {name} » : {exc.message}", reason=exc.reason) from None
+            raise InvalidUpload(N_("Annexe « %(name)s » : %(detail)s"),
+                                name=name, detail=exc, reason=exc.reason) from None
     return name, media_type, pages
 
 
@@ -142,10 +147,12 @@ def check_annexes(uploads: list[AnnexFile], *, already: int,
                   max_bytes: int) -> list[tuple[str, str, int | None]]:
     """Check annexes offered to a document that carries `already` of them, storing nothing."""
     if not uploads:
-        raise InvalidUpload("Choisissez au moins un fichier à joindre.", reason="missing")
+        raise InvalidUpload(N_("Choisissez au moins un fichier à joindre."), reason="missing")
     if already + len(uploads) > MAX_ANNEXES:
-        raise InvalidUpload(f"Un document porte au plus {MAX_ANNEXES} annexes ({already} déjà "
-                            f"jointes, {len(uploads)} proposées).", reason="too_many")
+        raise InvalidUpload(N_("Un document porte au plus %(MAX_ANNEXES)s annexes (%(count)s "
+                               "déjà jointes, %(count2)s proposées)."),
+                            MAX_ANNEXES=MAX_ANNEXES, count=already, count2=len(uploads),
+                            reason="too_many")
     return [check_annex(upload, max_bytes=max_bytes) for upload in uploads]
 
 
@@ -159,7 +166,7 @@ def get_annex(session: Session, document: Document, annex_id: int) -> Annex:
     """One annex of the document, or NotFound."""
     annex = session.get(Annex, annex_id)
     if annex is None or annex.document_id != document.id:
-        raise NotFound("Cette annexe n'existe pas.")
+        raise NotFound(N_("Cette annexe n'existe pas."))
     return annex
 
 
@@ -177,8 +184,8 @@ def add_annexes(session: Session, store: ContentStore, document: Document,
                 at_creation: bool = False) -> list[Annex]:
     """Check and store annexes, each journaled (`document:annex:added`), in the caller's transaction."""
     if not at_creation and not may_add_annexes(session, document, actor):
-        raise Forbidden("Seul l'auteur ajoute des annexes, et seulement avant la première "
-                        "action sur le document.")
+        raise Forbidden(N_("Seul l'auteur ajoute des annexes, et seulement avant la première "
+                           "action sur le document."))
     existing = session.execute(select(func.count(), func.max(Annex.position))
                                .where(Annex.document_id == document.id)).one()
     count, last = existing[0], existing[1] or 0

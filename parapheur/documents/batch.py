@@ -22,7 +22,7 @@ from parapheur.circuits import services as circuits
 from parapheur.db import transaction
 from parapheur.documents import access
 from parapheur.documents.models import Document
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError, localized
 from parapheur.fields import bounded, parse_id
 
 #: One request decides at most this many documents.
@@ -70,12 +70,13 @@ def parse_items(values: Iterable[str]) -> list[BatchItem]:
     for value in values:
         document_id, _, step = value.partition(":")
         if not step or len(step) > 100:
-            raise ParapheurError(f"Sélection invalide : « {value[:40]} ».")
+            raise ParapheurError(N_("Sélection invalide : « %(value)s »."), value=value[:40])
         items[BatchItem(parse_id(document_id, field="items", label="Sélection"), step)] = None
     if not items:
-        raise ParapheurError("Cochez au moins un document.")
+        raise ParapheurError(N_("Cochez au moins un document."))
     if len(items) > MAX_BATCH:
-        raise ParapheurError(f"Un traitement par lot porte sur {MAX_BATCH} documents au plus.")
+        raise ParapheurError(N_("Un traitement par lot porte sur %(MAX_BATCH)s documents au "
+                                "plus."), MAX_BATCH=MAX_BATCH)
     return list(items)
 
 
@@ -91,7 +92,7 @@ def summarise(session: Session, items: list[BatchItem], *, actor: User, decision
         document = found.get(item.document_id)
         if document is None:
             lines.append(SummaryLine(item, None, None,
-                                     access.DocumentUnavailable(item.document_id).message))
+                                     localized(access.DocumentUnavailable(item.document_id))))
             continue
         pending = None
         problem = None
@@ -101,7 +102,7 @@ def summarise(session: Session, items: list[BatchItem], *, actor: User, decision
             if decision == "approve" and pending.action != "visa":
                 problem = "cette étape demande une signature : elle ne se vise pas."
         except ParapheurError as exc:
-            problem = exc.message
+            problem = localized(exc)
         lines.append(SummaryLine(item, document, pending, problem))
     return lines
 
@@ -110,10 +111,10 @@ def decide(session: Session, items: list[BatchItem], *, actor: User, decision: s
            now: datetime, reason: str | None = None) -> list[BatchOutcome]:
     """Give the visa (or reject, with one reason) on each item, each in its own transaction."""
     if decision not in DECISIONS.values():
-        raise ParapheurError("Décision inconnue.")
+        raise ParapheurError(N_("Décision inconnue."))
     bounded(reason, field="reason", label="Motif")
     if decision == "reject" and not (reason and reason.strip()):
-        raise ParapheurError("Le motif du rejet est obligatoire.")
+        raise ParapheurError(N_("Le motif du rejet est obligatoire."))
     outcomes = []
     for item in items:
         title = None
@@ -123,7 +124,8 @@ def decide(session: Session, items: list[BatchItem], *, actor: User, decision: s
                 title = document.title
                 pending = circuits.find_pending(document, item.step)
                 if decision == "approve" and pending.action != "visa":
-                    raise ParapheurError("Cette étape demande une signature : utilisez « Signer ».")
+                    raise ParapheurError(N_("Cette étape demande une signature : utilisez « "
+                                            "Signer »."))
                 circuits.act(session, document, step=item.step, actor=actor, decision=decision,
                              reason=reason, now=now)
             done = "Visa donné" if decision == "approve" else "Rejeté"
@@ -135,5 +137,5 @@ def decide(session: Session, items: list[BatchItem], *, actor: User, decision: s
                                                              "sur ce document : rien n'est fait."))
         except ParapheurError as exc:
             session.rollback()
-            outcomes.append(BatchOutcome(item, title, False, exc.message))
+            outcomes.append(BatchOutcome(item, title, False, localized(exc)))
     return outcomes

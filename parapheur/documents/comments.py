@@ -19,7 +19,7 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.db import Base, UTCDateTime, value_enum
 from parapheur.documents.models import Document
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import N_, Forbidden, ParapheurError
 
 #: Longest comment, in characters.
 MAX_COMMENT = 4000
@@ -60,26 +60,27 @@ def add_comment(session: Session, document: Document, *, author: User, body: str
     """Add a comment (the caller checked that `author` sees the document); journal it."""
     text = (body or "").replace("\r\n", "\n").strip()
     if not text:
-        raise ParapheurError("Le commentaire est vide.")
+        raise ParapheurError(N_("Le commentaire est vide."))
     if "\x00" in text:
-        raise ParapheurError("Le commentaire contient un caractère interdit (caractère nul).")
+        raise ParapheurError(N_("Le commentaire contient un caractère interdit (caractère nul)."))
     if len(text) > MAX_COMMENT:
-        raise ParapheurError(f"Le commentaire est trop long : {MAX_COMMENT} caractères au plus "
-                             f"({len(text)} saisis).")
+        raise ParapheurError(N_("Le commentaire est trop long : %(MAX_COMMENT)s caractères au "
+                                "plus (%(count)s saisis)."),
+                             MAX_COMMENT=MAX_COMMENT, count=len(text))
     try:
         chosen = CommentVisibility(visibility or "public")
     except ValueError:
-        raise ParapheurError("Visibilité du commentaire inconnue : choisissez « public » ou "
-                             "« privé au bureau ».") from None
+        raise ParapheurError(N_("Visibilité du commentaire inconnue : choisissez « public » ou "
+                                "« privé au bureau ».")) from None
     desk = None
     desks = list(author.desks)
     if chosen is CommentVisibility.DESK:
         if not desks:
-            raise Forbidden("Un commentaire privé est réservé à un bureau : vous n'êtes membre "
-                            "d'aucun bureau.")
+            raise Forbidden(N_("Un commentaire privé est réservé à un bureau : vous n'êtes "
+                               "membre d'aucun bureau."))
         desk = next((d for d in desks if d.slug == desk_slug), None) if desk_slug else desks[0]
         if desk is None:
-            raise Forbidden("Vous n'êtes pas membre de ce bureau.")
+            raise Forbidden(N_("Vous n'êtes pas membre de ce bureau."))
     elif desk_slug:
         desk = next((d for d in desks if d.slug == desk_slug), None)
     comment = Comment(document_id=document.id, author_id=author.id,

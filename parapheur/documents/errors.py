@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from parapheur.errors import ParapheurError
+from typing import Any
+
+from parapheur.errors import N_, ParapheurError
 
 
 class InvalidUpload(ParapheurError):
@@ -10,8 +12,8 @@ class InvalidUpload(ParapheurError):
 
     status = 400
 
-    def __init__(self, message: str, *, reason: str):
-        super().__init__(message)
+    def __init__(self, message: str, *, reason: str, **params: Any):
+        super().__init__(message, **params)
         self.reason = reason
 
 
@@ -21,5 +23,6 @@ class UploadTooLarge(ParapheurError):
     status = 413
 
     def __init__(self, limit_mb: int):
-        super().__init__(f"Le fichier dépasse la taille maximale autorisée ({limit_mb} Mo).")
+        super().__init__(N_("Le fichier dépasse la taille maximale autorisée (%(limit_mb)s Mo)."),
+                         limit_mb=limit_mb)
         self.limit_mb = limit_mb

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from parapheur.errors import NotFound, ParapheurError
+from parapheur.errors import N_, NotFound, ParapheurError
 
 #: The zoom levels offered (percent of the reading column's width); the cache holds these only.
 ZOOMS = (50, 75, 100, 125, 150, 200, 300)
@@ -102,8 +102,8 @@ def zoom_from(raw: str | None) -> int:
     text = raw.strip().rstrip("%")[:6]
     if text.isdigit() and int(text) in ZOOMS:
         return int(text)
-    raise ParapheurError("Zoom invalide : choisissez parmi " +
-                         ", ".join(f"{z} %" for z in ZOOMS) + ".")
+    raise ParapheurError(N_("Zoom invalide : choisissez parmi %(zooms)s."),
+                         zooms=", ".join(f"{z} %" for z in ZOOMS))
 
 
 class PageRenderer:
@@ -143,11 +143,12 @@ class PageRenderer:
     def image(self, sha256: str, page: int, zoom: int, *, read) -> bytes:
         """The PNG of a page (1-based) at a zoom level, rendered once then read from the cache."""
         if zoom not in ZOOMS:
-            raise ParapheurError("Zoom invalide.")
+            raise ParapheurError(N_("Zoom invalide."))
         sizes = self.sizes(sha256, read=read)
         if not 1 <= page <= len(sizes):
-            raise PageUnavailable(f"La page {page} n'existe pas (le fichier a {len(sizes)} "
-                                  f"page{'s' if len(sizes) > 1 else ''}).")
+            raise PageUnavailable(N_("La page %(page)s n'existe pas (le fichier a %(count)s "
+                                     "page%(value)s)."),
+                                  page=page, count=len(sizes), value='s' if len(sizes) > 1 else '')
         path = self._dir(sha256) / f"z{zoom}" / f"{page}.png"
         try:
             return path.read_bytes()
@@ -172,7 +173,8 @@ class PageRenderer:
         except ParapheurError:
             raise
         except Exception as exc:  # noqa: BLE001 — PDFium fails in many ways on odd files
-            raise RenderFailed(f"La page {page} ne peut pas être affichée ({exc}).") from None
+            raise RenderFailed(N_("La page %(page)s ne peut pas être affichée (%(detail)s)."),
+                               page=page, detail=exc) from None
         finally:
             _close(pdf)
         out = io.BytesIO()
@@ -237,7 +239,8 @@ def _open(data: bytes):
         with _PDFIUM:
             return pdfium.PdfDocument(data)
     except Exception as exc:  # noqa: BLE001 — PdfiumError and friends
-        raise RenderFailed(f"Le fichier ne peut pas être affiché ({exc}).") from None
+        raise RenderFailed(N_("Le fichier ne peut pas être affiché (%(detail)s)."),
+                           detail=exc) from None
 
 
 def _close(pdf) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from parapheur.documents.errors import InvalidUpload
+from parapheur.errors import N_
 
 #: Compressed streams may inflate to at most this many bytes in all, plus INFLATE_RATIO × the file.
 INFLATE_BASE = 64 * 1024 * 1024
@@ -37,11 +38,12 @@ class PdfInfo:
 def inspect_pdf(data: bytes) -> PdfInfo:
     """Accept a real, parseable, unencrypted PDF; raise InvalidUpload saying what is wrong."""
     if not data:
-        raise InvalidUpload("Le fichier est vide.", reason="empty")
+        raise InvalidUpload(N_("Le fichier est vide."), reason="empty")
     if not data[:1024].lstrip().startswith(b"%PDF-"):
-        raise InvalidUpload("Ce fichier n'est pas un PDF (en-tête %PDF absent).", reason="not_pdf")
+        raise InvalidUpload(N_("Ce fichier n'est pas un PDF (en-tête %PDF absent)."),
+                            reason="not_pdf")
     if b"%%EOF" not in data[-2048:]:
-        raise InvalidUpload("Le PDF est incomplet ou tronqué (marque de fin %%EOF absente).",
+        raise InvalidUpload(N_("Le PDF est incomplet ou tronqué (marque de fin %%EOF absente)."),
                             reason="truncated")
     check_inflation(data)
     try:
@@ -49,16 +51,17 @@ def inspect_pdf(data: bytes) -> PdfInfo:
     except InvalidUpload:
         raise
     except RecursionError:
-        raise InvalidUpload("Le PDF est mal formé (structure imbriquée trop profondément) : il "
-                            "ne pourrait pas être signé.", reason="unreadable") from None
+        raise InvalidUpload(N_("Le PDF est mal formé (structure imbriquée trop profondément) : "
+                               "il ne pourrait pas être signé."), reason="unreadable") from None
     except MemoryError:
-        raise InvalidUpload("Le PDF est trop complexe pour être lu.", reason="unreadable") from None
+        raise InvalidUpload(N_("Le PDF est trop complexe pour être lu."),
+                            reason="unreadable") from None
     except Exception as exc:  # noqa: BLE001 — a parser of untrusted input fails in many ways
         detail = str(exc).strip()[:200] or type(exc).__name__
-        raise InvalidUpload(f"Le PDF est illisible ou endommagé et ne pourrait pas être signé "
-                            f"({detail}).", reason="unreadable") from None
+        raise InvalidUpload(N_("Le PDF est illisible ou endommagé et ne pourrait pas être "
+                               "signé (%(detail)s)."), detail=detail, reason="unreadable") from None
     if pages < 1:
-        raise InvalidUpload("Le PDF ne contient aucune page.", reason="no_pages")
+        raise InvalidUpload(N_("Le PDF ne contient aucune page."), reason="no_pages")
     return PdfInfo(page_count=pages, signature_count=signatures)
 
 
@@ -75,10 +78,11 @@ def inspect_pdf_file(path: Path) -> PdfInfo:
         handle.seek(max(0, size - 2048))
         tail = handle.read()
         if not head.lstrip().startswith(b"%PDF-"):
-            raise InvalidUpload("Ce fichier n'est pas un PDF (en-tête %PDF absent).",
+            raise InvalidUpload(N_("Ce fichier n'est pas un PDF (en-tête %PDF absent)."),
                                 reason="not_pdf")
         if b"%%EOF" not in tail:
-            raise InvalidUpload("Le PDF est incomplet ou tronqué (marque de fin %%EOF absente).",
+            raise InvalidUpload(N_("Le PDF est incomplet ou tronqué (marque de fin %%EOF "
+                                   "absente)."),
                                 reason="truncated")
         handle.seek(0)
         try:
@@ -87,10 +91,11 @@ def inspect_pdf_file(path: Path) -> PdfInfo:
             raise
         except Exception as exc:  # noqa: BLE001 — same net as inspect_pdf
             detail = str(exc).strip()[:200] or type(exc).__name__
-            raise InvalidUpload(f"Le PDF est illisible ou endommagé ({detail}).",
+            raise InvalidUpload(N_("Le PDF est illisible ou endommagé (%(detail)s)."),
+                                detail=detail,
                                 reason="unreadable") from None
     if pages < 1:
-        raise InvalidUpload("Le PDF ne contient aucune page.", reason="no_pages")
+        raise InvalidUpload(N_("Le PDF ne contient aucune page."), reason="no_pages")
     return PdfInfo(page_count=pages, signature_count=signatures)
 
 
@@ -104,15 +109,17 @@ def _parse_stream(stream: BinaryIO, *, load_objects: bool) -> tuple[int, int]:
     # strict=True: the signer's incremental writer reads the file strictly too.
     reader = PdfFileReader(stream, strict=True)
     if reader.encrypted:
-        raise InvalidUpload("Le PDF est chiffré ou protégé par mot de passe : il ne peut pas "
-                            "être signé. Déposez une version sans protection.", reason="encrypted")
+        raise InvalidUpload(N_("Le PDF est chiffré ou protégé par mot de passe : il ne peut "
+                               "pas être signé. Déposez une version sans protection."),
+                            reason="encrypted")
     if load_objects:
         _load_every_object(reader)
     declared = int(reader.root["/Pages"]["/Count"])
     counted = _count_pages(reader.root["/Pages"])
     if declared != counted:
-        raise InvalidUpload(f"L'arbre des pages du PDF est incohérent ({declared} pages annoncées, "
-                            f"{counted} trouvées) : il ne pourrait pas être signé.",
+        raise InvalidUpload(N_("L'arbre des pages du PDF est incohérent (%(declared)s pages "
+                               "annoncées, %(counted)s trouvées) : il ne pourrait pas être "
+                               "signé."), declared=declared, counted=counted,
                             reason="unreadable")
     return counted, len(reader.embedded_signatures)
 
@@ -129,7 +136,8 @@ def _load_every_object(reader) -> None:
     for revision in range(reader.xrefs.total_revisions):
         refs |= set(reader.xrefs.explicit_refs_in_revision(revision))
     if len(refs) > MAX_OBJECTS:
-        raise InvalidUpload(f"Le PDF compte plus de {MAX_OBJECTS} objets.", reason="unreadable")
+        raise InvalidUpload(N_("Le PDF compte plus de %(MAX_OBJECTS)s objets."),
+                            MAX_OBJECTS=MAX_OBJECTS, reason="unreadable")
     for ref in sorted(refs, key=lambda r: (r.idnum, r.generation)):
         obj = reader.get_object(ref)
         if isinstance(obj, StreamObject) and obj.get("/Subtype") != "/Image":
@@ -152,14 +160,15 @@ def _count_pages(root) -> int:
         if kids is None:
             pages += 1
             if pages > MAX_PAGES:
-                raise InvalidUpload(f"Le PDF a plus de {MAX_PAGES} pages.", reason="unreadable")
+                raise InvalidUpload(N_("Le PDF a plus de %(MAX_PAGES)s pages."),
+                                    MAX_PAGES=MAX_PAGES, reason="unreadable")
             continue
         for kid in kids.raw_get_list() if hasattr(kids, "raw_get_list") else list(kids):
             if isinstance(kid, IndirectObject):
                 key = (kid.idnum, kid.generation)
                 if key in seen:
-                    raise InvalidUpload("L'arbre des pages du PDF forme une boucle : il ne "
-                                        "pourrait pas être signé.", reason="unreadable")
+                    raise InvalidUpload(N_("L'arbre des pages du PDF forme une boucle : il ne "
+                                           "pourrait pas être signé."), reason="unreadable")
                 seen.add(key)
                 kid = kid.get_object()
             pending.append(kid)
@@ -181,8 +190,8 @@ def check_inflation(data: bytes) -> None:
             while pending:
                 total += len(inflater.decompress(pending, _CHUNK))
                 if total > limit:
-                    raise InvalidUpload("Le PDF contient des données compressées démesurées "
-                                        "(bombe de décompression) : il est refusé.",
+                    raise InvalidUpload(N_("Le PDF contient des données compressées démesurées "
+                                           "(bombe de décompression) : il est refusé."),
                                         reason="unreadable")
                 pending = inflater.unconsumed_tail
                 if inflater.eof:

@@ -18,7 +18,7 @@ from parapheur.accounts.models import User
 from parapheur.audit import services as audit
 from parapheur.db import Base, UTCDateTime
 from parapheur.documents.models import Document, DocumentVersion
-from parapheur.errors import Conflict
+from parapheur.errors import N_, Conflict
 
 
 class PageView(Base):
@@ -43,8 +43,9 @@ class ReadingIncomplete(Conflict):
         shown = ", ".join(str(p) for p in missing[:15]) + (" …" if len(missing) > 15 else "")
         verb = "signer" if action == "signature" else "viser"
         super().__init__(
-            f"Lecture obligatoire : affichez chacune des {version.page_count} pages du document "
-            f"(version {version.number}) avant de {verb}. Pages pas encore affichées : {shown}.")
+            N_("Lecture obligatoire : affichez chacune des %(page_count)s pages du document "
+               "(version %(number)s) avant de %(verb)s. Pages pas encore affichées : %(shown)s."),
+            page_count=version.page_count, number=version.number, verb=verb, shown=shown)
         self.missing = missing
 
 

@@ -24,7 +24,7 @@ from parapheur.documents.models import (
 )
 from parapheur.documents.pdf import inspect_pdf, inspect_pdf_file
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 from parapheur.fields import bounded
 from parapheur.notifications.events import queue_for_events
 
@@ -38,7 +38,7 @@ def author_desk(user: User, slug: str | None) -> Desk | None:
         for desk in desks:
             if desk.slug == slug:
                 return desk
-        raise Forbidden("Vous n'êtes pas membre de ce bureau.")
+        raise Forbidden(N_("Vous n'êtes pas membre de ce bureau."))
     return desks[0] if desks else None
 
 
@@ -63,7 +63,7 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     """
     title = bounded(title, field="title", label="Titre").strip()
     if not title:
-        raise ParapheurError("Le titre du document est obligatoire.")
+        raise ParapheurError(N_("Le titre du document est obligatoire."))
     bounded(filename, field="file", label="Nom du fichier", kind="filename")
     circuit, source = circuits.circuit_for_typology(circuits_dir, doc_type, doc_subtype,
                                                     session=session,
@@ -72,7 +72,7 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
     metadata = dict(metadata or {})
     frozen = circuits.freeze(session, circuit, source, now=now)
     if author_desk is None:
-        raise ParapheurError("Vous devez être membre d'un bureau pour déposer un document.")
+        raise ParapheurError(N_("Vous devez être membre d'un bureau pour déposer un document."))
     started = engine.begin(circuit, metadata, author_desk=author_desk.slug, now=now)
     sha256 = store.put(data)
     document = Document(
@@ -154,10 +154,11 @@ def replace_file(session: Session, store: ContentStore, document: Document, *, d
     from parapheur.circuits.errors import StepNotCurrent
 
     if circuits.author_capacity(session, document, actor, now=now) is None:
-        raise Forbidden("Seul le bureau qui a déposé ce document peut en remplacer le fichier.")
+        raise Forbidden(N_("Seul le bureau qui a déposé ce document peut en remplacer le "
+                           "fichier."))
     if not replaceable(session, document):
-        raise StepNotCurrent("Le fichier ne peut plus être remplacé : le circuit a déjà commencé "
-                             "(une étape a été traitée) ou il est terminé.")
+        raise StepNotCurrent(N_("Le fichier ne peut plus être remplacé : le circuit a déjà "
+                                "commencé (une étape a été traitée) ou il est terminé."))
     bounded(filename, field="file", label="Nom du fichier", kind="filename")
     previous = document.current_version
     document.updated_at = now
@@ -165,8 +166,8 @@ def replace_file(session: Session, store: ContentStore, document: Document, *, d
     try:
         session.flush()
     except StaleDataError:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
-                             "le fichier n'a pas été remplacé.") from None
+        raise StepNotCurrent(N_("Un autre utilisateur vient de traiter ce document (déjà "
+                                "traité) : le fichier n'a pas été remplacé.")) from None
     version = add_version(session, store, document, data=data, kind=VersionKind.REPLACED,
                           actor=actor, now=now, filename=clean_filename(filename))
     audit.record(session, "document:file:replaced", actor=actor, document_id=document.id,
@@ -184,5 +185,5 @@ def get_version(session: Session, document: Document, number: int) -> DocumentVe
                                       DocumentVersion.number == number)
     ).scalar_one_or_none()
     if version is None:
-        raise NotFound("Cette version du document n'existe pas.")
+        raise NotFound(N_("Cette version du document n'existe pas."))
     return version

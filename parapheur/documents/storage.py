@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 CHUNK = 1024 * 1024
 #: A scratch directory untouched this long belongs to no running batch (its process died).
@@ -26,8 +26,9 @@ class StoreCorruption(ParapheurError):
     status = 500
 
     def __init__(self, sha256: str, reason: str):
-        super().__init__(f"Le fichier {sha256[:12]}… est altéré ou manquant ({reason}) : "
-                         "il n'est pas servi. Prévenez l'administrateur.")
+        super().__init__(N_("Le fichier %(value)s… est altéré ou manquant (%(reason)s) : il "
+                            "n'est pas servi. Prévenez l'administrateur."),
+                         value=sha256[:12], reason=reason)
         self.sha256 = sha256
 
 

@@ -19,7 +19,7 @@ from parapheur.dates import days_period
 from parapheur.documents import search
 from parapheur.documents.access import TRAY_SORTS
 from parapheur.documents.models import Document
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 #: French names of the sort orders, in the order the page offers them.
 SORT_LABELS = {"echeance": "Échéance", "depot": "Date de dépôt", "montant": "Montant",
@@ -34,8 +34,8 @@ _MAX_AMOUNT = Decimal("1e15")
 class TrayQueryError(ParapheurError):
     """A sort, filter or page of the tray that cannot be read (HTTP 400, in French)."""
 
-    def __init__(self, message: str, *, field: str):
-        super().__init__(message, status=400)
+    def __init__(self, message: str, *, field: str, **params: Any):
+        super().__init__(message, status=400, **params)
         self.field = field
 
 
@@ -47,10 +47,10 @@ def _amount(raw: str, label: str, name: str) -> Decimal | None:
     try:
         value = Decimal(text[:30])
     except InvalidOperation:
-        raise TrayQueryError(f"« {label} » : « {raw[:30]} » n'est pas un montant "
-                             "(exemple : 12 000,50).", field=name) from None
+        raise TrayQueryError(N_("« %(label)s » : « %(value)s » n'est pas un montant (exemple : "
+                                "12 000,50)."), label=label, value=raw[:30], field=name) from None
     if not value.is_finite() or abs(value) >= _MAX_AMOUNT:
-        raise TrayQueryError(f"« {label} » : montant hors limites.", field=name)
+        raise TrayQueryError(N_("« %(label)s » : montant hors limites."), label=label, field=name)
     return value
 
 
@@ -61,7 +61,8 @@ def _day(raw: str, label: str, name: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise TrayQueryError(f"« {label} » : « {text} » n'est pas une date (AAAA-MM-JJ).",
+        raise TrayQueryError(N_("« %(label)s » : « %(text)s » n'est pas une date (AAAA-MM-JJ)."),
+                             label=label, text=text,
                              field=name) from None
 
 
@@ -85,27 +86,29 @@ class TrayQuery:
         """Read ?tri=&sens=&type=&auteur=&montant_min=&montant_max=&du=&au=&q=; 400 if wrong."""
         sort = args.get("tri", "") or "echeance"
         if sort not in TRAY_SORTS:
-            raise TrayQueryError(f"Tri inconnu : « {sort[:30]} ».", field="tri")
+            raise TrayQueryError(N_("Tri inconnu : « %(value)s »."), value=sort[:30], field="tri")
         direction = args.get("sens", "")
         if direction not in ("", "asc", "desc"):
-            raise TrayQueryError(f"Sens de tri inconnu : « {direction[:30]} ».", field="sens")
+            raise TrayQueryError(N_("Sens de tri inconnu : « %(value)s »."),
+                                 value=direction[:30], field="sens")
         descending = DEFAULT_DESCENDING[sort] if not direction else direction == "desc"
         doc_type = args.get("type", "").strip()[:201]
         author = args.get("auteur", "").strip()
         author_id = None
         if author:
             if not author.isascii() or not author.isdigit() or len(author) > 12:
-                raise TrayQueryError("« Déposé par » : choix invalide.", field="auteur")
+                raise TrayQueryError(N_("« Déposé par » : choix invalide."), field="auteur")
             author_id = int(author)
         amount_min = _amount(args.get("montant_min", ""), "Montant minimum", "montant_min")
         amount_max = _amount(args.get("montant_max", ""), "Montant maximum", "montant_max")
         if amount_min is not None and amount_max is not None and amount_min > amount_max:
-            raise TrayQueryError("Le montant minimum dépasse le montant maximum.",
+            raise TrayQueryError(N_("Le montant minimum dépasse le montant maximum."),
                                  field="montant_min")
         day_from = _day(args.get("du", ""), "Déposé du", "du")
         day_to = _day(args.get("au", ""), "Déposé au", "au")
         if day_from is not None and day_to is not None and day_from > day_to:
-            raise TrayQueryError("La date de début est postérieure à la date de fin.", field="du")
+            raise TrayQueryError(N_("La date de début est postérieure à la date de fin."),
+                                 field="du")
         text = args.get("q", "").strip()[:200]
         return cls(sort=sort, descending=descending, doc_type=doc_type, author_id=author_id,
                    amount_min=amount_min, amount_max=amount_max, day_from=day_from,
@@ -178,7 +181,7 @@ class TrayQuery:
         if not raw_id:
             return None
         raw = args.get("cle", args.get("echeance", ""))[:300]
-        wrong = TrayQueryError("Page de la bannette invalide : revenez à la première page.",
+        wrong = TrayQueryError(N_("Page de la bannette invalide : revenez à la première page."),
                                field="apres")
         if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 18:
             raise wrong

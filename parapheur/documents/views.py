@@ -40,7 +40,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents import access, annexes, batch, reading_views, services, trays
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import Forbidden, ParapheurError, localized
 from parapheur.signatures import services as signatures
 from parapheur.signatures.reports import trust_anchor_paths
 
@@ -387,7 +387,7 @@ def action_refused(document_id: int, exc: ParapheurError, *, step: str | None, a
     """The document page again after `exc` refused an action (nothing was changed), status 4xx."""
     get_session().rollback()
     document = _visible(document_id)  # read again: the refused transaction is gone
-    failed = FailedAction(exc.message, step=step, action=action, entered=entered[:REASON_ECHO])
+    failed = FailedAction(localized(exc), step=step, action=action, entered=entered[:REASON_ECHO])
     response = make_response(render_document(document, status=exc.status, failed=failed))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:

@@ -20,6 +20,7 @@ from stdnum.fr import siren as std_siren
 
 from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
+from parapheur.errors import N_
 from parapheur.invoices.checks import euros
 from parapheur.invoices.errors import EngagementImportError, InvoiceStateError
 from parapheur.invoices.models import Engagement, Invoice, InvoiceStatus
@@ -45,18 +46,19 @@ def import_engagements(session: Session, data: bytes, *, organisation_id: int,
     """Create or update an organisation's engagements from a CSV file (caller's transaction),
     or refuse the whole file."""
     if len(data) > MAX_CSV_BYTES:
-        raise EngagementImportError("Le fichier d'engagements dépasse 10 Mo.")
+        raise EngagementImportError(N_("Le fichier d'engagements dépasse 10 Mo."))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise EngagementImportError("Le fichier n'est pas en UTF-8 : enregistrez-le en "
-                                    "« CSV UTF-8 ».") from None
+        raise EngagementImportError(N_("Le fichier n'est pas en UTF-8 : enregistrez-le en « "
+                                       "CSV UTF-8 ».")) from None
     reader = csv.DictReader(io.StringIO(text), delimiter=";")
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise EngagementImportError(f"Colonnes obligatoires absentes : {', '.join(missing)} "
-                                    f"(attendu : {';'.join(CSV_COLUMNS)}).", line=1)
+        raise EngagementImportError(N_("Colonnes obligatoires absentes : %(value)s (attendu : "
+                                       "%(value2)s)."),
+                                    value=', '.join(missing), value2=';'.join(CSV_COLUMNS), line=1)
     desks = set(session.execute(select(Desk.slug).where(
         Desk.organisation_id == organisation_id)).scalars())
     rows, problems, seen = [], [], set()
@@ -89,10 +91,10 @@ def import_engagements(session: Session, data: bytes, *, organisation_id: int,
             assert amount is not None and exercice is not None
             rows.append((row, amount, exercice))
     if problems:
-        raise EngagementImportError("Fichier refusé, aucun engagement importé : "
-                                    + " ; ".join(problems[:20]) + ".")
+        raise EngagementImportError(N_("Fichier refusé, aucun engagement importé : "
+                                       "%(problems)s."), problems=" ; ".join(problems[:20]))
     if not rows:
-        raise EngagementImportError("Le fichier ne contient aucun engagement.")
+        raise EngagementImportError(N_("Le fichier ne contient aucun engagement."))
     created = updated = 0
     for row, amount, exercice in rows:
         engagement = session.execute(select(Engagement).where(
@@ -177,7 +179,8 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
     """An agent settles an invoice of « À rapprocher »: picks an engagement, or enters the
     imputation. Returns the credit warning, if any."""
     if invoice.blocked:
-        raise InvoiceStateError("blocked", "Cette facture est bloquée : elle ne se rapproche pas.")
+        raise InvoiceStateError("blocked", N_("Cette facture est bloquée : elle ne se "
+                                              "rapproche pas."))
     warning = None
     if engagement_number:
         engagement = session.execute(select(Engagement).where(
@@ -185,11 +188,13 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
             Engagement.number == engagement_number.strip())).scalar_one_or_none()
         if engagement is None:
             raise InvoiceStateError("unknown_engagement",
-                                    f"Engagement inconnu : « {engagement_number} ».")
+                                    N_("Engagement inconnu : « %(engagement_number)s »."),
+                                    engagement_number=engagement_number)
         if invoice.seller_siren and engagement.supplier_siren != invoice.seller_siren:
             raise InvoiceStateError(
-                "other_supplier", f"L'engagement {engagement.number} est celui d'un autre "
-                                  f"fournisseur (SIREN {engagement.supplier_siren}).")
+                "other_supplier", N_("L'engagement %(number)s est celui d'un autre fournisseur "
+                                     "(SIREN %(supplier_siren)s)."),
+                                  number=engagement.number, supplier_siren=engagement.supplier_siren)
         invoice.engagement_id = engagement.id
         invoice.engagement = engagement
         warning = credit_problem(session, engagement, invoice)
@@ -201,8 +206,8 @@ def match_invoice(session: Session, invoice: Invoice, *, actor: User, now: datet
         details = {"nature": invoice.imputation_nature, "fonction": invoice.imputation_fonction,
                    "operation": invoice.imputation_operation}
     else:
-        raise InvoiceStateError("nothing", "Choisissez un engagement ou saisissez l'imputation "
-                                           "(nature M57 au moins).")
+        raise InvoiceStateError("nothing", N_("Choisissez un engagement ou saisissez "
+                                              "l'imputation (nature M57 au moins)."))
     session.flush()
     audit.record(session, "invoice:engagement:matched", actor=actor,
                  document_id=invoice.document_id,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from parapheur.errors import Conflict, NotFound, ParapheurError
 
 
 class InvoiceError(ParapheurError):
     """Base of the invoices domain's errors; `code` is stable, `message` is in French."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None):
-        super().__init__(message, status=status)
+    def __init__(self, code: str, message: str, *, status: int | None = None,
+                 **params: Any):
+        super().__init__(message, status=status, **params)
         self.code = code
 
 
@@ -34,6 +37,6 @@ class InvoiceStateError(InvoiceError, Conflict):
 class EngagementImportError(InvoiceError):
     """An engagements CSV file is not acceptable; `line` says where."""
 
-    def __init__(self, message: str, *, line: int | None = None):
-        super().__init__("engagements_csv", message)
+    def __init__(self, message: str, *, line: int | None = None, **params: Any):
+        super().__init__("engagements_csv", message, **params)
         self.line = line

@@ -22,7 +22,7 @@ from parapheur.circuits import services as circuits
 from parapheur.circuits.models import StepAction
 from parapheur.db import transaction
 from parapheur.documents.models import Document, DocumentStatus
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError, localized
 from parapheur.invoices.dgp import DgpClock, LatePaymentCost, dgp_clock, late_payment_cost
 from parapheur.invoices.errors import InvoiceNotFound, InvoiceStateError
 from parapheur.invoices.models import Invoice, InvoiceStatus
@@ -37,7 +37,7 @@ def get_invoice(session: Session, invoice_id: int, *, organisation_id: int) -> I
     """An invoice of the organisation by id, or InvoiceNotFound."""
     invoice = session.get(Invoice, invoice_id)
     if invoice is None or invoice.organisation_id != organisation_id:
-        raise InvoiceNotFound("not_found", "Cette facture n'existe pas.")
+        raise InvoiceNotFound("not_found", N_("Cette facture n'existe pas."))
     return invoice
 
 
@@ -86,11 +86,12 @@ def follow_circuit(session: Session, document: Document, *, actor: User | None,
 
 def _routed(invoice: Invoice) -> None:
     if invoice.blocked or invoice.document is None:
-        raise InvoiceStateError("blocked", "Cette facture est bloquée (doublon, mal adressée ou "
-                                           "illisible) : elle n'est pas dans le circuit.")
+        raise InvoiceStateError("blocked", N_("Cette facture est bloquée (doublon, mal "
+                                              "adressée ou illisible) : elle n'est pas dans le "
+                                              "circuit."))
     if invoice.status is InvoiceStatus.SUSPENDUE and invoice.dgp_resumed_at is None:
-        raise InvoiceStateError("suspended", "Cette facture est suspendue : reprenez-la "
-                                             "d'abord (pièce reçue).")
+        raise InvoiceStateError("suspended", N_("Cette facture est suspendue : reprenez-la "
+                                                "d'abord (pièce reçue)."))
 
 
 def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: datetime,
@@ -98,14 +99,14 @@ def act(session: Session, invoice: Invoice, *, actor: User, decision: str, now: 
     """Approve (service fait, visa) or reject the invoice's current step; returns that step."""
     _routed(invoice)
     if decision not in ("approve", "reject"):
-        raise ParapheurError("Décision inconnue.")
+        raise ParapheurError(N_("Décision inconnue."))
     document = invoice.document
     assert document is not None
     possible = circuits.user_can_act(session, document, actor, now=now)
     steps = [p for p, _capacity in possible if step is None or p.state == step]
     if not steps:
-        raise InvoiceStateError("not_your_step", "Vous n'avez pas d'étape à traiter sur cette "
-                                                 "facture maintenant.")
+        raise InvoiceStateError("not_your_step", N_("Vous n'avez pas d'étape à traiter sur "
+                                                    "cette facture maintenant."))
     pending, capacity = next((p, c) for p, c in possible if p is steps[0])
     # The invoice's status follows in circuits' step record (follow_circuit).
     circuits.act(session, document, step=pending.state, actor=actor, decision=decision,
@@ -118,10 +119,10 @@ def suspend(session: Session, invoice: Invoice, *, actor: User, reason: str,
     """Suspend the payment clock once, for a justified reason (a missing piece)."""
     _routed(invoice)
     if invoice.dgp_suspended_at is not None:
-        raise InvoiceStateError("already_suspended", "Le délai global de paiement ne peut être "
-                                                     "suspendu qu'une seule fois.")
+        raise InvoiceStateError("already_suspended", N_("Le délai global de paiement ne peut "
+                                                        "être suspendu qu'une seule fois."))
     if invoice.status in CLOSED:
-        raise InvoiceStateError("closed", "Cette facture n'est plus à traiter.")
+        raise InvoiceStateError("closed", N_("Cette facture n'est plus à traiter."))
     record_status(session, invoice, InvoiceStatus.SUSPENDUE, actor=actor, now=now,
                   reason=reason)
     invoice.dgp_suspended_at = now
@@ -132,7 +133,7 @@ def resume(session: Session, invoice: Invoice, *, actor: User, now: datetime) ->
     if invoice.status is not InvoiceStatus.SUSPENDUE or invoice.dgp_resumed_at is not None \
             or invoice.document is None or invoice.document.status is not \
             DocumentStatus.IN_PROGRESS:
-        raise InvoiceStateError("not_suspended", "Cette facture n'est pas suspendue.")
+        raise InvoiceStateError("not_suspended", N_("Cette facture n'est pas suspendue."))
     invoice.dgp_resumed_at = now
     record_status(session, invoice, InvoiceStatus.MISE_A_DISPOSITION, actor=actor, now=now,
                   reason="Reprise après suspension")
@@ -165,7 +166,7 @@ def batch_act(session: Session, invoice_ids: list[int], *, actor: User, decision
             outcomes.append(BatchOutcome(invoice_id, number, True,
                                          f"{step.label} : {done} ({invoice.status.label})."))
         except ParapheurError as exc:
-            outcomes.append(BatchOutcome(invoice_id, number, False, exc.message))
+            outcomes.append(BatchOutcome(invoice_id, number, False, localized(exc)))
     return outcomes
 
 

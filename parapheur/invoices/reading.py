@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from parapheur.errors import N_
 from parapheur.invoices.errors import InvoiceReadError
 
 #: Default size limits: a whole file, and the XML inside it.
@@ -166,14 +167,15 @@ def _parser() -> etree.XMLParser:
 def parse_xml_safely(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse XML bytes with no entity expansion, no network and a size limit; refuse any DTD."""
     if len(data) > max_bytes:
-        raise InvoiceReadError("too_large", f"Le XML dépasse la taille maximale "
-                                            f"({max_bytes // (1024 * 1024)} Mo).")
+        raise InvoiceReadError("too_large", N_("Le XML dépasse la taille maximale (%(value)s "
+                                               "Mo)."), value=max_bytes // (1024 * 1024))
     try:
         tree = etree.parse(io.BytesIO(data), _parser())
     except etree.XMLSyntaxError as exc:
         if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
             raise InvoiceReadError("unsafe_xml", _UNSAFE) from exc
-        raise InvoiceReadError("malformed_xml", f"Le XML est mal formé ou tronqué : {exc}.") \
+        raise InvoiceReadError("malformed_xml", N_("Le XML est mal formé ou tronqué : "
+                                                   "%(detail)s."), detail=exc) \
             from exc
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None \
             or tree.docinfo.system_url:
@@ -181,19 +183,19 @@ def parse_xml_safely(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._E
     return tree.getroot()
 
 
-_UNSAFE = ("Le XML déclare une DTD ou des entités (DOCTYPE) : refusé par sécurité, sans "
-           "les développer (attaque XXE ou « bombe d'entités »). Une facture électronique "
-           "n'en contient jamais.")
+_UNSAFE = N_("Le XML déclare une DTD ou des entités (DOCTYPE) : refusé par sécurité, sans "
+             "les développer (attaque XXE ou « bombe d'entités »). Une facture électronique "
+             "n'en contient jamais.")
 
 
 def read_invoice(data: bytes, filename: str = "", *, max_bytes: int = MAX_FILE_BYTES,
                  max_xml_bytes: int = MAX_XML_BYTES) -> ReadInvoice:
     """Read a Factur-X/ZUGFeRD PDF, or a CII or UBL XML invoice; raise InvoiceReadError."""
     if not data:
-        raise InvoiceReadError("empty", "Le fichier est vide.")
+        raise InvoiceReadError("empty", N_("Le fichier est vide."))
     if len(data) > max_bytes:
-        raise InvoiceReadError("too_large", f"Le fichier dépasse la taille maximale "
-                                            f"({max_bytes // (1024 * 1024)} Mo).")
+        raise InvoiceReadError("too_large", N_("Le fichier dépasse la taille maximale "
+                                               "(%(value)s Mo)."), value=max_bytes // (1024 * 1024))
     sha256 = hashlib.sha256(data).hexdigest()
     head = data[:1024].lstrip()
     if head.startswith(b"%PDF-"):
@@ -206,8 +208,8 @@ def read_invoice(data: bytes, filename: str = "", *, max_bytes: int = MAX_FILE_B
         root = parse_xml_safely(data, max_bytes=max_xml_bytes)
         return _read_tree(root, data, container="xml", xml_filename=filename or None, pdf=None,
                           extra_attachments=(), sha256=sha256)
-    raise InvoiceReadError("unknown_format", "Ce fichier n'est ni un PDF ni un XML : ce n'est "
-                                             "pas une facture électronique.")
+    raise InvoiceReadError("unknown_format", N_("Ce fichier n'est ni un PDF ni un XML : ce "
+                                                "n'est pas une facture électronique."))
 
 
 #: Names of the invoice XML inside a PDF (Factur-X, ZUGFeRD 1 and 2, XRechnung), lower case.
@@ -230,18 +232,20 @@ def _xml_from_pdf(data: bytes, max_xml_bytes: int
         attachments = [(a.name, a.content) for a in reader.attachment_list]
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError,
             IndexError, RecursionError) as exc:
-        raise InvoiceReadError("unreadable_pdf", "Le PDF est illisible ou tronqué : il n'a "
-                                                 "pas pu être ouvert.") from exc
+        raise InvoiceReadError("unreadable_pdf", N_("Le PDF est illisible ou tronqué : il n'a "
+                                                    "pas pu être ouvert.")) from exc
     found = [(name, content) for name, content in attachments
              if (name or "").lower() in EMBEDDED_XML_NAMES and content]
     if not found:
         raise InvoiceReadError(
-            "not_an_invoice", "Ce PDF ne contient pas de XML de facture (factur-x.xml ou "
-                              "ZUGFeRD-invoice.xml) : ce n'est pas une facture électronique. "
-                              "Demandez au fournisseur une facture Factur-X, UBL ou CII.")
+            "not_an_invoice", N_("Ce PDF ne contient pas de XML de facture (factur-x.xml ou "
+                                 "ZUGFeRD-invoice.xml) : ce n'est pas une facture "
+                                 "électronique. Demandez au fournisseur une facture Factur-X, "
+                                 "UBL ou CII."))
     xml_name, xml = found[0]
     if len(xml) > max_xml_bytes:
-        raise InvoiceReadError("too_large", "Le XML de la facture dépasse la taille maximale.")
+        raise InvoiceReadError("too_large", N_("Le XML de la facture dépasse la taille "
+                                               "maximale."))
     others = tuple(Attachment(filename=name, content=content) for name, content in attachments
                    if name != xml_name)
     return xml_name, xml, others
@@ -258,27 +262,28 @@ def _detect(root: etree._Element) -> tuple[str, str, str]:
         guideline = _text(root, "cbc:CustomizationID", UBL_NS)
         syntax = "ubl"
     elif tag.namespace == ZUGFERD1_NS:
-        raise InvoiceReadError("unknown_profile", "Facture ZUGFeRD 1.0 : ce format ancien "
-                                                  "n'est pas conforme à EN 16931 et n'est pas "
-                                                  "accepté.")
+        raise InvoiceReadError("unknown_profile", N_("Facture ZUGFeRD 1.0 : ce format ancien "
+                                                     "n'est pas conforme à EN 16931 et n'est "
+                                                     "pas accepté."))
     else:
-        raise InvoiceReadError("not_an_invoice", f"Ce XML n'est pas une facture (élément racine "
-                                                 f"« {tag.localname} ») : UBL 2.1 ou CII "
-                                                 f"attendu.")
+        raise InvoiceReadError("not_an_invoice", N_("Ce XML n'est pas une facture (élément "
+                                                    "racine « %(localname)s ») : UBL 2.1 ou "
+                                                    "CII attendu."), localname=tag.localname)
     if not guideline:
-        raise InvoiceReadError("unknown_profile", "La facture n'indique pas son profil "
-                                                  "(BT-24, identifiant de spécification).")
+        raise InvoiceReadError("unknown_profile", N_("La facture n'indique pas son profil "
+                                                     "(BT-24, identifiant de spécification)."))
     profile = PROFILE_IDS.get(guideline.strip())
     if profile is None:
         # XRechnung and other CIUS declare compliance with EN 16931 followed by their own id.
         if guideline.startswith("urn:cen.eu:en16931:2017#compliant#"):
             profile = "en16931"
         else:
-            raise InvoiceReadError("unknown_profile", f"Profil de facture inconnu : "
-                                                      f"« {guideline.strip()[:200]} ».")
+            raise InvoiceReadError("unknown_profile", N_("Profil de facture inconnu : « "
+                                                         "%(value)s »."),
+                                                      value=guideline.strip()[:200])
     if syntax == "ubl" and profile not in ("en16931", "extended-ctc-fr"):
-        raise InvoiceReadError("unknown_profile", f"Profil « {PROFILE_LABELS[profile]} » "
-                                                  "inconnu en UBL.")
+        raise InvoiceReadError("unknown_profile", N_("Profil « %(value)s » inconnu en UBL."),
+                                                  value=PROFILE_LABELS[profile])
     return syntax, profile, guideline.strip()
 
 
@@ -317,10 +322,12 @@ def _decimal(value: str | None, what: str) -> Decimal | None:
     try:
         result = Decimal(value.strip())
     except InvalidOperation as exc:
-        raise InvoiceReadError("bad_value", f"{what} n'est pas un nombre : « {value} ».") \
+        raise InvoiceReadError("bad_value", N_("%(what)s n'est pas un nombre : « %(value)s »."),
+                                            what=what, value=value) \
             from exc
     if not result.is_finite():
-        raise InvoiceReadError("bad_value", f"{what} n'est pas un nombre : « {value} ».")
+        raise InvoiceReadError("bad_value", N_("%(what)s n'est pas un nombre : « %(value)s »."),
+                                            what=what, value=value)
     return result
 
 
@@ -333,7 +340,8 @@ def _date(value: str | None, what: str) -> date | None:
             return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
         return date.fromisoformat(raw[:10])
     except ValueError as exc:
-        raise InvoiceReadError("bad_value", f"{what} n'est pas une date : « {value} ».") from exc
+        raise InvoiceReadError("bad_value", N_("%(what)s n'est pas une date : « %(value)s »."),
+                                            what=what, value=value) from exc
 
 
 def _digits(value: str | None) -> str | None:
@@ -483,8 +491,9 @@ def _embedded(binary: etree._Element, filename: str, description: str | None) ->
     try:
         content = base64.b64decode("".join((binary.text or "").split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvoiceReadError("bad_value", f"La pièce jointe « {filename} » n'est pas "
-                                            "correctement encodée (base64).") from exc
+        raise InvoiceReadError("bad_value", N_("La pièce jointe « %(filename)s » n'est pas "
+                                               "correctement encodée (base64)."),
+                                            filename=filename) from exc
     return Attachment(filename=filename, mime_type=binary.get("mimeCode"),
                       description=description, content=content)
 

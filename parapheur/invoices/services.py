@@ -24,6 +24,7 @@ from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
 from parapheur.documents import services as documents
 from parapheur.documents.storage import ContentStore
+from parapheur.errors import N_
 from parapheur.invoices.checks import (
     ERROR,
     WARNING,
@@ -251,8 +252,8 @@ def record_status(session: Session, invoice: Invoice, status: InvoiceStatus, *,
     """Move the invoice to a lifecycle status: history row and audit event, same transaction."""
     if status in (InvoiceStatus.SUSPENDUE, InvoiceStatus.REJETEE) and not (reason or "").strip():
         raise InvoiceStateError("reason_required",
-                                f"Le motif est obligatoire pour passer au statut "
-                                f"« {status.label} ».")
+                                N_("Le motif est obligatoire pour passer au statut « %(label)s "
+                                   "»."), label=status.label)
     invoice.status = status
     invoice.status_history.append(InvoiceStatusChange(
         seq=len(invoice.status_history) + 1, status=status, occurred_at=now,
@@ -278,9 +279,10 @@ def import_invoice(session: Session, store: ContentStore, *, data: bytes, filena
     """
     if len(data) > limits.max_bytes:
         # Refused before anything is kept: what would be kept is not the file that was sent.
-        raise InvoiceReadError("too_large", f"Le fichier « {filename} » dépasse la taille "
-                                            f"maximale ({limits.max_bytes // (1024 * 1024)} Mo) : "
-                                            f"il n'a pas été importé.")
+        raise InvoiceReadError("too_large", N_("Le fichier « %(filename)s » dépasse la taille "
+                                               "maximale (%(value)s Mo) : il n'a pas été "
+                                               "importé."),
+                               filename=filename, value=limits.max_bytes // (1024 * 1024))
     organisation_id = actor.organisation_id
     if buyer is None:
         buyer = buyer_of(actor.organisation)

@@ -28,7 +28,7 @@ from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.documents.access import is_visible
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import Forbidden, ParapheurError, localized
 from parapheur.i18n import current_locale, format_amount
 from parapheur.invoices import engagements, lifecycle
 from parapheur.invoices.checks import euros
@@ -157,7 +157,7 @@ def import_files():
                             "problems": [p.as_dict() for p in result.problems]})
         except ParapheurError as exc:
             results.append({"file": upload.filename, "invoice_id": None, "url": None,
-                            "routed": False, "summary": exc.message, "problems": []})
+                            "routed": False, "summary": localized(exc), "problems": []})
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"results": results})
     return render_template("pages/invoice_import.html", results=results)

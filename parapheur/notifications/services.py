@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Delegation, Desk, User
 from parapheur.audit import services as audit
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 from parapheur.notifications.models import (
     DeliveryMode,
     Notification,
@@ -53,7 +53,7 @@ def set_organisation_quiet_hours(session: Session, organisation: Organisation, *
     try:
         parsed = QuietHours.parse(hours)
     except ValueError as exc:
-        raise ParapheurError(f"Heures de déconnexion : {exc}.") from None
+        raise ParapheurError(N_("Heures de déconnexion : %(detail)s."), detail=exc) from None
     row = session.get(OrganisationQuietHours, organisation.id)
     if row is None:
         row = OrganisationQuietHours(organisation_id=organisation.id)
@@ -103,15 +103,16 @@ def set_preferences(session: Session, user: User, change: PreferenceChange, *,
     try:
         mode = DeliveryMode(change.mode)
     except ValueError:
-        raise ParapheurError("Mode de notification inconnu.") from None
+        raise ParapheurError(N_("Mode de notification inconnu.")) from None
     if not 0 <= change.digest_hour <= 23:
-        raise ParapheurError("L'heure du résumé doit être comprise entre 0 et 23.")
+        raise ParapheurError(N_("L'heure du résumé doit être comprise entre 0 et 23."))
     for label, value in (("début", change.quiet_start), ("fin", change.quiet_end)):
         if value:
             try:
                 parse_hour(value)
             except ValueError as exc:
-                raise ParapheurError(f"Heure de {label} de déconnexion : {exc}.") from None
+                raise ParapheurError(N_("Heure de %(label)s de déconnexion : %(detail)s."),
+                                     label=label, detail=exc) from None
     pref = preference_for(session, user)
     if pref is None:
         pref = NotificationPreference(user_id=user.id)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parapheur.audit import services as audit
-from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 from parapheur.organisations.models import Budget, Organisation
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -25,7 +25,8 @@ def _digits(field: str, value: str | None) -> str | None:
     value = re.sub(r"\s", "", value)
     length = _DIGITS[field]
     if not re.fullmatch(rf"\d{{{length}}}", value):
-        raise ParapheurError(f"{_LABELS[field]} doit compter {length} chiffres (reçu « {value[:40]} »).")
+        raise ParapheurError(N_("%(value)s doit compter %(length)s chiffres (reçu « %(value2)s "
+                                "»)."), value=_LABELS[field], length=length, value2=value[:40])
     return value
 
 
@@ -33,10 +34,11 @@ def _text(label: str, value: str | None, limit: int, *, required: bool = False) 
     value = (value or "").strip()
     if not value:
         if required:
-            raise ParapheurError(f"{label} est obligatoire.")
+            raise ParapheurError(N_("%(label)s est obligatoire."), label=label)
         return None
     if len(value) > limit or "\x00" in value:
-        raise ParapheurError(f"{label} est trop long ({limit} caractères au plus).")
+        raise ParapheurError(N_("%(label)s est trop long (%(limit)s caractères au plus)."),
+                             label=label, limit=limit)
     return value
 
 
@@ -46,10 +48,10 @@ def create_organisation(session: Session, *, slug: str, name: str, now: datetime
                         actor=None) -> Organisation:
     """Add an organisation; its slug must be free."""
     if not _SLUG.fullmatch(slug or ""):
-        raise ParapheurError("L'identifiant de la collectivité ne peut contenir que des minuscules, "
-                             "des chiffres et des tirets.")
+        raise ParapheurError(N_("L'identifiant de la collectivité ne peut contenir que des "
+                                "minuscules, des chiffres et des tirets."))
     if session.execute(select(Organisation.id).where(Organisation.slug == slug)).first():
-        raise Conflict(f"La collectivité « {slug} » existe déjà.")
+        raise Conflict(N_("La collectivité « %(slug)s » existe déjà."), slug=slug)
     organisation = Organisation(
         slug=slug, name=_text("Le nom", name, 200, required=True), siret=_digits("siret", siret),
         city=_text("La commune", city, 100), postal_code=_text("Le code postal", postal_code, 10),
@@ -95,9 +97,11 @@ def add_budget(session: Session, organisation: Organisation, *, code_col: str, c
     col = _digits("code_col", code_col)
     bud = _digits("code_bud", code_bud)
     if col is None or bud is None:
-        raise ParapheurError("Le code collectivité (CodCol) et le code budget (CodBud) sont obligatoires.")
+        raise ParapheurError(N_("Le code collectivité (CodCol) et le code budget (CodBud) sont "
+                                "obligatoires."))
     if any(b.code_col == col and b.code_bud == bud for b in organisation.budgets):
-        raise Conflict(f"Le budget {col}/{bud} existe déjà pour {organisation.name}.")
+        raise Conflict(N_("Le budget %(col)s/%(bud)s existe déjà pour %(organisation_name)s."),
+                       col=col, bud=bud, organisation_name=organisation.name)
     budget = Budget(code_col=col, code_bud=bud,
                     label=_text("Le libellé du budget", label, 200, required=True) or "",
                     nomenclature=_text("La nomenclature", nomenclature, 10, required=True) or "M57",
@@ -116,7 +120,7 @@ def get_organisation(session: Session, slug: str) -> Organisation:
     organisation = session.execute(
         select(Organisation).where(Organisation.slug == slug)).scalar_one_or_none()
     if organisation is None:
-        raise NotFound(f"La collectivité « {slug} » n'existe pas.")
+        raise NotFound(N_("La collectivité « %(slug)s » n'existe pas."), slug=slug)
     return organisation
 
 
@@ -124,11 +128,11 @@ def sole_organisation(session: Session) -> Organisation:
     """The instance's organisation while it serves one; asks to choose when it serves several."""
     count = session.execute(select(func.count(Organisation.id))).scalar_one()
     if count == 0:
-        raise NotFound("Aucune collectivité n'est configurée : créez-la avec "
-                       "« parapheur orgs create ».")
+        raise NotFound(N_("Aucune collectivité n'est configurée : créez-la avec « parapheur "
+                          "orgs create »."))
     if count > 1:
-        raise ParapheurError("Cette instance sert plusieurs collectivités : précisez laquelle "
-                             "(--org).")
+        raise ParapheurError(N_("Cette instance sert plusieurs collectivités : précisez "
+                                "laquelle (--org)."))
     return session.execute(select(Organisation)).scalar_one()
 
 
@@ -145,7 +149,8 @@ def add_membership(session: Session, organisation: Organisation, user, role, *, 
     if user.home_organisation_id == organisation.id or session.execute(
             select(Membership.id).where(Membership.user_id == user.id,
                                         Membership.organisation_id == organisation.id)).first():
-        raise Conflict(f"{user.username} est déjà membre de {organisation.name}.")
+        raise Conflict(N_("%(username)s est déjà membre de %(organisation_name)s."),
+                       username=user.username, organisation_name=organisation.name)
     membership = Membership(user_id=user.id, organisation_id=organisation.id, role=role.value,
                             created_at=now)
     session.add(membership)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from parapheur.audit import services as audit
 from parapheur.clock import now as clock_now
 from parapheur.db import transaction
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ DEFAULT_MAX_ATTEMPTS = 8
 class DeliveryError(ParapheurError):
     """A handler could not do its work; `permanent` ones are not retried."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
+    def __init__(self, message: str, *, permanent: bool = False, **params: Any):
+        super().__init__(message, **params)
         self.permanent = permanent
 
 
@@ -208,7 +208,8 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
                     raise LeaseLost()
                 handler = handlers.get(message.kind)
                 if handler is None:
-                    raise DeliveryError(f"Aucun traitement n'est enregistré pour « {message.kind} ».",
+                    raise DeliveryError(N_("Aucun traitement n'est enregistré pour « %(kind)s "
+                                           "»."), kind=message.kind,
                                         permanent=True)
                 details = dict(handler.deliver(Delivery(session, message, moment, app.config,
                                                         app.extensions)) or {})

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import N_, Forbidden, ParapheurError
 from parapheur.signatures.agent_models import OrganisationSigningPolicy
 
 
@@ -23,9 +23,9 @@ class ServerKeyForbidden(ParapheurError):
     status = 403
 
     def __init__(self) -> None:
-        super().__init__("Votre collectivité réserve la signature des élus à leur propre carte : "
-                         "signez avec « Utiliser ma carte » (agent de signature local). Aucune "
-                         "clé conservée par le serveur ne signe pour vous.")
+        super().__init__(N_("Votre collectivité réserve la signature des élus à leur propre "
+                            "carte : signez avec « Utiliser ma carte » (agent de signature "
+                            "local). Aucune clé conservée par le serveur ne signe pour vous."))
 
 
 def officials_card_only(session: Session, organisation_id: int | None) -> bool:
@@ -50,7 +50,7 @@ def set_officials_card_only(session: Session, admin: User, card_only: bool, *,
                             now: datetime) -> OrganisationSigningPolicy:
     """An administrator sets her organisation's policy (in the caller's transaction, journaled)."""
     if admin.role is not Role.ADMIN:
-        raise Forbidden("Seul un administrateur règle la politique de signature.")
+        raise Forbidden(N_("Seul un administrateur règle la politique de signature."))
     policy = session.get(OrganisationSigningPolicy, admin.organisation_id)
     if policy is None:
         policy = OrganisationSigningPolicy(organisation_id=admin.organisation_id)

@@ -30,7 +30,7 @@ from parapheur.audit import services as audit
 from parapheur.db import transaction
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import Conflict, NotFound, ParapheurError
+from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 from parapheur.signatures.agent_models import (
     AgentPreparedDocument,
     AgentSigningSession,
@@ -102,7 +102,7 @@ def load_server_key(data_dir: Path) -> Ed25519PrivateKey:
                 handle.write(pem)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
-        raise ParapheurError(f"{path} n'est pas une clé Ed25519.", status=500)
+        raise ParapheurError(N_("%(path)s n'est pas une clé Ed25519."), path=path, status=500)
     return loaded
 
 
@@ -115,11 +115,11 @@ def public_key_b64(key: Ed25519PrivateKey) -> str:
 
 def _decode_b64(value: Any, what: str, limit: int) -> bytes:
     if not isinstance(value, str) or len(value) > limit * 4 // 3 + 4:
-        raise ParapheurError(f"{what} : valeur absente ou trop longue.")
+        raise ParapheurError(N_("%(what)s : valeur absente ou trop longue."), what=what)
     try:
         return base64.b64decode(value.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError):
-        raise ParapheurError(f"{what} : ce n'est pas du base64 valide.") from None
+        raise ParapheurError(N_("%(what)s : ce n'est pas du base64 valide."), what=what) from None
 
 
 def parse_certificate(certificate: Any, chain: Any):
@@ -131,13 +131,13 @@ def parse_certificate(certificate: Any, chain: Any):
     if chain is None:
         chain = []
     if not isinstance(chain, list) or len(chain) > MAX_CHAIN:
-        raise ParapheurError(f"La chaîne de certificats doit être une liste de {MAX_CHAIN} "
-                             f"certificats au plus.")
+        raise ParapheurError(N_("La chaîne de certificats doit être une liste de %(MAX_CHAIN)s "
+                                "certificats au plus."), MAX_CHAIN=MAX_CHAIN)
     others = [_decode_b64(c, "Certificat de la chaîne", MAX_CERTIFICATE_BYTES) for c in chain]
     try:
         return ExternalKey.from_der(der, others)
     except signing_errors.SigningError as exc:
-        raise SigningRefused(exc.message) from None
+        raise SigningRefused(exc.template, **exc.params) from None
 
 
 def _check_registered(session: Session, actor: User, fingerprint: str) -> None:
@@ -146,9 +146,9 @@ def _check_registered(session: Session, actor: User, fingerprint: str) -> None:
                                                    RegisteredCertificate.approved_at.is_not(None))
     ).scalars().all()
     if approved and fingerprint not in approved:
-        raise SigningRefused("Ce certificat n'est pas l'un de ceux enregistrés et approuvés pour "
-                             "votre compte : choisissez votre certificat habituel, ou faites "
-                             "enregistrer celui-ci par l'administrateur.")
+        raise SigningRefused(N_("Ce certificat n'est pas l'un de ceux enregistrés et approuvés "
+                                "pour votre compte : choisissez votre certificat habituel, ou "
+                                "faites enregistrer celui-ci par l'administrateur."))
 
 
 def check_certificate(session: Session, actor: User, key, *, now: datetime,
@@ -161,7 +161,7 @@ def check_certificate(session: Session, actor: User, key, *, now: datetime,
     try:
         check_signer_certificate(key, trust_roots=list(setup.signing.trust_roots), at=now)
     except signing_errors.SigningError as exc:
-        raise SigningRefused(exc.message) from None
+        raise SigningRefused(exc.template, **exc.params) from None
 
 
 def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, str]], *,
@@ -236,8 +236,9 @@ def prepare_batch(session: Session, store: ContentStore, items: list[tuple[int, 
                               "digest_algorithm": xades.digest_algorithm,
                               "signature_algorithm": xades.signature_algorithm})
     if not documents:
-        raise SigningRefused("Aucun document de la sélection ne peut être signé : "
-                             + " ; ".join(f"« {t} » : {r}" for t, r in refused))
+        raise SigningRefused(N_("Aucun document de la sélection ne peut être signé : "
+                                "%(refused)s"),
+                             refused=" ; ".join(f"« {t} » : {r}" for t, r in refused))
     with transaction(session):
         _drop_expired_pdfs(session, now)
         session.add(batch)
@@ -276,29 +277,30 @@ def _consume(session: Session, token: Any, signatures: Any, *, actor: User,
              now: datetime) -> AgentSigningSession:
     """The session for `token`, marked finished; AgentSessionRefused if it cannot be finished."""
     if not isinstance(token, str) or not 0 < len(token) <= 64:
-        raise ParapheurError("Identifiant de préparation absent ou invalide.")
+        raise ParapheurError(N_("Identifiant de préparation absent ou invalide."))
     batch = session.execute(select(AgentSigningSession).where(
         AgentSigningSession.token == token)).scalar_one_or_none()
     if batch is None or batch.user_id != actor.id:
-        raise NotFound("Cette préparation de signature n'existe pas (ou pas pour vous).")
+        raise NotFound(N_("Cette préparation de signature n'existe pas (ou pas pour vous)."))
     if batch.finished_at is not None:
-        raise AgentSessionRefused("Cette signature a déjà été terminée : une préparation ne sert "
-                                  "qu'une fois. Relancez la signature depuis le parapheur.")
+        raise AgentSessionRefused(N_("Cette signature a déjà été terminée : une préparation ne "
+                                     "sert qu'une fois. Relancez la signature depuis le "
+                                     "parapheur."))
     if now >= batch.expires_at:
-        raise AgentSessionRefused("La préparation de la signature a expiré : relancez la "
-                                  "signature (elle doit être terminée dans les minutes qui "
-                                  "suivent).", status=410)
+        raise AgentSessionRefused(N_("La préparation de la signature a expiré : relancez la "
+                                     "signature (elle doit être terminée dans les minutes qui "
+                                     "suivent)."), status=410)
     prepared = sorted(part for item in batch.items for part in _parts(item))
     if sorted(signatures) != prepared:
-        raise AgentSessionRefused("Les signatures reçues ne correspondent pas aux documents "
-                                  "préparés : rien n'a été signé.")
+        raise AgentSessionRefused(N_("Les signatures reçues ne correspondent pas aux documents "
+                                     "préparés : rien n'a été signé."))
     consumed = session.execute(
         update(AgentSigningSession).where(AgentSigningSession.id == batch.id,
                                           AgentSigningSession.finished_at.is_(None))
         .values(finished_at=now).execution_options(synchronize_session=False))
     if consumed.rowcount != 1:  # another finish got there first
-        raise AgentSessionRefused("Cette signature a déjà été terminée : une préparation ne sert "
-                                  "qu'une fois.")
+        raise AgentSessionRefused(N_("Cette signature a déjà été terminée : une préparation ne "
+                                     "sert qu'une fois."))
     return batch
 
 
@@ -314,18 +316,19 @@ def parse_signatures(values: Any) -> dict[tuple[int, str], bytes]:
     `part` is "pades" (the PDF, the default) or "xades" (a bordereau's signature for Hélios).
     """
     if not isinstance(values, list) or not values:
-        raise ParapheurError("Aucune signature n'a été transmise.")
+        raise ParapheurError(N_("Aucune signature n'a été transmise."))
     signatures: dict[tuple[int, str], bytes] = {}
     for value in values[:1000]:
         if not isinstance(value, dict) or not isinstance(value.get("document_id"), int):
-            raise ParapheurError("Signature transmise invalide (document_id manquant).")
+            raise ParapheurError(N_("Signature transmise invalide (document_id manquant)."))
         part = value.get("part", PADES)
         if part not in (PADES, XADES):
-            raise ParapheurError("Signature transmise invalide (part : « pades » ou « xades »).")
+            raise ParapheurError(N_("Signature transmise invalide (part : « pades » ou « xades "
+                                    "»)."))
         signatures[(value["document_id"], part)] = _decode_b64(value.get("signature"),
                                                                "Signature", 2048)
     if len(signatures) != len(values):
-        raise ParapheurError("Une signature est transmise deux fois pour le même document.")
+        raise ParapheurError(N_("Une signature est transmise deux fois pour le même document."))
     return signatures
 
 
@@ -483,10 +486,10 @@ def approve_certificate(session: Session, registration_id: int, *, admin: User,
     from parapheur.accounts.models import Role
 
     if admin.role is not Role.ADMIN:
-        raise ParapheurError("Seul un administrateur approuve un certificat.", status=403)
+        raise ParapheurError(N_("Seul un administrateur approuve un certificat."), status=403)
     registered = _registration_of_organisation(session, registration_id, admin)
     if registered.approved_at is not None:
-        raise Conflict("Ce certificat est déjà approuvé.")
+        raise Conflict(N_("Ce certificat est déjà approuvé."))
     with transaction(session):
         registered.approved_at = now
         registered.approved_by_id = admin.id
@@ -502,7 +505,8 @@ def _registration_of_organisation(session: Session, registration_id: int,
     registered = session.get(RegisteredCertificate, registration_id)
     owner = session.get(User, registered.user_id) if registered is not None else None
     if registered is None or owner is None or owner.organisation_id != admin.organisation_id:
-        raise NotFound(f"Aucun certificat enregistré n° {registration_id}.")
+        raise NotFound(N_("Aucun certificat enregistré n° %(registration_id)s."),
+                       registration_id=registration_id)
     return registered
 
 
@@ -512,7 +516,7 @@ def withdraw_certificate(session: Session, registration_id: int, *, admin: User,
     from parapheur.accounts.models import Role
 
     if admin.role is not Role.ADMIN:
-        raise ParapheurError("Seul un administrateur retire un certificat.", status=403)
+        raise ParapheurError(N_("Seul un administrateur retire un certificat."), status=403)
     registered = _registration_of_organisation(session, registration_id, admin)
     with transaction(session):
         audit.record(session, "signature:certificate:withdrawn", actor=admin, clock=lambda: now,

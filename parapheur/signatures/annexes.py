@@ -20,6 +20,7 @@ from parapheur.circuits import services as circuits
 from parapheur.documents.annexes import Annex, annexes_of, record_signed_annex
 from parapheur.documents.models import Document
 from parapheur.documents.storage import ContentStore
+from parapheur.errors import N_
 from parapheur.signatures.options import SigningSetup, batch_signer
 from signing.errors import SigningError
 
@@ -56,10 +57,11 @@ class AnnexSignatures:
         try:
             for (annex_id, _), outcome in zip(self.annexes, outcomes, strict=True):
                 if outcome.signed is None:
-                    raise outcome.error or SigningError("la signature d'une annexe a échoué")
+                    raise outcome.error or SigningError(N_("la signature d'une annexe a échoué"))
                 problem = self.check(validator, outcome.signed, self._options(annex_id).field_name)
                 if problem is not None:
-                    raise SigningError(f"Annexe n° {annex_id} : {problem}")
+                    raise SigningError(N_("Annexe n° %(annex_id)s : %(problem)s"),
+                                       annex_id=annex_id, problem=problem)
                 self.signed[annex_id] = outcome.signed
         finally:
             validator.close()

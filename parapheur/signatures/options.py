@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from parapheur.circuits.definition import SignatureOptions
 from parapheur.documents.models import Document, VersionKind
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 from parapheur.signatures.reports import trust_anchor_paths
 from signing.xades import DEFAULT_HELIOS_POLICY_SHA256
 
@@ -29,8 +29,8 @@ class TimestampNotConfigured(ParapheurError):
     status = 400
 
     def __init__(self, level: str):
-        super().__init__(f"Le niveau {level} demande un horodatage, mais aucun service "
-                         "d'horodatage (PARAPHEUR_TSA_URL) n'est configuré.")
+        super().__init__(N_("Le niveau %(level)s demande un horodatage, mais aucun service "
+                            "d'horodatage (PARAPHEUR_TSA_URL) n'est configuré."), level=level)
         self.level = level
 
 

@@ -31,7 +31,7 @@ from parapheur.db import SETTINGS_KEY
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 from parapheur.outbox.services import Delivery, DeliveryError, Handler
 from parapheur.signatures.options import (
     SigningSetup,
@@ -46,10 +46,11 @@ class SealingFailed(ParapheurError):
 
     status = 503
 
-    def __init__(self, detail: str, *, step: str | None = None, transient: bool = False):
-        super().__init__(f"Le cachet serveur n'a pas pu être apposé : {detail} L'action n'a pas "
-                         "été enregistrée ; le document est inchangé.")
-        self.detail = detail
+    def __init__(self, detail: str | Exception, *, step: str | None = None,
+                 transient: bool = False):
+        super().__init__(N_("Le cachet serveur n'a pas pu être apposé : %(detail)s L'action "
+                            "n'a pas été enregistrée ; le document est inchangé."), detail=detail)
+        self.detail = getattr(detail, "message", detail)  # French; `params` keeps the error
         self.step = step
         self.transient = transient  # a remote service did not answer: worth trying again
 
@@ -70,8 +71,9 @@ def seal_key(config: Mapping[str, Any]) -> SealKey:
     passphrase = _read_passphrase(Path(passphrase_file)) if passphrase_file else None
     if configured:
         if passphrase is None:
-            raise SealingFailed("PARAPHEUR_SEAL_PKCS12 est configuré sans "
-                                "PARAPHEUR_SEAL_PASSPHRASE_FILE (fichier du mot de passe).")
+            raise SealingFailed(ParapheurError(N_(
+                "PARAPHEUR_SEAL_PKCS12 est configuré sans PARAPHEUR_SEAL_PASSPHRASE_FILE "
+                "(fichier du mot de passe).")))
         return SealKey(Path(configured), passphrase, "configured")
     demo = Path(config["DATA_DIR"]) / "demo-pki"
     if (demo / "pki.json").is_file():
@@ -80,15 +82,17 @@ def seal_key(config: Mapping[str, Any]) -> SealKey:
         pki = DevPki.load(demo)
         return SealKey(pki.seal_pkcs12_path, passphrase if passphrase is not None
                        else pki.passphrase, "demo")
-    raise SealingFailed("aucun certificat de cachet n'est configuré (PARAPHEUR_SEAL_PKCS12).")
+    raise SealingFailed(ParapheurError(N_(
+        "aucun certificat de cachet n'est configuré (PARAPHEUR_SEAL_PKCS12).")))
 
 
 def _read_passphrase(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        raise SealingFailed(f"le fichier du mot de passe du cachet ({path.name}) est "
-                            "illisible.") from None
+        raise SealingFailed(ParapheurError(N_(
+            "le fichier du mot de passe du cachet (%(file)s) est illisible."),
+            file=path.name)) from None
     lines = text.splitlines()
     return lines[0] if lines else ""
 
@@ -116,7 +120,7 @@ def plan_seal(document: Document, step: PendingStep, *, key_source: SealKey,
             quality="Cachet électronique", always_stamp=False, use_text_tag=False,
             purpose="Cachet", field_prefix="Cachet")
     except signing_errors.SigningError as exc:
-        raise SealingFailed(exc.message, step=step.state) from None
+        raise SealingFailed(exc, step=step.state) from None
     if options.level.needs_timestamp and not setup.tsa_url:
         message = TimestampNotConfigured(options.level.value).message
         raise SealingFailed(message[0].lower() + message[1:], step=step.state)
@@ -140,7 +144,7 @@ def seal_document(session: Session, store: ContentStore, document: Document, ste
     except signing_errors.SigningError as exc:
         transient = isinstance(exc, (signing_errors.TimestampUnavailable,
                                      signing_errors.RevocationInfoUnavailable))
-        raise SealingFailed(exc.message, step=step.state, transient=transient) from None
+        raise SealingFailed(exc, step=step.state, transient=transient) from None
     version = documents.add_version(session, store, document, data=sealed,
                                     kind=VersionKind.SEALED, actor=None, now=now)
     subject = plan.key.subject_name

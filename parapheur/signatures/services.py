@@ -27,7 +27,7 @@ from parapheur.documents import access
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, VersionKind
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError, localized
 from parapheur.signatures.agent_policy import check_server_key_allowed
 from parapheur.signatures.annexes import annex_companion, companions
 from parapheur.signatures.options import (
@@ -46,6 +46,8 @@ class SigningRefused(ParapheurError):
     """The signing layer refused; the document and its earlier signatures are untouched."""
 
     status = 400
+    #: The signing layer's code when it refused (`signing.errors`: wrong_passphrase…).
+    reason: str | None = None
 
 
 class SigningServiceUnavailable(SigningRefused):
@@ -58,9 +60,11 @@ def refusal(exc: SigningError) -> SigningRefused:
     """The application error for a refusal of the signing layer (its HTTP status by its type)."""
     from signing.errors import RevocationInfoUnavailable, TimestampUnavailable
 
-    if isinstance(exc, TimestampUnavailable | RevocationInfoUnavailable):
-        return SigningServiceUnavailable(exc.message)
-    return SigningRefused(exc.message)
+    kind = SigningServiceUnavailable if isinstance(
+        exc, TimestampUnavailable | RevocationInfoUnavailable) else SigningRefused
+    refused = kind(exc.template, **exc.params)
+    refused.reason = exc.code  # the signing layer's code: wrong_passphrase, unreadable_pdf…
+    return refused
 
 
 class NoCredential(ParapheurError):
@@ -69,8 +73,8 @@ class NoCredential(ParapheurError):
     status = 400
 
     def __init__(self) -> None:
-        super().__init__("Aucun certificat de signature n'est configuré pour votre compte : "
-                         "contactez l'administrateur.")
+        super().__init__(N_("Aucun certificat de signature n'est configuré pour votre compte : "
+                            "contactez l'administrateur."))
 
 
 def active_credential(session: Session, user: User) -> SigningCredential:
@@ -157,7 +161,7 @@ def plan_signature(session: Session, store: ContentStore, document: Document, *,
     """Check that `actor` may sign `document` at `step` now, and decide how (level, stamp)."""
     pending = circuits.find_pending(document, step)
     if pending.action != "signature":
-        raise ParapheurError("Cette étape n'est pas une étape de signature.")
+        raise ParapheurError(N_("Cette étape n'est pas une étape de signature."))
     capacity = circuits.capacity_for(session, document, pending, actor, now=now)
     # Refused before the key is opened: the code is not spent on a signature that cannot be made.
     circuits.check_mandatory_reading(session, document, step, actor)
@@ -195,12 +199,13 @@ def open_signing_key(session: Session, actor: User, passphrase: str, *, now: dat
     with Session(session.get_bind(), expire_on_commit=False) as side:
         try:
             throttle.reserve(side, throttle.SIGNING_CODE, str(actor.id), now=now,
-                             message="Trop de codes de certificat erronés : la signature est "
-                                     "suspendue pour votre compte pendant quelques minutes.")
+                             message=N_("Trop de codes de certificat erronés : la signature "
+                                        "est suspendue pour votre compte pendant quelques "
+                                        "minutes."))
         except throttle.TooManyAttempts as exc:
             raise throttle.TooManyAttempts(
-                f"{exc.message} Réessayez dans {max(1, -(-exc.retry_after // 60))} min.",
-                exc.retry_after) from None
+                N_("%(detail)s Réessayez dans %(minutes)s min."), exc.retry_after,
+                detail=exc, minutes=max(1, -(-exc.retry_after // 60))) from None
     try:
         key = open_key(key_spec(credential, passphrase))
     except signing_errors.WrongPassphrase as exc:
@@ -248,7 +253,7 @@ def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
     try:
         signer = batch_signer(key, group[0].options, setup, now=now)
     except TimestampNotConfigured as exc:
-        raise SigningRefused(exc.message) from None
+        raise SigningRefused(exc.template, **exc.params) from None
     results = []
     pairs = []
     for request in group:
@@ -256,7 +261,7 @@ def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
         try:
             source = request.store.checked_path(request.sha256)
         except ParapheurError as exc:
-            results.append((request, None, SigningError(exc.message)))
+            results.append((request, None, SigningError(exc.template, **exc.params)))
             continue
         pairs.append((request, source, workdir / f"{uuid.uuid4().hex}.pdf"))
     outcomes = signer.sign_files([(source, target, request.options)
@@ -281,7 +286,7 @@ def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
                 except SigningError as exc:
                     signed, error = None, exc
                 except ParapheurError as exc:
-                    signed, error = None, SigningError(exc.message)
+                    signed, error = None, SigningError(exc.template, **exc.params)
             results.append((request, signed, error))
     finally:
         validator.close()
@@ -318,15 +323,17 @@ def record_signature(session: Session, store: ContentStore, request: SignatureRe
     """
     document = request.document
     if document.row_version != request.row_version:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
-                             "il n'a pas été signé une seconde fois.", step=request.step)
+        raise StepNotCurrent(N_("Un autre utilisateur vient de traiter ce document (déjà "
+                                "traité) : il n'a pas été signé une seconde fois."),
+                             step=request.step)
     document.updated_at = now
     flag_modified(document, "updated_at")  # an UPDATE, hence the version check, even if equal
     try:
         session.flush()
     except StaleDataError:
-        raise StepNotCurrent("Un autre utilisateur vient de traiter ce document (déjà traité) : "
-                             "il n'a pas été signé une seconde fois.", step=request.step) from None
+        raise StepNotCurrent(N_("Un autre utilisateur vient de traiter ce document (déjà "
+                                "traité) : il n'a pas été signé une seconde fois."),
+                             step=request.step) from None
     if request.companion is not None:
         request.companion.record(session, actor=actor, now=now)
     signed_file = {"path": signed} if isinstance(signed, Path) else {"data": signed}
@@ -358,7 +365,8 @@ def sign_step(session: Session, store: ContentStore, document: Document, *, step
         finally:
             key.close()  # logs out of a token at once
         if error is not None or signed is None:
-            raise refusal(error) if error is not None else SigningRefused("La signature a échoué.")
+            raise refusal(error) if error is not None else SigningRefused(N_("La signature a "
+                                                                             "échoué."))
         record_signature(session, store, request, signed, key=key, actor=actor, now=now)
 
 
@@ -383,7 +391,7 @@ def sign_batch(session: Session, store: ContentStore, items: list[tuple[int, str
             requests.append(plan_signature(session, store, document, step=step, actor=actor,
                                            now=now, setup=setup))
         except ParapheurError as exc:
-            result.failed.append((document.title, exc.message))
+            result.failed.append((document.title, localized(exc)))
     if not requests:
         return result
     key = open_signing_key(session, actor, passphrase, now=now)
@@ -404,18 +412,19 @@ def _record_batch(session: Session, store: ContentStore, signatures, result: Bat
     """Record each signed document in its own transaction; report the others with the reason."""
     for request, signed, error in signatures:
         if signed is None:
-            result.failed.append((request.document.title,
-                                  error.message if error is not None else "la signature a échoué"))
+            result.failed.append((request.document.title, localized(
+                error if error is not None else SigningError(N_("la signature a échoué")))))
             continue
         title = request.document.title
         try:
             with transaction(session):
                 record_signature(session, store, request, signed, key=key, actor=actor, now=now)
         except ParapheurError as exc:
-            result.failed.append((title, exc.message))
+            result.failed.append((title, localized(exc)))
             continue
         except IntegrityError:
-            result.failed.append((title, "un autre utilisateur vient de le traiter (déjà traité)"))
+            result.failed.append((title, localized(ParapheurError(N_(
+                "un autre utilisateur vient de le traiter (déjà traité)")))))
             continue
         result.signed.append(request.document)
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import N_, Forbidden, ParapheurError
 from parapheur.organisations.models import Organisation
 from parapheur.organisations.scope import members_of, place_in
 from parapheur.sso import secrets as sso_secrets
@@ -60,7 +60,8 @@ def check_url(url: str, label: str) -> str:
     parts = urlsplit(url)
     if len(url) > 500 or not parts.netloc or parts.scheme not in ("https", "http") or (
             parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1")):
-        raise ParapheurError(f"{label} doit être une adresse https:// (reçu « {url[:80]} »).")
+        raise ParapheurError(N_("%(label)s doit être une adresse https:// (reçu « %(value)s »)."),
+                             label=label, value=url[:80])
     return url.rstrip("/") if label.startswith("L'émetteur") else url
 
 
@@ -71,22 +72,27 @@ def _get_json(url: str) -> dict[str, Any]:
         with requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"},
                           allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
-                raise SsoError(f"Le fournisseur d'identité a répondu {response.status_code} "
-                               f"à {url}.", status=502)
+                raise SsoError(N_("Le fournisseur d'identité a répondu %(status_code)s à "
+                                  "%(url)s."),
+                               status_code=response.status_code, url=url, status=502)
             body = response.raw.read(MAX_ANSWER + 1, decode_content=True)
     except requests.RequestException as exc:
-        raise SsoError(f"Le fournisseur d'identité ne répond pas ({type(exc).__name__}).",
+        raise SsoError(N_("Le fournisseur d'identité ne répond pas (%(error)s)."),
+                       error=type(exc).__name__,
                        status=502) from None
     if len(body) > MAX_ANSWER:
-        raise SsoError(f"La réponse du fournisseur d'identité à {url} est trop volumineuse.",
+        raise SsoError(N_("La réponse du fournisseur d'identité à %(url)s est trop volumineuse."),
+                       url=url,
                        status=502)
     try:
         data = json.loads(body)
     except ValueError:
-        raise SsoError(f"Le fournisseur d'identité a répondu autre chose que du JSON à {url}.",
+        raise SsoError(N_("Le fournisseur d'identité a répondu autre chose que du JSON à "
+                          "%(url)s."), url=url,
                        status=502) from None
     if not isinstance(data, dict):
-        raise SsoError(f"Réponse inattendue du fournisseur d'identité à {url}.", status=502)
+        raise SsoError(N_("Réponse inattendue du fournisseur d'identité à %(url)s."),
+                       url=url, status=502)
     return data
 
 
@@ -94,13 +100,14 @@ def discover(issuer: str) -> Discovery:
     """Read the provider's discovery document; its issuer must be the one configured."""
     data = _get_json(f"{issuer}/.well-known/openid-configuration")
     if data.get("issuer") != issuer:
-        raise SsoError(f"Le document de découverte annonce l'émetteur « {data.get('issuer')} » "
-                       f"au lieu de « {issuer} ».", status=502)
+        raise SsoError(N_("Le document de découverte annonce l'émetteur « %(value)s » au lieu "
+                          "de « %(issuer)s »."),
+                       value=data.get('issuer'), issuer=issuer, status=502)
     try:
         return Discovery(issuer, *(check_url(str(data[key]), f"Le point « {key} »") for key in
                                    ("authorization_endpoint", "token_endpoint", "jwks_uri")))
     except KeyError as exc:
-        raise SsoError(f"Le document de découverte n'indique pas {exc.args[0]}.",
+        raise SsoError(N_("Le document de découverte n'indique pas %(value)s."), value=exc.args[0],
                        status=502) from None
 
 
@@ -125,23 +132,23 @@ def configure(session: Session, organisation: Organisation, *, label: str, issue
     """Set the organisation's provider (checked by reading its discovery document)."""
     label = (label or "").strip() or "ProConnect"
     if len(label) > 100:
-        raise ParapheurError("Le libellé du bouton est trop long (100 caractères au plus).")
+        raise ParapheurError(N_("Le libellé du bouton est trop long (100 caractères au plus)."))
     issuer = check_url(issuer, "L'émetteur (issuer)")
     client_id = (client_id or "").strip()
     if not client_id or len(client_id) > 500:
-        raise ParapheurError("L'identifiant client est obligatoire (500 caractères au plus).")
+        raise ParapheurError(N_("L'identifiant client est obligatoire (500 caractères au plus)."))
     if match_by not in ("email", "sub"):
-        raise ParapheurError("Le rapprochement des comptes se fait par « email » ou « sub ».")
+        raise ParapheurError(N_("Le rapprochement des comptes se fait par « email » ou « sub »."))
     provider = provider_of(session, organisation)
     if client_secret is not None and len(client_secret) > 1000:
-        raise ParapheurError("Le secret client est trop long.")
+        raise ParapheurError(N_("Le secret client est trop long."))
     if provider is None and not client_secret:
-        raise ParapheurError("Le secret client est obligatoire.")
+        raise ParapheurError(N_("Le secret client est obligatoire."))
     if not local_passwords and enabled and session_auth is not None \
             and session_auth != f"oidc:{issuer}":
-        raise ParapheurError("Connectez-vous d'abord par ce fournisseur d'identité avant de "
-                             "désactiver les mots de passe locaux (sans quoi personne ne "
-                             "pourrait plus se connecter pour corriger un réglage erroné).")
+        raise ParapheurError(N_("Connectez-vous d'abord par ce fournisseur d'identité avant de "
+                                "désactiver les mots de passe locaux (sans quoi personne ne "
+                                "pourrait plus se connecter pour corriger un réglage erroné)."))
     discover(issuer)
     if provider is None:
         provider = IdentityProvider(organisation_id=organisation.id)
@@ -169,15 +176,18 @@ def link(session: Session, user: User, organisation: Organisation, subject: str,
     """Link `user` to the identity `subject` at the organisation's provider."""
     provider = provider_of(session, organisation)
     if provider is None:
-        raise ParapheurError(f"{organisation.name} n'a pas de fournisseur d'identité configuré.")
+        raise ParapheurError(N_("%(organisation_name)s n'a pas de fournisseur d'identité "
+                                "configuré."), organisation_name=organisation.name)
     if place_in(session, user, organisation.id) is None:
-        raise ParapheurError(f"{user.username} n'est pas membre de {organisation.name}.")
+        raise ParapheurError(N_("%(username)s n'est pas membre de %(organisation_name)s."),
+                             username=user.username, organisation_name=organisation.name)
     subject = (subject or "").strip()
     if not subject or len(subject) > 255:
-        raise ParapheurError("L'identifiant « sub » est obligatoire (255 caractères au plus).")
+        raise ParapheurError(N_("L'identifiant « sub » est obligatoire (255 caractères au "
+                                "plus)."))
     if session.execute(select(SsoIdentity.id).where(SsoIdentity.issuer == provider.issuer,
                                                     SsoIdentity.subject == subject)).first():
-        raise ParapheurError("Cette identité est déjà liée à un compte.", status=409)
+        raise ParapheurError(N_("Cette identité est déjà liée à un compte."), status=409)
     identity = SsoIdentity(user_id=user.id, issuer=provider.issuer, subject=subject,
                            created_at=now)
     session.add(identity)
@@ -228,14 +238,15 @@ def exchange(provider: IdentityProvider, *, code: str, verifier: str, nonce: str
         token = client.fetch_token(found.token_endpoint, grant_type="authorization_code",
                                    code=code, code_verifier=verifier, timeout=TIMEOUT)
     except AuthlibBaseError as exc:
-        raise SsoError(f"Le fournisseur d'identité a refusé le code d'autorisation "
-                       f"({exc.error}).") from None
+        raise SsoError(N_("Le fournisseur d'identité a refusé le code d'autorisation "
+                          "(%(error)s)."), error=exc.error) from None
     except requests.RequestException as exc:
-        raise SsoError(f"Le fournisseur d'identité ne répond pas ({type(exc).__name__}).",
+        raise SsoError(N_("Le fournisseur d'identité ne répond pas (%(error)s)."),
+                       error=type(exc).__name__,
                        status=502) from None
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
-        raise SsoError("Le fournisseur d'identité n'a pas renvoyé de jeton d'identité.")
+        raise SsoError(N_("Le fournisseur d'identité n'a pas renvoyé de jeton d'identité."))
     try:
         keys = KeySet.import_key_set(_get_json(found.jwks_uri))  # type: ignore[arg-type]
         decoded = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
@@ -245,8 +256,8 @@ def exchange(provider: IdentityProvider, *, code: str, verifier: str, nonce: str
             sub={"essential": True}, exp={"essential": True},
             nonce={"essential": True, "value": nonce}, leeway=60).validate(decoded.claims)
     except (JoseError, ValueError, TypeError) as exc:
-        raise SsoError(f"Le jeton d'identité est invalide ({type(exc).__name__} : "
-                       f"{str(exc)[:120]}).") from None
+        raise SsoError(N_("Le jeton d'identité est invalide (%(error)s : %(value)s)."),
+                       error=type(exc).__name__, value=str(exc)[:120]) from None
     return dict(decoded.claims)
 
 
@@ -263,11 +274,13 @@ def account_for(session: Session, provider: IdentityProvider, claims: dict[str, 
     if user is None and provider.create_accounts:
         user = _create_account(session, organisation, claims, now=now)
     if user is None:
-        raise Forbidden(f"Aucun compte de {organisation.name} ne correspond à votre identité "
-                        f"({claims.get('email') or subject}) : demandez à l'administrateur de "
-                        "votre collectivité de créer votre compte.")
+        raise Forbidden(N_("Aucun compte de %(organisation_name)s ne correspond à votre "
+                           "identité (%(value)s) : demandez à l'administrateur de votre "
+                           "collectivité de créer votre compte."),
+                        organisation_name=organisation.name, value=claims.get('email') or subject)
     if not user.active or place_in(session, user, organisation.id) is None:
-        raise Forbidden(f"Votre compte n'est pas (ou plus) actif dans {organisation.name}.")
+        raise Forbidden(N_("Votre compte n'est pas (ou plus) actif dans %(organisation_name)s."),
+                        organisation_name=organisation.name)
     if identity is None:
         identity = SsoIdentity(user_id=user.id, issuer=provider.issuer, subject=subject,
                                created_at=now)
@@ -286,8 +299,9 @@ def _by_email(session: Session, organisation: Organisation,
         func.lower(User.email) == email.strip().lower(), members_of(organisation.id))
     ).scalars().all()
     if len(found) > 1:
-        raise Forbidden(f"Plusieurs comptes de {organisation.name} portent l'adresse {email} : "
-                        "l'administrateur doit lier votre identité à l'un d'eux.")
+        raise Forbidden(N_("Plusieurs comptes de %(organisation_name)s portent l'adresse "
+                           "%(email)s : l'administrateur doit lier votre identité à l'un d'eux."),
+                        organisation_name=organisation.name, email=email)
     return found[0] if found else None
 
 

@@ -23,7 +23,7 @@ from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
 from parapheur.audit.models import AuditEvent
 from parapheur.circuits.definition import SYSTEM_DESK
-from parapheur.errors import Conflict, Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Conflict, Forbidden, NotFound, ParapheurError
 from parapheur.outbox import services as outbox
 from parapheur.outbox.models import OutboxMessage
 from parapheur.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -189,12 +189,12 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ParapheurError("L'adresse du webhook doit commencer par https:// (ou http://).")
+        raise ParapheurError(N_("L'adresse du webhook doit commencer par https:// (ou http://)."))
     if parts.username or parts.password:
-        raise ParapheurError("L'adresse du webhook ne doit pas contenir d'identifiants : "
-                             "la signature HMAC authentifie les envois.")
+        raise ParapheurError(N_("L'adresse du webhook ne doit pas contenir d'identifiants : la "
+                                "signature HMAC authentifie les envois."))
     if len(url) > 2000:
-        raise ParapheurError("L'adresse du webhook dépasse 2 000 caractères.")
+        raise ParapheurError(N_("L'adresse du webhook dépasse 2 000 caractères."))
     host = parts.hostname
     try:
         address = ipaddress.ip_address(host)
@@ -204,8 +204,8 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
         address is not None and (address.is_loopback or address.is_private
                                  or address.is_link_local or address.is_unspecified))
     if internal and not allow_loopback:
-        raise ParapheurError("Les adresses locales ou privées sont refusées pour un webhook "
-                             "(PARAPHEUR_WEBHOOK_ALLOW_PRIVATE).")
+        raise ParapheurError(N_("Les adresses locales ou privées sont refusées pour un webhook "
+                                "(PARAPHEUR_WEBHOOK_ALLOW_PRIVATE)."))
     return url
 
 
@@ -217,11 +217,11 @@ def create_subscription(session: Session, *, actor: User, url: str, events: list
     chosen = sorted(set(events))
     unknown = [e for e in chosen if e not in EVENTS]
     if not chosen or unknown:
-        raise ParapheurError("Événements inconnus ou absents : "
-                             f"{', '.join(u[:60] for u in unknown) or 'aucun choisi'}. "
-                             f"Possibles : {', '.join(EVENTS)}.")
+        raise ParapheurError(N_("Événements inconnus ou absents : %(value)s. Possibles : "
+                                "%(value2)s."),
+                             value=', '.join(u[:60] for u in unknown) or 'aucun choisi', value2=', '.join(EVENTS))
     if description and len(description) > 200:
-        raise ParapheurError("La description dépasse 200 caractères.")
+        raise ParapheurError(N_("La description dépasse 200 caractères."))
     subscription = WebhookSubscription(
         organisation_id=actor.organisation_id, url=check_url(url, allow_loopback=allow_private),
         description=(description or "").strip() or None, events=chosen,
@@ -237,7 +237,7 @@ def create_subscription(session: Session, *, actor: User, url: str, events: list
 
 def _admin(actor: User) -> None:
     if actor.role is not Role.ADMIN:
-        raise Forbidden("Les webhooks sont gérés par les administrateurs de la collectivité.")
+        raise Forbidden(N_("Les webhooks sont gérés par les administrateurs de la collectivité."))
 
 
 def subscriptions_of(session: Session, organisation_id: int) -> list[WebhookSubscription]:
@@ -252,7 +252,8 @@ def get_subscription(session: Session, subscription_id: int, *,
     """A subscription of the organisation."""
     subscription = session.get(WebhookSubscription, subscription_id)
     if subscription is None or subscription.organisation_id != organisation_id:
-        raise NotFound(f"Abonnement webhook n° {subscription_id} introuvable.")
+        raise NotFound(N_("Abonnement webhook n° %(subscription_id)s introuvable."),
+                       subscription_id=subscription_id)
     return subscription
 
 
@@ -299,7 +300,7 @@ def get_delivery(session: Session, delivery_id: int, *, organisation_id: int) ->
     """A delivery of one of the organisation's subscriptions."""
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.subscription.organisation_id != organisation_id:
-        raise NotFound(f"Livraison n° {delivery_id} introuvable.")
+        raise NotFound(N_("Livraison n° %(delivery_id)s introuvable."), delivery_id=delivery_id)
     return delivery
 
 
@@ -308,10 +309,10 @@ def redeliver(session: Session, delivery: WebhookDelivery, *, actor: User,
     """« Renvoyer » : send the same event (same id) again, retried for a day (journaled)."""
     _admin(actor)
     if not delivery.subscription.active:
-        raise Conflict("L'abonnement est désactivé : réactivez-le avant de renvoyer.")
+        raise Conflict(N_("L'abonnement est désactivé : réactivez-le avant de renvoyer."))
     current = outbox_row(session, delivery)
     if current is not None and current.status.value in ("en_attente", "en_cours"):
-        raise Conflict("Cette livraison est déjà en cours d'envoi.")
+        raise Conflict(N_("Cette livraison est déjà en cours d'envoi."))
     delivery.status = DeliveryStatus.PENDING
     _enqueue_delivery(session, delivery, key=f"webhook:{delivery.id}:resend:{uuid.uuid4().hex}",
                       now=now, document_id=delivery.payload.get("data", {}).get("document_id"))

@@ -14,7 +14,7 @@ from lxml import etree
 
 from parapheur.accounting.pes import schemas
 from parapheur.accounting.pes.validation import french_schema_message, parse_pes
-from parapheur.errors import ParapheurError
+from parapheur.errors import N_, ParapheurError
 
 NS_ACQUIT = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour/v2"
 NS_RETOUR = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour"
@@ -89,7 +89,7 @@ class Payment:
 def _payment(element: etree._Element) -> Payment:
     paid_on = _date(_v(element, "DtePay"))
     if paid_on is None:  # the schema requires DtePay; keep the type honest
-        raise UnreadableReturn("Un paiement du PES_Retour n'a pas de date (DtePay).")
+        raise UnreadableReturn(N_("Un paiement du PES_Retour n'a pas de date (DtePay)."))
     return Payment(paid_on=paid_on, amount=Decimal(_v(element, "MtPay") or "0"))
 
 
@@ -137,15 +137,18 @@ def _root(document: bytes, namespace: str, local: str, schema: str, kind: str
     try:
         root = parse_pes(document)
     except ParapheurError as exc:
-        raise UnreadableReturn(f"{kind} illisible : {exc.message}", status=exc.status) from None
+        raise UnreadableReturn(N_("%(kind)s illisible : %(detail)s"),
+                               kind=kind, detail=exc, status=exc.status) from None
     if root.tag != f"{{{namespace}}}{local}":
-        raise UnreadableReturn(f"Ce fichier n'est pas un {kind} (élément racine "
-                               f"{etree.QName(root).localname}, attendu {local}).")
+        raise UnreadableReturn(N_("Ce fichier n'est pas un %(kind)s (élément racine "
+                                  "%(localname)s, attendu %(local)s)."),
+                               kind=kind, localname=etree.QName(root).localname, local=local)
     errors = schemas.schema_errors(schema, root)
     if errors:
         details = "; ".join(f"ligne {e.line} : {french_schema_message(e.message)}"
                             for e in errors[:5])
-        raise UnreadableReturn(f"Le {kind} n'est pas conforme au schéma DGFiP : {details}")
+        raise UnreadableReturn(N_("Le %(kind)s n'est pas conforme au schéma DGFiP : %(details)s"),
+                               kind=kind, details=details)
     return root
 
 
@@ -188,8 +191,8 @@ def read_retour(document: bytes) -> Retour:
     root = _root(document, NS_RETOUR, "PES_Retour", schemas.RETOUR, "PES_Retour")
     spending = root.find("PES_DepenseRetour")
     if spending is None:
-        raise UnreadableReturn("Ce PES_Retour ne contient pas de retour de dépense "
-                               "(PES_DepenseRetour) : rien à lire pour les mandats.")
+        raise UnreadableReturn(N_("Ce PES_Retour ne contient pas de retour de dépense "
+                                  "(PES_DepenseRetour) : rien à lire pour les mandats."))
     pieces = []
     for bordereau in spending.iterfind("Bordereau"):
         block = bordereau.find("BlocBordereau")
