@@ -177,6 +177,9 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads",
              str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "120",
+             # The clients keep their connections: one idle past gunicorn's default 2 s
+             # keep-alive, closed as a client reuses it, is reset (as behind a proxy, keep longer).
+             "--keep-alive", "75",
              "parapheur.wsgi:app"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         import requests
