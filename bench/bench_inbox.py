@@ -192,6 +192,7 @@ class Server:
                 if self.process.poll() is not None:
                     raise RuntimeError("gunicorn stopped; see its log") from None
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError("gunicorn did not answer")
 
     def stop(self) -> None:
