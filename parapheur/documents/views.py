@@ -125,13 +125,17 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     processed_query = select(Document).where(Document.id.in_(visible), Document.id.in_(
         select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
     tray = select(Document).where(Document.id.in_(actionable))
+    # Without a filter, the filtered count is the tray's: not counted twice (each count reads
+    # every waiting document).
     filtered_tray = tray.where(Document.status == DocumentStatus.IN_PROGRESS,
-                               *view.conditions(dialect))
-    counts = session.execute(select(
+                               *view.conditions(dialect)) if view.filtered else None
+    row = session.execute(select(
         _count(tray), _count(tray.where(Document.due_at < moment)),
         _count(mine_query), _count(mine_query.where(
             Document.status == DocumentStatus.IN_PROGRESS, Document.due_at < moment)),
-        _count(processed_query), _count(filtered_tray))).one()
+        _count(processed_query),
+        *([_count(filtered_tray)] if filtered_tray is not None else []))).one()
+    counts = (*row, row[0]) if filtered_tray is None else tuple(row)
     mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
                            .limit(50)).scalars().all()
     processed = session.execute(processed_query.order_by(Document.updated_at.desc(),

@@ -147,7 +147,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 # Fixtures of tests/app/conftest.py that other folders' tests borrow (see borrow_app_fixtures).
 APP_FIXTURES = ("sqlite_template", "postgres_url", "database_url", "clock", "app", "sample_pdf",
                 "demo_pki", "demo_template", "demo", "client_for", "mailbox", "live_server",
-                "browser_page")
+                "chromium_browser", "browser_page")
 
 
 def borrow_app_fixtures(namespace: dict, folder: str) -> None:

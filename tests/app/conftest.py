@@ -264,24 +264,30 @@ def live_server(demo, database_url):
     thread.join()
 
 
-@pytest.fixture
-def browser_page(chromium):
-    """A Chromium page that records console errors (`.console_errors`) and failed requests (`.failed`)."""
+@pytest.fixture(scope="module")
+def chromium_browser(chromium):
+    """One Chromium for every browser test of a module (each test has its own context)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                              args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR")
-        page = context.new_page()
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.failed = []  # type: ignore[attr-defined]
-        page.on("console", lambda message: page.console_errors.append(message.text)
-                if message.type == "error" else None)
-        # Chromium asks for /favicon.ico on its own; every other failed request is a bug.
-        page.on("response", lambda response: page.failed.append(response.url)
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None)
-        yield page
-        context.close()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    """A Chromium page that records console errors (`.console_errors`) and failed requests (`.failed`)."""
+    context = chromium_browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.failed = []  # type: ignore[attr-defined]
+    page.on("console", lambda message: page.console_errors.append(message.text)
+            if message.type == "error" else None)
+    # Chromium asks for /favicon.ico on its own; every other failed request is a bug.
+    page.on("response", lambda response: page.failed.append(response.url)
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None)
+    yield page
+    context.close()

@@ -6,24 +6,28 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_helpers import CHROMIUM_ARGS, browser_login
+from app_helpers import browser_login
 
 pytestmark = pytest.mark.e2e
 
 WIDTHS = ((1366, 900), (390, 844))
 
-# (who, path): the daily pages; document 1 waits for the DGS's visa in the demo.
+# (who, path): the daily pages; document 1 waits for the DGS's visa in the demo (the test joins
+# an annex to it). BATCH is the batch summary, reached by ticking a document of the inbox.
+BATCH = "/bannette/lot"
 PAGES = (
     (None, "/login"),
     ("dgs", "/"),
     ("dgs", "/documents"),
     ("dgs", "/documents/1"),
+    ("dgs", BATCH),
     ("dgs", "/documents/new"),
     ("dgs", "/delegations"),
     ("dgs", "/account"),
     ("finances", "/factures/"),
     ("finances", "/factures/delais"),
     ("admin", "/admin/"),
+    ("admin", "/admin/journal/"),
     (None, "/accessibilite"),
 )
 
@@ -41,21 +45,48 @@ def _violations(page, axe_source: str) -> list[str]:
 
 
 @pytest.fixture
-def audited_page(chromium):
+def audited_page(chromium_browser):
     """A Chromium page that lets the test inject axe-core despite the pages' CSP."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR", bypass_csp=True)
-        yield context.new_page()
-        context.close()
-        browser.close()
+    context = chromium_browser.new_context(locale="fr-FR", bypass_csp=True)
+    yield context.new_page()
+    context.close()
 
 
-def test_no_serious_or_critical_violation_on_the_daily_pages(live_server, audited_page,
-                                                              axe_source):
+def _join_an_annex(demo, sample_pdf) -> None:
+    """Its author joins a PDF annex to document 1, as the document page's form does."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import User
+    from parapheur.clock import now
+    from parapheur.context import store_for
+    from parapheur.db import get_session, transaction
+    from parapheur.documents import annexes
+    from parapheur.documents.models import Document
+
+    with demo.app_context():
+        session = get_session()
+        author = session.execute(select(User).where(User.username == "finances")).scalar_one()
+        with transaction(session):
+            annexes.add_annexes(session, store_for(demo.config), session.get(Document, 1),
+                                [annexes.AnnexFile("plan de financement.pdf", sample_pdf)],
+                                actor=author, now=now(), max_bytes=2 << 20)
+
+
+def _open(page, base: str, path: str):
+    """Go to a page; the batch summary by ticking the inbox's first document and « Viser »."""
+    if path != BATCH:
+        return page.goto(base + path)
+    page.goto(base + "/")
+    page.locator("#a-traiter-liste input[type=checkbox]").first.check()
+    with page.expect_response(lambda r: r.url.endswith(BATCH)) as answer:
+        page.get_by_role("button", name="Viser la sélection…").click()
+    page.wait_for_load_state()
+    return answer.value
+
+
+def test_no_serious_or_critical_violation_on_the_daily_pages(live_server, demo, sample_pdf,
+                                                              audited_page, axe_source):
+    _join_an_annex(demo, sample_pdf)
     page = audited_page
     found: dict[str, list[str]] = {}
     current = None
@@ -67,13 +98,22 @@ def test_no_serious_or_critical_violation_on_the_daily_pages(live_server, audite
             current = who
         for width, height in WIDTHS:
             page.set_viewport_size({"width": width, "height": height})
-            response = page.goto(live_server + path)
+            response = _open(page, live_server, path)
             assert response is not None and response.status == 200, (path, response)
+            if path == BATCH:
+                assert page.locator("h1").inner_text() == "Viser les documents sélectionnés"
+            elif path == "/documents/1":
+                assert "plan de financement.pdf" in page.locator("#annexes").inner_text()
             problems = _violations(page, axe_source)
             # WCAG 1.4.10 (reflow): nothing wider than the screen, no sideways scrolling.
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             if scroll_width > width:
-                problems.append(f"la page fait {scroll_width} px de large pour un écran de {width} px")
+                wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > w).slice(0, 5)
+                    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                         + (e.className ? '.' + e.className : ''))""", width)
+                problems.append(f"la page fait {scroll_width} px de large pour un écran de "
+                                f"{width} px : {', '.join(wide)}")
             if problems:
                 found[f"{path} @ {width}px ({who or 'anonyme'})"] = problems
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from app_helpers import browser_login
 
@@ -43,3 +45,39 @@ def test_upload_in_two_steps_with_the_circuit_fields(live_server, browser_page, 
     assert "Services techniques : attendu" in " ".join(main.split())
     assert not page.failed, page.failed
     assert not [m for m in page.console_errors if "404" not in m], page.console_errors
+
+
+def test_an_administrator_uploads_checks_and_activates_a_circuit(live_server, browser_page,
+                                                                   tmp_path):
+    from test_admin_circuits import WITH_FINANCES
+
+    page = browser_page
+    broken, good = tmp_path / "mon-circuit.yaml", tmp_path / "deliberation.yaml"
+    broken.write_text(WITH_FINANCES.replace("desk: finances", "desk: financse"), encoding="utf-8")
+    good.write_text(WITH_FINANCES, encoding="utf-8")
+    browser_login(page, live_server, "admin")
+    page.get_by_role("link", name="Administration").click()
+    page.get_by_role("navigation", name="Pages d'administration").get_by_role(
+        "link", name="Circuits").click()
+    page.get_by_label("Fichier de circuit").set_input_files(str(broken))
+    page.get_by_role("button", name="Vérifier le circuit").click()
+    problems = page.get_by_role("alert").inner_text()
+    assert "rien n'est enregistré" in problems
+    assert re.search(r"mon-circuit\.yaml:11:\d+: .*financse", problems), problems
+    page.get_by_label("Fichier de circuit").set_input_files(str(good))
+    page.get_by_role("button", name="Vérifier le circuit").click()
+    assert "vérifié sans problème et enregistré" in page.locator("main").inner_text()
+    assert "Aucun problème" in page.locator("#verification").inner_text()
+    diagram = page.locator("figure.diagram svg")
+    assert diagram.is_visible() and "Visa des finances" in diagram.text_content()
+    page.get_by_label("Type / sous-type", exact=True).select_option("ACTES/DELIBERATION")
+    page.get_by_role("button", name="Activer cette version").click()
+    main = " ".join(page.locator("main").inner_text().split())
+    assert "« ACTES / DELIBERATION » suivront le circuit « Délibération avec visa des finances »" \
+        in main, main
+    followed = page.locator("section[aria-labelledby=typologie-circuits] tr",
+                            has_text="Délibération").first
+    assert "deliberation" in followed.inner_text() and followed.get_by_role("link").count() == 1
+    # The only failed request is the refused upload (400, its problems shown).
+    assert page.failed == [f"{live_server}/admin/circuits/"], page.failed
+    assert [m for m in page.console_errors if "400" not in m] == [], page.console_errors

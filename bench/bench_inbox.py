@@ -1,0 +1,343 @@
+"""The maire's inbox and a document page on PostgreSQL at 1,000 and at 100,000 documents.
+
+A database of its own (`BENCH_INBOX_POSTGRES_URL`, default
+postgresql+psycopg://postgres@127.0.0.1:5432/parapheur_bench_inbox, dropped and created again)
+gets the demo, then copies of three documents the application itself wrote (`create_document`
+and `circuits.act`): one waiting for the maire's signature (the DGS gave the visa), one waiting
+for the DGS's visa, one rejected. The copies are made in SQL (INSERT … SELECT over
+generate_series) from those rows — documents, versions, waiting and reached desks, step actions —
+each with its own title, search text, deposit date and deadline (the run state's `due` kept equal
+to `due_at`). Journal events are not copied: a hash chain cannot be duplicated, and neither page
+measured reads the journal.
+
+First 1,000 documents (100 waiting for the maire), then 100,000 (2,000 waiting for her):
+the median time of the maire's inbox page (first page and the page « Suivante » leads to) and of a
+document page, served by gunicorn with 2 workers (gthread, `BENCH_INBOX_THREADS` threads each,
+default 4) one request at a time; the ratio 100,000 ÷ 1,000 (target ≤ 1.5). Then
+`BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
+document page, `BENCH_INBOX_REQUESTS` (default 600) requests in all: p50 and p95 of each page
+(target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/parapheur_bench_inbox"
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+NEXT_RE = re.compile(r'href="(/\?[^"]*apres=[^"]*)"')
+SEQUENTIAL = 15
+
+
+def _recreate_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def _templates(app) -> dict[str, int]:
+    """Ids of the three documents the copies are made from, written by the application."""
+    from sqlalchemy import select
+
+    from parapheur.accounts.models import Desk, User
+    from parapheur.circuits import services as circuits
+    from parapheur.clock import now
+    from parapheur.context import store_for, workflows_dir_for
+    from parapheur.db import get_session, transaction
+    from parapheur.documents import services as documents
+    from parapheur.documents.models import Document, DocumentStatus, WaitingDesk
+
+    session = get_session()
+    store = store_for(app.config)
+    with transaction(session):
+        users = {u.username: u for u in session.execute(select(User)).scalars()}
+        finances_desk = session.execute(select(Desk).where(Desk.slug == "finances")
+                                        ).scalars().first()
+        data = _pdf()
+        rejected = documents.create_document(
+            session, store, title="Délibération n° 2026-900 — Subvention au club de voile",
+            doc_type="ACTES", doc_subtype="DELIBERATION", data=data,
+            filename="deliberation-2026-900.pdf", author=users["finances"],
+            author_desk=finances_desk, now=now(), circuits_dir=workflows_dir_for(app.config))
+        step = circuits.pending_steps(rejected)[0].state
+        circuits.act(session, rejected, step=step, actor=users["dgs"], decision="reject",
+                     reason="Montant à revoir.", now=now())
+    waiting = session.execute(
+        select(WaitingDesk.desk_slug, Document.id).join(Document)
+        .where(Document.status == DocumentStatus.IN_PROGRESS, Document.doc_type == "ACTES")
+        .order_by(Document.id)).all()
+    return {"maire": next(i for s, i in waiting if s == "maire"),
+            "dgs": next(i for s, i in waiting if s == "dgs"), "rejected": rejected.id}
+
+
+def _pdf() -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string="<h1>Délibération de mesure</h1><p>Article 1.</p>").write_pdf()
+
+
+COPY_SQL = [
+    # The documents: the template's row, its own id, title, search text, dates and deadline.
+    """
+    INSERT INTO documents (id, organisation_id, title, doc_type, doc_subtype, metadata, status,
+        author_id, author_desk_id, circuit_version_id, run_state, created_at, updated_at, due_at,
+        amount, search_text, row_version)
+    SELECT :base + g, t.organisation_id, t.title || ' (n° ' || (:base + g) || ')', t.doc_type,
+        t.doc_subtype, t.metadata, t.status, t.author_id, t.author_desk_id,
+        t.circuit_version_id,
+        CASE WHEN t.due_at IS NULL THEN t.run_state ELSE jsonb_set(t.run_state::jsonb, '{due}',
+            to_jsonb(to_char(date_trunc('second', t.due_at + (g % 997) * interval '7 minutes')
+                             AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')))::json END,
+        t.created_at - (g % 1440) * interval '1 hour',
+        t.updated_at - (g % 1440) * interval '1 hour',
+        date_trunc('second', t.due_at + (g % 997) * interval '7 minutes'),
+        t.amount, t.search_text || ' n ' || (:base + g), t.row_version
+    FROM documents t, generate_series(1, :count) AS g WHERE t.id = :template
+    """,
+    """
+    INSERT INTO document_versions (document_id, number, kind, filename, sha256, size,
+        page_count, created_at, created_by_id)
+    SELECT :base + g, v.number, v.kind, v.filename, v.sha256, v.size, v.page_count,
+        v.created_at - (g % 1440) * interval '1 hour', v.created_by_id
+    FROM document_versions v, generate_series(1, :count) AS g WHERE v.document_id = :template
+    """,
+    """
+    INSERT INTO waiting_desks (document_id, desk_slug)
+    SELECT :base + g, w.desk_slug FROM waiting_desks w, generate_series(1, :count) AS g
+    WHERE w.document_id = :template
+    """,
+    """
+    INSERT INTO reached_desks (document_id, desk_slug)
+    SELECT :base + g, r.desk_slug FROM reached_desks r, generate_series(1, :count) AS g
+    WHERE r.document_id = :template
+    """,
+    """
+    INSERT INTO step_actions (document_id, step, action, decision, actor_id, desk_id,
+        on_behalf_of_desk_id, reason, version_id, certificate_subject, acted_at)
+    SELECT :base + g, s.step, s.action, s.decision, s.actor_id, s.desk_id,
+        s.on_behalf_of_desk_id, s.reason, nv.id, s.certificate_subject,
+        s.acted_at - (g % 1440) * interval '1 hour'
+    FROM step_actions s CROSS JOIN generate_series(1, :count) AS g
+    LEFT JOIN document_versions tv ON tv.id = s.version_id
+    LEFT JOIN document_versions nv ON nv.document_id = :base + g AND nv.number = tv.number
+    WHERE s.document_id = :template
+    """,
+]
+
+
+def _copy(engine, templates: dict[str, int], counts: dict[str, int]) -> None:
+    """Add counts[kind] copies of each template document, in one transaction, then ANALYZE."""
+    from sqlalchemy import text
+
+    with engine.begin() as connection:
+        base = connection.execute(text("SELECT max(id) FROM documents")).scalar_one()
+        for kind, count in counts.items():
+            for statement in COPY_SQL:
+                connection.execute(text(statement), {"base": base, "count": count,
+                                                     "template": templates[kind]})
+            base += count
+        connection.execute(text("SELECT setval('documents_id_seq', (SELECT max(id) FROM documents))"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving parapheur.wsgi:app with 2 workers on loopback."""
+
+    def __init__(self, url: str, data_dir: Path, threads: int):
+        self.port = _free_port()
+        env = {**os.environ, "PARAPHEUR_DATABASE_URL": url, "PARAPHEUR_DATA_DIR": str(data_dir),
+               "PARAPHEUR_SECRET_KEY": "bench", "PARAPHEUR_LOGIN_RATE_LIMIT": "100000 per minute",
+               "PARAPHEUR_DATABASE_POOL_SIZE": str(threads)}
+        env.pop("PARAPHEUR_REDIS_URL", None)
+        self.log = (data_dir / "gunicorn.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads",
+             str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "120",
+             # The clients keep their connections: one idle past gunicorn's default 2 s
+             # keep-alive, closed as a client reuses it, is reset (as behind a proxy, keep longer).
+             "--keep-alive", "75",
+             "parapheur.wsgi:app"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        import requests
+
+        for _ in range(300):
+            try:
+                requests.get(self.base + "/login", timeout=30).raise_for_status()
+                return
+            except requests.RequestException:
+                if self.process.poll() is not None:
+                    raise RuntimeError("gunicorn stopped; see its log") from None
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self.log.close()
+
+
+def _login(base: str):
+    import requests
+
+    s = requests.Session()
+    page = s.get(f"{base}/login").text
+    answer = s.post(f"{base}/login", data={"username": "maire", "password": "demo-maire",
+                                           "csrf_token": TOKEN_RE.search(page).group(1)})
+    answer.raise_for_status()
+    return s
+
+
+def _get(s, url: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    answer = s.get(url)
+    elapsed = time.perf_counter() - started
+    if answer.status_code != 200:
+        raise RuntimeError(f"{url}: HTTP {answer.status_code}")
+    return elapsed, answer.text
+
+
+def _sequential(base: str, document_id: int) -> dict[str, float]:
+    """Median seconds of the inbox's first page, the next page and a document page."""
+    s = _login(base)
+    _, first = _get(s, base + "/")  # warm each worker's caches a little
+    _get(s, base + "/")
+    match = NEXT_RE.search(first)
+    if match is None:
+        raise RuntimeError("the maire's inbox has no « Suivante » page")
+    following = base + match.group(1).replace("&amp;", "&")
+    result = {}
+    for label, url in (("inbox", base + "/"), ("inbox page 2", following),
+                       ("document", f"{base}/documents/{document_id}")):
+        _get(s, url)
+        result[label] = statistics.median(_get(s, url)[0] for _ in range(SEQUENTIAL))
+    return result
+
+
+def _concurrent(base: str, document_id: int, clients: int, requests_count: int):
+    import requests
+
+    cookies = _login(base).cookies
+    local = threading.local()
+    times: dict[str, list[float]] = {"inbox": [], "document": []}
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+            local.s.cookies.update(cookies)
+        label = "inbox" if i % 2 == 0 else "document"
+        url = base + "/" if label == "inbox" else f"{base}/documents/{document_id}"
+        elapsed, _ = _get(local.s, url)
+        with lock:
+            times[label].append(elapsed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(requests_count)))
+    return times, time.perf_counter() - started
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def run() -> None:
+    from sqlalchemy import create_engine, func, select, text
+
+    from parapheur import create_app
+    from parapheur.demo.seed import seed_demo
+    from parapheur.documents.models import Document, WaitingDesk
+
+    url = os.environ.get("BENCH_INBOX_POSTGRES_URL", DEFAULT_URL)
+    clients = int(os.environ.get("BENCH_INBOX_CLIENTS", "50"))
+    requests_count = int(os.environ.get("BENCH_INBOX_REQUESTS", "600"))
+    threads = int(os.environ.get("BENCH_INBOX_THREADS", "4"))
+    _recreate_database(url)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    try:
+        pdf = _pdf()
+        app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url, "SECRET_KEY": "bench"})
+        with app.app_context():
+            seed_demo(app, pdf_factory=lambda spec: pdf, invoices=False)
+            templates = _templates(app)
+        app.extensions["parapheur.engine"].dispose()
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            existing = connection.execute(select(func.count(Document.id))).scalar_one()
+        started = time.perf_counter()
+        _copy(engine, templates, {"maire": 99, "dgs": 100, "rejected": 1000 - 199 - existing})
+        small_seed = time.perf_counter() - started
+        figures = {}
+        for size, counts in ((1000, None), (100_000, {"maire": 1900, "dgs": 7900,
+                                                      "rejected": 89_200})):
+            if counts is not None:
+                started = time.perf_counter()
+                _copy(engine, templates, counts)
+                print(f"   seeded {size:,} documents in {time.perf_counter() - started:.1f} s "
+                      "(SQL copies)", flush=True)
+            else:
+                print(f"   seeded {size:,} documents in {small_seed:.1f} s (SQL copies)",
+                      flush=True)
+            with engine.connect() as connection:
+                total = connection.execute(select(func.count(Document.id))).scalar_one()
+                waiting = connection.execute(select(func.count()).where(
+                    WaitingDesk.desk_slug == "maire")).scalar_one()
+                document_id = connection.execute(text(
+                    "SELECT max(document_id) FROM waiting_desks WHERE desk_slug = 'maire'")
+                ).scalar_one()
+            server = Server(url, data_dir, threads)
+            try:
+                seq = _sequential(server.base, document_id)
+                figures[size] = seq
+                print(f"   {total:,} documents, {waiting:,} waiting for the maire: "
+                      + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in seq.items())
+                      + f" (median of {SEQUENTIAL}, one client; {_load()})", flush=True)
+                if size == 100_000:
+                    times, elapsed = _concurrent(server.base, document_id, clients,
+                                                 requests_count)
+            finally:
+                server.stop()
+        for label in ("inbox", "inbox page 2", "document"):
+            ratio = figures[100_000][label] / figures[1000][label]
+            print(f"   {label}: 100,000 ÷ 1,000 documents = {ratio:.2f}x (target ≤ 1.5)")
+        print(f"   {clients} clients, {requests_count} requests against gunicorn -w 2 "
+              f"(gthread, {threads} threads): {requests_count / elapsed:.1f} pages/s")
+        for label, values in times.items():
+            p95 = _p(values, 0.95)
+            print(f"   {label}: p50 {1000 * _p(values, 0.5):.0f} ms, p95 {1000 * p95:.0f} ms "
+                  f"({'within' if p95 < 1 else 'over'} the 1 s target)")
+        print(f"   after: {_load()}")
+        engine.dispose()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
