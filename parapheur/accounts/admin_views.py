@@ -14,7 +14,7 @@ from parapheur.accounts import services
 from parapheur.accounts.models import Desk, Role, User
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
-from parapheur.errors import Forbidden, NotFound, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 from parapheur.fields import FieldError, parse_id
 from parapheur.organisations import scope
 
@@ -49,8 +49,11 @@ def _page(error: str | None = None, status: int = 200):
     # Each account's role in this organisation (a member of several has one in each).
     roles_here = {row.user_id: Role(row.role) for row in session.execute(
         select(Membership).where(Membership.organisation_id == organisation_id)).scalars()}
+    # Each account's desks here: a member of several organisations has desks in each.
+    desks_here = {user.id: [desk for desk in user.all_desks if desk.organisation_id == organisation_id]
+                  for user in users}
     return render_template("pages/admin.html", users=users, desks=desks, roles=ORGANISATION_ROLES,
-                           roles_here=roles_here,
+                           roles_here=roles_here, desks_here=desks_here,
                            locked=services.locked_usernames(session, now=now()),
                            error=error, form=request.form), status
 
@@ -69,6 +72,17 @@ def _get(model, identifier: int, what: str):
     if found is None:
         raise NotFound(f"{what} introuvable.")
     return found
+
+
+def _own_account(user_id: int) -> User:
+    """An account homed in this organisation: what changes it (disabling, unlocking, signing
+    keys) holds in every organisation she belongs to, so only her home organisation does it."""
+    user = _get(User, user_id, "Compte")
+    if user.home_organisation_id != scope.current_organisation_id():
+        raise Forbidden(N_("Ce compte est géré par sa collectivité d'origine : seule celle-ci "
+                           "peut le désactiver, le débloquer ou lui enregistrer une clé de "
+                           "signature."))
+    return user
 
 
 def _change(action, done: str):
@@ -130,7 +144,7 @@ def set_active(user_id: int):
     """Enable or disable an account."""
     active = request.form.get("active") == "1"
     return _change(lambda session: services.set_active(
-        session, _get(User, user_id, "Compte"), active, now=now(), actor=current_user),
+        session, _own_account(user_id), active, now=now(), actor=current_user),
         gettext("Compte réactivé.") if active else gettext("Compte désactivé."))
 
 
@@ -139,7 +153,7 @@ def set_active(user_id: int):
 def unlock(user_id: int):
     """Give an account locked by failed logins its attempts back."""
     return _change(lambda session: services.unlock(
-        session, _get(User, user_id, "Compte").username, now=now(), actor=current_user),
+        session, _own_account(user_id).username, now=now(), actor=current_user),
         gettext("Connexion débloquée."))
 
 
@@ -190,7 +204,7 @@ def register_credential(user_id: int):
     data = upload.read() if upload is not None else b""
     directory = Path(current_app.config["DATA_DIR"]) / "credentials"
     return _change(lambda session: services.register_pkcs12(
-        session, _get(User, user_id, "Compte"), data, request.form.get("passphrase", ""),
+        session, _own_account(user_id), data, request.form.get("passphrase", ""),
         directory=directory, now=now(), actor=current_user, trust_roots=_trust_roots(),
         name_mismatch_reason=request.form.get("name_mismatch_reason")),
         gettext("Certificat de signature enregistré."))
@@ -209,7 +223,7 @@ def register_token(user_id: int):
     """Give a user a key on a PKCS#11 token (checked with its PIN, which is not kept)."""
     form = request.form
     return _change(lambda session: services.register_pkcs11(
-        session, _get(User, user_id, "Compte"), module=form.get("module", "").strip(),
+        session, _own_account(user_id), module=form.get("module", "").strip(),
         token_label=form.get("token_label", ""), key_label=form.get("key_label", ""),
         pin=form.get("pin", ""), now=now(), actor=current_user, trust_roots=_trust_roots(),
         allowed_modules=current_app.config.get("PKCS11_MODULES") or (),

@@ -17,6 +17,7 @@ from parapheur.audit import services as audit
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
 from parapheur.errors import ParapheurError
+from parapheur.organisations import scope
 
 bp = Blueprint("admin_journal", __name__, url_prefix="/admin/journal")
 
@@ -33,7 +34,7 @@ def _page(journal_filter: journal.JournalFilter, *, error: str | None = None,
     events, next_before = journal.events_page(session, current_user.organisation_id,
                                               journal_filter, before_seq=before_seq)
     users = session.execute(select(User).where(
-        User.organisation_id == current_user.organisation_id).order_by(User.full_name)
+        scope.members_of(current_user.organisation_id)).order_by(User.full_name)
     ).scalars().all()
     return render_template(
         "admin/journal.html", events=events, filter=journal_filter,

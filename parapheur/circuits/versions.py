@@ -71,9 +71,10 @@ def decode_upload(data: bytes, filename: str) -> str:
 
 
 def desk_registry(session: Session, organisation_id: int) -> dict[str, str]:
-    """Slug → name of the desks that exist (what an uploaded circuit may name)."""
-    del organisation_id  # desk slugs are unique per instance (see the README)
-    return dict(session.execute(select(Desk.slug, Desk.name)).all())
+    """Slug → name of the organisation's desks (what an uploaded circuit may name there)."""
+    # Slugs are unique per organisation only: every commune has its « maire ».
+    return dict(session.execute(select(Desk.slug, Desk.name).where(
+        Desk.organisation_id == organisation_id)).all())
 
 
 def check_upload(session: Session, text: str, filename: str, *, organisation_id: int,

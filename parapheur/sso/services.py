@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
-from parapheur.errors import N_, Forbidden, ParapheurError
+from parapheur.errors import N_, Forbidden, NotFound, ParapheurError
 from parapheur.organisations.models import Organisation
 from parapheur.organisations.scope import members_of, place_in
 from parapheur.sso import secrets as sso_secrets
@@ -185,9 +185,15 @@ def link(session: Session, user: User, organisation: Organisation, subject: str,
     if not subject or len(subject) > 255:
         raise ParapheurError(N_("L'identifiant « sub » est obligatoire (255 caractères au "
                                 "plus)."))
-    if session.execute(select(SsoIdentity.id).where(SsoIdentity.issuer == provider.issuer,
-                                                    SsoIdentity.subject == subject)).first():
-        raise ParapheurError(N_("Cette identité est déjà liée à un compte."), status=409)
+    owner = session.execute(select(SsoIdentity.user_id).where(
+        SsoIdentity.issuer == provider.issuer, SsoIdentity.subject == subject)).scalar()
+    if owner == user.id:
+        raise ParapheurError(N_("Ce compte est déjà lié à cette identité de %(provider)s."),
+                             provider=provider.label, status=409)
+    if owner is not None:
+        raise ParapheurError(N_("Cette identité de %(provider)s est déjà liée à un autre compte : "
+                                "déliez-la d'abord de celui-ci, ou demandez-le à "
+                                "l'administrateur."), provider=provider.label, status=409)
     identity = SsoIdentity(user_id=user.id, issuer=provider.issuer, subject=subject,
                            created_at=now)
     session.add(identity)
@@ -196,6 +202,28 @@ def link(session: Session, user: User, organisation: Organisation, subject: str,
                  details={"user_id": user.id, "username": user.username,
                           "issuer": provider.issuer, "subject": subject}, clock=lambda: now)
     return identity
+
+
+def identity_of(session: Session, user: User,
+                provider: IdentityProvider) -> SsoIdentity | None:
+    """The user's identity at that provider, if linked."""
+    return session.execute(select(SsoIdentity).where(
+        SsoIdentity.user_id == user.id, SsoIdentity.issuer == provider.issuer)).scalars().first()
+
+
+def unlink(session: Session, user: User, organisation: Organisation, *,
+           now: datetime, actor: User | None = None) -> None:
+    """Remove the link of `user` to the organisation's provider; journaled."""
+    provider = provider_of(session, organisation)
+    identity = identity_of(session, user, provider) if provider is not None else None
+    if identity is None:
+        raise NotFound("Ce compte n'est lié à aucune identité de ce fournisseur.")
+    audit.record(session, "sso:identity:unlinked", actor=actor,
+                 details={"user_id": user.id, "username": user.username,
+                          "issuer": identity.issuer, "subject": identity.subject},
+                 clock=lambda: now)
+    session.delete(identity)
+    session.flush()
 
 
 def client_for(provider: IdentityProvider, *, secret_key: str, redirect_uri: str):

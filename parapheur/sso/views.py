@@ -14,7 +14,7 @@ from parapheur.accounts.views import _safe_next
 from parapheur.audit import services as audit
 from parapheur.clock import now
 from parapheur.db import get_session, transaction
-from parapheur.errors import Forbidden, ParapheurError
+from parapheur.errors import N_, Forbidden, ParapheurError, localized
 from parapheur.organisations import scope
 from parapheur.organisations.services import get_organisation
 from parapheur.sso import services
@@ -78,6 +78,8 @@ def callback():
     if provider is None or not provider.enabled:
         return _refused(gettext("Ce fournisseur d'identité n'est plus configuré."), 400)
     moment = now()
+    if pending.get("link_user_id") is not None:
+        return _finish_link(session, provider, pending, code, moment)
     try:
         claims = services.exchange(provider, code=code, verifier=pending["verifier"],
                                    nonce=pending["nonce"],
@@ -97,6 +99,69 @@ def callback():
     sessions.start(user, moment, organisation_id=provider.organisation_id,
                    auth=f"oidc:{provider.issuer}")
     return redirect(pending.get("next") or url_for("documents.inbox"))
+
+
+@bp.route("/account/sso/link", methods=["POST"])
+@login_required
+def link_start():
+    """« Lier mon compte » : send the logged-in user to her organisation's provider."""
+    session = get_session()
+    organisation = scope.current_organisation()
+    provider = services.provider_of(session, organisation)
+    if provider is None or not provider.enabled:
+        raise ParapheurError(N_("%(organisation)s ne propose pas de connexion par un "
+                                "fournisseur d'identité."), organisation=organisation.name)
+    url, pending = services.authorization_request(
+        provider, secret_key=current_app.config["SECRET_KEY"], redirect_uri=_redirect_uri())
+    pending["organisation_id"] = organisation.id
+    pending["link_user_id"] = current_user.id
+    cookie[_PENDING] = pending
+    return redirect(url)
+
+
+def _finish_link(session, provider: IdentityProvider, pending: dict, code: str, moment):
+    """The provider's answer to « Lier mon compte »: store its `sub` for the same user."""
+    if not current_user.is_authenticated or current_user.id != pending["link_user_id"]:
+        return _refused(gettext("La liaison a été commencée par un autre compte ou votre "
+                                "session a pris fin : reconnectez-vous et recommencez."), 403)
+    try:
+        claims = services.exchange(provider, code=code, verifier=pending["verifier"],
+                                   nonce=pending["nonce"],
+                                   secret_key=current_app.config["SECRET_KEY"],
+                                   redirect_uri=_redirect_uri())
+        with transaction(session):
+            services.link(session, current_user, provider.organisation,
+                          str(claims.get("sub", "")), now=moment, actor=current_user)
+    except ParapheurError as exc:
+        return render_template("pages/error.html", status=exc.status,
+                               title=gettext("Liaison impossible"), message=localized(exc)), exc.status
+    flash(gettext("Votre compte est lié à votre identité %(provider)s.", provider=provider.label),
+          "success")
+    return redirect(url_for("account.index"))
+
+
+@bp.route("/account/sso/unlink", methods=["POST"])
+@login_required
+def unlink():
+    """« Délier » : remove the link of the logged-in user to her organisation's provider."""
+    session = get_session()
+    with transaction(session):
+        services.unlink(session, current_user, scope.current_organisation(), now=now(),
+                        actor=current_user)
+    flash(gettext("Votre compte n'est plus lié au fournisseur d'identité."), "success")
+    return redirect(url_for("account.index"))
+
+
+def _account_link():
+    """For « Mon compte »: the working organisation's enabled provider and her identity there."""
+    if not current_user.is_authenticated:
+        return None
+    session = get_session()
+    provider = services.provider_of(session, scope.current_organisation())
+    if provider is None or not provider.enabled:
+        return None
+    return {"provider": provider,
+            "identity": services.identity_of(session, current_user, provider)}
 
 
 @bp.route("/admin/sso", methods=["GET", "POST"])
@@ -133,4 +198,5 @@ def settings():
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals["sso_account_link"] = _account_link
     app.jinja_env.globals["sso_login_buttons"] = lambda: services.login_buttons(get_session())

@@ -198,6 +198,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 200),
     ("POST", "/admin/sso"): _row(302, 403, 403, 403, 403, 403, 400),
     ("POST", "/admin/membres"): _row(302, 403, 403, 403, 403, 403, 400),
+    # The demo's organisation has no identity provider: nothing to link, nothing to unlink.
+    ("POST", "/account/sso/link"): _row(302, 400, 400, 400, 400, 400, 400),
+    ("POST", "/account/sso/unlink"): _row(302, 404, 404, 404, 404, 404, 404),
     ("POST", "/logout"): _row(302, 302, 302, 302, 302, 302, 302),  # walked last
 }
 

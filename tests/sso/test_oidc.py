@@ -195,3 +195,54 @@ def test_a_provider_that_cannot_be_reached_or_is_not_https_is_refused(territory)
     with territory.app_context():
         assert get_session().execute(select(IdentityProvider)).first() is None
     assert "ProConnect" not in page_text(territory.test_client().get("/login"))
+
+
+def _link(client, provider, subject):
+    """« Lier mon compte » on « Mon compte », the provider, and back: the callback's response."""
+    provider.subject = subject
+    token = csrf_from(client.get("/account").get_data(as_text=True))
+    start = client.post("/account/sso/link", data={"csrf_token": token})
+    assert start.status_code == 302 and start.headers["Location"].startswith(provider.issuer)
+    answer = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    back = urlsplit(answer.headers["Location"])
+    return client.get(f"{back.path}?{back.query}")
+
+
+def test_a_user_links_and_unlinks_her_account_from_her_account_page(territory, commune_sso):
+    from parapheur.audit.models import AuditEvent
+
+    commune_sso.identities["sub-jeanne"] = Identity("sub-jeanne", "ailleurs@exemple.test")
+    client = territory.test_client()
+    login(client, "commune-maire")
+    assert "Lier mon compte à ProConnect" in page_text(client.get("/account"))
+    assert client.post("/account/sso/link", data={}).status_code == 400  # no CSRF token
+    response = _link(client, commune_sso, "sub-jeanne")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
+    page = page_text(client.get("/account"))
+    assert "Votre compte est lié à votre identité ProConnect" in page and "Délier" in page
+    with territory.app_context():
+        session = get_session()
+        identity = session.execute(select(SsoIdentity).where(
+            SsoIdentity.subject == "sub-jeanne")).scalar_one()
+        assert session.get(User, identity.user_id).username == "commune-maire"
+        assert session.execute(select(AuditEvent.name).where(
+            AuditEvent.name == "sso:identity:linked")).scalar() is not None
+    # Her identity now opens her session, whatever address the provider gives.
+    assert _sso_login(territory.test_client(), commune_sso, "sub-jeanne").status_code == 302
+    # An identity linked to someone else is refused with the reason; nothing changes.
+    other = territory.test_client()
+    login(other, "commune-admin")
+    refused = _link(other, commune_sso, "sub-jeanne")
+    assert refused.status_code == 409 and "déjà liée à un autre compte" in page_text(refused)
+    token = csrf_from(client.get("/account").get_data(as_text=True))
+    assert client.post("/account/sso/unlink", data={"csrf_token": token}).status_code == 302
+    assert "Lier mon compte à ProConnect" in page_text(client.get("/account"))
+    with territory.app_context():
+        session = get_session()
+        assert session.execute(select(SsoIdentity).where(
+            SsoIdentity.subject == "sub-jeanne")).first() is None
+        assert session.execute(select(AuditEvent.name).where(
+            AuditEvent.name == "sso:identity:unlinked")).scalar() is not None
+    again = client.post("/account/sso/unlink", data={"csrf_token": token})
+    assert again.status_code == 404 and "n'est lié à aucune identité" in page_text(again)

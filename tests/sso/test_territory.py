@@ -47,10 +47,31 @@ def _ids_of(app, slug: str) -> tuple[dict[str, str], list[str]]:
         params = dict(PARAMS, document_id=str(document.id), user_id=str(user.id),
                       desk_id=str(desks[0].id), delegation_id=str(delegation.id),
                       invoice_id=str(invoice.id) if invoice else "999999")
-        markers = [document.title, org.name, user.full_name]
+        markers = [document.title, org.name, *_names_only_in(session, org.id)]
         if invoice is not None:
             markers.append(invoice.number)
         return params, markers
+
+
+def _names_only_in(session, organisation_id: int) -> list[str]:
+    """Full names of the organisation's members and names of its desks that no other
+    organisation shares (the métropole's DGS is a member of both)."""
+    from parapheur.organisations import scope
+
+    def names(condition_users, condition_desks):
+        return ({u.full_name for u in session.execute(select(User).where(condition_users))
+                 .scalars()},
+                {d.name for d in session.execute(select(Desk).where(condition_desks)).scalars()})
+
+    users, desks = names(scope.members_of(organisation_id), Desk.organisation_id == organisation_id)
+    others = session.execute(select(Organisation.id).where(
+        Organisation.id != organisation_id)).scalars()
+    for other in others:
+        other_users, other_desks = names(scope.members_of(other), Desk.organisation_id == other)
+        users -= other_users
+        desks -= other_desks
+    # « Comptabilité », the commune's desk, is also the menu's entry on every page.
+    return sorted(users | (desks - {"Comptabilité"}))
 
 
 def _url(rule: str, params: dict[str, str]) -> str:
@@ -283,3 +304,47 @@ def test_an_organisation_administrator_adds_an_account_of_another_organisation(t
                                              "organisation_id": str(commune_id)}).status_code == 302
     listing = page_text(maire.get("/documents"))
     assert "Réfection du toit" in listing and "Approbation du budget" not in listing
+
+
+def test_forms_refuse_the_ids_of_another_organisation(territory):
+    """Each form that takes an id in its fields, posted with the other organisation's ids: 4xx
+    and nothing written; and the commune cannot change an account the métropole manages."""
+    from app_helpers import db_snapshot, without_journal
+
+    with territory.app_context():
+        session = get_session()
+        ids = dict(session.execute(select(Organisation.slug, Organisation.id)).all())
+        desks = {slug: session.execute(select(Desk.id).where(Desk.organisation_id == org)
+                                       .order_by(Desk.id)).scalars().all()
+                 for slug, org in ids.items()}
+        users = {slug: session.execute(select(User.id).where(User.home_organisation_id == org)
+                                       .order_by(User.id)).scalars().first()
+                 for slug, org in ids.items()}
+        dgs = session.execute(select(User.id).where(User.username == "dgs")).scalar_one()
+    before = without_journal(db_snapshot(territory))
+    for admin, here, other in (("admin", "metropole-demo", "commune-demo"),
+                               ("commune-admin", "commune-demo", "metropole-demo")):
+        client = territory.test_client()
+        login(client, admin)
+        token = csrf_from(client.get("/admin/").get_data(as_text=True))
+        mine, theirs = desks[here][0], desks[other][0]
+        posts = [
+            ("/admin/users", {"username": "intruse", "full_name": "Intruse", "role": "agent",
+                              "password": "Un-mot-de-passe-solide-2026",
+                              "desks": str(theirs)}),
+            (f"/admin/desks/{mine}/members", {"user_id": str(users[other])}),
+            (f"/admin/desks/{mine}/members/{users[other]}/remove", {}),
+            ("/delegations", {"from_desk": str(mine), "to_desk": str(theirs),
+                              "starts": "2026-12-01", "ends": "2026-12-03"}),
+            ("/delegations", {"from_desk": str(theirs), "to_desk": str(mine),
+                              "starts": "2026-12-01", "ends": "2026-12-03"}),
+        ]
+        if admin == "commune-admin":  # the métropole's DGS, a member of the commune
+            posts += [(f"/admin/users/{dgs}/active", {"active": "0"}),
+                      (f"/admin/users/{dgs}/unlock", {}),
+                      (f"/admin/users/{dgs}/token", {"module": "/x.so", "token_label": "t",
+                                                     "key_label": "k", "pin": "1"})]
+        for url, data in posts:
+            response = client.post(url, data={"csrf_token": token, **data})
+            assert 400 <= response.status_code < 500, (admin, url, response.status_code)
+    assert without_journal(db_snapshot(territory)) == before
