@@ -35,6 +35,12 @@ def select_locale() -> str:
 
     if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
+    return visitor_locale()
+
+
+def visitor_locale() -> str:
+    """The locale of this request without reading the user from the database: the visitor's
+    choice, else the browser's preferred language, else French."""
     chosen = cookie.get(_SESSION_KEY)
     if chosen in LOCALES:
         return chosen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, make_response, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from parapheur import i18n
-from parapheur.errors import ParapheurError, localized
+from parapheur.errors import N_, ParapheurError, localized
 from parapheur.fields import MAX_ID, FieldError
 
 csrf = CSRFProtect()
@@ -77,9 +77,9 @@ def _organisation_name() -> str:
 
 #: Seconds a client is asked to wait when every database connection is taken.
 POOL_RETRY_AFTER = 5
-POOL_EXHAUSTED = ("Le service est momentanément saturé : toutes les connexions à la base de "
-                  "données sont occupées et la page n'a pas pu être servie. Réessayez dans "
-                  "quelques secondes.")
+POOL_EXHAUSTED = N_("Le service est momentanément saturé : toutes les connexions à la base de "
+                     "données sont occupées et la page n'a pas pu être servie. Réessayez dans "
+                     "quelques secondes.")
 
 
 def _error_page(status: int, title: str, message: str):
@@ -180,9 +180,11 @@ def init_app(app: Flask) -> None:
         if request.accept_mimetypes.best == "application/json":
             response = make_response({"error": POOL_EXHAUSTED, "status": 503}, 503)
         else:
-            # Not render_template: its context processors would load the user from the database.
-            page = app.jinja_env.get_template("pages/unavailable.html").render(
-                message=POOL_EXHAUSTED, url_for=url_for, request=request)
+            # Not render_template: its context processors would load the user from the database;
+            # nor the user's locale, for the same reason.
+            with force_locale(i18n.visitor_locale()):
+                page = app.jinja_env.get_template("pages/unavailable.html").render(
+                    message=gettext(POOL_EXHAUSTED), url_for=url_for, request=request)
             response = make_response(page, 503)
         response.headers["Retry-After"] = str(POOL_RETRY_AFTER)
         response.headers["Cache-Control"] = "no-store"

@@ -29,15 +29,14 @@ from parapheur.accounting.services import (
     start_bordereau_circuit,
     sync_refused_bordereaux,
 )
-from parapheur.accounts.models import Role
+from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound
 
 bp = Blueprint("accounting", __name__, url_prefix="/comptabilite")
-READERS = (Role.AGENT, Role.ADMIN, Role.AUDITEUR)
-WRITERS = (Role.AGENT, Role.ADMIN)
+READERS, WRITERS = FINANCE_READERS, FINANCE_WRITERS
 LISTED = 100
 
 

@@ -39,6 +39,12 @@ class Role(enum.StrEnum):
                 "auditeur": "Auditeur", "plateforme": "Administrateur de la plateforme"}[self.value]
 
 
+#: Who reads the finance side (invoices, mandatement, PES exports and returns), and who changes it:
+#: the pages of /factures and /comptabilite and the API's exports follow these.
+FINANCE_READERS = (Role.AGENT, Role.ADMIN, Role.AUDITEUR)
+FINANCE_WRITERS = (Role.AGENT, Role.ADMIN)
+
+
 desk_members = Table(
     "desk_members",
     Base.metadata,

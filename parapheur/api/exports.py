@@ -11,7 +11,8 @@ from sqlalchemy.orm import selectinload
 from parapheur.accounting.inbound import apply_return_file
 from parapheur.accounting.models import PesExport, PesReturnFile
 from parapheur.accounting.services import AccountingSetup, export_file
-from parapheur.accounting.views import READERS, WRITERS
+from parapheur.accounts.models import FINANCE_READERS as READERS
+from parapheur.accounts.models import FINANCE_WRITERS as WRITERS
 from parapheur.accounts.models import User
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint

@@ -21,7 +21,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
-from parapheur.accounts.models import Role
+from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS
 from parapheur.audit import services as audit
 from parapheur.circuits import services as circuits
 from parapheur.clock import now
@@ -42,8 +42,7 @@ from parapheur.invoices.services import (
 
 bp = Blueprint("invoices", __name__, url_prefix="/factures")
 PAGE_SIZE = 50
-READERS = (Role.AGENT, Role.ADMIN, Role.AUDITEUR)
-WRITERS = (Role.AGENT, Role.ADMIN)
+READERS, WRITERS = FINANCE_READERS, FINANCE_WRITERS
 
 
 def _may_read() -> None:
