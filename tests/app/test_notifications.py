@@ -17,8 +17,8 @@ from parapheur.notifications.models import Notification, NotificationStatus
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.services import deliver_due
 
-# Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+# The circuit's notification delivered through the outbox also runs on PostgreSQL (the `postgres`
+# marker, tests/conftest.py); quiet hours, digests and retries are the same code on both.
 
 PARIS = ZoneInfo("Europe/Paris")
 AUTHOR = "finances@metropole-demo.test"
@@ -71,6 +71,7 @@ def _events(app, name: str) -> list[dict]:
             select(AuditEvent).where(AuditEvent.name == name).order_by(AuditEvent.seq)).scalars()]
 
 
+@pytest.mark.postgres
 def test_arrete_notification_reaches_the_authors_mailbox(demo, client_for, sample_pdf, mailbox):
     _never_quiet(client_for("finances"))  # whatever the hour the suite runs at
     document_id = _signed_arrete(client_for, demo, sample_pdf, "Arrêté de stationnement")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,14 +131,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path):
+def test_serve_starts_one_worker_and_stops_it_with_itself(tmp_path, sqlite_template):
     from signing.pki_server import free_loopback_port
 
+    (tmp_path / "var").mkdir()
+    shutil.copyfile(sqlite_template, tmp_path / "var" / "parapheur.sqlite3")  # a migrated database
     env = {**os.environ, "PARAPHEUR_DATA_DIR": str(tmp_path / "var"),
            "PARAPHEUR_SECRET_KEY": "test-secret"}
     env.pop("PARAPHEUR_REDIS_URL", None)
-    subprocess.run([sys.executable, "-m", "parapheur", "db", "upgrade"], env=env, check=True,
-                   capture_output=True)
     server = subprocess.Popen([sys.executable, "-m", "parapheur", "serve", "--port",
                                str(free_loopback_port())], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
