@@ -39,7 +39,7 @@ from parapheur.audit import services as audit
 from parapheur.circuits.models import StepAction
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.storage import ContentStore
-from parapheur.errors import N_, Conflict, ParapheurError
+from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 from parapheur.invoices.models import Invoice, InvoiceStatus
 from parapheur.invoices.services import record_status
 from parapheur.organisations.models import Budget as OrganisationBudget
@@ -757,6 +757,19 @@ def xades_companion(session: Session, document: Any, *,
                        label=bordereau.label, value=bordereau.state.label.lower())
     setup = bordereau_setup(session, bordereau, policy_sha256=policy_sha256)
     return BordereauXadesCompanion(bordereau.id, setup, typed_bordereau(bordereau))
+
+
+def exported_file(session: Session, store: ContentStore, organisation: Organisation,
+                  export: PesExport, *, actor: Any, now: datetime) -> tuple[PesExport, bytes]:
+    """`export_file` for an export row of `organisation` (its budget found by its codes); NotFound
+    when the budget is no longer configured."""
+    budget = next((b for b in organisation.budgets
+                   if (b.code_col, b.code_bud) == (export.cod_col, export.cod_bud)), None)
+    if budget is None:
+        raise NotFound(N_("Le budget %(cod_col)s/%(cod_bud)s n'est plus configuré."),
+                       cod_col=export.cod_col, cod_bud=export.cod_bud)
+    return export_file(session, store, AccountingSetup.for_budget(organisation, budget),
+                       export.number, actor=actor, now=now)
 
 
 def export_file(session: Session, store: ContentStore, setup: AccountingSetup, number: int, *,

@@ -21,9 +21,8 @@ from parapheur.accounting.inbound import KINDS, apply_return_file
 from parapheur.accounting.models import BordereauMandats, PesExport, PesReturnFile
 from parapheur.accounting.services import (
     AccountingError,
-    AccountingSetup,
     bordereau_setup,
-    export_file,
+    exported_file,
     reissue_mandats,
     rejected_mandats,
     start_bordereau_circuit,
@@ -128,14 +127,9 @@ def download_export(export_id: int):
     export = session.get(PesExport, export_id)
     if export is None or export.organisation_id != current_user.organisation_id:
         raise NotFound(f"Export PES n° {export_id} introuvable.")
-    budget = next((b for b in current_user.organisation.budgets
-                   if (b.code_col, b.code_bud) == (export.cod_col, export.cod_bud)), None)
-    if budget is None:
-        raise NotFound(f"Le budget {export.cod_col}/{export.cod_bud} n'est plus configuré.")
-    setup = AccountingSetup.for_budget(current_user.organisation, budget)
     with transaction(session):
-        export, content = export_file(session, current_store(), setup, export.number,
-                                      actor=current_user, now=now())
+        export, content = exported_file(session, current_store(), current_user.organisation,
+                                        export, actor=current_user, now=now())
         filename, sha256 = export.filename, export.sha256
     response = Response(content, mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

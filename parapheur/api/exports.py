@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from parapheur.accounting.inbound import apply_return_file
 from parapheur.accounting.models import PesExport, PesReturnFile
-from parapheur.accounting.services import AccountingSetup, export_file
+from parapheur.accounting.services import exported_file
 from parapheur.accounts.models import FINANCE_READERS as READERS
 from parapheur.accounts.models import FINANCE_WRITERS as WRITERS
 from parapheur.accounts.models import User
@@ -132,14 +132,9 @@ def download_export(export_id: int):
     user = _reader()
     session = get_session()
     export = _export(user, export_id)
-    budget = next((b for b in user.organisation.budgets
-                   if (b.code_col, b.code_bud) == (export.cod_col, export.cod_bud)), None)
-    if budget is None:
-        raise NotFound(f"Le budget {export.cod_col}/{export.cod_bud} n'est plus configuré.")
-    setup = AccountingSetup.for_budget(user.organisation, budget)
     with transaction(session):
-        export, content = export_file(session, current_store(), setup, export.number,
-                                      actor=user, now=now())
+        export, content = exported_file(session, current_store(), user.organisation, export,
+                                        actor=user, now=now())
         filename, sha256 = export.filename, export.sha256
     response = Response(content, mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
