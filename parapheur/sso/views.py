@@ -25,6 +25,13 @@ bp = Blueprint("sso", __name__)
 _PENDING = "sso_pending"
 
 
+def _exchange(provider, pending: dict, code: str) -> dict:
+    """The provider's checked claims for the code it sent back to this pending login or link."""
+    return services.exchange(provider, code=code, verifier=pending["verifier"],
+                             nonce=pending["nonce"], secret_key=current_app.config["SECRET_KEY"],
+                             redirect_uri=_redirect_uri())
+
+
 def _redirect_uri() -> str:
     return current_app.config["BASE_URL"].rstrip("/") + url_for("sso.callback")
 
@@ -81,10 +88,7 @@ def callback():
     if pending.get("link_user_id") is not None:
         return _finish_link(session, provider, pending, code, moment)
     try:
-        claims = services.exchange(provider, code=code, verifier=pending["verifier"],
-                                   nonce=pending["nonce"],
-                                   secret_key=current_app.config["SECRET_KEY"],
-                                   redirect_uri=_redirect_uri())
+        claims = _exchange(provider, pending, code)
         with transaction(session):
             user = services.account_for(session, provider, claims, now=moment)
             audit.record(session, "account:login:sso", actor=user, clock=lambda: moment,
@@ -125,10 +129,7 @@ def _finish_link(session, provider: IdentityProvider, pending: dict, code: str, 
         return _refused(gettext("La liaison a été commencée par un autre compte ou votre "
                                 "session a pris fin : reconnectez-vous et recommencez."), 403)
     try:
-        claims = services.exchange(provider, code=code, verifier=pending["verifier"],
-                                   nonce=pending["nonce"],
-                                   secret_key=current_app.config["SECRET_KEY"],
-                                   redirect_uri=_redirect_uri())
+        claims = _exchange(provider, pending, code)
         with transaction(session):
             services.link(session, current_user, provider.organisation,
                           str(claims.get("sub", "")), now=moment, actor=current_user)
