@@ -14,6 +14,7 @@ from parapheur.clock import now
 from parapheur.context import current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.errors import ParapheurError
+from parapheur.organisations.scope import current_organisation_id
 
 bp = Blueprint("admin_circuits", __name__, url_prefix="/admin/circuits")
 
@@ -23,9 +24,9 @@ def _index(check: versions.UploadCheck | None = None, error: str | None = None,
     session = get_session()
     return render_template(
         "admin/circuits.html", check=check, error=error,
-        typology=versions.typology_circuits(session, current_user.organisation_id,
+        typology=versions.typology_circuits(session, current_organisation_id(),
                                             current_workflows_dir()),
-        versions=versions.all_versions(session)), status
+        versions=versions.all_versions(session, current_organisation_id())), status
 
 
 @bp.route("/")
@@ -49,12 +50,21 @@ def upload():
     except ParapheurError as exc:
         return _index(error=exc.message, status=exc.status)
     check = versions.check_upload(session, text, upload.filename,
-                                  organisation_id=current_user.organisation_id,
+                                  organisation_id=current_organisation_id(),
                                   exporters=current_app.extensions[EXPORTERS_KEY])
     if not check.ok:
         return _index(check=check, status=400)
-    with transaction(session):
-        version = versions.store(session, check, text, actor=current_user, now=now())
+    try:
+        with transaction(session):
+            version, created = versions.store(session, check, text,
+                                              organisation_id=current_organisation_id(),
+                                              actor=current_user, now=now())
+    except ParapheurError as exc:
+        return _index(error=exc.message, status=exc.status)
+    if not created:
+        flash(gettext("Ce circuit est déjà enregistré à l'identique (version %(version)s) : "
+                      "rien de nouveau n'a été enregistré.", version=version.version), "info")
+        return redirect(url_for("admin_circuits.show", version_id=version.id))
     flash(f"Circuit « {check.circuit.title} » vérifié sans problème et enregistré "
           f"(version {version.version}). Activez-le pour un type / sous-type.", "success")
     return redirect(url_for("admin_circuits.show", version_id=version.id))
@@ -62,18 +72,18 @@ def upload():
 
 def _show(version_id: int, error: str | None = None, status: int = 200):
     session = get_session()
-    version = versions.get_version(session, version_id)
+    version = versions.get_version(session, version_id, current_organisation_id())
     circuit = versions.parsed(version)
-    registry = versions.desk_registry(session, current_user.organisation_id)
+    registry = versions.desk_registry(session, current_organisation_id())
     check = versions.check_version(session, version,
-                                   organisation_id=current_user.organisation_id,
+                                   organisation_id=current_organisation_id(),
                                    exporters=current_app.extensions[EXPORTERS_KEY])
     return render_template(
         "admin/circuit_version.html", version=version, circuit=circuit, error=error, check=check,
         diagram=Markup(graph.render_svg(circuit, desk_labels=registry)),
-        typology=versions.typology_circuits(session, current_user.organisation_id,
+        typology=versions.typology_circuits(session, current_organisation_id(),
                                             current_workflows_dir()),
-        activations=versions.activations_of(session, current_user.organisation_id,
+        activations=versions.activations_of(session, current_organisation_id(),
                                             version.id),
         lines=version.source.splitlines()), status
 
@@ -90,7 +100,7 @@ def show(version_id: int):
 def activate(version_id: int):
     """New documents of the chosen type / sous-type follow this version from now on."""
     session = get_session()
-    version = versions.get_version(session, version_id)
+    version = versions.get_version(session, version_id, current_organisation_id())
     doc_type, _, doc_subtype = request.form.get("typology", "")[:201].partition("/")
     if not doc_type or not doc_subtype:
         return _show(version_id, "Choisissez le type / sous-type à faire suivre ce circuit.", 400)

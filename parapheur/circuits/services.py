@@ -192,19 +192,41 @@ def circuit_of(document: Document) -> Circuit:
     return _parse_frozen(version.id, version.source)
 
 
-def freeze(session: Session, circuit: Circuit, source: str, *, now: datetime) -> CircuitVersion:
-    """The stored copy of this circuit version, created on first use."""
-    existing = session.execute(
-        select(CircuitVersion).where(CircuitVersion.circuit_id == circuit.id,
-                                     CircuitVersion.version == circuit.version)
-    ).scalar_one_or_none()
+def find_frozen(session: Session, circuit_id: str, version: str,
+                organisation_id: int | None) -> CircuitVersion | None:
+    """The stored copy of that circuit version owned by the organisation (None: a shipped one)."""
+    owner = (CircuitVersion.organisation_id.is_(None) if organisation_id is None
+             else CircuitVersion.organisation_id == organisation_id)
+    return session.execute(select(CircuitVersion).where(
+        CircuitVersion.circuit_id == circuit_id, CircuitVersion.version == version,
+        owner)).scalar_one_or_none()
+
+
+def freeze(session: Session, circuit: Circuit, source: str, *, now: datetime,
+           organisation_id: int | None = None) -> CircuitVersion:
+    """The stored copy of this circuit version, created on first use.
+
+    `organisation_id`: the organisation a version uploaded by its administrator belongs to; None
+    for a shipped circuit of the workflows directory (shared by every organisation).
+    """
+    existing = find_frozen(session, circuit.id, circuit.version, organisation_id)
     if existing is not None:
         return existing
-    frozen = CircuitVersion(circuit_id=circuit.id, version=circuit.version, title=circuit.title,
-                            source=source, loaded_at=now)
+    frozen = CircuitVersion(organisation_id=organisation_id, circuit_id=circuit.id,
+                            version=circuit.version, title=circuit.title, source=source,
+                            loaded_at=now)
     session.add(frozen)
     session.flush()
     return frozen
+
+
+def freeze_for_document(session: Session, circuit: Circuit, source: str, *,
+                        organisation_id: int, now: datetime) -> CircuitVersion:
+    """The copy a new document of that organisation starts with: its own version, else shipped."""
+    own = find_frozen(session, circuit.id, circuit.version, organisation_id)
+    if own is not None and own.source == source:
+        return own
+    return freeze(session, circuit, source, now=now)
 
 
 def run_state(document: Document) -> engine.RunState:

@@ -4,7 +4,11 @@ An administrator uploads a circuit's YAML text; it is checked exactly like
 `parapheur workflows check` does (FILE:LINE:COLUMN problems, desks against the database's,
 exporters against the installed ones). A circuit without problems is stored as a
 `CircuitVersion` (the same frozen copy documents start with; a version is the hash of its text,
-so uploading the same text twice stores it once). Activating a version for a type / sous-type
+so uploading the same text twice stores it once, and a different text under a stored circuit id and
+version is refused). A stored version belongs to the organisation that uploaded it: only that
+organisation lists, shows and activates it (another one's id answers like a missing one); the
+shipped circuits of the workflows directory, frozen when a document starts, are every
+organisation's. Activating a version for a type / sous-type
 adds a `CircuitActivation`: new documents of that typology follow it, documents in flight keep
 the version they started with, and every earlier version and activation stays.
 """
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Desk, User
@@ -29,7 +33,7 @@ from parapheur.circuits.errors import CircuitDefinitionError, CircuitError, Prob
 from parapheur.circuits.exporters import Exporter, missing_exporters
 from parapheur.circuits.models import CircuitActivation
 from parapheur.documents.models import CircuitVersion
-from parapheur.errors import N_, NotFound, ParapheurError
+from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 
 #: Largest circuit file accepted from the page (the shipped ones are under 4 KB).
 MAX_CIRCUIT_BYTES = 256 * 1024
@@ -91,24 +95,45 @@ def check_upload(session: Session, text: str, filename: str, *, organisation_id:
     return UploadCheck(name, circuit, sorted(set(problems)))
 
 
-def store(session: Session, check: UploadCheck, text: str, *, actor: User,
-          now: datetime) -> CircuitVersion:
-    """Keep a checked circuit as a version (once per text); journaled `circuit:version:uploaded`."""
+def store(session: Session, check: UploadCheck, text: str, *, organisation_id: int,
+          actor: User, now: datetime) -> tuple[CircuitVersion, bool]:
+    """Keep a checked circuit as the organisation's version; (version, whether it is new).
+
+    The same text again gives the stored version back (nothing journaled); another text under a
+    stored circuit id and version is refused (Conflict), nothing stored. A new one is journaled
+    `circuit:version:uploaded`.
+    """
     if not check.ok or check.circuit is None:
         raise ParapheurError(N_("Ce circuit a des problèmes : corrigez-les avant de "
                                 "l'enregistrer."))
-    version = circuits.freeze(session, check.circuit, text, now=now)
+    circuit = check.circuit
+    existing = circuits.find_frozen(session, circuit.id, circuit.version, organisation_id)
+    if existing is not None:
+        if existing.source != text:
+            raise Conflict(N_("Une version « %(version)s » du circuit « %(circuit)s » est déjà "
+                              "enregistrée avec un autre texte : rien n'a été enregistré."),
+                           version=circuit.version, circuit=circuit.id[:100])
+        return existing, False
+    version = circuits.freeze(session, circuit, text, now=now, organisation_id=organisation_id)
     audit.record(session, "circuit:version:uploaded", actor=actor,
-                 details={"circuit": check.circuit.id, "version": check.circuit.version,
-                          "version_id": version.id, "file": check.filename,
+                 details={"circuit": circuit.id, "version": circuit.version,
+                          "version_id": version.id, "organisation_id": organisation_id,
+                          "file": check.filename,
                           "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()},
                  clock=lambda: now)
-    return version
+    return version, True
 
 
-def get_version(session: Session, version_id: int) -> CircuitVersion:
-    """A stored circuit version, or NotFound."""
-    version = session.get(CircuitVersion, version_id)
+def visible_to(organisation_id: int) -> ColumnElement[bool]:
+    """SQL condition on `CircuitVersion`: the organisation's own versions and the shipped ones."""
+    return or_(CircuitVersion.organisation_id == organisation_id,
+               CircuitVersion.organisation_id.is_(None))
+
+
+def get_version(session: Session, version_id: int, organisation_id: int) -> CircuitVersion:
+    """A circuit version the organisation may see, or NotFound (another's is answered alike)."""
+    version = session.execute(select(CircuitVersion).where(
+        CircuitVersion.id == version_id, visible_to(organisation_id))).scalar_one_or_none()
     if version is None:
         raise NotFound(N_("Version de circuit n° %(version_id)s introuvable."),
                        version_id=version_id)
@@ -135,6 +160,9 @@ def activate(session: Session, version: CircuitVersion, *, doc_type: str, doc_su
     The version is checked again first: one naming a desk or an exporter that no longer exists
     is refused with its problems.
     """
+    if version.organisation_id not in (None, actor.organisation_id):
+        raise NotFound(N_("Version de circuit n° %(version_id)s introuvable."),
+                       version_id=version.id)
     entry = circuits.typology_entry(directory, doc_type, doc_subtype)
     if entry is None:
         raise ParapheurError(N_("Type / sous-type inconnu : « %(value)s / %(value2)s »."),
@@ -209,11 +237,13 @@ def typology_circuits(session: Session, organisation_id: int,
     return result
 
 
-def all_versions(session: Session) -> list[CircuitVersion]:
-    """Every stored circuit version, by circuit then newest first (none is ever deleted)."""
-    return list(session.execute(select(CircuitVersion).order_by(
-        CircuitVersion.circuit_id, CircuitVersion.loaded_at.desc(),
-        CircuitVersion.id.desc())).scalars())
+def all_versions(session: Session, organisation_id: int) -> list[CircuitVersion]:
+    """The organisation's versions and the shipped ones, by circuit then newest first (none is
+    ever deleted)."""
+    return list(session.execute(select(CircuitVersion).where(visible_to(organisation_id))
+                                .order_by(CircuitVersion.circuit_id,
+                                          CircuitVersion.loaded_at.desc(),
+                                          CircuitVersion.id.desc())).scalars())
 
 
 def activations_of(session: Session, organisation_id: int,

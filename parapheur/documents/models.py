@@ -44,12 +44,26 @@ class DocumentStatus(enum.StrEnum):
 
 
 class CircuitVersion(Base):
-    """A frozen copy of a circuit definition: a document in flight keeps the one it started with."""
+    """A frozen copy of a circuit definition: a document in flight keeps the one it started with.
+
+    `organisation_id` is the organisation whose administrator uploaded it (only it lists, shows
+    and activates it); None for a shipped circuit of the workflows directory frozen when a
+    document started, shared by every organisation like the files themselves.
+    """
 
     __tablename__ = "circuit_versions"
-    __table_args__ = (UniqueConstraint("circuit_id", "version", name="uq_circuit_versions_id_version"),)
+    __table_args__ = (
+        # One row per (circuit, version) among the shipped ones, and per organisation.
+        Index("uq_circuit_versions_shipped", "circuit_id", "version", unique=True,
+              sqlite_where=text("organisation_id IS NULL"),
+              postgresql_where=text("organisation_id IS NULL")),
+        Index("uq_circuit_versions_organisation", "organisation_id", "circuit_id", "version",
+              unique=True, sqlite_where=text("organisation_id IS NOT NULL"),
+              postgresql_where=text("organisation_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     circuit_id: Mapped[str] = mapped_column(String(100))
     version: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(200))

@@ -70,7 +70,8 @@ def create_document(session: Session, store: ContentStore, *, title: str, doc_ty
                                                     organisation_id=author.organisation_id)
     info = inspect_pdf(data)
     metadata = dict(metadata or {})
-    frozen = circuits.freeze(session, circuit, source, now=now)
+    frozen = circuits.freeze_for_document(session, circuit, source,
+                                          organisation_id=author.organisation_id, now=now)
     if author_desk is None:
         raise ParapheurError(N_("Vous devez être membre d'un bureau pour déposer un document."))
     started = engine.begin(circuit, metadata, author_desk=author_desk.slug, now=now)

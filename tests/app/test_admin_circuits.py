@@ -123,15 +123,54 @@ def _state(demo, document_id: int) -> list[str]:
         return [p.state for p in pending_steps(get_session().get(Document, document_id))]
 
 
-def test_uploading_the_same_text_twice_keeps_one_version(demo, client_for):
+def _uploaded_rows(demo) -> int:
+    with demo.app_context():
+        return get_session().execute(select(func.count()).select_from(CircuitVersion).where(
+            CircuitVersion.title == "Délibération avec visa des finances")).scalar_one()
+
+
+def test_uploading_the_same_text_twice_keeps_one_version_and_says_so(demo, client_for):
+    admin = client_for("admin")
+    first = _upload(admin, WITH_FINANCES)
+    assert first.status_code == 302
+    assert "vérifié sans problème et enregistré" in page_text(admin.get(first.headers["Location"]))
+    again = _upload(admin, WITH_FINANCES)
+    assert again.status_code == 302 and again.headers["Location"] == first.headers["Location"]
+    page = page_text(admin.get(again.headers["Location"]))
+    assert "déjà enregistré à l&#39;identique" in page or "déjà enregistré à l'identique" in page
+    assert _uploaded_rows(demo) == 1
+    assert _count_events(demo, "circuit:version:uploaded") == 1  # nothing new happened
+    assert workflows_dir_for(demo.config).is_dir()  # the files are never written to
+
+
+def _count_events(demo, name: str) -> int:
+    with demo.app_context():
+        return get_session().execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.name == name)).scalar_one()
+
+
+def test_another_text_under_a_stored_circuit_id_and_version_is_refused_nothing_stored(
+        demo, client_for):
+    from sqlalchemy import update
+
+    from parapheur.db import transaction
+
     admin = client_for("admin")
     assert _upload(admin, WITH_FINANCES).status_code == 302
-    assert _upload(admin, WITH_FINANCES).status_code == 302
+    # The stored row's text differs from the upload's while its id and version are the same.
     with demo.app_context():
-        rows = get_session().execute(select(func.count()).select_from(CircuitVersion).where(
-            CircuitVersion.title == "Délibération avec visa des finances")).scalar_one()
-    assert rows == 1
-    assert workflows_dir_for(demo.config).is_dir()  # the files are never written to
+        session = get_session()
+        with transaction(session):
+            session.execute(update(CircuitVersion).where(
+                CircuitVersion.title == "Délibération avec visa des finances")
+                .values(source=WITH_FINANCES + "# modifié\n"))
+    before = db_snapshot(demo)
+    refused = _upload(admin, WITH_FINANCES)
+    assert refused.status_code == 409
+    page = page_text(refused)
+    assert "est déjà enregistrée avec un autre texte" in page
+    assert "rien n&#39;a été enregistré" in page or "rien n'a été enregistré" in page
+    assert db_snapshot(demo) == before
 
 
 def test_a_version_naming_a_desk_gone_since_is_shown_with_its_problem_and_not_activated(

@@ -348,3 +348,91 @@ def test_forms_refuse_the_ids_of_another_organisation(territory):
             response = client.post(url, data={"csrf_token": token, **data})
             assert 400 <= response.status_code < 500, (admin, url, response.status_code)
     assert without_journal(db_snapshot(territory)) == before
+
+
+def _circuit_admins(territory):
+    from test_admin_circuits import WITH_FINANCES, _upload
+
+    metropole, commune = territory.test_client(), territory.test_client()
+    login(metropole, "admin")
+    login(commune, "commune-admin")
+    location = _upload(metropole, WITH_FINANCES).headers["Location"]
+    version_id = int(location.rstrip("/").rsplit("/", 1)[1])
+    return metropole, commune, version_id
+
+
+def test_a_circuit_version_is_listed_shown_and_activated_only_by_its_organisation(territory):
+    from parapheur.circuits.models import CircuitActivation
+    from parapheur.documents.models import CircuitVersion
+
+    metropole, commune, version_id = _circuit_admins(territory)
+    with territory.app_context():
+        session = get_session()
+        shipped = session.execute(select(CircuitVersion.id).where(
+            CircuitVersion.organisation_id.is_(None))).scalars().first()
+    assert shipped is not None  # the files' circuits frozen by the demo's documents
+    index = page_text(commune.get("/admin/circuits/"))
+    assert "Délibération avec visa des finances" not in index
+    assert f"/admin/circuits/versions/{version_id}\"" not in index
+    assert f"/admin/circuits/versions/{shipped}" in index  # the shipped ones: everyone's
+    assert "Délibération avec visa des finances" in page_text(metropole.get("/admin/circuits/"))
+    # Another organisation's version answers like a missing one.
+    other, missing = (commune.get(f"/admin/circuits/versions/{n}") for n in (version_id, 99999))
+    assert other.status_code == missing.status_code == 404
+    assert "visa des finances" not in page_text(other).lower()
+    assert f"Version de circuit n° {version_id} introuvable" in page_text(other)
+    assert "Version de circuit n° 99999 introuvable" in page_text(missing)
+    token = csrf_from(index)
+    refused = commune.post(f"/admin/circuits/versions/{version_id}/activer",
+                           data={"csrf_token": token, "typology": "ACTES/DELIBERATION"})
+    assert refused.status_code == 404
+    assert commune.get(f"/admin/circuits/versions/{shipped}").status_code == 200
+    with territory.app_context():
+        assert get_session().execute(select(CircuitActivation)).scalars().all() == []
+
+
+def test_migration_0022_gives_each_circuit_version_its_organisation(territory):
+    from alembic import command
+    from test_admin_circuits import WITH_FINANCES, _upload
+
+    from parapheur.circuits.models import CircuitActivation
+    from parapheur.clock import now
+    from parapheur.db import alembic_config, transaction
+    from parapheur.documents.models import CircuitVersion
+
+    metropole, commune, version_id = _circuit_admins(territory)
+    uploaded = _upload(metropole, WITH_FINANCES.replace("avec visa", "sans activation"))
+    uploaded_id = int(uploaded.headers["Location"].rsplit("/", 1)[1])
+    with territory.app_context():
+        session = get_session()
+        orgs = dict(session.execute(select(Organisation.slug, Organisation.id)).all())
+        commune_id = orgs["commune-demo"]
+        with transaction(session):
+            # Before 0022 versions were shared: both organisations activated the same one.
+            for org in (orgs["metropole-demo"], commune_id):
+                session.add(CircuitActivation(
+                    organisation_id=org, doc_type="ACTES", doc_subtype="DELIBERATION",
+                    circuit_version_id=version_id, activated_at=now()))
+        shipped = set(session.execute(select(CircuitVersion.id).where(
+            CircuitVersion.organisation_id.is_(None))).scalars())
+    config = alembic_config(territory.config["DATABASE_URL"])
+    territory.extensions["parapheur.engine"].dispose()
+    command.downgrade(config, "0021")
+    command.upgrade(config, "head")
+    with territory.app_context():
+        session = get_session()
+        owners = dict(session.execute(select(CircuitVersion.id,
+                                             CircuitVersion.organisation_id)).all())
+        activated = dict(session.execute(select(CircuitActivation.organisation_id,
+                                                CircuitActivation.circuit_version_id)).all())
+        copy = session.get(CircuitVersion, activated[commune_id])
+        original = session.get(CircuitVersion, version_id)
+        assert owners[version_id] == orgs["metropole-demo"]  # the first to activate it
+        assert owners[uploaded_id] == orgs["metropole-demo"]  # its uploader's, never activated
+        assert activated[orgs["metropole-demo"]] == version_id
+        assert copy.id != version_id and copy.organisation_id == commune_id
+        assert (copy.source, copy.version) == (original.source, original.version)
+        assert {i for i, org in owners.items() if org is None} == shipped  # still everyone's
+    # The copy is the commune's: its administrator now reaches it, the métropole's does not.
+    assert commune.get(f"/admin/circuits/versions/{copy.id}").status_code == 200
+    assert metropole.get(f"/admin/circuits/versions/{copy.id}").status_code == 404
