@@ -127,8 +127,11 @@ def memoized(session: Session, key: tuple, compute: Callable[[], T]) -> T:
     """`compute()` once per session for `key`, until the session's next flush, commit or rollback.
 
     For reads that several helpers repeat within one request (the user's delegations, her
-    memberships); any write through the session forgets them, so nothing stale is served.
+    memberships); any write through the session forgets them, and while changes wait to be
+    flushed the value is read again, so nothing stale is served.
     """
+    if session.new or session.dirty or session.deleted:
+        return compute()  # unflushed changes: read through them (the query flushes first)
     memo = session.info.setdefault(MEMO_KEY, {})
     if key not in memo:
         memo[key] = compute()
