@@ -129,7 +129,8 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     conditions = view.conditions(dialect)
     filtered = (and_(true(), *conditions)) if view.filtered else None
     late = Document.due_at < moment
-    tray_counts = _counts(Document.id.in_(actionable), late,
+    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
+    tray_counts = _counts(actionable.whereclause, late,
                           *([filtered] if filtered is not None else []))
     mine_counts = _counts(mine_query.whereclause,
                           and_(Document.status == DocumentStatus.IN_PROGRESS, late))
@@ -147,9 +148,11 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
                                                          Document.id.desc())
                                 .limit(50)).scalars().all()
     # The authors the « Déposé par » filter offers: those of the documents waiting for the user.
+    # (Their distinct ids first, from the access query's own condition: one pass over the tray.)
+    author_ids = (select(Document.author_id.label("id")).where(actionable.whereclause)
+                  .distinct().subquery())
     authors = session.execute(
-        select(User.id, User.full_name).where(User.id.in_(
-            select(Document.author_id).where(Document.id.in_(actionable))))
+        select(User.id, User.full_name).join(author_ids, author_ids.c.id == User.id)
         .order_by(User.full_name, User.id)).all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
