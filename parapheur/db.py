@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import BigInteger, DateTime, Engine, Enum, MetaData, Numeric, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -115,6 +117,32 @@ def init_app(app: Flask) -> None:
     app.extensions["parapheur.engine"] = engine
     app.extensions["parapheur.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
+
+
+# Key in `Session.info` of the values read once per unit of work (`memoized`).
+MEMO_KEY = "parapheur.memo"
+
+
+def memoized(session: Session, key: tuple, compute: Callable[[], T]) -> T:
+    """`compute()` once per session for `key`, until the session's next flush, commit or rollback.
+
+    For reads that several helpers repeat within one request (the user's delegations, her
+    memberships); any write through the session forgets them, and while changes wait to be
+    flushed the value is read again, so nothing stale is served.
+    """
+    if session.new or session.dirty or session.deleted:
+        return compute()  # unflushed changes: read through them (the query flushes first)
+    memo = session.info.setdefault(MEMO_KEY, {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memo(session: Session, *_args) -> None:
+    session.info.pop(MEMO_KEY, None)
 
 
 def get_session() -> Session:

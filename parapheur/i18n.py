@@ -14,9 +14,9 @@ from pathlib import Path
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 from flask import session as cookie
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
 
 from parapheur import dates
 from parapheur.dates import PARIS
@@ -102,12 +102,36 @@ def format_date(value: date | datetime | None, locale: str | None = None) -> str
     return babel_dates.format_date(value, "long", locale=locale or current_locale())
 
 
+def _translations():
+    """Flask-Babel's catalogue for the current locale, kept beside its locale in Flask-Babel's
+    own per-context namespace: a change of locale (`flask_babel.refresh`) finds it again."""
+    if not has_app_context():
+        return get_translations()
+    ctx = g.get("_flask_babel")
+    cached = getattr(ctx, "parapheur_translations", None)
+    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
+        return cached[1]
+    translations = get_translations()
+    ctx = g.get("_flask_babel")
+    if ctx is not None:
+        ctx.parapheur_translations = (getattr(ctx, "babel_locale", None), translations)
+    return translations
+
+
 def init_app(app: Flask) -> None:
     """Flask-Babel with our catalogues, and the formatting filters every template uses."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     Babel(app, locale_selector=select_locale)
+    # The templates' `_()`: Flask-Babel finds the request's locale and catalogue again at every
+    # string (a hundred and more on a tray page); the same catalogue, found once per request.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True)
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["number"] = format_number

@@ -25,7 +25,7 @@ from parapheur.accounts.models import (
 )
 from parapheur.audit import services as audit
 from parapheur.dates import days_period
-from parapheur.db import transaction
+from parapheur.db import memoized, transaction
 from parapheur.errors import N_, Conflict, NotFound, ParapheurError
 from parapheur.fields import FieldError, bounded
 from parapheur.notifications.events import queue_event
@@ -277,15 +277,17 @@ def acting_capacity(session: Session, user: User, desk: Desk, *, doc_type: str,
 
 def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Delegation]:
     """Delegations currently in force towards one of the user's desks (oldest first)."""
-    own_desk_ids = [d.id for d in user.desks]
+    own_desk_ids = tuple(d.id for d in user.desks)
     if not own_desk_ids:
         return []
-    return list(session.execute(
-        select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
-                                 Delegation.starts_at <= now, Delegation.ends_at > now)
-        .order_by(Delegation.id)
-        .options(selectinload(Delegation.from_desk), selectinload(Delegation.to_desk))
-    ).scalars())
+    # Read once per request (the access query, the acting rights and the pages all ask).
+    return list(memoized(session, ("delegated_desks", user.id, own_desk_ids, now), lambda: tuple(
+        session.execute(
+            select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
+                                     Delegation.starts_at <= now, Delegation.ends_at > now)
+            .order_by(Delegation.id)
+            .options(selectinload(Delegation.from_desk), selectinload(Delegation.to_desk))
+        ).scalars())))
 
 
 def acting_desk_slugs(session: Session, user: User, *, now: datetime) -> set[str]:

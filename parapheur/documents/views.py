@@ -22,7 +22,7 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import Select, func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import selectinload
 
 from parapheur.accounts.models import Desk, Role, User
@@ -124,27 +124,35 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
                                         Document.id.in_(visible))
     processed_query = select(Document).where(Document.id.in_(visible), Document.id.in_(
         select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
-    tray = select(Document).where(Document.id.in_(actionable))
-    # Without a filter, the filtered count is the tray's: not counted twice (each count reads
-    # every waiting document).
-    filtered_tray = tray.where(Document.status == DocumentStatus.IN_PROGRESS,
-                               *view.conditions(dialect)) if view.filtered else None
-    row = session.execute(select(
-        _count(tray), _count(tray.where(Document.due_at < moment)),
-        _count(mine_query), _count(mine_query.where(
-            Document.status == DocumentStatus.IN_PROGRESS, Document.due_at < moment)),
-        _count(processed_query),
-        *([_count(filtered_tray)] if filtered_tray is not None else []))).one()
-    counts = (*row, row[0]) if filtered_tray is None else tuple(row)
+    # The counts in one round trip, one pass over each tray: `count(*) FILTER (WHERE …)` counts
+    # the late and the filtered documents in the same pass as the tray's total.
+    conditions = view.conditions(dialect)
+    filtered = (and_(true(), *conditions)) if view.filtered else None
+    late = Document.due_at < moment
+    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
+    tray_counts = _counts(actionable.whereclause, late,
+                          *([filtered] if filtered is not None else []))
+    mine_counts = _counts(mine_query.whereclause,
+                          and_(Document.status == DocumentStatus.IN_PROGRESS, late))
+    processed_counts = _counts(processed_query.whereclause)
+    # Each subquery is one row (an aggregate without GROUP BY): joined on nothing, one row.
+    tray_n, tray_late, *tray_filtered, mine_n, mine_late, processed_n = session.execute(
+        select(*tray_counts.c, *mine_counts.c, *processed_counts.c).select_from(
+            tray_counts.join(mine_counts, true()).join(processed_counts, true()))).one()
+    # Without a filter, the filtered count is the tray's.
+    counts = (tray_n, tray_late, mine_n, mine_late, processed_n,
+              tray_filtered[0] if tray_filtered else tray_n)
     mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
                            .limit(50)).scalars().all()
     processed = session.execute(processed_query.order_by(Document.updated_at.desc(),
                                                          Document.id.desc())
                                 .limit(50)).scalars().all()
     # The authors the « Déposé par » filter offers: those of the documents waiting for the user.
+    # (Their distinct ids first, from the access query's own condition: one pass over the tray.)
+    author_ids = (select(Document.author_id.label("id")).where(actionable.whereclause)
+                  .distinct().subquery())
     authors = session.execute(
-        select(User.id, User.full_name).where(User.id.in_(
-            select(Document.author_id).where(Document.id.in_(actionable))))
+        select(User.id, User.full_name).join(author_ids, author_ids.c.id == User.id)
         .order_by(User.full_name, User.id)).all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
@@ -171,9 +179,11 @@ def view_form(view: trays.TrayQuery) -> dict[str, str]:
     return values
 
 
-def _count(query: Select):
-    """`SELECT count(*)` of a query, as a scalar subquery (several counts in one round trip)."""
-    return select(func.count()).select_from(query.subquery()).scalar_subquery()
+def _counts(where, *filters):
+    """One row: `count(*)` of the documents `where` selects, then of those matching each filter
+    (`count(*) FILTER (WHERE …)`, one pass), as a subquery to select from beside others."""
+    return (select(func.count(), *(func.count().filter(f) for f in filters))
+            .select_from(Document).where(where).subquery())
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
+from parapheur.db import memoized
 from parapheur.errors import Forbidden, NotFound
 from parapheur.organisations.models import Membership, Organisation
 
@@ -37,14 +38,19 @@ class Place:
 
 def memberships(session: Session, user: User) -> list[Place]:
     """Her home organisation first, then her other memberships by name."""
-    places = [Place(user.home_organisation, user.home_role)]
-    rows = session.execute(
-        select(Membership).where(Membership.user_id == user.id)
-        .join(Organisation, Organisation.id == Membership.organisation_id)
-        .order_by(Organisation.name)).scalars()
-    places.extend(Place(row.organisation, Role(row.role)) for row in rows
-                  if row.organisation_id != user.home_organisation_id)
-    return places
+    def read() -> tuple[Place, ...]:
+        places = [Place(user.home_organisation, user.home_role)]
+        rows = session.execute(
+            select(Membership).where(Membership.user_id == user.id)
+            .join(Organisation, Organisation.id == Membership.organisation_id)
+            .order_by(Organisation.name)).scalars()
+        places.extend(Place(row.organisation, Role(row.role)) for row in rows
+                      if row.organisation_id != user.home_organisation_id)
+        return tuple(places)
+
+    # Read once per request (the working organisation and the header's switcher both ask).
+    return list(memoized(session, ("memberships", user.id, user.home_organisation_id,
+                                   user.home_role), read))
 
 
 def place_in(session: Session, user: User, organisation_id: int) -> Place | None:
