@@ -36,6 +36,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents import access, annexes, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
+from parapheur.documents.trays import TrayQuery
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.signatures import services as signatures
 from parapheur.signatures.options import SigningSetup
@@ -72,7 +73,8 @@ def _visible(document_id: int) -> Document:
 @bp.arguments(DocumentQuerySchema, location="query")
 @bp.response(200, DocumentPageSchema)
 def list_documents(args):
-    """Les documents visibles, filtrés (mots du titre, état, type, bannette « à traiter »).
+    """Les documents visibles, filtrés (mots du titre, état, type, bannette « à traiter »,
+    déposant, montant et dates de dépôt, comme la bannette).
 
     Du plus récent au plus ancien, par pages : `next_after` donne le curseur suivant.
     """
@@ -81,11 +83,19 @@ def list_documents(args):
     moment = now()
     scope = (access.actionable_documents(session, user, moment) if args.get("tray")
              else access.visible_documents(session, user, moment))
+    dialect = session.get_bind().dialect.name
     query = access.filtered(
         select(Document).where(Document.id.in_(scope)), text=args.get("q", "").strip(),
-        dialect=session.get_bind().dialect.name,
+        dialect=dialect,
         status=DocumentStatus(args["status"]) if args.get("status") else None,
         doc_type=args.get("type", ""))
+    # The inbox's own filters (author, amount and date ranges), read and checked by its rule.
+    narrowing = TrayQuery.from_args({
+        "auteur": str(args.get("author") or ""), "montant_min": args.get("amount_min", ""),
+        "montant_max": args.get("amount_max", ""),
+        "du": args["deposited_from"].isoformat() if args.get("deposited_from") else "",
+        "au": args["deposited_to"].isoformat() if args.get("deposited_to") else ""})
+    query = query.where(*narrowing.conditions(dialect))
     if args.get("after"):
         query = query.where(Document.id < args["after"])
     limit = args["limit"]

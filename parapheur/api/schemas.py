@@ -121,6 +121,12 @@ class DocumentQuerySchema(ma.Schema):
     type = _text(100)
     tray = Str(validate=validate.OneOf(["a_traiter"]),
                metadata={"description": "`a_traiter` : ce qui attend l'un de vos bureaux"})
+    author = _id(metadata={"description": "Déposé par (identifiant du compte)"})
+    amount_min = _text(40, metadata={"description": "Montant TTC minimum (« 1200,50 »)"})
+    amount_max = _text(40, metadata={"description": "Montant TTC maximum"})
+    deposited_from = fields.Date(
+        metadata={"description": "Déposé à partir du (AAAA-MM-JJ, heure de Paris)"})
+    deposited_to = fields.Date(metadata={"description": "Déposé jusqu'au (inclus)"})
     after = _id(metadata={"description": "Curseur : l'identifiant du dernier document reçu"})
     limit = Int(strict=False, load_default=50, validate=validate.Range(min=1, max=200))
 

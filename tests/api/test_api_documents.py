@@ -70,6 +70,35 @@ def test_the_list_pages_by_cursor(token_for, api):
     assert second["items"][0]["id"] < first["items"][0]["id"]
 
 
+
+def test_the_list_takes_the_inboxs_author_amount_and_date_filters(demo, token_for, api,
+                                                                   sample_pdf):
+    from parapheur.accounts.models import User
+
+    finances = api(token_for("finances"))
+    body = deposit(finances, sample_pdf, title="Marché de voirie").get_json()
+    with demo.app_context():
+        session = get_session()
+        author = session.get(Document, body["id"]).author_id
+        others = session.execute(select(User.id).where(User.id != author)).scalars().first()
+        day = session.get(Document, body["id"]).created_at.date().isoformat()
+
+    def ids(query: str) -> list[int]:
+        response = finances.get(f"/api/v1/documents?{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [d["id"] for d in response.get_json()["items"]]
+
+    assert body["id"] in ids(f"author={author}&deposited_from={day}&deposited_to={day}")
+    assert body["id"] not in ids(f"author={others}")
+    assert body["id"] not in ids("deposited_to=2000-01-01")
+    # The inbox's own rule reads and checks amounts: a wrong one is a 400 problem naming it.
+    wrong = finances.get("/api/v1/documents?amount_min=douze")
+    assert wrong.status_code == 400 and wrong.mimetype == "application/problem+json"
+    assert "Montant minimum" in wrong.get_json()["detail"]
+    reversed_range = finances.get("/api/v1/documents?amount_min=10&amount_max=1")
+    assert reversed_range.status_code == 400
+
+
 def test_hidden_documents_are_unavailable_and_bad_input_is_a_clear_problem(
         token_for, api, sample_pdf):
     maire = api(token_for("maire"))
