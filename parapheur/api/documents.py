@@ -81,8 +81,10 @@ def list_documents(args):
     user = require("documents:read")
     session = get_session()
     moment = now()
-    scope = (access.actionable_documents(session, user, moment) if args.get("tray")
-             else access.visible_documents(session, user, moment))
+    tray = args.get("tray")
+    scope = {"a_traiter": access.actionable_documents, "en_retard": access.actionable_documents,
+             "mes_depots": access.deposited_documents, "traites": access.processed_documents
+             }.get(tray, access.visible_documents)(session, user, moment)
     dialect = session.get_bind().dialect.name
     query = access.filtered(
         select(Document).where(Document.id.in_(scope)), text=args.get("q", "").strip(),
@@ -96,6 +98,8 @@ def list_documents(args):
         "du": args["deposited_from"].isoformat() if args.get("deposited_from") else "",
         "au": args["deposited_to"].isoformat() if args.get("deposited_to") else ""})
     query = query.where(*narrowing.conditions(dialect))
+    if tray == "en_retard":
+        query = query.where(access.overdue(moment))
     if args.get("after"):
         query = query.where(Document.id < args["after"])
     limit = args["limit"]

@@ -119,8 +119,11 @@ class DocumentQuerySchema(ma.Schema):
     q = _text(200, metadata={"description": "Mots du titre"})
     status = Str(validate=validate.OneOf([s.value for s in DocumentStatus]))
     type = _text(100)
-    tray = Str(validate=validate.OneOf(["a_traiter"]),
-               metadata={"description": "`a_traiter` : ce qui attend l'un de vos bureaux"})
+    tray = Str(validate=validate.OneOf(["a_traiter", "en_retard", "mes_depots", "traites"]),
+               metadata={"description": "Les bannettes de l'accueil : `a_traiter` (ce qui "
+                                        "attend l'un de vos bureaux), `en_retard` (les mêmes, "
+                                        "échéance passée), `mes_depots` (vos dépôts), "
+                                        "`traites` (ce sur quoi vous avez agi)"})
     author = _id(metadata={"description": "Déposé par (identifiant du compte)"})
     amount_min = _text(40, metadata={"description": "Montant TTC minimum (« 1200,50 »)"})
     amount_max = _text(40, metadata={"description": "Montant TTC maximum"})

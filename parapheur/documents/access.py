@@ -108,6 +108,27 @@ def actionable_documents(session: Session, user: User | None, now: datetime) -> 
                                      or_(*conditions))
 
 
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """A document whose current step's deadline has passed (« en retard »), in SQL."""
+    return Document.due_at < now
+
+def deposited_documents(session: Session, user: User | None, now: datetime) -> Select:
+    """`SELECT documents.id` of the visible documents `user` deposited (« Mes dépôts »)."""
+    if user is None:
+        return select(Document.id).where(false())
+    return select(Document.id).where(Document.author_id == user.id,
+                                     Document.id.in_(visible_documents(session, user, now)))
+
+
+def processed_documents(session: Session, user: User | None, now: datetime) -> Select:
+    """`SELECT documents.id` of the visible documents `user` acted on (« Traités »)."""
+    if user is None:
+        return select(Document.id).where(false())
+    return select(Document.id).where(
+        Document.id.in_(visible_documents(session, user, now)),
+        Document.id.in_(select(StepAction.document_id).where(StepAction.actor_id == user.id)))
+
 #: The trays' sort orders: URL name → column (each has a (status, column, id) keyset index).
 TRAY_SORTS = {"echeance": Document.due_at, "depot": Document.created_at,
               "montant": Document.amount, "titre": Document.title}

@@ -95,7 +95,6 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     session = get_session()
     moment = now()
     actionable = access.actionable_documents(session, current_user, moment)
-    visible = access.visible_documents(session, current_user, moment)
     filter_error = None
     try:
         view = trays.TrayQuery.from_args(request.args)
@@ -120,15 +119,15 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
             late = pending.due is not None and moment > pending.due
             to_process.append((document, pending, capacity, late))
     next_args = {**view.args(), **view.cursor_args(page[-1])} if has_next else None
-    mine_query = select(Document).where(Document.author_id == current_user.id,
-                                        Document.id.in_(visible))
-    processed_query = select(Document).where(Document.id.in_(visible), Document.id.in_(
-        select(StepAction.document_id).where(StepAction.actor_id == current_user.id)))
+    mine_query = access.deposited_documents(session, current_user, moment)
+    mine_query = mine_query.with_only_columns(Document)
+    processed_query = access.processed_documents(session, current_user, moment)
+    processed_query = processed_query.with_only_columns(Document)
     # The counts in one round trip, one pass over each tray: `count(*) FILTER (WHERE …)` counts
     # the late and the filtered documents in the same pass as the tray's total.
     conditions = view.conditions(dialect)
     filtered = (and_(true(), *conditions)) if view.filtered else None
-    late = Document.due_at < moment
+    late = access.overdue(moment)
     # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
     tray_counts = _counts(actionable.whereclause, late,
                           *([filtered] if filtered is not None else []))

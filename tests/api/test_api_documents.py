@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from api_helpers import deposit
@@ -97,6 +98,25 @@ def test_the_list_takes_the_inboxs_author_amount_and_date_filters(demo, token_fo
     assert "Montant minimum" in wrong.get_json()["detail"]
     reversed_range = finances.get("/api/v1/documents?amount_min=10&amount_max=1")
     assert reversed_range.status_code == 400
+
+    # The inbox's other trays: her deposits, what she acted on, what is late for a desk.
+    assert body["id"] in ids("tray=mes_depots")
+    assert body["id"] not in ids("tray=traites")
+    dgs = api(token_for("dgs"))
+    assert body["id"] not in [d["id"] for d in dgs.get("/api/v1/documents?tray=mes_depots")
+                              .get_json()["items"]]
+    assert body["id"] in [d["id"] for d in dgs.get("/api/v1/documents?tray=a_traiter&limit=200")
+                          .get_json()["items"]]
+    late = [d["id"] for d in dgs.get("/api/v1/documents?tray=en_retard&limit=200")
+            .get_json()["items"]]
+    assert body["id"] not in late  # deposited now: its visa is not due yet
+    with demo.app_context():
+        session = get_session()
+        overdue = session.get(Document, body["id"])
+        overdue.due_at = overdue.created_at - timedelta(days=1)
+        session.commit()
+    assert body["id"] in [d["id"] for d in dgs.get("/api/v1/documents?tray=en_retard&limit=200")
+                          .get_json()["items"]]
 
 
 def test_hidden_documents_are_unavailable_and_bad_input_is_a_clear_problem(
