@@ -26,6 +26,25 @@ def agent_command() -> str:
     return str(script) if script.exists() else shutil.which("parapheur-agent") or "parapheur-agent"
 
 
+def _start_agent(demo, softhsm_token, live_server: str, tmp_path) -> subprocess.Popen:
+    """The real agent on the SoftHSM2 card (its PIN from a file), allowed for the live server's
+    origin; the demo is told its address. The caller terminates it."""
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(softhsm_token.pin + "\n")
+    agent = subprocess.Popen(
+        [agent_command(), "serve", "--module", softhsm_token.module, "--allow-origin", live_server,
+         "--port", "0", "--config-dir", str(tmp_path / "agent"), "--pin-file", str(pin_file)],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        found = re.search(r"http://127\.0\.0\.1:\d+", agent.stderr.readline())
+        assert found, "the agent printed no address"
+    except BaseException:
+        agent.kill()
+        agent.wait()
+        raise
+    demo.config["AGENT_URL"] = found.group(0)
+    return agent
+
 def test_the_maire_signs_five_documents_with_her_card_in_the_browser(
         demo, live_server, browser_page, client_for, softhsm_token, dev_pki, pki_server, demo_pki,
         sample_pdf,
@@ -37,16 +56,8 @@ def test_the_maire_signs_five_documents_with_her_card_in_the_browser(
     for title in ("Délibération n° 2026-101 — Cantine", "Délibération n° 2026-102 — Voirie"):
         assert upload(finances, sample_pdf, title=title).status_code == 302
     assert len(at_signature(demo, client_for)) == 5
-    pin_file = tmp_path / "pin"
-    pin_file.write_text(softhsm_token.pin + "\n")
-    agent = subprocess.Popen(
-        [agent_command(), "serve", "--module", softhsm_token.module, "--allow-origin", live_server,
-         "--port", "0", "--config-dir", str(tmp_path / "agent"), "--pin-file", str(pin_file)],
-        stderr=subprocess.PIPE, text=True)
+    agent = _start_agent(demo, softhsm_token, live_server, tmp_path)
     try:
-        first_line = agent.stderr.readline()
-        agent_url = re.search(r"http://127\.0\.0\.1:\d+", first_line).group(0)
-        demo.config["AGENT_URL"] = agent_url
         page = browser_page
         browser_login(page, live_server, "maire")
         page.goto(f"{live_server}/")
@@ -129,15 +140,8 @@ def test_a_bordereau_signed_with_the_card_in_the_browser_carries_a_xades_xmlsec1
     xmlsec1 = system_tool("xmlsec1", "xmlsec1")
     document_id = make_bordereau_documents(demo, demo_pki, clock)[0]
     demo.config["TRUST_ANCHORS"] = (demo_pki.ca_certificate_path, dev_pki.ca_certificate_path)
-    pin_file = tmp_path / "pin"
-    pin_file.write_text(softhsm_token.pin + "\n")
-    agent = subprocess.Popen(
-        [agent_command(), "serve", "--module", softhsm_token.module, "--allow-origin", live_server,
-         "--port", "0", "--config-dir", str(tmp_path / "agent"), "--pin-file", str(pin_file)],
-        stderr=subprocess.PIPE, text=True)
+    agent = _start_agent(demo, softhsm_token, live_server, tmp_path)
     try:
-        agent_url = re.search(r"http://127\.0\.0\.1:\d+", agent.stderr.readline()).group(0)
-        demo.config["AGENT_URL"] = agent_url
         page = browser_page
         browser_login(page, live_server, "maire")
         page.goto(f"{live_server}/")

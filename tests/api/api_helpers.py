@@ -21,3 +21,22 @@ def run_worker(app):
     from parapheur.outbox import services as outbox
 
     return outbox.deliver_due(app)
+
+
+def neighbour_account(app, username: str, role: str) -> None:
+    """An account of « Commune voisine », another organisation of the instance, created with it
+    (`role`: a `Role` value, e.g. « agent »)."""
+    from parapheur.accounts.models import Role
+    from parapheur.accounts.services import create_user
+    from parapheur.clock import now
+    from parapheur.db import get_session, transaction
+    from parapheur.organisations.services import create_organisation
+
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            commune = create_organisation(session, slug="commune-voisine", name="Commune voisine",
+                                          now=now())
+            create_user(session, organisation=commune, username=username,
+                        full_name=username.replace("-", " ").title(),
+                        password="un-mot-de-passe-long", role=Role(role), now=now())

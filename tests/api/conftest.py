@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "app"))
 
 
-from app_helpers import borrow_app_fixtures  # noqa: E402
+from app_helpers import WebhookReceiver, borrow_app_fixtures  # noqa: E402
 
 borrow_app_fixtures(globals(), "api")
 
@@ -65,42 +62,10 @@ def api(demo):
     return Caller
 
 
-class Receiver:
-    """A real HTTP server on loopback that records every POST and answers scripted statuses."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.statuses: list[int] = []  # popped one per request; 200 once empty
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.requests.append({"headers": dict(self.headers), "body": body,
-                                              "status": status})
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def events(self, *, accepted_only: bool = True) -> list[dict]:
-        return [json.loads(r["body"]) for r in self.requests
-                if not accepted_only or 200 <= r["status"] < 300]
-
-
 @pytest.fixture
 def receiver():
     """A webhook receiver on loopback."""
-    server = Receiver()
+    server = WebhookReceiver()
     server.thread.start()
     yield server
     server.server.shutdown()

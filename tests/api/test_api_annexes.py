@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 
+from api_helpers import neighbour_account
 from sqlalchemy import func, select
 
 from parapheur.db import get_session
@@ -79,22 +80,9 @@ def test_an_annex_over_the_upload_limit_is_refused(demo, token_for, api, sample_
 
 
 def test_another_organisation_reaches_no_annex(demo, token_for, api, sample_pdf):
-    from parapheur.accounts.models import Role
-    from parapheur.accounts.services import create_user
-    from parapheur.clock import now
-    from parapheur.db import transaction
-    from parapheur.organisations.services import create_organisation
-
     finances = api(token_for("finances"))
     body = _deposit(finances, sample_pdf, [(b"annexe\n", "note.txt")]).get_json()
-    with demo.app_context():
-        session = get_session()
-        with transaction(session):
-            commune = create_organisation(session, slug="commune-voisine", name="Commune voisine",
-                                          now=now())
-            create_user(session, organisation=commune, username="agent-voisin",
-                        full_name="Agent Voisin", password="un-mot-de-passe-long",
-                        role=Role.AGENT, now=now())
+    neighbour_account(demo, "agent-voisin", "agent")
     other = api(token_for("agent-voisin"))
     annex_id = body["annexes"][0]["id"]
     for url in (f"/api/v1/documents/{body['id']}/annexes",

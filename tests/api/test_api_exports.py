@@ -7,6 +7,7 @@ import hashlib
 import io
 
 from accounting_helpers import acquit_for, bordereau_in_circuit, demo_invoices, sign_as_maire
+from api_helpers import neighbour_account
 from app_helpers import db_snapshot
 from sqlalchemy import select
 
@@ -99,12 +100,6 @@ def test_bad_returns_are_problems_that_change_nothing(demo, token_for, api):
 
 
 def test_scopes_roles_and_organisations_bound_the_exports(demo, token_for, api):
-    from parapheur.accounts.models import Role
-    from parapheur.accounts.services import create_user
-    from parapheur.clock import now
-    from parapheur.db import transaction
-    from parapheur.organisations.services import create_organisation
-
     reader = api(token_for("finances", ("exports:read",)))
     assert _upload(reader, "acquit", b"<x/>").get_json()["code"] == "insufficient_scope"
     assert api(token_for("finances", ("documents:read",))).get("/api/v1/exports").status_code \
@@ -113,12 +108,7 @@ def test_scopes_roles_and_organisations_bound_the_exports(demo, token_for, api):
     with demo.app_context():
         session = get_session()
         ids = [e.id for e in session.scalars(select(BordereauMandats.export_id)).all() if e]
-        with transaction(session):
-            commune = create_organisation(session, slug="commune-voisine", name="Commune voisine",
-                                          now=now())
-            create_user(session, organisation=commune, username="agent-voisin",
-                        full_name="Agent Voisin", password="un-mot-de-passe-long",
-                        role=Role.AGENT, now=now())
+    neighbour_account(demo, "agent-voisin", "agent")
     other = api(token_for("agent-voisin"))
     assert other.get("/api/v1/exports").get_json()["items"] == []
     for export_id in ids or [1]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from api_helpers import neighbour_account
 from app_helpers import csrf_from, run_cli
 from sqlalchemy import select, text
 
@@ -135,20 +136,7 @@ def test_tokens_command_creates_lists_and_revokes(demo, api):
 
 
 def test_a_token_never_reaches_another_organisation(demo, token_for, api):
-    from parapheur.accounts.models import Role
-    from parapheur.accounts.services import create_user
-    from parapheur.clock import now
-    from parapheur.db import transaction
-    from parapheur.organisations.services import create_organisation
-
-    with demo.app_context():
-        session = get_session()
-        with transaction(session):
-            commune = create_organisation(session, slug="commune-voisine", name="Commune voisine",
-                                          now=now())
-            create_user(session, organisation=commune, username="admin-voisine",
-                        full_name="Admin Voisine", password="un-mot-de-passe-long",
-                        role=Role.ADMIN, now=now())
+    neighbour_account(demo, "admin-voisine", "administrateur")
     other = api(token_for("admin-voisine"))
     assert other.get("/api/v1/documents").json["items"] == []
     assert other.get("/api/v1/documents/1").status_code == 404

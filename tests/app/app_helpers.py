@@ -139,6 +139,45 @@ def sign_over_http(base: str) -> None:
         assert b"/ETSI.CAdES.detached" in answer.read()
 
 
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records every POST and answers scripted statuses
+    (200 once none is left). Start `.thread`; shut `.server` down."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []  # popped one per request; 200 once empty
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.requests.append({"headers": dict(self.headers), "body": body,
+                                              "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def events(self, *, accepted_only: bool = True) -> list[dict]:
+        """The JSON bodies received (those answered 2xx unless `accepted_only` is false)."""
+        import json
+
+        return [json.loads(r["body"]) for r in self.requests
+                if not accepted_only or 200 <= r["status"] < 300]
+
 # Debian's Chromium as the browser tests launch it (Playwright).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -201,6 +240,21 @@ def all_at_signature(app, client_for) -> list[tuple[int, str]]:
                             data={"csrf_token": token}).status_code == 302
     return waiting()
 
+
+def first_waiting(app, action: str) -> tuple[int, str]:
+    """(document id, step) of the first document (in id order) whose current step is `action`
+    (« visa », « signature »…)."""
+    from sqlalchemy import select
+
+    from parapheur.circuits.services import pending_steps
+    from parapheur.documents.models import Document
+
+    with app.app_context():
+        for document in get_session().execute(select(Document).order_by(Document.id)).scalars():
+            pending = pending_steps(document)
+            if pending and pending[0].action == action:
+                return document.id, pending[0].state
+    raise AssertionError(action)
 
 def store_files(app) -> set[str]:
     """The digests of every file in the app's content store."""

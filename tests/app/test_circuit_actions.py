@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import csrf_from, db_snapshot, page_text, upload, without_journal
+from app_helpers import csrf_from, db_snapshot, first_waiting, page_text, upload, without_journal
 from sqlalchemy import select
 
 from parapheur.audit.services import verify_chain
@@ -11,17 +11,8 @@ from parapheur.db import get_session
 from parapheur.documents.models import Document
 
 
-def _first_waiting(app, action: str) -> tuple[int, str]:
-    with app.app_context():
-        for document in get_session().execute(select(Document).order_by(Document.id)).scalars():
-            pending = pending_steps(document)
-            if pending and pending[0].action == action:
-                return document.id, pending[0].state
-    raise AssertionError(action)
-
-
 def test_second_visa_on_the_same_step_is_already_processed(demo, client_for):
-    document_id, step = _first_waiting(demo, "visa")
+    document_id, step = first_waiting(demo, "visa")
     dgs = client_for("dgs")
     token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
     assert dgs.post(f"/documents/{document_id}/steps/{step}/visa",
@@ -78,7 +69,7 @@ def test_maire_cannot_sign_before_the_visa(demo, client_for, sample_pdf):
 
 
 def test_wrong_certificate_passphrase_leaves_the_document_unsigned(demo, client_for):
-    document_id, step = _first_waiting(demo, "signature")
+    document_id, step = first_waiting(demo, "signature")
     maire = client_for("maire")
     page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
     before = db_snapshot(demo)
@@ -92,7 +83,7 @@ def test_wrong_certificate_passphrase_leaves_the_document_unsigned(demo, client_
 
 
 def test_rejection_needs_a_reason_and_then_ends_the_circuit(demo, client_for):
-    document_id, step = _first_waiting(demo, "visa")
+    document_id, step = first_waiting(demo, "visa")
     dgs = client_for("dgs")
     token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
     before = db_snapshot(demo)
@@ -117,13 +108,13 @@ def test_anonymous_users_are_sent_to_login(demo):
 
 
 def test_download_of_a_missing_version_is_404(demo, client_for):
-    document_id, _ = _first_waiting(demo, "visa")
+    document_id, _ = first_waiting(demo, "visa")
     response = client_for("dgs").get(f"/documents/{document_id}/versions/99/file")
     assert response.status_code == 404
 
 
 def test_tampered_stored_file_is_never_served(demo, client_for):
-    document_id, _ = _first_waiting(demo, "visa")
+    document_id, _ = first_waiting(demo, "visa")
     with demo.app_context():
         sha = get_session().get(Document, document_id).current_version.sha256
     path = demo.config["DATA_DIR"] / "store" / sha[:2] / sha[2:]

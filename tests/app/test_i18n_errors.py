@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 
-from app_helpers import csrf_from, page_text, upload
+from app_helpers import csrf_from, first_waiting, page_text, upload
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
 from parapheur.accounts.models import User
 from parapheur.circuits.errors import ActionNotAllowed
-from parapheur.circuits.services import pending_steps
 from parapheur.config import PROJECT_ROOT
 from parapheur.db import get_session
 from parapheur.documents.models import Document
@@ -109,15 +108,6 @@ def test_a_refusal_of_the_signing_layer_keeps_its_code_and_is_translated_nested(
                                      "was not signed (xref).")
 
 
-def _first_waiting(app, action: str) -> tuple[int, str]:
-    with app.app_context():
-        for document in get_session().execute(select(Document).order_by(Document.id)).scalars():
-            pending = pending_steps(document)
-            if pending and pending[0].action == action:
-                return document.id, pending[0].state
-    raise AssertionError(action)
-
-
 def _speaks_english(app, username: str) -> None:
     with app.app_context():
         session = get_session()
@@ -145,7 +135,7 @@ def test_a_refused_visa_is_french_for_one_and_english_for_a_user_with_locale_en(
 
 
 def test_a_second_visa_names_the_step_in_either_language(demo, client_for):
-    document_id, step = _first_waiting(demo, "visa")
+    document_id, step = first_waiting(demo, "visa")
     dgs = client_for("dgs")
     token = csrf_from(dgs.get(f"/documents/{document_id}").get_data(as_text=True))
     url = f"/documents/{document_id}/steps/{step}/visa"
@@ -160,7 +150,7 @@ def test_a_second_visa_names_the_step_in_either_language(demo, client_for):
 
 
 def test_a_wrong_pin_is_told_in_the_users_language(demo, client_for):
-    document_id, step = _first_waiting(demo, "signature")
+    document_id, step = first_waiting(demo, "signature")
     maire = client_for("maire")
     page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
     url = f"/documents/{document_id}/steps/{step}/sign"

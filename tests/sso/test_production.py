@@ -5,7 +5,6 @@ signed bordereau's PES file once and deliver each webhook event once to a loopba
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from accounting_helpers import bordereau_in_circuit, demo_invoices, sign_as_maire
-from app_helpers import csrf_from
+from app_helpers import WebhookReceiver, csrf_from
 from sqlalchemy import func, select
 
 from parapheur.accounting.models import BordereauMandats, PesExport
@@ -58,33 +57,6 @@ def _wait_ready(base: str, processes, log_path) -> None:
     raise AssertionError(f"{base} never became ready: {log_path.read_text()[-3000:]}")
 
 
-class _Receiver:
-    """A webhook receiver on loopback counting what it is sent (every POST answered 200)."""
-
-    def __init__(self):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.bodies: list[dict] = []
-        lock = threading.Lock()
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with lock:
-                    bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def _busy(demo) -> list[tuple[str, str]]:
     """The outbox rows due and not delivered yet (mails held for quiet hours are not due)."""
     with demo.app_context():
@@ -114,7 +86,8 @@ def test_two_servers_and_two_workers_on_one_postgresql_and_redis(demo, client_fo
         pytest.skip("PARAPHEUR_TEST_REDIS_URL is not set")
     queue_name = f"test-{uuid.uuid4().hex[:12]}"
     depot = tmp_path / "depot"
-    receiver = _Receiver()
+    receiver = WebhookReceiver()  # every POST answered 200
+    receiver.thread.start()
     # This process nudges the same Redis queue the workers read (they start after it).
     demo.config.update(REDIS_URL=REDIS_URL, QUEUE_NAME=queue_name, WEBHOOK_ALLOW_PRIVATE=True)
     demo.extensions[QUEUE_KEY] = build_queue(demo)
@@ -176,8 +149,8 @@ def test_two_servers_and_two_workers_on_one_postgresql_and_redis(demo, client_fo
         # The two workers drain the queue: the export, the webhooks of the signature and visa.
         deadline = time.monotonic() + 90
         while (busy := _busy(demo)) or not depot.exists() or not any(
-                b["type"] == "export.done" for b in receiver.bodies):
-            assert time.monotonic() < deadline, (busy, depot.exists(), receiver.bodies)
+                b["type"] == "export.done" for b in receiver.events()):
+            assert time.monotonic() < deadline, (busy, depot.exists(), receiver.events())
             time.sleep(0.2)  # waiting on the worker processes, not on time itself
         assert all(p.poll() is None for p in processes), log_path.read_text()[-3000:]
     finally:
@@ -193,13 +166,13 @@ def test_two_servers_and_two_workers_on_one_postgresql_and_redis(demo, client_fo
         receiver.server.shutdown()
         receiver.server.server_close()
     (deposited,) = depot.iterdir()  # one PES file, deposited once
-    ids = [b["id"] for b in receiver.bodies]
+    ids = [b["id"] for b in receiver.events()]
     assert len(ids) == len(set(ids)), ids  # each event delivered once
-    done = [b["data"] for b in receiver.bodies if b["type"] == "export.done"]
+    done = [b["data"] for b in receiver.events() if b["type"] == "export.done"]
     # Once for the PES file made, once for the export step of the bordereau's document.
     assert sorted(("export_id" in d, d.get("document_id")) for d in done) == [
         (False, bordereau_document), (True, None)], done
-    assert {b["type"] for b in receiver.bodies} >= {"document.signed", "document.step_entered"}
+    assert {b["type"] for b in receiver.events()} >= {"document.signed", "document.step_entered"}
     with demo.app_context():
         session = get_session()
         export = session.get(BordereauMandats, bordereau_id).export
