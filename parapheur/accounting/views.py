@@ -35,17 +35,16 @@ from parapheur.db import get_session, transaction
 from parapheur.errors import Forbidden, NotFound
 
 bp = Blueprint("accounting", __name__, url_prefix="/comptabilite")
-READERS, WRITERS = FINANCE_READERS, FINANCE_WRITERS
 LISTED = 100
 
 
 def _may_read() -> None:
-    if current_user.role not in READERS:
+    if current_user.role not in FINANCE_READERS:
         raise Forbidden(gettext("La comptabilité est réservée aux agents, administrateurs et auditeurs."))
 
 
 def _may_write() -> None:
-    if current_user.role not in WRITERS:
+    if current_user.role not in FINANCE_WRITERS:
         raise Forbidden(gettext("Seuls les agents des finances et les administrateurs envoient les "
                         "retours du comptable et réémettent les mandats."))
 
@@ -77,7 +76,7 @@ def index():
                               .order_by(PesReturnFile.id.desc()).limit(LISTED)).all()
     return render_template("accounting/index.html", bordereaux=bordereaux,
                            replaced_by=replaced_by, to_reissue=to_reissue, exports=exports,
-                           returns=returns, kinds=KINDS, can_write=current_user.role in WRITERS,
+                           returns=returns, kinds=KINDS, can_write=current_user.role in FINANCE_WRITERS,
                            max_mb=current_app.config["PES_UPLOAD_MAX_MB"])
 
 

@@ -40,7 +40,7 @@ class Role(enum.StrEnum):
 
 
 #: Who reads the finance side (invoices, mandatement, PES exports and returns), and who changes it:
-#: the pages of /factures and /comptabilite and the API's exports follow these.
+#: the pages of /factures and /comptabilite and the API (invoices, exports) follow these.
 FINANCE_READERS = (Role.AGENT, Role.ADMIN, Role.AUDITEUR)
 FINANCE_WRITERS = (Role.AGENT, Role.ADMIN)
 

@@ -86,18 +86,17 @@ def list_documents(args):
              "mes_depots": access.deposited_documents, "traites": access.processed_documents
              }.get(tray, access.visible_documents)(session, user, moment)
     dialect = session.get_bind().dialect.name
-    query = access.filtered(
-        select(Document).where(Document.id.in_(scope)), text=args.get("q", "").strip(),
-        dialect=dialect,
-        status=DocumentStatus(args["status"]) if args.get("status") else None,
-        doc_type=args.get("type", ""))
-    # The inbox's own filters (author, amount and date ranges), read and checked by its rule.
+    # The inbox's filters (words, type, author, amount and date ranges), read and checked by its
+    # own rule; the state as the documents list filters it.
     narrowing = TrayQuery.from_args({
+        "q": args.get("q", ""), "type": args.get("type", ""),
         "auteur": str(args.get("author") or ""), "montant_min": args.get("amount_min", ""),
         "montant_max": args.get("amount_max", ""),
         "du": args["deposited_from"].isoformat() if args.get("deposited_from") else "",
         "au": args["deposited_to"].isoformat() if args.get("deposited_to") else ""})
-    query = query.where(*narrowing.conditions(dialect))
+    query = access.filtered(
+        select(Document).where(Document.id.in_(scope), *narrowing.conditions(dialect)),
+        dialect=dialect, status=DocumentStatus(args["status"]) if args.get("status") else None)
     if tray == "en_retard":
         query = query.where(access.overdue(moment))
     if args.get("after"):

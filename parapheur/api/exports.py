@@ -11,9 +11,7 @@ from sqlalchemy.orm import selectinload
 from parapheur.accounting.inbound import apply_return_file
 from parapheur.accounting.models import PesExport, PesReturnFile
 from parapheur.accounting.services import exported_file
-from parapheur.accounts.models import FINANCE_READERS as READERS
-from parapheur.accounts.models import FINANCE_WRITERS as WRITERS
-from parapheur.accounts.models import User
+from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS, User
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
 from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
@@ -38,14 +36,14 @@ bp = ApiBlueprint("api_exports", __name__, url_prefix="/exports",
 
 def _reader(scope: str = "exports:read") -> User:
     user = require(scope)
-    if user.role not in READERS:
+    if user.role not in FINANCE_READERS:
         raise Forbidden("La comptabilité est réservée aux agents, administrateurs et auditeurs.")
     return user
 
 
 def _writer() -> User:
     user = require("exports:write")
-    if user.role not in WRITERS:
+    if user.role not in FINANCE_WRITERS:
         raise Forbidden("Seuls les agents des finances et les administrateurs envoient les "
                         "retours du comptable.")
     return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template, url_for
 from sqlalchemy import select
 
-from parapheur.accounts.models import Role
+from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS
 from parapheur.api.auth import require
 from parapheur.api.blueprint import ApiBlueprint
 from parapheur.api.idempotency import PARAMETER as IDEMPOTENCY
@@ -26,9 +26,6 @@ from parapheur.invoices.services import Limits, import_invoice
 
 bp = ApiBlueprint("api_invoices", __name__, url_prefix="/invoices",
                   description="Factures fournisseurs : import, lecture, statuts")
-
-READERS = (Role.AGENT, Role.ADMIN, Role.AUDITEUR)
-WRITERS = (Role.AGENT, Role.ADMIN)
 
 
 def _money(value) -> str | None:
@@ -51,7 +48,7 @@ def invoice_view(invoice: Invoice) -> dict:
 
 def _reader():
     user = require("invoices:read")
-    if user.role not in READERS:
+    if user.role not in FINANCE_READERS:
         raise Forbidden("Les factures sont réservées aux agents, administrateurs et auditeurs.")
     return user
 
@@ -71,7 +68,7 @@ def import_file(args):
     """Importer une facture (Factur-X, UBL, CII) : gardée avec ses anomalies ; bloquée si
     illisible, en double ou mal adressée, sinon mise en circuit."""
     user = require("invoices:write")
-    if user.role not in WRITERS:
+    if user.role not in FINANCE_WRITERS:
         raise Forbidden("Seuls les agents et les administrateurs traitent les factures.")
     upload = args["file"]
     if not getattr(upload, "filename", None):

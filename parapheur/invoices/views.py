@@ -42,16 +42,15 @@ from parapheur.invoices.services import (
 
 bp = Blueprint("invoices", __name__, url_prefix="/factures")
 PAGE_SIZE = 50
-READERS, WRITERS = FINANCE_READERS, FINANCE_WRITERS
 
 
 def _may_read() -> None:
-    if current_user.role not in READERS:
+    if current_user.role not in FINANCE_READERS:
         raise Forbidden(gettext("Les factures sont réservées aux agents, administrateurs et auditeurs."))
 
 
 def _may_write() -> None:
-    if current_user.role not in WRITERS:
+    if current_user.role not in FINANCE_WRITERS:
         raise Forbidden(gettext("Seuls les agents et les administrateurs traitent les factures."))
 
 
@@ -125,7 +124,7 @@ def listing():
         engagements.to_match_query(current_user.organisation_id).subquery())).scalar_one()
     return render_template("pages/invoices.html", rows=rows, filters=filters, total=total,
                            page=page, pages=pages, statuses=list(InvoiceStatus),
-                           to_match=to_match, can_write=current_user.role in WRITERS)
+                           to_match=to_match, can_write=current_user.role in FINANCE_WRITERS)
 
 
 @bp.route("/import", methods=["POST"])
@@ -184,7 +183,7 @@ def show(invoice_id: int):
         cost=lifecycle.late_cost(invoice, moment, current_app.config),
         pending=circuits.pending_steps(document) if document else [],
         progress=circuits.progress(session, document, now=moment) if document else [],
-        can_write=current_user.role in WRITERS)
+        can_write=current_user.role in FINANCE_WRITERS)
 
 
 @bp.route("/<int:invoice_id>/fichier")
@@ -298,7 +297,7 @@ def to_match():
     invoices = get_session().execute(
         engagements.to_match_query(current_user.organisation_id).limit(500)).scalars().all()
     return render_template("pages/invoice_to_match.html", invoices=invoices,
-                           can_write=current_user.role in WRITERS)
+                           can_write=current_user.role in FINANCE_WRITERS)
 
 
 @bp.route("/delais")
