@@ -38,6 +38,11 @@ from parapheur.signatures.options import (
 )
 from signing.errors import SigningError
 
+#: Validated files whose readers may wait for the garbage collector before a collection is forced:
+#: a full collection costs about half a second in a large process, so it runs once this many
+#: bytes were validated (at once for a large file), not after each small document.
+COLLECT_AFTER_BYTES = 16 * 1024 * 1024
+
 if TYPE_CHECKING:
     from signing.pades import SignOptions
 
@@ -267,19 +272,25 @@ def _sign_level(key, level, group: list[SignatureRequest], *, now: datetime,
     outcomes = signer.sign_files([(source, target, request.options)
                                   for request, source, target in pairs], signed_at=now)
     validator = Validator([*setup.trust_roots, *own_roots], online=False, clock=lambda: now)
+    uncollected = 0
     try:
         for (request, _, target), outcome in zip(pairs, outcomes, strict=True):
             signed: Path | None = target if outcome.ok else None
             error = outcome.error
             if signed is not None:
                 # One signed file in memory at a time, for the validator; then let go.
-                problem = verification_problem(validator, signed.read_bytes(),
-                                               request.options.field_name)
+                data = signed.read_bytes()
+                uncollected += len(data)
+                problem = verification_problem(validator, data, request.options.field_name)
+                del data
                 if problem is not None:
                     signed, error = None, SigningError(problem)
-                # The validator's PDF reader holds the file through reference cycles: free it
-                # now, not at the next collection, or a batch holds every file it validated.
-                gc.collect()
+                # The validator's PDF reader holds the file through reference cycles: free the
+                # readers once they hold COLLECT_AFTER_BYTES, not at the next automatic
+                # collection, or a batch of large files holds every file it validated.
+                if uncollected >= COLLECT_AFTER_BYTES:
+                    gc.collect()
+                    uncollected = 0
             if signed is not None and request.companion is not None:
                 try:
                     request.companion.sign(key, now)
