@@ -316,7 +316,10 @@ def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
     if page_and_box is not None:
         page, box, over_tag = page_and_box
         new_field = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
-        stamp_style = _stamp_style(find_stamp_font(), opaque=over_tag)
+        from signing.stamp_font import stamp_font_file
+
+        text = stamp_text(options.stamp, signed_at or datetime.now(UTC))
+        stamp_style = _stamp_style(stamp_font_file(find_stamp_font(), text), opaque=over_tag)
     else:
         new_field = fields.SigFieldSpec(sig_field_name=field_name)
     return _FixedTimePdfSigner(meta, signer=key.signer, timestamper=timestamper,

@@ -71,6 +71,30 @@ def test_stamp_text_keeps_french_accents(maire_key, tmp_path):
     assert f"Signé le 02/03/{at.year} à 10:05" in text  # Paris time (UTC+1 in March)
 
 
+def test_a_name_outside_the_latin_scripts_is_drawn_with_the_whole_font(maire_key, tmp_path):
+    """The stamp font is reduced to the Latin scripts; a Greek or Cyrillic name still shows."""
+    from signing.pades import find_stamp_font
+    from signing.stamp_font import REDUCED, stamp_font_file
+
+    pdftotext = pytest.importorskip("shutil").which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    font = find_stamp_font()
+    assert stamp_font_file(font, "Signé par Jean-Étienne Lefèvre « n° 12 » 5 €") == font + REDUCED
+    assert stamp_font_file(font, "Signé par Νίκος Παπαδόπουλος") == font
+    texts = {}
+    for name in ("Jean-Étienne Lefèvre", "Νίκος Παπαδόπουλος", "Анна Иванова"):
+        signed = sign_document(simple_pdf(), maire_key,
+                               SignOptions(stamp=Stamp(signer_name=name, quality="Le Maire")))
+        path = tmp_path / "signed.pdf"
+        path.write_bytes(signed)
+        texts[name] = subprocess.run([pdftotext, str(path), "-"], capture_output=True,
+                                     text=True).stdout
+
+    for name, text in texts.items():
+        assert name in text
+
+
 def test_signing_time_comes_from_the_injected_clock(dev_pki, maire_key):
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
 
