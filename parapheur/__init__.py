@@ -18,8 +18,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from parapheur.resources import shipped_dir
+    from parapheur.templating import PROCESS_BYTECODE
 
     app = Flask(__name__, template_folder=str(shipped_dir("templates")), static_folder="static")
+    # Templates compiled once per process, whatever the number of applications it builds.
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": PROCESS_BYTECODE}
     settings = config_module.load_settings()
     if test_config:
         settings.update(test_config)
