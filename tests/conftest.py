@@ -29,6 +29,36 @@ def pytest_configure(config):
     from parapheur.accounts import services
 
     services._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    _share_url_builders()
+
+
+def _share_url_builders() -> None:
+    """Each test builds its own application, and werkzeug compiles two URL builders (Python code
+    made from an AST) for each of its routes: a sixth of the suite's CPU. The builders of one
+    route are the same code in every application, so a test process compiles them once.
+
+    The key holds everything the generated code depends on (the rule, its parsed trace, its
+    defaults and converters); the function takes the rule as its first argument and is bound to
+    each application's own rule, as werkzeug does.
+    """
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    builders: dict = {}
+
+    def shared_builder(self, append_unknown=True):
+        converters = tuple(sorted(
+            (name, type(converter).__qualname__,
+             repr(sorted((k, v) for k, v in vars(converter).items() if k != "map")))
+            for name, converter in self._converters.items()))
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+               converters, append_unknown)
+        builder = builders.get(key)
+        if builder is None:
+            builder = builders[key] = compile_builder(self, append_unknown)
+        return builder
+
+    Rule._compile_builder = shared_builder
 
 
 def pytest_collection_modifyitems(config, items):
