@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,18 +63,29 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
+def _statements(nodes: list) -> Iterator[ast.stmt]:
+    """Every statement of a body, nested ones included (imports are statements: expressions,
+    most of a tree, need not be walked)."""
+    for node in nodes:
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, field, None)
+            if isinstance(children, list):
+                yield from _statements(children)
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
     """Line numbers of imports under `if TYPE_CHECKING:` (never executed, so never a cycle)."""
     lines: set[int] = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                for inner in ast.walk(child):
-                    if isinstance(inner, (ast.Import, ast.ImportFrom)):
-                        lines.add(inner.lineno)
+            for inner in _statements(node.body):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    lines.add(inner.lineno)
     return lines
 
 
+@cache
 def import_graph() -> dict[str, set[str]]:
     """Module → the project modules it imports, anywhere in it (function-level imports too)."""
     files = {_module_name(p): p for top in ("parapheur", "signing")
@@ -88,7 +101,7 @@ def import_graph() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         skipped = _type_checking_only(tree)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(tree):
+        for node in _statements(tree.body):
             if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno in skipped:
                 continue
             if isinstance(node, ast.Import):
