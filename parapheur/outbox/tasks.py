@@ -119,11 +119,19 @@ def init_app(app: Flask) -> None:
         session.info.pop(services.NEW_IDS_KEY, None)
 
 
+#: Seconds an idle worker on SQLite storage waits at most between two looks at the queue.
+POLL_AT_MOST_EVERY = 1.0
+
+
 def run_worker(app: Flask, *, workers: int = 2, periodic: bool = True) -> None:
     """Run a Huey consumer for this app until SIGINT/SIGTERM (graceful on SIGINT)."""
     queue: Queue = app.extensions[QUEUE_KEY]
+    # An idle consumer on SQLite polls, backing off up to `max_delay` (Huey's default: 10 s):
+    # a row committed then would wait that long. One cheap query a second keeps it prompt
+    # (Redis blocks on its list and is woken at once either way).
     consumer = queue.huey.create_consumer(workers=workers, worker_type="thread",
-                                          periodic=periodic, check_worker_health=True)
+                                          periodic=periodic, check_worker_health=True,
+                                          max_delay=POLL_AT_MOST_EVERY)
     # Rows left by a worker that died, and those due while no worker ran, go out first.
     queue.sweep()
     consumer.run()
