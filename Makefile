@@ -58,8 +58,12 @@ $(AXE):
 	  npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/npm axe-core@$(AXE_VERSION); \
 	else echo "npm is missing: the accessibility tests will skip (Debian package npm)"; fi
 
+# The suite starts many Python processes (xdist workers, the CLI, gunicorn, queue workers): they
+# reuse compiled modules (and pytest its rewritten tests) from .venv/pycache, even where the
+# environment sets PYTHONDONTWRITEBYTECODE.
 test: install sysdeps $(AXE) ## Run the whole test suite (in parallel)
-	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
+	  $(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 bench: install sysdeps ## Run the benchmarks; they print ratios against baselines measured in the same run
 	$(BIN)/python -m bench
