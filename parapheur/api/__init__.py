@@ -34,11 +34,15 @@ class ParapheurApi(Api):
         self._undocumented: list[Any] = []  # steps writing the document, in order
         self._writer: int | None = None  # the thread writing it
         self._writing = threading.Lock()
+        # flask-smorest's own start reads `spec` (to add its ETag headers): that is not a reader
+        # of the document, so nothing deferred is written then.
+        self._starting = True
         super().__init__(*args, **kwargs)
+        self._starting = False
 
     @property  # type: ignore[override]
     def spec(self):
-        if self._undocumented and self._writer != threading.get_ident():
+        if self._undocumented and not self._starting and self._writer != threading.get_ident():
             with self._writing:
                 self._writer = threading.get_ident()
                 try:
