@@ -7,9 +7,12 @@ parsed as strictly as the signer will parse it, so that a file accepted here can
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,8 +38,30 @@ class PdfInfo:
     signature_count: int
 
 
+#: Accepted files remembered by digest: the same bytes deposited again (a template, a retried
+#: upload) are not parsed again. The checks are a function of the bytes alone.
+_ACCEPTED: OrderedDict[bytes, PdfInfo] = OrderedDict()
+_ACCEPTED_MAX = 256
+_ACCEPTED_LOCK = threading.Lock()
+
+
 def inspect_pdf(data: bytes) -> PdfInfo:
     """Accept a real, parseable, unencrypted PDF; raise InvalidUpload saying what is wrong."""
+    digest = hashlib.sha256(data).digest()
+    with _ACCEPTED_LOCK:
+        known = _ACCEPTED.get(digest)
+        if known is not None:
+            _ACCEPTED.move_to_end(digest)
+            return known
+    info = _inspect(data)
+    with _ACCEPTED_LOCK:
+        _ACCEPTED[digest] = info
+        while len(_ACCEPTED) > _ACCEPTED_MAX:
+            _ACCEPTED.popitem(last=False)
+    return info
+
+
+def _inspect(data: bytes) -> PdfInfo:
     if not data:
         raise InvalidUpload(N_("Le fichier est vide."), reason="empty")
     if not data[:1024].lstrip().startswith(b"%PDF-"):
