@@ -8,7 +8,9 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from parapheur.db import Base, get_session
 
@@ -183,6 +185,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+_MADE_ONCE: dict[str, Any] = {}
+
+
+def once_per_process(name: str, make: Callable[[], Any]) -> Any:
+    """The value of a session fixture of tests/app/conftest.py, made once per test process.
+
+    Other folders load that conftest again (borrow_app_fixtures): without this, each copy would
+    migrate its own databases, seed its own demo and start its own demo PKI in every worker.
+    """
+    if name not in _MADE_ONCE:
+        _MADE_ONCE[name] = make()
+    return _MADE_ONCE[name]
+
+
 # Fixtures of tests/app/conftest.py that other folders' tests borrow (see borrow_app_fixtures).
 APP_FIXTURES = ("sqlite_template", "postgres_url", "database_url", "clock", "app", "sample_pdf",
                 "demo_pki", "demo_template", "demo", "client_for", "mailbox", "live_server",
@@ -194,26 +210,17 @@ def borrow_app_fixtures(namespace: dict, folder: str) -> None:
     conftest: `borrow_app_fixtures(globals(), "api")`.
 
     The app conftest is loaded a second time, under a name of its own; its session-scoped
-    PostgreSQL database then needs a name of its own too (the other copy drops and recreates its
-    database by name), hence a `worker_id` suffixed with the folder.
+    fixtures share their values with the other copies (`once_per_process`): one migrated
+    database, one demo and one demo PKI per worker, whichever folder's test asks first.
     """
     import importlib.util
     from pathlib import Path
-
-    import pytest
 
     spec = importlib.util.spec_from_file_location(
         f"app_conftest_{folder}", Path(__file__).with_name("conftest.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    @pytest.fixture(scope="session", name="worker_id")
-    def worker_id(request) -> str:
-        import xdist
-
-        return f"{xdist.get_xdist_worker_id(request)}_{folder}"
-
-    namespace["worker_id"] = worker_id
     namespace["FrozenClock"] = module.FrozenClock
     for name in APP_FIXTURES:
         namespace[name] = getattr(module, name)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from app_helpers import CHROMIUM_ARGS, login
+from app_helpers import CHROMIUM_ARGS, login, once_per_process
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
@@ -25,9 +25,12 @@ DEMO_CLONED = pytest.StashKey[bool]()  # the test's database is a copy of the se
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite database, copied for each test (migrations run once per worker)."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    upgrade(f"sqlite:///{path}")
-    return path
+    def make() -> Path:
+        path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+        upgrade(f"sqlite:///{path}")
+        return path
+
+    return once_per_process("sqlite_template", make)
 
 
 @pytest.fixture(scope="session")
@@ -35,17 +38,20 @@ def postgres_url(worker_id) -> str:
     """A database of this worker's own on the test PostgreSQL server, migrated once."""
     if not POSTGRES_URL:
         pytest.skip("PARAPHEUR_TEST_POSTGRES_URL is not set: PostgreSQL tests do not run here")
-    base = make_url(POSTGRES_URL)
-    # Named after the base database, so that runs against different base databases never collide.
-    name = f"parapheur_{base.database}_{worker_id}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
+    def make() -> str:
+        base = make_url(POSTGRES_URL)
+        # Named after the base database: runs against different base databases never collide.
+        name = f"parapheur_{base.database}_{worker_id}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = base.set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        return url
+
+    return once_per_process("postgres_url", make)
 
 
 def _truncate_postgres(url: str) -> None:
@@ -105,7 +111,7 @@ def demo_template(tmp_path_factory, sqlite_template, demo_pki, sample_pdf, worke
         made[kind] = (url, root / "data")
         return made[kind]
 
-    return get
+    return once_per_process("demo_template", lambda: get)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -171,26 +177,29 @@ def sample_pdf() -> bytes:
     """A small real PDF (two pages, with a #signature# tag), rendered once per session."""
     from weasyprint import HTML
 
-    return HTML(string=(
+    return once_per_process("sample_pdf", lambda: HTML(string=(
         "<html lang='fr'><body><h1>Délibération d'essai</h1><p>Première page.</p>"
         "<p style='page-break-before: always'>Seconde page — Le Maire,</p><p>#signature#</p>"
-        "</body></html>")).write_pdf()
+        "</body></html>")).write_pdf())
 
 
 @pytest.fixture(scope="session")
-def demo_pki(tmp_path_factory):
+def demo_pki(request, tmp_path_factory):
     """The demo's PKI (one certificate per signing demo user), generated once per worker."""
     from parapheur.demo.seed import DEMO_PASSPHRASE, DEMO_USERS
     from signing.pki import Person, init_dev_pki
     from signing.pki_server import PkiServer
 
-    people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
-    pki = init_dev_pki(tmp_path_factory.mktemp("demo-pki"), organisation="Métropole de Démo",
-                       people=people, passphrase=DEMO_PASSPHRASE,
-                       base_url=f"http://127.0.0.1:{free_loopback_port()}")
-    server = PkiServer(pki).start()  # real TSA, OCSP and CRL on loopback, for B-T and above
-    yield pki
-    server.stop()
+    def make():
+        people = [Person(u.username, u.full_name, u.title) for u in DEMO_USERS if u.signs]
+        pki = init_dev_pki(tmp_path_factory.mktemp("demo-pki"), organisation="Métropole de Démo",
+                           people=people, passphrase=DEMO_PASSPHRASE,
+                           base_url=f"http://127.0.0.1:{free_loopback_port()}")
+        server = PkiServer(pki).start()  # real TSA, OCSP and CRL on loopback, for B-T and above
+        request.addfinalizer(server.stop)
+        return pki
+
+    return once_per_process("demo_pki", make)
 
 
 @pytest.fixture
