@@ -53,10 +53,10 @@ def chain_of(session: Session, *, actor=None, document_id: int | None = None,
     if document_id is not None:
         from parapheur.documents.models import Document
 
-        found = session.execute(select(Document.organisation_id)
-                                .where(Document.id == document_id)).scalar()
-        if found is not None:
-            return found
+        # Usually in the session already (the event is about a change to it): no query then.
+        document = session.get(Document, document_id)
+        if document is not None and document.organisation_id is not None:
+            return document.organisation_id
     named = (details or {}).get("organisation_id")
     if isinstance(named, int) and not isinstance(named, bool):
         return named
@@ -67,6 +67,37 @@ def chain_of(session: Session, *, actor=None, document_id: int | None = None,
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:
     """Hash of an event chained to its predecessor."""
     return chain_hash(prev_hash, canonical_content(event))
+
+
+_LOCKED_HEADS = "parapheur.audit.locked_heads"
+
+
+def _locked_head(session: Session, chain: int) -> AuditChainHead:
+    """The chain's head, locked for the rest of the caller's transaction.
+
+    The first event of a transaction takes the lock; the next events of the same (innermost)
+    transaction reuse the head it holds: no other transaction can have moved it meanwhile. A
+    savepoint begun or ended since, or a new transaction, takes the lock again.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    locked = session.info.setdefault(_LOCKED_HEADS, {})
+    held = locked.get(chain)
+    if held is not None and transaction is not None and held[0] is transaction \
+            and transaction.is_active:
+        return held[1]
+    # Writing first takes the write lock on SQLite too (where FOR UPDATE does nothing), so the
+    # head read next is the latest one even when concurrent transactions append at once.
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == chain)
+                    .values(seq=AuditChainHead.seq))
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == chain).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditChainHead(id=chain, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    locked[chain] = (session.get_nested_transaction() or session.get_transaction(), head)
+    return head
 
 
 def record(
@@ -83,17 +114,7 @@ def record(
     (which must then commit)."""
     chain = chain_of(session, actor=actor, document_id=document_id, details=details,
                      organisation_id=organisation_id)
-    # Writing first takes the write lock on SQLite too (where FOR UPDATE does nothing), so the
-    # head read next is the latest one even when concurrent transactions append at once.
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == chain)
-                    .values(seq=AuditChainHead.seq))
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == chain).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(id=chain, seq=0, hash=GENESIS_HASH)
-        session.add(head)
+    head = _locked_head(session, chain)
     # Round-trip the details through JSON so the hash covers exactly what the database returns.
     normalised = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     event = AuditEvent(
