@@ -38,20 +38,22 @@ def postgres_url(worker_id) -> str:
     """A database of this worker's own on the test PostgreSQL server, migrated once."""
     if not POSTGRES_URL:
         pytest.skip("PARAPHEUR_TEST_POSTGRES_URL is not set: PostgreSQL tests do not run here")
-    def make() -> str:
-        base = make_url(POSTGRES_URL)
-        # Named after the base database: runs against different base databases never collide.
-        name = f"parapheur_{base.database}_{worker_id}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = base.set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        return url
+    return once_per_process("postgres_url", lambda: _migrated_postgres(worker_id))
 
-    return once_per_process("postgres_url", make)
+
+def _migrated_postgres(suffix: str) -> str:
+    """A new, migrated database on the test server, named after the base database (so that runs
+    against different base databases never collide) and `suffix`."""
+    base = make_url(POSTGRES_URL)
+    name = f"parapheur_{base.database}_{suffix}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
 
 
 def _truncate_postgres(url: str) -> None:
@@ -93,15 +95,7 @@ def demo_template(tmp_path_factory, sqlite_template, demo_pki, sample_pdf, worke
             shutil.copyfile(sqlite_template, path)
             url = f"sqlite:///{path}"
         else:
-            base = make_url(POSTGRES_URL)
-            name = f"parapheur_{base.database}_{worker_id}_demo"
-            admin = create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            url = base.set(database=name).render_as_string(hide_password=False)
-            upgrade(url)
+            url = _migrated_postgres(f"{worker_id}_demo")
         application = create_app({"TESTING": True, "DATA_DIR": root / "data", "DATABASE_URL": url,
                                   "SECRET_KEY": "test-secret"})
         with application.app_context():
