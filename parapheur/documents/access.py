@@ -162,12 +162,16 @@ def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,
-                now: datetime) -> Document:
-    """The document if `user` may see it, else DocumentUnavailable (absent or not visible)."""
+                now: datetime, options: Sequence[Any] = ()) -> Document:
+    """The document if `user` may see it, else DocumentUnavailable (absent or not visible).
+
+    `options`: loader options (what the caller reads of the document, loaded with it).
+    """
     document = session.execute(
         select(Document).where(Document.id == document_id,
                                Document.id.in_(visible_documents(session, user, now)))
-    ).scalar_one_or_none()
+        .options(*options)
+    ).unique().scalar_one_or_none()
     if document is None:
         raise DocumentUnavailable(document_id)
     return document

@@ -23,7 +23,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import and_, func, select, true
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from parapheur.accounts.models import Desk, Role, User
 from parapheur.accounts.services import acting_rights
@@ -47,9 +47,15 @@ from parapheur.signatures.reports import trust_anchor_paths
 bp = Blueprint("documents", __name__)
 
 
-def _visible(document_id: int) -> Document:
+def _visible(document_id: int, moment=None, *, options=()) -> Document:
     """The document if the current user may see it, else « Document n° N indisponible » (404)."""
-    return access.get_visible(get_session(), current_user, document_id, now=now())
+    return access.get_visible(get_session(), current_user, document_id,
+                              now=now() if moment is None else moment, options=options)
+
+
+#: What the document page reads of the document itself, loaded with it (not one query each).
+DOCUMENT_PAGE_LOADS = (joinedload(Document.circuit_version), joinedload(Document.author),
+                       joinedload(Document.author_desk), selectinload(Document.versions))
 
 
 @bp.app_template_global()
@@ -345,7 +351,9 @@ def new_document():
 @login_required
 def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
-    return render_document(_visible(document_id))
+    moment = now()  # one moment for the whole page: the delegations in force are read once
+    return render_document(_visible(document_id, moment, options=DOCUMENT_PAGE_LOADS),
+                           moment=moment)
 
 
 @dataclass(frozen=True)
@@ -362,19 +370,27 @@ class FailedAction:
     entered: str = ""
 
 
-def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None):
-    """The document page; after a refused action, with its message by the form concerned."""
+def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None,
+                    moment=None):
+    """The document page; after a refused action, with its message by the form concerned.
+
+    `moment`: the request's moment, the one the document was found visible at (default now).
+    """
     session = get_session()
-    moment = now()
+    moment = now() if moment is None else moment
     actions = circuits.user_can_act(session, document, current_user, now=moment)
+    # The history with who acted and for which desks (the page and the steps' progress read it).
     history = session.execute(
         select(StepAction).where(StepAction.document_id == document.id)
-        .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
+        .order_by(StepAction.acted_at, StepAction.id)
+        .options(joinedload(StepAction.actor), joinedload(StepAction.desk),
+                 joinedload(StepAction.on_behalf_of))).scalars().all()
     return render_template("pages/document.html", document=document, actions=actions,
                            history=history, pending=circuits.pending_steps(document),
                            **reading_views.page_context(session, document, history=history,
                                                         actions=actions),
-                           progress=circuits.progress(session, document, now=moment),
+                           progress=circuits.progress(session, document, now=moment,
+                                                      actions=history),
                            late=circuits.is_late(document, moment),
                            diagram=Markup(_diagram(session, document)),
                            take_back=circuits.take_back_step(session, document, current_user,
@@ -382,9 +398,9 @@ def render_document(document: Document, *, status: int = 200, failed: FailedActi
                            failed=failed,
                            can_cancel=circuits.can_cancel(session, document, current_user,
                                                           now=moment),
-                           can_replace=services.replaceable(session, document) and
-                           circuits.author_capacity(session, document, current_user,
-                                                    now=moment) is not None,
+                           can_replace=circuits.author_capacity(session, document, current_user,
+                                                                now=moment) is not None
+                           and services.replaceable(session, document),
                            token_notice=_token_notice(session, [p for p, _ in actions])), status
 
 
@@ -399,9 +415,12 @@ def action_refused(document_id: int, exc: ParapheurError, *, step: str | None, a
                    entered: str = ""):
     """The document page again after `exc` refused an action (nothing was changed), status 4xx."""
     get_session().rollback()
-    document = _visible(document_id)  # read again: the refused transaction is gone
+    moment = now()
+    # Read again: the refused transaction is gone.
+    document = _visible(document_id, moment, options=DOCUMENT_PAGE_LOADS)
     failed = FailedAction(localized(exc), step=step, action=action, entered=entered[:REASON_ECHO])
-    response = make_response(render_document(document, status=exc.status, failed=failed))
+    response = make_response(render_document(document, status=exc.status, failed=failed,
+                                             moment=moment))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
