@@ -144,10 +144,18 @@ def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
     is the (sort value, id) of the last document of the previous page. Never OFFSET: every page
     costs the same, the index `ix_documents_status_<column>_id` gives the order. `where` adds the
     tray's filters.
+
+    When `documents` reads `documents` alone (as `actionable_documents` does), its condition
+    applies to the page's rows directly: no second pass over `documents` matching ids (on
+    PostgreSQL that self-join read every document of the tray twice, half the query's time).
     """
     key = TRAY_SORTS[sort]
-    query = select(Document).where(Document.status == DocumentStatus.IN_PROGRESS,
-                                   Document.id.in_(documents), *where)
+    froms = documents.get_final_froms()
+    among = (documents.whereclause
+             if documents.whereclause is not None and len(froms) == 1
+             and froms[0] is Document.__table__ else Document.id.in_(documents))
+    query = select(Document.id, key.label("sort_key")).where(
+        Document.status == DocumentStatus.IN_PROGRESS, among, *where)
     if after is not None:
         last_value, last_id = after
         beyond_id = Document.id < last_id if descending else Document.id > last_id
@@ -156,9 +164,15 @@ def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
         else:
             beyond = key < last_value if descending else key > last_value
             query = query.where(or_(beyond, and_(key == last_value, beyond_id), key.is_(None)))
+    # The page's ids first, then their rows: the database sorts the tray's (key, id) pairs, not
+    # whole rows (their run state and search text); on PostgreSQL, half the query's time.
     if descending:
-        return query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size)
-    return query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size)
+        page = query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size).subquery()
+        order = (page.c.sort_key.desc().nulls_last(), page.c.id.desc())
+    else:
+        page = query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size).subquery()
+        order = (page.c.sort_key.asc().nulls_last(), page.c.id.asc())
+    return select(Document).join(page, page.c.id == Document.id).order_by(*order)
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,
