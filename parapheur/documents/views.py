@@ -129,36 +129,38 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     mine_query = mine_query.with_only_columns(Document)
     processed_query = access.processed_documents(session, current_user, moment)
     processed_query = processed_query.with_only_columns(Document)
-    # The counts in one round trip, one pass over each tray: `count(*) FILTER (WHERE …)` counts
-    # the late and the filtered documents in the same pass as the tray's total.
+    # The tray counted by author, in one pass: the authors the « Déposé par » filter offers
+    # (those of the documents waiting for the user) and, summed, the tray's total, its late
+    # documents and those matching the filters (`count(*) FILTER (WHERE …)`, the same pass).
+    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
     conditions = view.conditions(dialect)
     filtered = (and_(true(), *conditions)) if view.filtered else None
     late = access.overdue(moment)
-    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
-    tray_counts = _counts(actionable.whereclause, late,
-                          *([filtered] if filtered is not None else []))
+    by_author = session.execute(
+        select(User.id, User.full_name, func.count(), func.count().filter(late),
+               *([func.count().filter(filtered)] if filtered is not None else []))
+        .select_from(Document).join(User, User.id == Document.author_id)
+        .where(actionable.whereclause).group_by(User.id, User.full_name)
+        .order_by(User.full_name, User.id)).all()
+    authors = [(row[0], row[1]) for row in by_author]
+    tray_n = sum(row[2] for row in by_author)
+    # Without a filter, the filtered count is the tray's.
+    tray_filtered = sum(row[4] for row in by_author) if filtered is not None else tray_n
+    # The other trays' counts in one round trip, one pass over each.
     mine_counts = _counts(mine_query.whereclause,
                           and_(Document.status == DocumentStatus.IN_PROGRESS, late))
     processed_counts = _counts(processed_query.whereclause)
     # Each subquery is one row (an aggregate without GROUP BY): joined on nothing, one row.
-    tray_n, tray_late, *tray_filtered, mine_n, mine_late, processed_n = session.execute(
-        select(*tray_counts.c, *mine_counts.c, *processed_counts.c).select_from(
-            tray_counts.join(mine_counts, true()).join(processed_counts, true()))).one()
-    # Without a filter, the filtered count is the tray's.
-    counts = (tray_n, tray_late, mine_n, mine_late, processed_n,
-              tray_filtered[0] if tray_filtered else tray_n)
+    mine_n, mine_late, processed_n = session.execute(
+        select(*mine_counts.c, *processed_counts.c).select_from(
+            mine_counts.join(processed_counts, true()))).one()
+    counts = (tray_n, sum(row[3] for row in by_author), mine_n, mine_late, processed_n,
+              tray_filtered)
     mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
                            .limit(50)).scalars().all()
     processed = session.execute(processed_query.order_by(Document.updated_at.desc(),
                                                          Document.id.desc())
                                 .limit(50)).scalars().all()
-    # The authors the « Déposé par » filter offers: those of the documents waiting for the user.
-    # (Their distinct ids first, from the access query's own condition: one pass over the tray.)
-    author_ids = (select(Document.author_id.label("id")).where(actionable.whereclause)
-                  .distinct().subquery())
-    authors = session.execute(
-        select(User.id, User.full_name).join(author_ids, author_ids.c.id == User.id)
-        .order_by(User.full_name, User.id)).all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
                            processed=processed, late_ids=late_ids, to_process_count=counts[0],
