@@ -23,17 +23,17 @@ _SEEN_AT = "seen_at"
 
 def load_user(user_id: str) -> User | None:
     """The session's user, if the account is active and the session was not revoked since."""
-    from sqlalchemy.orm import joinedload, selectinload
+    from sqlalchemy.orm import joinedload
 
     from parapheur.db import get_session
 
     identifier, _, generation = user_id.partition(":")
     try:
-        # With what every page reads of her: her home organisation and her desks (one query
-        # more, not one per relationship the pages touch later).
+        # With what every page reads of her, in the same query: her home organisation and her
+        # desks (not one query per relationship the pages touch later).
         user = get_session().get(User, int(identifier),
                                  options=(joinedload(User.home_organisation),
-                                          selectinload(User.all_desks)))
+                                          joinedload(User.all_desks)))
         expected = int(generation)
     except ValueError:
         return None
