@@ -55,7 +55,7 @@ def _visible(document_id: int, moment=None, *, options=()) -> Document:
 
 #: What the document page reads of the document itself, loaded with it (not one query each).
 DOCUMENT_PAGE_LOADS = (joinedload(Document.circuit_version), joinedload(Document.author),
-                       joinedload(Document.author_desk), selectinload(Document.versions))
+                       joinedload(Document.author_desk), joinedload(Document.versions))
 
 
 @bp.app_template_global()
