@@ -134,26 +134,22 @@ TRAY_SORTS = {"echeance": Document.due_at, "depot": Document.created_at,
               "montant": Document.amount, "titre": Document.title}
 
 
-def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
+def tray_page(among: ColumnElement[bool], *, after: tuple[Any, int] | None, size: int,
               sort: str = "echeance", descending: bool = False,
               where: Sequence[ColumnElement[bool]] = ()) -> Select:
-    """`size` documents in progress among `documents` (a `SELECT documents.id`), keyset order.
+    """`size` documents in progress among those `among` selects, keyset order.
+
+    `among` is a condition on `documents` alone, such as `actionable_documents(…).whereclause`:
+    applied to the page's rows directly, not as `id IN (SELECT id FROM documents …)` (on
+    PostgreSQL that self-join read every document of the tray twice, half the query's time).
 
     By `sort` (TRAY_SORTS: deadline — the most overdue first —, deposit date, amount or title),
     ascending or descending, those without a value last, then id in the same direction; `after`
     is the (sort value, id) of the last document of the previous page. Never OFFSET: every page
     costs the same, the index `ix_documents_status_<column>_id` gives the order. `where` adds the
     tray's filters.
-
-    When `documents` reads `documents` alone (as `actionable_documents` does), its condition
-    applies to the page's rows directly: no second pass over `documents` matching ids (on
-    PostgreSQL that self-join read every document of the tray twice, half the query's time).
     """
     key = TRAY_SORTS[sort]
-    froms = documents.get_final_froms()
-    among = (documents.whereclause
-             if documents.whereclause is not None and len(froms) == 1
-             and froms[0] is Document.__table__ else Document.id.in_(documents))
     query = select(Document.id, key.label("sort_key")).where(
         Document.status == DocumentStatus.IN_PROGRESS, among, *where)
     if after is not None:

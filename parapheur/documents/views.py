@@ -111,8 +111,9 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
         view, cursor = trays.TrayQuery(), None
     dialect = session.get_bind().dialect.name
     page = session.execute(
-        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1, sort=view.sort,
-                         descending=view.descending, where=view.conditions(dialect))
+        access.tray_page(actionable.whereclause, after=cursor, size=INBOX_PAGE_SIZE + 1,
+                         sort=view.sort, descending=view.descending,
+                         where=view.conditions(dialect))
         .options(selectinload(Document.circuit_version))
     ).scalars().all()
     has_next = len(page) > INBOX_PAGE_SIZE

@@ -151,7 +151,7 @@ def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
     with demo.app_context():
         session = get_session()
         dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
-        actionable = access.actionable_documents(session, dgs, now)
+        actionable = access.actionable_documents(session, dgs, now).whereclause
         visible = access.visible_documents(session, dgs, now)
         queries = {
             "à traiter": access.tray_page(actionable, after=None, size=51),
