@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -47,7 +48,7 @@ from parapheur.signatures.reports import trust_anchor_paths
 bp = Blueprint("documents", __name__)
 
 
-def _visible(document_id: int, moment=None, *, options=()) -> Document:
+def _visible(document_id: int, moment: datetime | None = None, *, options=()) -> Document:
     """The document if the current user may see it, else « Document n° N indisponible » (404)."""
     return access.get_visible(get_session(), current_user, document_id,
                               now=now() if moment is None else moment, options=options)
@@ -374,7 +375,7 @@ class FailedAction:
 
 
 def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None,
-                    moment=None):
+                    moment: datetime | None = None):
     """The document page; after a refused action, with its message by the form concerned.
 
     `moment`: the request's moment, the one the document was found visible at (default now).
