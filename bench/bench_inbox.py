@@ -17,10 +17,16 @@ default 4) one request at a time; the ratio 100,000 ÷ 1,000 (target ≤ 1.5). T
 `BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
 document page, `BENCH_INBOX_REQUESTS` (default 600) requests in all: p50 and p95 of each page
 (target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it.
+
+The clients are threads of this process, each with its own keep-alive HTTP/1.1 connection
+(`http.client`) and the maire's session cookie, copied from one login and set by hand: a light
+load generator, since it shares the machine's cores with gunicorn and PostgreSQL (a `requests`
+session costs several times more CPU per request, counted against the server's figures).
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -32,7 +38,9 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/parapheur_bench_inbox"
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -164,6 +172,59 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server, carrying its session cookie by hand.
+
+    The cookies a response sets are kept (the session's cookie is rewritten now and then); a
+    connection the server closed is opened again once.
+    """
+
+    def __init__(self, port: int, cookies: dict[str, str] | None = None):
+        self.port = port
+        self.cookies = dict(cookies or {})
+        self.connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, *, form: dict[str, str] | None = None,
+                timeout: float = 120) -> tuple[int, bytes]:
+        headers = {}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                             timeout=timeout)
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                answer = self.connection.getresponse()
+                data = answer.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            for value in answer.headers.get_all("Set-Cookie") or ():
+                cookie = SimpleCookie()
+                cookie.load(value)
+                for name, morsel in cookie.items():
+                    if morsel["max-age"] == "0" or (morsel.value == "" and morsel["expires"]):
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = morsel.value
+            if answer.will_close:
+                self.close()
+            return answer.status, data
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 class Server:
     """gunicorn serving parapheur.wsgi:app with 2 workers on loopback."""
 
@@ -181,17 +242,19 @@ class Server:
              # keep-alive, closed as a client reuses it, is reset (as behind a proxy, keep longer).
              "--keep-alive", "75",
              "parapheur.wsgi:app"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{self.port}"
-        import requests
-
         for _ in range(300):
+            probe = Client(self.port)
             try:
-                requests.get(self.base + "/login", timeout=30).raise_for_status()
-                return
-            except requests.RequestException:
+                status, _ = probe.request("GET", "/login", timeout=30)
+                if status == 200:
+                    return
+                raise RuntimeError(f"/login: HTTP {status}")
+            except (OSError, http.client.HTTPException):
                 if self.process.poll() is not None:
                     raise RuntimeError("gunicorn stopped; see its log") from None
                 time.sleep(0.1)
+            finally:
+                probe.close()
         self.stop()
         raise RuntimeError("gunicorn did not answer")
 
@@ -201,65 +264,72 @@ class Server:
         self.log.close()
 
 
-def _login(base: str):
-    import requests
+def _login(port: int) -> Client:
+    """A client logged in as the maire (through the login form, CSRF token included)."""
+    client = Client(port)
+    status, page = client.request("GET", "/login")
+    status, _ = client.request("POST", "/login", form={
+        "username": "maire", "password": "demo-maire",
+        "csrf_token": TOKEN_RE.search(page.decode()).group(1)})
+    if status != 302:
+        raise RuntimeError(f"login: HTTP {status}")
+    return client
 
-    s = requests.Session()
-    page = s.get(f"{base}/login").text
-    answer = s.post(f"{base}/login", data={"username": "maire", "password": "demo-maire",
-                                           "csrf_token": TOKEN_RE.search(page).group(1)})
-    answer.raise_for_status()
-    return s
 
-
-def _get(s, url: str) -> tuple[float, str]:
+def _get(client: Client, path: str) -> tuple[float, str]:
     started = time.perf_counter()
-    answer = s.get(url)
+    status, data = client.request("GET", path)
     elapsed = time.perf_counter() - started
-    if answer.status_code != 200:
-        raise RuntimeError(f"{url}: HTTP {answer.status_code}")
-    return elapsed, answer.text
+    if status != 200:
+        raise RuntimeError(f"{path}: HTTP {status}")
+    return elapsed, data.decode()
 
 
-def _sequential(base: str, document_id: int) -> dict[str, float]:
+def _sequential(port: int, document_id: int) -> dict[str, float]:
     """Median seconds of the inbox's first page, the next page and a document page."""
-    s = _login(base)
-    _, first = _get(s, base + "/")  # warm each worker's caches a little
-    _get(s, base + "/")
+    client = _login(port)
+    _, first = _get(client, "/")  # warm each worker's caches a little
+    _get(client, "/")
     match = NEXT_RE.search(first)
     if match is None:
         raise RuntimeError("the maire's inbox has no « Suivante » page")
-    following = base + match.group(1).replace("&amp;", "&")
+    following = match.group(1).replace("&amp;", "&")
     result = {}
-    for label, url in (("inbox", base + "/"), ("inbox page 2", following),
-                       ("document", f"{base}/documents/{document_id}")):
-        _get(s, url)
-        result[label] = statistics.median(_get(s, url)[0] for _ in range(SEQUENTIAL))
+    for label, path in (("inbox", "/"), ("inbox page 2", following),
+                        ("document", f"/documents/{document_id}")):
+        _get(client, path)
+        result[label] = statistics.median(_get(client, path)[0] for _ in range(SEQUENTIAL))
+    client.close()
     return result
 
 
-def _concurrent(base: str, document_id: int, clients: int, requests_count: int):
-    import requests
-
-    cookies = _login(base).cookies
+def _concurrent(port: int, document_id: int, clients: int, requests_count: int):
+    login = _login(port)
+    cookies = dict(login.cookies)
+    login.close()
     local = threading.local()
+    opened: list[Client] = []
     times: dict[str, list[float]] = {"inbox": [], "document": []}
     lock = threading.Lock()
 
     def one(i: int) -> None:
-        if not hasattr(local, "s"):
-            local.s = requests.Session()
-            local.s.cookies.update(cookies)
+        if not hasattr(local, "client"):
+            local.client = Client(port, cookies)
+            with lock:
+                opened.append(local.client)
         label = "inbox" if i % 2 == 0 else "document"
-        url = base + "/" if label == "inbox" else f"{base}/documents/{document_id}"
-        elapsed, _ = _get(local.s, url)
+        path = "/" if label == "inbox" else f"/documents/{document_id}"
+        elapsed, _ = _get(local.client, path)
         with lock:
             times[label].append(elapsed)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(requests_count)))
-    return times, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    for client in opened:
+        client.close()
+    return times, elapsed
 
 
 def _p(values: list[float], q: float) -> float:
@@ -318,13 +388,13 @@ def run() -> None:
                 ).scalar_one()
             server = Server(url, data_dir, threads)
             try:
-                seq = _sequential(server.base, document_id)
+                seq = _sequential(server.port, document_id)
                 figures[size] = seq
                 print(f"   {total:,} documents, {waiting:,} waiting for the maire: "
                       + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in seq.items())
                       + f" (median of {SEQUENTIAL}, one client; {_load()})", flush=True)
                 if size == 100_000:
-                    times, elapsed = _concurrent(server.base, document_id, clients,
+                    times, elapsed = _concurrent(server.port, document_id, clients,
                                                  requests_count)
             finally:
                 server.stop()

@@ -53,7 +53,24 @@ def remember_locale(locale: str) -> None:
 
 
 def current_locale() -> str:
-    return str(get_locale() or DEFAULT_LOCALE) if has_request_context() else DEFAULT_LOCALE
+    """The request's locale code (« fr »), found once per request and locale.
+
+    Kept beside the locale in Flask-Babel's per-context namespace, as `_translations` does:
+    every date and amount of a page asks (a hundred times on a tray page).
+    """
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    ctx = g.get("_flask_babel")
+    locale = getattr(ctx, "babel_locale", None)
+    cached = getattr(ctx, "parapheur_locale", None)
+    if locale is not None and cached is not None and cached[0] is locale:
+        return cached[1]
+    locale = get_locale()
+    code = str(locale or DEFAULT_LOCALE)
+    ctx = g.get("_flask_babel")
+    if ctx is not None and locale is not None:
+        ctx.parapheur_locale = (locale, code)
+    return code
 
 
 def format_amount(value: Decimal | float | int | None, currency: str = "EUR",

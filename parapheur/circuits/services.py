@@ -31,6 +31,7 @@ from parapheur.circuits.errors import CircuitError, GuardError, MetadataError, S
 from parapheur.circuits.guards import coerce, expected_value
 from parapheur.circuits.models import CircuitActivation, StepAction
 from parapheur.circuits.typology import Subtype, Typology, load_typology
+from parapheur.db import memoized
 from parapheur.documents import reading
 from parapheur.documents.models import (
     CircuitVersion,
@@ -423,9 +424,10 @@ def take_back_step(session: Session, document: Document, user: User, *, now: dat
     option = engine.take_back_option(run_state(document))
     if option is None:
         return None
-    desk = _desks_by_slug(session, [option[1]], document.organisation_id).get(option[1])
-    if desk is None or acting_capacity(session, user, desk, doc_type=document.doc_type,
-                                       now=now) is None:
+    # Whom she may act for are desks of her organisation (her own, those delegating to them):
+    # no need to read the desk itself, only to check it is of the document's organisation.
+    capacity = acting_rights(session, user, now=now).capacity(option[1], document.doc_type)
+    if capacity is None or capacity.desk.organisation_id != document.organisation_id:
         return None
     return option[0]
 
@@ -721,20 +723,29 @@ def _server_step_note(session: Session, document: Document, step: str, action: s
 
 def desk_labels(session: Session, organisation_id: int) -> dict[str, str]:
     """Desk slug → name for every desk of the organisation (and the server's pseudo-desk)."""
-    labels = {desk.slug: desk.name for desk in session.execute(
-        select(Desk).where(Desk.organisation_id == organisation_id)).scalars()}
+    def read() -> tuple[tuple[str, str], ...]:
+        return tuple(session.execute(select(Desk.slug, Desk.name).where(
+            Desk.organisation_id == organisation_id)).all())
+
+    # Read once per request (the steps' progress and the circuit diagram both ask).
+    labels = dict(memoized(session, ("desk_labels", organisation_id), read))
     labels[SYSTEM_DESK] = SYSTEM_DESK_LABEL
     return labels
 
 
-def progress(session: Session, document: Document, *, now: datetime) -> list[StepProgress]:
-    """The steps passed and the current one, with who acted, who is awaited, who is « déjà traité »."""
+def progress(session: Session, document: Document, *, now: datetime,
+             actions: list[StepAction] | None = None) -> list[StepProgress]:
+    """The steps passed and the current one, with who acted, who is awaited, who is « déjà traité ».
+
+    `actions`: the document's step actions by time (`acted_at`, id), when the caller has them.
+    """
     circuit = circuit_of(document)
     state = run_state(document)
     names = desk_labels(session, document.organisation_id)
-    actions = session.execute(
-        select(StepAction).where(StepAction.document_id == document.id)
-        .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
+    if actions is None:
+        actions = session.execute(
+            select(StepAction).where(StepAction.document_id == document.id)
+            .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
     # The latest decision of each desk on each step; a take-back cancels the visa it undoes.
     latest: dict[str, dict[str, StepAction]] = {}
     for record in actions:

@@ -134,10 +134,14 @@ TRAY_SORTS = {"echeance": Document.due_at, "depot": Document.created_at,
               "montant": Document.amount, "titre": Document.title}
 
 
-def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
+def tray_page(among: ColumnElement[bool], *, after: tuple[Any, int] | None, size: int,
               sort: str = "echeance", descending: bool = False,
               where: Sequence[ColumnElement[bool]] = ()) -> Select:
-    """`size` documents in progress among `documents` (a `SELECT documents.id`), keyset order.
+    """`size` documents in progress among those `among` selects, keyset order.
+
+    `among` is a condition on `documents` alone, such as `actionable_documents(…).whereclause`:
+    applied to the page's rows directly, not as `id IN (SELECT id FROM documents …)` (on
+    PostgreSQL that self-join read every document of the tray twice, half the query's time).
 
     By `sort` (TRAY_SORTS: deadline — the most overdue first —, deposit date, amount or title),
     ascending or descending, those without a value last, then id in the same direction; `after`
@@ -146,8 +150,8 @@ def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
     tray's filters.
     """
     key = TRAY_SORTS[sort]
-    query = select(Document).where(Document.status == DocumentStatus.IN_PROGRESS,
-                                   Document.id.in_(documents), *where)
+    query = select(Document.id, key.label("sort_key")).where(
+        Document.status == DocumentStatus.IN_PROGRESS, among, *where)
     if after is not None:
         last_value, last_id = after
         beyond_id = Document.id < last_id if descending else Document.id > last_id
@@ -156,18 +160,28 @@ def tray_page(documents: Select, *, after: tuple[Any, int] | None, size: int,
         else:
             beyond = key < last_value if descending else key > last_value
             query = query.where(or_(beyond, and_(key == last_value, beyond_id), key.is_(None)))
+    # The page's ids first, then their rows: the database sorts the tray's (key, id) pairs, not
+    # whole rows (their run state and search text); on PostgreSQL, half the query's time.
     if descending:
-        return query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size)
-    return query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size)
+        page = query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size).subquery()
+        order = (page.c.sort_key.desc().nulls_last(), page.c.id.desc())
+    else:
+        page = query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size).subquery()
+        order = (page.c.sort_key.asc().nulls_last(), page.c.id.asc())
+    return select(Document).join(page, page.c.id == Document.id).order_by(*order)
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,
-                now: datetime) -> Document:
-    """The document if `user` may see it, else DocumentUnavailable (absent or not visible)."""
+                now: datetime, options: Sequence[Any] = ()) -> Document:
+    """The document if `user` may see it, else DocumentUnavailable (absent or not visible).
+
+    `options`: loader options (what the caller reads of the document, loaded with it).
+    """
     document = session.execute(
         select(Document).where(Document.id == document_id,
                                Document.id.in_(visible_documents(session, user, now)))
-    ).scalar_one_or_none()
+        .options(*options)
+    ).unique().scalar_one_or_none()
     if document is None:
         raise DocumentUnavailable(document_id)
     return document

@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Text, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from parapheur.accounts.models import Desk, User
 from parapheur.audit import services as audit
@@ -102,4 +102,6 @@ def readable_comments(session: Session, document: Document, user: User) -> list[
     query = select(Comment).where(Comment.document_id == document.id, or_(
         Comment.visibility == CommentVisibility.PUBLIC,
         Comment.desk_id.in_(desk_ids) if desk_ids else False))
-    return list(session.execute(query.order_by(Comment.created_at, Comment.id)).scalars())
+    # With their authors and desks, which the document page shows.
+    return list(session.execute(query.order_by(Comment.created_at, Comment.id).options(
+        joinedload(Comment.author), joinedload(Comment.desk))).scalars())

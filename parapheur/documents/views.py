@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -23,7 +24,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import and_, func, select, true
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from parapheur.accounts.models import Desk, Role, User
 from parapheur.accounts.services import acting_rights
@@ -47,9 +48,15 @@ from parapheur.signatures.reports import trust_anchor_paths
 bp = Blueprint("documents", __name__)
 
 
-def _visible(document_id: int) -> Document:
+def _visible(document_id: int, moment: datetime | None = None, *, options=()) -> Document:
     """The document if the current user may see it, else « Document n° N indisponible » (404)."""
-    return access.get_visible(get_session(), current_user, document_id, now=now())
+    return access.get_visible(get_session(), current_user, document_id,
+                              now=now() if moment is None else moment, options=options)
+
+
+#: What the document page reads of the document itself, loaded with it (not one query each).
+DOCUMENT_PAGE_LOADS = (joinedload(Document.circuit_version), joinedload(Document.author),
+                       joinedload(Document.author_desk), joinedload(Document.versions))
 
 
 @bp.app_template_global()
@@ -105,8 +112,9 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
         view, cursor = trays.TrayQuery(), None
     dialect = session.get_bind().dialect.name
     page = session.execute(
-        access.tray_page(actionable, after=cursor, size=INBOX_PAGE_SIZE + 1, sort=view.sort,
-                         descending=view.descending, where=view.conditions(dialect))
+        access.tray_page(actionable.whereclause, after=cursor, size=INBOX_PAGE_SIZE + 1,
+                         sort=view.sort, descending=view.descending,
+                         where=view.conditions(dialect))
         .options(selectinload(Document.circuit_version))
     ).scalars().all()
     has_next = len(page) > INBOX_PAGE_SIZE
@@ -123,36 +131,38 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     mine_query = mine_query.with_only_columns(Document)
     processed_query = access.processed_documents(session, current_user, moment)
     processed_query = processed_query.with_only_columns(Document)
-    # The counts in one round trip, one pass over each tray: `count(*) FILTER (WHERE …)` counts
-    # the late and the filtered documents in the same pass as the tray's total.
+    # The tray counted by author, in one pass: the authors the « Déposé par » filter offers
+    # (those of the documents waiting for the user) and, summed, the tray's total, its late
+    # documents and those matching the filters (`count(*) FILTER (WHERE …)`, the same pass).
+    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
     conditions = view.conditions(dialect)
     filtered = (and_(true(), *conditions)) if view.filtered else None
     late = access.overdue(moment)
-    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
-    tray_counts = _counts(actionable.whereclause, late,
-                          *([filtered] if filtered is not None else []))
+    by_author = session.execute(
+        select(User.id, User.full_name, func.count(), func.count().filter(late),
+               *([func.count().filter(filtered)] if filtered is not None else []))
+        .select_from(Document).join(User, User.id == Document.author_id)
+        .where(actionable.whereclause).group_by(User.id, User.full_name)
+        .order_by(User.full_name, User.id)).all()
+    authors = [(row[0], row[1]) for row in by_author]
+    tray_n = sum(row[2] for row in by_author)
+    # Without a filter, the filtered count is the tray's.
+    tray_filtered = sum(row[4] for row in by_author) if filtered is not None else tray_n
+    # The other trays' counts in one round trip, one pass over each.
     mine_counts = _counts(mine_query.whereclause,
                           and_(Document.status == DocumentStatus.IN_PROGRESS, late))
     processed_counts = _counts(processed_query.whereclause)
     # Each subquery is one row (an aggregate without GROUP BY): joined on nothing, one row.
-    tray_n, tray_late, *tray_filtered, mine_n, mine_late, processed_n = session.execute(
-        select(*tray_counts.c, *mine_counts.c, *processed_counts.c).select_from(
-            tray_counts.join(mine_counts, true()).join(processed_counts, true()))).one()
-    # Without a filter, the filtered count is the tray's.
-    counts = (tray_n, tray_late, mine_n, mine_late, processed_n,
-              tray_filtered[0] if tray_filtered else tray_n)
+    mine_n, mine_late, processed_n = session.execute(
+        select(*mine_counts.c, *processed_counts.c).select_from(
+            mine_counts.join(processed_counts, true()))).one()
+    counts = (tray_n, sum(row[3] for row in by_author), mine_n, mine_late, processed_n,
+              tray_filtered)
     mine = session.execute(mine_query.order_by(Document.updated_at.desc(), Document.id.desc())
                            .limit(50)).scalars().all()
     processed = session.execute(processed_query.order_by(Document.updated_at.desc(),
                                                          Document.id.desc())
                                 .limit(50)).scalars().all()
-    # The authors the « Déposé par » filter offers: those of the documents waiting for the user.
-    # (Their distinct ids first, from the access query's own condition: one pass over the tray.)
-    author_ids = (select(Document.author_id.label("id")).where(actionable.whereclause)
-                  .distinct().subquery())
-    authors = session.execute(
-        select(User.id, User.full_name).join(author_ids, author_ids.c.id == User.id)
-        .order_by(User.full_name, User.id)).all()
     late_ids = {d.id for d in mine if circuits.is_late(d, moment)}
     return render_template("pages/inbox.html", to_process=to_process, mine=mine,
                            processed=processed, late_ids=late_ids, to_process_count=counts[0],
@@ -345,7 +355,9 @@ def new_document():
 @login_required
 def show(document_id: int):
     """The document: its pages, its circuit, its history and the actions open to the user."""
-    return render_document(_visible(document_id))
+    moment = now()  # one moment for the whole page: the delegations in force are read once
+    return render_document(_visible(document_id, moment, options=DOCUMENT_PAGE_LOADS),
+                           moment=moment)
 
 
 @dataclass(frozen=True)
@@ -362,19 +374,27 @@ class FailedAction:
     entered: str = ""
 
 
-def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None):
-    """The document page; after a refused action, with its message by the form concerned."""
+def render_document(document: Document, *, status: int = 200, failed: FailedAction | None = None,
+                    moment: datetime | None = None):
+    """The document page; after a refused action, with its message by the form concerned.
+
+    `moment`: the request's moment, the one the document was found visible at (default now).
+    """
     session = get_session()
-    moment = now()
+    moment = now() if moment is None else moment
     actions = circuits.user_can_act(session, document, current_user, now=moment)
+    # The history with who acted and for which desks (the page and the steps' progress read it).
     history = session.execute(
         select(StepAction).where(StepAction.document_id == document.id)
-        .order_by(StepAction.acted_at, StepAction.id)).scalars().all()
+        .order_by(StepAction.acted_at, StepAction.id)
+        .options(joinedload(StepAction.actor), joinedload(StepAction.desk),
+                 joinedload(StepAction.on_behalf_of))).scalars().all()
     return render_template("pages/document.html", document=document, actions=actions,
                            history=history, pending=circuits.pending_steps(document),
                            **reading_views.page_context(session, document, history=history,
                                                         actions=actions),
-                           progress=circuits.progress(session, document, now=moment),
+                           progress=circuits.progress(session, document, now=moment,
+                                                      actions=history),
                            late=circuits.is_late(document, moment),
                            diagram=Markup(_diagram(session, document)),
                            take_back=circuits.take_back_step(session, document, current_user,
@@ -382,9 +402,9 @@ def render_document(document: Document, *, status: int = 200, failed: FailedActi
                            failed=failed,
                            can_cancel=circuits.can_cancel(session, document, current_user,
                                                           now=moment),
-                           can_replace=services.replaceable(session, document) and
-                           circuits.author_capacity(session, document, current_user,
-                                                    now=moment) is not None,
+                           can_replace=circuits.author_capacity(session, document, current_user,
+                                                                now=moment) is not None
+                           and services.replaceable(session, document),
                            token_notice=_token_notice(session, [p for p, _ in actions])), status
 
 
@@ -399,9 +419,12 @@ def action_refused(document_id: int, exc: ParapheurError, *, step: str | None, a
                    entered: str = ""):
     """The document page again after `exc` refused an action (nothing was changed), status 4xx."""
     get_session().rollback()
-    document = _visible(document_id)  # read again: the refused transaction is gone
+    moment = now()
+    # Read again: the refused transaction is gone.
+    document = _visible(document_id, moment, options=DOCUMENT_PAGE_LOADS)
     failed = FailedAction(localized(exc), step=step, action=action, entered=entered[:REASON_ECHO])
-    response = make_response(render_document(document, status=exc.status, failed=failed))
+    response = make_response(render_document(document, status=exc.status, failed=failed,
+                                             moment=moment))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

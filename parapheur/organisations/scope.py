@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from parapheur.accounts.models import Role, User
 from parapheur.db import memoized
@@ -43,6 +43,7 @@ def memberships(session: Session, user: User) -> list[Place]:
         rows = session.execute(
             select(Membership).where(Membership.user_id == user.id)
             .join(Organisation, Organisation.id == Membership.organisation_id)
+            .options(contains_eager(Membership.organisation))
             .order_by(Organisation.name)).scalars()
         places.extend(Place(row.organisation, Role(row.role)) for row in rows
                       if row.organisation_id != user.home_organisation_id)

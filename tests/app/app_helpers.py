@@ -9,8 +9,11 @@ import html
 import io
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import event
 
 from parapheur.db import Base, get_session
 
@@ -35,6 +38,22 @@ def login(client, username: str, password: str | None = None):
     return client.post("/login", data={
         "username": username, "password": password or f"demo-{username}",
         "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+@contextmanager
+def counting_queries(app):
+    """Counts the SQL statements the application's engine runs inside the block."""
+    engine = app.extensions["parapheur.engine"]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def db_snapshot(app) -> dict[str, list[tuple]]:

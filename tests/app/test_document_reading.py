@@ -9,12 +9,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from app_helpers import csrf_from, db_snapshot, page_text
+from app_helpers import counting_queries, csrf_from, db_snapshot, page_text
 from sqlalchemy import select
 
+from parapheur.accounts.models import Desk, User
+from parapheur.accounts.services import add_member
 from parapheur.audit.bundle import check_bundle
 from parapheur.audit.models import AuditEvent
-from parapheur.db import get_session
+from parapheur.circuits import services as circuits
+from parapheur.context import store_for, workflows_dir_for
+from parapheur.db import get_session, transaction
+from parapheur.documents import comments as document_comments
+from parapheur.documents import services as documents
 from parapheur.documents.annexes import Annex
 from parapheur.documents.comments import Comment
 from parapheur.documents.models import Document
@@ -366,3 +372,47 @@ def test_a_batch_signature_signs_each_documents_pdf_annexes(demo, client_for, sa
     assert [(d, f, bool(s)) for d, f, s in rows] == [
         (ids[0], "annexe-1.pdf", True), (ids[0], "liste.txt", False),
         (ids[1], "annexe-2.pdf", True), (ids[1], "liste.txt", False)]
+
+
+@pytest.mark.postgres
+def test_the_document_page_runs_as_many_queries_with_9_history_entries_as_with_1(
+        demo, client_for, clock, sample_pdf):
+    """Who acted, for which desk, and who commented are read with the history, not one by one."""
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            users = {u.username: u for u in session.execute(select(User)).scalars()}
+            desk = session.execute(select(Desk).where(Desk.slug == "finances")).scalar_one()
+            made = [documents.create_document(
+                session, store_for(demo.config), title=f"Délibération {n}", doc_type="ACTES",
+                doc_subtype="DELIBERATION", data=sample_pdf, filename="d.pdf",
+                author=users["finances"], author_desk=desk, now=clock(),
+                circuits_dir=workflows_dir_for(demo.config)) for n in (1, 2)]
+            short, long = made
+            circuits.act(session, short, step="visa_dgs", actor=users["dgs"],
+                         decision="approve", now=clock())
+            dgs_desk = session.execute(select(Desk).where(Desk.slug == "dgs")).scalar_one()
+            add_member(session, dgs_desk, users["adjoint"], now=clock(), actor=None)
+            for actor in ("adjoint", "dgs", "adjoint", "dgs"):  # a visa given and taken back
+                circuits.act(session, long, step="visa_dgs", actor=users[actor],
+                             decision="approve", now=clock())
+                circuits.take_back(session, long, actor=users[actor], now=clock())
+            circuits.act(session, long, step="visa_dgs", actor=users["dgs"], decision="approve",
+                         now=clock())
+            for document, authors in ((short, ["finances"]),
+                                      (long, ["finances", "auditeur", "admin"])):
+                for author in authors:
+                    document_comments.add_comment(
+                        session, document, author=users[author], body=f"Vu par {author}.",
+                        visibility="public", desk_slug=None, now=clock())
+            ids = short.id, long.id
+    maire = client_for("maire")
+    counts = []
+    for document_id in ids:
+        maire.get(f"/documents/{document_id}")  # warm-up: first-request work is not the page's
+        with counting_queries(demo) as statements:
+            page = page_text(maire.get(f"/documents/{document_id}"))
+        assert "Vu par finances." in page and "Signer" in page
+        counts.append(len(statements))
+    assert page.count("Repris") == 4 and "Vu par auditeur." in page and "Vu par admin." in page
+    assert counts[0] == counts[1], counts

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from app_helpers import csrf_from, page_text
-from sqlalchemy import event, select, text
+from app_helpers import counting_queries, csrf_from, page_text
+from sqlalchemy import select, text
 
 from parapheur.accounts.models import Desk, User
 from parapheur.accounts.services import create_delegation
@@ -43,22 +42,6 @@ def _deposit(app, sample_pdf, clock, count: int, *, doc_type: str = "ACTES",
                 author=finances, author_desk=desk, now=clock(), metadata=meta,
                 circuits_dir=workflows_dir_for(app.config)) for n in range(count)]
             return [d.id for d in made]
-
-
-@contextmanager
-def _counting(app):
-    """Counts the SQL statements the application's engine runs inside the block."""
-    engine = app.extensions["parapheur.engine"]
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _tray(page: str) -> str:
@@ -95,11 +78,11 @@ def test_the_inbox_runs_as_many_queries_at_10_as_at_60_waiting_documents(demo, c
                                             "montant_ttc": "120", "service_ordonnateur": "dgs"}
     waiting = 8 if url == "/" else 10  # with the demo's two waiting délibérations unless filtered
     _deposit(demo, sample_pdf, clock, waiting, **meta)
-    with _counting(demo) as at_10:
+    with counting_queries(demo) as at_10:
         page = dgs.get(url).get_data(as_text=True)
     assert len(ROW.findall(_tray(page))) == 10 and NEXT.search(page) is None
     _deposit(demo, sample_pdf, clock, 50, **meta)
-    with _counting(demo) as at_60:
+    with counting_queries(demo) as at_60:
         page = page_text(dgs.get(url))
     assert len(ROW.findall(_tray(page))) == 50 and NEXT.search(page) is not None
     assert f'À traiter <span class="count">{60 + waiting - 8}</span>' in page
@@ -168,7 +151,7 @@ def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
     with demo.app_context():
         session = get_session()
         dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
-        actionable = access.actionable_documents(session, dgs, now)
+        actionable = access.actionable_documents(session, dgs, now).whereclause
         visible = access.visible_documents(session, dgs, now)
         queries = {
             "à traiter": access.tray_page(actionable, after=None, size=51),
