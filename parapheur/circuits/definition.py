@@ -801,6 +801,32 @@ class _CircuitBuilder:
                 node = self._reject_node(name, top)
                 self.r.report(node, f"le rejet de « {name} » doit ramener à une étape "
                                     f"antérieure ; « {target} » ne précède pas « {name} »")
+            elif approved := self._approved_without_anyone(states, forward, target):
+                # Notifications pass through at once: a rejection must meet a step that waits
+                # for someone before it can end approved.
+                node = self._reject_node(name, top)
+                self.r.report(node, f"le rejet de « {name} » mène à « {target} », d'où des "
+                                    f"notifications passent directement à « {approved} », un "
+                                    "état final « approved » : un document rejeté aboutirait "
+                                    "sans nouvelle approbation")
+
+    @staticmethod
+    def _approved_without_anyone(states: Mapping[str, State], forward: dict[str, list[str]],
+                                 start: str) -> str | None:
+        """An approved final state reached from `start` through notification steps only."""
+        seen, todo = {start}, [start]
+        while todo:
+            name = todo.pop()
+            state = states[name]
+            if state.outcome == "approved":
+                return name
+            if state.action != "notification":
+                continue
+            for target in forward.get(name, []):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return None
 
     def _reject_node(self, name: str, top) -> Node:
         # The step's own on_reject if written there, else the circuit-level default.

@@ -133,6 +133,36 @@ def test_undefined_rejection_target():
     assert (line, column) == (4, 12) and "état non défini « refuse »" in message
 
 
+def test_a_rejection_that_notifications_carry_to_the_approved_end_is_refused():
+    """Found by the engine's property test: a rejection sent back to a notification whose
+    branch jumps to the end would end the document approved without any new approval."""
+    line, column, message = only("""
+id: demo
+title: Démo
+initial: avis
+metadata:
+  montant: decimal
+states:
+  avis:
+    action: notification
+    desk: dgs
+    next:
+      - if: montant <= 100
+        to: signe
+      - to: visa
+  visa:
+    action: visa
+    desk: dgs
+    on_reject: avis
+    next: signe
+  signe:
+    final: approved
+""")
+    assert (line, column) == (17, 16)
+    assert "le rejet de « visa » mène à « avis »" in message
+    assert "« signe »" in message and "sans nouvelle approbation" in message
+
+
 def test_unreachable_state():
     text = VALID + "  oublie:\n    action: visa\n    desk: maire\n    next: signe\n"
     assert only(text) == (14, 3, "état « oublie » inaccessible depuis l'état initial « visa »")
