@@ -291,8 +291,9 @@ def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
                  timestamper: TimeStamper | None, validation_context: ValidationContext | None,
                  field_name: str,
                  page_and_box: tuple[int, tuple[int, int, int, int], bool] | None,
-                 ) -> _FixedTimePdfSigner:
-    """The pyHanko signer for one document (cheap: no key work here)."""
+                 text: str = "") -> _FixedTimePdfSigner:
+    """The pyHanko signer for one document (cheap: no key work here); `text` is the visible
+    stamp's, drawn where `page_and_box` says (its font depends on the letters it has)."""
     level = options.level
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -318,7 +319,6 @@ def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,
         new_field = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
         from signing.stamp_font import stamp_font_file
 
-        text = stamp_text(options.stamp, signed_at or datetime.now(UTC))
         stamp_style = _stamp_style(stamp_font_file(find_stamp_font(), text), opaque=over_tag)
     else:
         new_field = fields.SigFieldSpec(sig_field_name=field_name)
@@ -354,12 +354,12 @@ def prepare(pdf: bytes | IO[bytes], key: Any, options: SignOptions, *,
     context = validation_context
     if options.level.needs_revocation_info and context is None:
         context = default_validation_context(key, at=None)
+    params = {"text": stamp_text(options.stamp, moment)} if options.stamp is not None else {}
     # A B-B signature stays B-B even when the caller hands over a timestamper.
     pdf_signer = build_signer(key, options, signed_at=moment,
                               timestamper=stamper if options.level.needs_timestamp else None,
                               validation_context=context, field_name=field_name,
-                              page_and_box=page_and_box)
-    params = {"text": stamp_text(options.stamp, moment)} if options.stamp is not None else {}
+                              page_and_box=page_and_box, text=params.get("text", ""))
     return writer, pdf_signer, params
 
 

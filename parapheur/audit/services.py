@@ -79,7 +79,10 @@ def _locked_head(session: Session, chain: int) -> AuditChainHead:
     transaction reuse the head it holds: no other transaction can have moved it meanwhile. A
     savepoint begun or ended since, or a new transaction, takes the lock again.
     """
-    transaction = session.get_nested_transaction() or session.get_transaction()
+    def innermost():
+        return session.get_nested_transaction() or session.get_transaction()
+
+    transaction = innermost()
     locked = session.info.setdefault(_LOCKED_HEADS, {})
     held = locked.get(chain)
     if held is not None and transaction is not None and held[0] is transaction \
@@ -96,7 +99,7 @@ def _locked_head(session: Session, chain: int) -> AuditChainHead:
     if head is None:
         head = AuditChainHead(id=chain, seq=0, hash=GENESIS_HASH)
         session.add(head)
-    locked[chain] = (session.get_nested_transaction() or session.get_transaction(), head)
+    locked[chain] = (innermost(), head)  # the statements above began it if none had
     return head
 
 
