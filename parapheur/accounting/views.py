@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -32,6 +31,7 @@ from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS
 from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
+from parapheur.downloads import pes_file
 from parapheur.errors import Forbidden, NotFound
 
 bp = Blueprint("accounting", __name__, url_prefix="/comptabilite")
@@ -130,11 +130,7 @@ def download_export(export_id: int):
         export, content = exported_file(session, current_store(), current_user.organisation,
                                         export, actor=current_user, now=now())
         filename, sha256 = export.filename, export.sha256
-    response = Response(content, mimetype="application/xml")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["X-Content-SHA256"] = sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return pes_file(content, filename=filename, sha256=sha256)
 
 
 @bp.route("/bordereaux/<int:bordereau_id>/reemettre", methods=["POST"])

@@ -37,6 +37,7 @@ from parapheur.documents import access, annexes, services
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.documents.trays import TrayQuery
+from parapheur.downloads import stored_file
 from parapheur.errors import Forbidden, NotFound, ParapheurError
 from parapheur.signatures import services as signatures
 from parapheur.signatures.options import SigningSetup
@@ -174,13 +175,8 @@ def download_version(document_id: int, number: int):
     """Le fichier d'une version, vérifié contre son SHA-256 avant l'envoi."""
     document = _visible(document_id)
     version = services.get_version(get_session(), document, number)
-    data = current_store().read(version.sha256)
-    response = send_file(io.BytesIO(data), mimetype="application/pdf",
-                         download_name=version.filename, as_attachment=True,
-                         etag=version.sha256, conditional=False)
-    response.headers["X-Content-SHA256"] = version.sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return stored_file(current_store().read(version.sha256), sha256=version.sha256,
+                       name=version.filename, mimetype="application/pdf")
 
 
 @bp.route("/<int:document_id>/annexes")
@@ -199,16 +195,8 @@ def download_annex(args, document_id: int, annex_id: int):
     if args["signed"] and not annex.signed_sha256:
         raise NotFound("Cette annexe n'a pas été signée.")
     sha256 = annex.signed_sha256 if args["signed"] else annex.sha256
-    name = annex.filename
-    if args["signed"]:
-        stem, dot, extension = name.rpartition(".")
-        name = f"{stem}-signe{dot}{extension}" if dot else f"{name}-signe"
-    response = send_file(io.BytesIO(current_store().read(sha256)), mimetype=annex.media_type,
-                         download_name=name, as_attachment=True, etag=sha256, conditional=False)
-    response.headers["X-Content-SHA256"] = sha256
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return stored_file(current_store().read(sha256), sha256=sha256, mimetype=annex.media_type,
+                       name=annexes.download_name(annex, signed=args["signed"]))
 
 
 @bp.route("/<int:document_id>/evidence.zip")

@@ -4,7 +4,7 @@ acquittements and retours uploaded back — through the services the « Comptabi
 
 from __future__ import annotations
 
-from flask import Response, current_app, url_for
+from flask import current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +27,7 @@ from parapheur.circuits.services import EXPORT_KIND
 from parapheur.clock import now
 from parapheur.context import current_store
 from parapheur.db import get_session, transaction
+from parapheur.downloads import pes_file
 from parapheur.errors import Forbidden, NotFound
 from parapheur.outbox.models import OutboxMessage, OutboxStatus
 
@@ -134,11 +135,7 @@ def download_export(export_id: int):
         export, content = exported_file(session, current_store(), user.organisation, export,
                                         actor=user, now=now())
         filename, sha256 = export.filename, export.sha256
-    response = Response(content, mimetype="application/xml")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["X-Content-SHA256"] = sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return pes_file(content, filename=filename, sha256=sha256)
 
 
 def return_view(record: PesReturnFile, *, applied_now: bool | None = None) -> dict:

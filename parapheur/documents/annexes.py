@@ -156,6 +156,15 @@ def check_annexes(uploads: list[AnnexFile], *, already: int,
     return [check_annex(upload, max_bytes=max_bytes) for upload in uploads]
 
 
+def download_name(annex: Annex, *, signed: bool) -> str:
+    """The name an annex is downloaded under: its own, « -signe » before the extension when
+    it is the signed copy."""
+    if not signed:
+        return annex.filename
+    stem, dot, extension = annex.filename.rpartition(".")
+    return f"{stem}-signe{dot}{extension}" if dot else f"{annex.filename}-signe"
+
+
 def annexes_of(session: Session, document: Document) -> list[Annex]:
     """The document's annexes, in the order they were added."""
     return list(session.execute(select(Annex).where(Annex.document_id == document.id)

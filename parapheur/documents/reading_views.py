@@ -6,7 +6,6 @@ its pages, annexes and comments with it.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from flask import (
     jsonify,
     redirect,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext, ngettext
@@ -31,6 +29,7 @@ from parapheur.context import current_store
 from parapheur.db import get_session, transaction
 from parapheur.documents import access, annexes, comments, pages, reading, services
 from parapheur.documents.models import Document, DocumentVersion
+from parapheur.downloads import stored_file
 from parapheur.errors import NotFound, ParapheurError
 
 bp = Blueprint("reading", __name__)
@@ -115,17 +114,8 @@ def annex_file(document_id: int, annex_id: int):
     if signed and not annex.signed_sha256:
         raise NotFound(gettext("Cette annexe n'a pas été signée."))
     sha256 = annex.signed_sha256 if signed else annex.sha256
-    data = current_store().read(sha256)
-    name = annex.filename
-    if signed:
-        stem, dot, extension = name.rpartition(".")
-        name = f"{stem}-signe{dot}{extension}" if dot else f"{name}-signe"
-    response = send_file(io.BytesIO(data), mimetype=annex.media_type, download_name=name,
-                         as_attachment=True, etag=sha256, conditional=False)
-    response.headers["X-Content-SHA256"] = sha256
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return stored_file(current_store().read(sha256), sha256=sha256, mimetype=annex.media_type,
+                       name=annexes.download_name(annex, signed=signed))
 
 
 @bp.route("/documents/<int:document_id>/annexes", methods=["POST"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +16,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext
@@ -41,6 +39,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents import access, annexes, batch, reading_views, services, trays
 from parapheur.documents.errors import InvalidUpload
 from parapheur.documents.models import Document, DocumentStatus
+from parapheur.downloads import stored_file
 from parapheur.errors import Forbidden, ParapheurError, localized
 from parapheur.signatures import services as signatures
 from parapheur.signatures.reports import trust_anchor_paths
@@ -457,17 +456,10 @@ def download(document_id: int, number: int):
     """A version of the file, checked against its SHA-256 before it is sent."""
     document = _visible(document_id)
     version = services.get_version(get_session(), document, number)
-    data = current_store().read(version.sha256)
-    disposition = "inline" if request.args.get("inline") else "attachment"
     stem = version.filename[:-4] if version.filename.lower().endswith(".pdf") else version.filename
     name = version.filename if version.number == 1 else f"{stem}-v{version.number}.pdf"
-    # send_file writes an ASCII fallback plus RFC 6266 filename*=UTF-8'' for « vœux.pdf ».
-    response = send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name,
-                         as_attachment=disposition == "attachment", etag=version.sha256,
-                         conditional=False)
-    response.headers["X-Content-SHA256"] = version.sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return stored_file(current_store().read(version.sha256), sha256=version.sha256, name=name,
+                       mimetype="application/pdf", attachment=not request.args.get("inline"))
 
 
 @bp.route("/documents/<int:document_id>/steps/<step>/visa", methods=["POST"])
