@@ -22,6 +22,11 @@ BOOL = "tag:yaml.org,2002:bool"
 NULL = "tag:yaml.org,2002:null"
 MERGE = "tag:yaml.org,2002:merge"
 
+#: libyaml's parser when PyYAML was built with it (about ten times faster), else PyYAML's own.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Reads one scalar node by its resolved tag (the constructors are stateless for scalars).
+_SCALARS = yaml.constructor.SafeConstructor()
+
 _KIND = {STR: "un texte", INT: "un entier", FLOAT: "un nombre", BOOL: "un booléen",
          NULL: "une valeur vide"}
 
@@ -33,6 +38,11 @@ def kind_of(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "une liste"
     return _KIND.get(node.tag, "une valeur")
+
+
+def _scalar(node: ScalarNode) -> Any:
+    """The value of a scalar node of a bool, int or float tag."""
+    return _SCALARS.yaml_constructors[node.tag](_SCALARS, node)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -58,6 +68,12 @@ class Reader:
 
     def compose(self, text: str) -> Node | None:
         """The document's root node, or None after reporting a syntax error."""
+        try:
+            return yaml.compose(text, Loader=_LOADER)
+        except yaml.YAMLError:
+            pass
+        # PyYAML's own parser names what it found (the tab, the alias): read the faulty file again
+        # with it for the message.
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
@@ -133,22 +149,21 @@ class Reader:
         if not isinstance(node, ScalarNode) or node.tag != BOOL:
             self.report(node, f"{what} doit valoir true ou false, trouvé {kind_of(node)}")
             return None
-        return yaml.safe_load(node.value) is True
+        return _scalar(node) is True
 
     def number(self, node: Node, what: str) -> float | None:
         """An integer or decimal number."""
         if not isinstance(node, ScalarNode) or node.tag not in (INT, FLOAT):
             self.report(node, f"{what} doit être un nombre, trouvé {kind_of(node)}")
             return None
-        value: Any = yaml.safe_load(node.value)
-        return float(value)
+        return float(_scalar(node))
 
     def integer(self, node: Node, what: str) -> int | None:
         """An integer."""
         if not isinstance(node, ScalarNode) or node.tag != INT:
             self.report(node, f"{what} doit être un entier, trouvé {kind_of(node)}")
             return None
-        return int(yaml.safe_load(node.value))
+        return int(_scalar(node))
 
     def sequence(self, node: Node, what: str) -> list[Node] | None:
         """The items of a list node."""

@@ -23,6 +23,8 @@ from parapheur.circuits.errors import ActionNotAllowed, CircuitDefinitionError, 
 
 SLUGS = sorted(DESKS)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: libyaml's emitter where PyYAML has it: the generated circuits are many.
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @st.composite
@@ -72,7 +74,7 @@ def circuits(draw) -> Circuit:
     data = {"id": "genere", "title": "Circuit généré",
             "metadata": {"montant": "decimal", "service": "desk"},
             "initial": names[0], "on_cancel": "abandonne", "states": states}
-    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    text = yaml.dump(data, Dumper=DUMPER, allow_unicode=True, sort_keys=False)
     try:
         return parse_circuit(text, "genere.yaml", desks=DESKS)
     except CircuitDefinitionError as exc:
