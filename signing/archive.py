@@ -22,10 +22,9 @@ from pyhanko.sign import signers
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.validation import async_add_validation_info
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import N_, SignatureFieldError, SigningError, TimestampUnavailable
+from signing.fetching import SharedTlsSession, fetcher_backend
 from signing.pades import COLLECTION_TIME_TOLERANCE, Level, classify_failure, open_pdf, run_sync
 
 
@@ -100,11 +99,11 @@ def extend_document(pdf: bytes, level: Level, *, trust_roots: Sequence[Any],
 
 async def _extend(pdf: bytes, level: Level, roots: list[Any], timestamper: Any,
                   validation_context: ValidationContext | None) -> bytes:
-    session = LazySession()
+    session = SharedTlsSession()
     context = validation_context or ValidationContext(
         trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
         time_tolerance=COLLECTION_TIME_TOLERANCE,
-        fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
+        fetcher_backend=fetcher_backend(session))
     stamper = (HTTPTimeStamper(timestamper, timeout=10, session=session)
                if isinstance(timestamper, str) else timestamper)
     try:

@@ -26,10 +26,10 @@ from typing import Any
 
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import N_, SigningError
+from signing.fetching import SharedTlsSession, fetcher_backend
 from signing.pades import (
     COLLECTION_TIME_TOLERANCE,
     SignOptions,
@@ -91,7 +91,7 @@ class BatchSigner:
 
     def _clients(self) -> tuple[TimeStamper | None, ValidationContext | None, LazySession]:
         """A session, timestamper and validation context for one event-loop run."""
-        session = LazySession()
+        session = SharedTlsSession()
         stamper = self.timestamper
         if isinstance(stamper, str):
             stamper = HTTPTimeStamper(stamper, timeout=10, session=session)
@@ -102,7 +102,7 @@ class BatchSigner:
             context = ValidationContext(
                 trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
                 time_tolerance=COLLECTION_TIME_TOLERANCE,
-                fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
+                fetcher_backend=fetcher_backend(session))
         return stamper, context, session
 
     async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,

@@ -42,6 +42,7 @@ from signing.errors import (
     TimestampUnavailable,
     UnreadablePdf,
 )
+from signing.fetching import fetcher_backend
 from signing.keys import check_certificate_usable
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -284,7 +285,8 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
     # a second after `at` (a slow TSA, a loaded server) was refused as "too recent".
     return ValidationContext(trust_roots=roots, allow_fetching=True, moment=at,
                              revocation_mode="hard-fail",
-                             time_tolerance=COLLECTION_TIME_TOLERANCE)
+                             time_tolerance=COLLECTION_TIME_TOLERANCE,
+                             fetcher_backend=fetcher_backend())
 
 
 def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,

@@ -43,12 +43,12 @@ from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.validation import async_add_validation_info
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.batch import DocumentOutcome
 from signing.errors import N_, CertificateNotUsable, SigningError, TimestampUnavailable
+from signing.fetching import SharedTlsSession, fetcher_backend
 from signing.keys import check_certificate_usable, subject_common_name
 from signing.pades import (
     RESERVED_BYTES,
@@ -352,7 +352,7 @@ def finish_documents(items: Iterable[tuple[PreparedSignature, bytes, bytes]], *,
     entries = list(items)
 
     async def run() -> list[FinishOutcome]:
-        session = LazySession()
+        session = SharedTlsSession()
         stamper = _stamper(timestamper, session)
         context = validation_context
         if context is None and any(s.level.needs_revocation_info for s, _, _ in entries):
@@ -361,7 +361,7 @@ def finish_documents(items: Iterable[tuple[PreparedSignature, bytes, bytes]], *,
                 if c.self_signed]
             context = ValidationContext(
                 trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-                fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
+                fetcher_backend=fetcher_backend(session))
         outcomes = []
         try:
             for state, prepared_pdf, signature in entries:
@@ -405,14 +405,14 @@ def check_signer_certificate(key: ExternalKey, *, trust_roots: Sequence[asn1_x50
     name = key.subject_name
 
     async def run() -> None:
-        session = LazySession()
+        session = SharedTlsSession()
         try:
             context = ValidationContext(
                 # Revocation data is dated by its responders' clocks: the path is validated now.
                 trust_roots=list(trust_roots), other_certs=list(key.chain),
                 allow_fetching=check_revocation,
                 revocation_mode="hard-fail" if check_revocation else "soft-fail",
-                fetcher_backend=AIOHttpFetcherBackend(session))  # type: ignore[arg-type]
+                fetcher_backend=fetcher_backend(session))
             await CertificateValidator(key.certificate, validation_context=context
                                        ).async_validate_path()
         finally:

@@ -97,6 +97,7 @@ from pyhanko_certvalidator.sig_validate import (
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash_for_signing
 
 from signing.errors import N_, SigningError
+from signing.fetching import fetcher_backend
 from signing.report import (
     CertificateInfo,
     Changes,
@@ -455,6 +456,7 @@ class Validator:
             "ocsps": ocsps,
             "moment": moment,
             "allow_fetching": self.online,
+            "fetcher_backend": fetcher_backend(),
             "revocation_mode": _REVOCATION_POLICY,
             "retroactive_revinfo": True,
         }

@@ -534,6 +534,7 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
     from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
     from signing.errors import SigningError
+    from signing.fetching import fetcher_backend
     from signing.keys import check_certificate_usable, subject_common_name
     from signing.pades import COLLECTION_TIME_TOLERANCE
 
@@ -550,7 +551,8 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
     chain = [c for c in key.signer.cert_registry if c.dump() != certificate.dump()]
     context = ValidationContext(trust_roots=list(trust_roots), other_certs=chain,
                                 allow_fetching=True, revocation_mode="soft-fail",
-                                time_tolerance=COLLECTION_TIME_TOLERANCE)
+                                time_tolerance=COLLECTION_TIME_TOLERANCE,
+                                fetcher_backend=fetcher_backend())
     validator = CertificateValidator(certificate, intermediate_certs=chain,
                                      validation_context=context)
     try:
