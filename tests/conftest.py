@@ -30,6 +30,42 @@ def pytest_configure(config):
 
     services._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     _share_url_builders()
+    _remember_loaded_keys()
+
+
+def _remember_loaded_keys() -> None:
+    """OpenSSL checks an RSA private key's primes whenever it loads one (50 ms for 2,048 bits);
+    pyHanko's in-process signers and TSA reload their key for every signature, and every signature
+    opens its PKCS#12 file: a seventh of the suite's CPU. A test process loads given bytes with a
+    given password once: only successful loads are remembered, so every refusal (a wrong
+    password, a damaged file) happens as before, and the objects loaded are immutable.
+    """
+    import threading
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    def remembering(load):
+        loaded: dict = {}
+        lock = threading.Lock()
+
+        def load_once(data, password=None, *args, **kwargs):
+            key = (bytes(data), None if password is None else bytes(password), args,
+                   tuple(sorted(kwargs.items())))
+            with lock:
+                if key in loaded:
+                    return loaded[key]
+            result = load(data, password, *args, **kwargs)
+            with lock:
+                loaded[key] = result
+            return result
+
+        return load_once
+
+    for module, name in ((serialization, "load_der_private_key"),
+                         (serialization, "load_pem_private_key"),
+                         (pkcs12, "load_key_and_certificates")):
+        setattr(module, name, remembering(getattr(module, name)))
 
 
 def _share_url_builders() -> None:
