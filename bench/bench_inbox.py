@@ -12,16 +12,23 @@ measured reads the journal.
 
 First 1,000 documents (100 waiting for the maire), then 100,000 (2,000 waiting for her):
 the median time of the maire's inbox page (first page and the page « Suivante » leads to) and of a
-document page, served by gunicorn with 2 workers (gthread, `BENCH_INBOX_THREADS` threads each,
-default 4) one request at a time; the ratio 100,000 ÷ 1,000 (target ≤ 1.5). Then
+document page, served by gunicorn with 2 workers one request at a time; the ratio
+100,000 ÷ 1,000 (target ≤ 1.5). Then
 `BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
 document page, `BENCH_INBOX_REQUESTS` (default 600) requests in all: p50 and p95 of each page
 (target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it.
 
-The clients are threads of this process, each with its own keep-alive HTTP/1.1 connection
-(`http.client`) and the maire's session cookie, copied from one login and set by hand: a light
-load generator, since it shares the machine's cores with gunicorn and PostgreSQL (a `requests`
-session costs several times more CPU per request, counted against the server's figures).
+gunicorn runs as the README's production layout has it: `gunicorn -w 2 --timeout 120
+parapheur.wsgi:app`, gunicorn's default synchronous workers, each answering one request at a
+time, on a connection it closes after the answer, as the TLS reverse proxy in front of it
+(nginx's default HTTP/1.0 to its upstream) opens one per request. `BENCH_INBOX_THREADS=N` runs
+the gthread worker with N threads instead, with keep-alive connections.
+
+The clients are threads of this process (`http.client`), each with the maire's session cookie,
+copied from one login and set by hand, opening its connection again when the server closed it: a
+light load generator, since it shares the machine's cores with gunicorn and PostgreSQL (a
+`requests` session costs several times more CPU per request, counted against the server's
+figures).
 """
 
 from __future__ import annotations
@@ -232,16 +239,18 @@ class Server:
         self.port = _free_port()
         env = {**os.environ, "PARAPHEUR_DATABASE_URL": url, "PARAPHEUR_DATA_DIR": str(data_dir),
                "PARAPHEUR_SECRET_KEY": "bench", "PARAPHEUR_LOGIN_RATE_LIMIT": "100000 per minute",
-               "PARAPHEUR_DATABASE_POOL_SIZE": str(threads)}
+               "PARAPHEUR_DATABASE_POOL_SIZE": str(max(1, threads))}
         env.pop("PARAPHEUR_REDIS_URL", None)
+        # Synchronous workers (the production layout's), or gthread with keep-alive: a client's
+        # connection idle past gunicorn's default 2 s keep-alive, closed as the client reuses it,
+        # is reset (as behind a proxy, keep longer).
+        worker = (["-k", "gthread", "--threads", str(threads), "--keep-alive", "75"]
+                  if threads else [])
         self.log = (data_dir / "gunicorn.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads",
-             str(threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "120",
-             # The clients keep their connections: one idle past gunicorn's default 2 s
-             # keep-alive, closed as a client reuses it, is reset (as behind a proxy, keep longer).
-             "--keep-alive", "75",
-             "parapheur.wsgi:app"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "gunicorn", "-w", "2", *worker, "-b", f"127.0.0.1:{self.port}",
+             "--timeout", "120", "parapheur.wsgi:app"], env=env, stdout=self.log,
+            stderr=subprocess.STDOUT)
         for _ in range(300):
             probe = Client(self.port)
             try:
@@ -337,9 +346,20 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _speed() -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast the machine's cores are now (a shared
+    host's vary by a third from one minute to the next; about 0.3 s on a quiet core here)."""
+    started = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
+    return time.process_time() - started
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} CPUs"
+    return (f"load {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} CPUs, "
+            f"reference loop {_speed():.2f} s")
 
 
 def run() -> None:
@@ -352,7 +372,7 @@ def run() -> None:
     url = os.environ.get("BENCH_INBOX_POSTGRES_URL", DEFAULT_URL)
     clients = int(os.environ.get("BENCH_INBOX_CLIENTS", "50"))
     requests_count = int(os.environ.get("BENCH_INBOX_REQUESTS", "600"))
-    threads = int(os.environ.get("BENCH_INBOX_THREADS", "4"))
+    threads = int(os.environ.get("BENCH_INBOX_THREADS", "0"))
     _recreate_database(url)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
     try:
@@ -401,8 +421,9 @@ def run() -> None:
         for label in ("inbox", "inbox page 2", "document"):
             ratio = figures[100_000][label] / figures[1000][label]
             print(f"   {label}: 100,000 ÷ 1,000 documents = {ratio:.2f}x (target ≤ 1.5)")
+        kind = f"gthread, {threads} threads" if threads else "synchronous workers"
         print(f"   {clients} clients, {requests_count} requests against gunicorn -w 2 "
-              f"(gthread, {threads} threads): {requests_count / elapsed:.1f} pages/s")
+              f"({kind}): {requests_count / elapsed:.1f} pages/s")
         for label, values in times.items():
             p95 = _p(values, 0.95)
             print(f"   {label}: p50 {1000 * _p(values, 0.5):.0f} ms, p95 {1000 * p95:.0f} ms "
