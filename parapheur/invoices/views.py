@@ -28,6 +28,7 @@ from parapheur.clock import now
 from parapheur.context import current_store, current_workflows_dir
 from parapheur.db import get_session, transaction
 from parapheur.documents.access import is_visible
+from parapheur.downloads import stored_file
 from parapheur.errors import Forbidden, ParapheurError, localized
 from parapheur.i18n import current_locale, format_amount
 from parapheur.invoices import engagements, lifecycle
@@ -191,13 +192,9 @@ def show(invoice_id: int):
 def original(invoice_id: int):
     """The file as received (PDF or XML), checked against its SHA-256."""
     invoice = _invoice(invoice_id)
-    data = current_store().read(invoice.file_sha256)
     mimetype = "application/pdf" if invoice.container == "pdf" else "application/xml"
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{invoice.filename}"'
-    response.headers["X-Content-SHA256"] = invoice.file_sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return stored_file(current_store().read(invoice.file_sha256), sha256=invoice.file_sha256,
+                       name=invoice.filename, mimetype=mimetype)
 
 
 def _reason() -> str | None:

@@ -60,6 +60,24 @@ def test_drag_and_drop_import_answers_json(finance_app):
     assert result["routed"] and result["url"] == "/factures/1" and result["problems"] == []
 
 
+def test_the_file_as_received_is_sent_under_its_own_name_with_its_digest(finance_app):
+    """A name outside Latin-1 (« œ ») is written as RFC 6266 filename*, not as raw bytes."""
+    import hashlib
+
+    data = xml("Œ-1", buyer_reference=SERVICE)
+    client = _client(finance_app, "finances")
+    assert _import(client, (data, "facture-œuvre.xml")).status_code == 200
+    response = client.get("/factures/1/fichier")
+    assert response.status_code == 200 and response.data == data
+    assert response.mimetype == "application/xml"
+    assert response.headers["X-Content-SHA256"] == hashlib.sha256(data).hexdigest()
+    assert response.headers["Content-Disposition"] == (
+        "attachment; filename=facture-uvre.xml; filename*=UTF-8''facture-%C5%93uvre.xml")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "private, no-store"
+    response.headers["Content-Disposition"].encode("latin-1")  # sendable by a WSGI server
+
+
 def test_invoice_page_actions_and_history(finance_app):
     finances = _client(finance_app, "finances")
     _import(finances, (xml("A-1", buyer_reference=SERVICE, **supplier(3)), "A-1.xml"))
