@@ -77,7 +77,9 @@ def test_a_500_is_retried_later_and_then_delivered(webhooks_app, api, token_for,
     deposit(api(token_for("finances")), sample_pdf)
     [first] = [r for r in run_worker(webhooks_app) if r.kind == "webhook.delivery"]
     assert first.outcome == "retry" and "HTTP 500" in first.error
-    assert run_worker(webhooks_app) == []  # not due yet: the backoff holds it
+    # Not due yet: the backoff holds it. (The DGS's arrival mail, queued by the first sweep, goes
+    # out now or waits for the end of quiet hours, depending on the hour the suite runs.)
+    assert [r for r in run_worker(webhooks_app) if r.kind == "webhook.delivery"] == []
     clock.moment = first.next_attempt_at + timedelta(seconds=1)
     [second] = [r for r in run_worker(webhooks_app) if r.kind == "webhook.delivery"]
     assert second.outcome == "done"
@@ -97,7 +99,8 @@ def test_a_500_is_retried_later_and_then_delivered(webhooks_app, api, token_for,
     assert len(receiver.requests) == 3
     with webhooks_app.app_context():
         names = [e.name for e in get_session().execute(select(AuditEvent).where(
-            AuditEvent.name.like("outbox:message:%")).order_by(AuditEvent.seq)).scalars()]
+            AuditEvent.name.like("outbox:message:%")).order_by(AuditEvent.seq)).scalars()
+            if e.details.get("kind") == "webhook.delivery"]
         # The retry, its success, then the « renvoyer »'s own delivery.
         assert names[-3:] == ["outbox:message:retried", "outbox:message:delivered",
                               "outbox:message:delivered"]
