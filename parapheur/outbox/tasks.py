@@ -8,6 +8,7 @@ periodic jobs. A nudge lost with a crashed queue costs a minute: the sweep finds
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,14 +104,19 @@ def init_app(app: Flask) -> None:
     """Build the queue and nudge it after each commit that wrote outbox rows."""
     app.extensions[QUEUE_KEY] = build_queue(app)
     maker = app.extensions["parapheur.sessionmaker"]
+    # SQLAlchemy keeps a sessionmaker's listeners in a class-level registry keyed weakly by its
+    # Session class; a listener holding the app would hold that class (app → sessionmaker) and
+    # keep every application a process builds alive. It holds the app weakly.
+    app_ref = weakref.ref(app)
 
     @event.listens_for(maker, "after_commit")
     def _nudge(session) -> None:
         items = session.info.pop(services.NEW_IDS_KEY, None)
-        if not items:
+        application = app_ref()
+        if not items or application is None:
             return
         try:
-            app.extensions[QUEUE_KEY].nudge(items, now=datetime.now(UTC))
+            application.extensions[QUEUE_KEY].nudge(items, now=datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - the rows are committed; the sweep delivers them
             log.warning("task queue unreachable, outbox rows wait for the sweep: %s", exc)
 

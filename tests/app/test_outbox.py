@@ -167,3 +167,29 @@ def test_late_documents_are_told_once_per_step(demo, clock):
         rows = session.execute(select(OutboxMessage).where(
             OutboxMessage.idempotency_key.like("late:%"))).scalars().all()
         assert len(rows) == first and all(r.status is OutboxStatus.PENDING for r in rows)
+
+
+def test_an_application_is_freed_once_dropped(database_url, tmp_path, clock):
+    """The commit hook that nudges the queue must not pin its application: SQLAlchemy keeps a
+    sessionmaker's listeners in a class-level registry, so a hook holding the app kept every
+    application a process built (a test run's workers had grown to hundreds of MB)."""
+    import gc
+    import weakref
+
+    def build_use_and_drop() -> weakref.ref:
+        application = create_app({"TESTING": True, "DATA_DIR": tmp_path / "data",
+                                  "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
+                                  "CLOCK": clock})
+        assert application.test_client().get("/login").status_code == 200
+        with application.app_context():
+            session = get_session()
+            with transaction(session):
+                outbox.enqueue(session, "notification.event", {"event": "x"}, key="freed",
+                               now=clock())
+            assert session.info.get(outbox.NEW_IDS_KEY) is None  # the hook ran and took them
+        application.extensions["parapheur.engine"].dispose()
+        return weakref.ref(application)
+
+    freed = build_use_and_drop()
+    gc.collect()
+    assert freed() is None
