@@ -98,23 +98,61 @@ def _share_url_builders() -> None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """App tests run on SQLite; their PostgreSQL variant runs where PostgreSQL is what is tested.
+    """App tests run on SQLite; their PostgreSQL variant runs where PostgreSQL is what is tested;
+    long tests start early.
 
     A test (or module) marked `postgres` runs on both databases: SQL the two dialects answer
     differently, row locks and concurrency, exactly-once delivery, migrations, query counts and plans.
     The others run on SQLite only, so that the suite stays under its time budget;
     PARAPHEUR_TEST_ALL_ON_POSTGRES=1 runs every app test on both (e.g. before a release).
     """
-    if os.environ.get("PARAPHEUR_TEST_ALL_ON_POSTGRES") == "1":
-        return
-    kept, dropped = [], []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
-        (dropped if on_postgres and item.get_closest_marker("postgres") is None else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    if os.environ.get("PARAPHEUR_TEST_ALL_ON_POSTGRES") != "1":
+        kept, dropped = [], []
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
+            (dropped if on_postgres and item.get_closest_marker("postgres") is None
+             else kept).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    items[:] = _long_tests_early(items)
+
+
+def _long_tests_early(items: list) -> list:
+    """The tests marked `slow` or `e2e` (a browser, real processes: several seconds each) spread
+    over the first two thirds of the run, between modules, so that the workers end together on
+    short tests instead of one finishing a browser test alone while the other cores idle.
+
+    Each module's tests stay together and in their order (module fixtures are set up once), and
+    the order is the same in every xdist worker, as xdist requires.
+    """
+    def long(item) -> bool:
+        return any(item.get_closest_marker(name) for name in ("slow", "e2e"))
+
+    def by_module(selected: list) -> list[list]:
+        groups: list[list] = []
+        for item in selected:
+            if groups and groups[-1][0].path == item.path:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        return groups
+
+    long_groups = by_module([item for item in items if long(item)])
+    short_groups = by_module([item for item in items if not long(item)])
+    if not long_groups or not short_groups:
+        return items
+    reach = max(1, len(short_groups) * 2 // 3)
+    slots: dict[int, list] = {}
+    for index, group in enumerate(long_groups):
+        slots.setdefault(index * reach // len(long_groups), []).append(group)
+    ordered: list = []
+    for position, group in enumerate(short_groups):
+        for placed in slots.get(position, []):
+            ordered.extend(placed)
+        ordered.extend(group)
+    return ordered
 
 
 def require_system_tool(name: str, package: str) -> str:

@@ -15,6 +15,8 @@ from parapheur.audit.models import AuditEvent
 from parapheur.db import get_session
 from parapheur.signatures.agent_models import RegisteredCertificate
 
+pytestmark = pytest.mark.slow
+
 b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
 
 

@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from agent_helpers import at_signature
 from app_helpers import browser_login, upload
 from checks import assert_pdfsig_valid, assert_pyhanko_valid
@@ -18,6 +19,8 @@ from sqlalchemy import select
 from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
 from signing.validation import load_trust_roots, validate_pdf
+
+pytestmark = pytest.mark.e2e
 
 
 def agent_command() -> str:

@@ -28,6 +28,8 @@ from parapheur.documents.models import Document, DocumentStatus
 from parapheur.outbox.services import deliver_due
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
 
+pytestmark = pytest.mark.slow
+
 REDIS_URL = os.environ.get("PARAPHEUR_TEST_REDIS_URL")
 
 

@@ -15,6 +15,7 @@ import sys
 import textwrap
 from io import BytesIO
 
+import pytest
 from sqlalchemy import select
 
 from parapheur.accounts.models import User
@@ -23,6 +24,8 @@ from parapheur.context import store_for
 from parapheur.db import get_session, transaction
 from parapheur.documents import services as documents
 from parapheur.documents.models import Document, DocumentStatus, DocumentVersion
+
+pytestmark = pytest.mark.slow
 
 DOCUMENTS = 6
 IMAGE_BYTES = 32 * 1024 * 1024  # each document: a 32 MB uncompressed image on its page

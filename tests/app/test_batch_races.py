@@ -14,7 +14,7 @@ from parapheur.db import get_session
 from parapheur.documents.models import Document, DocumentStatus
 from parapheur.signatures import services
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def _batch_request(client, items):

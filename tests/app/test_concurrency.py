@@ -16,7 +16,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents.models import Document
 
 # Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_two_concurrent_visas_exactly_one_wins(demo, clock):

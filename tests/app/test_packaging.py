@@ -20,6 +20,8 @@ from app_helpers import sign_over_http
 
 from signing.pki_server import free_loopback_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("parapheur", "signing", "templates", "workflows", "setup.py", "setup.cfg",
            "pyproject.toml", "README.md")

@@ -12,7 +12,7 @@ import pytest
 from app_helpers import csrf_from, login
 
 # Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ROLES = ("anonymous", "maire", "adjoint", "dgs", "finances", "auditeur", "admin")
 

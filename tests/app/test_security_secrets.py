@@ -49,6 +49,7 @@ def test_demo_keys_are_private_files(demo_pki):
     assert {path.name: _mode(path) for path in files} == {path.name: 0o600 for path in files}
 
 
+@pytest.mark.slow  # a real process: the modes the operating system gives
 def test_the_database_file_and_the_data_directory_are_private(tmp_path):
     data = tmp_path / "data"
     environment = {**os.environ, "PARAPHEUR_DATA_DIR": str(data)}

@@ -24,7 +24,7 @@ from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
 
 # Also on PostgreSQL: see the `postgres` marker in tests/conftest.py.
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REDIS_URL = os.environ.get("PARAPHEUR_TEST_REDIS_URL")
 

@@ -32,7 +32,7 @@ from parapheur.outbox.models import OutboxMessage, OutboxStatus
 from parapheur.outbox.tasks import QUEUE_KEY, build_queue
 from parapheur.webhooks.services import create_subscription
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REDIS_URL = os.environ.get("PARAPHEUR_TEST_REDIS_URL")
 

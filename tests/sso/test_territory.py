@@ -3,6 +3,7 @@ the platform administrator, and the health checks."""
 
 from __future__ import annotations
 
+import pytest
 from app_helpers import csrf_from, login, page_text
 from sqlalchemy import select
 from test_route_matrix import MATRIX, PARAMS
@@ -11,6 +12,8 @@ from parapheur.accounts.models import Delegation, Desk, User
 from parapheur.db import get_session
 from parapheur.documents.models import Document
 from parapheur.organisations.models import Organisation
+
+pytestmark = pytest.mark.slow
 
 METROPOLE_USERS = ("maire", "adjoint", "dgs", "finances", "auditeur", "admin")
 COMMUNE_USERS = ("commune-maire", "commune-secretaire", "commune-admin")
