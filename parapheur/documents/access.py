@@ -48,14 +48,19 @@ class DocumentUnavailable(NotFound):
         self.document_id = document_id
 
 
-def visible_documents(session: Session, user: User | None, now: datetime) -> Select:
+def visible_documents(session: Session, user: User | None, now: datetime, *,
+                      only: int | None = None) -> Select:
     """`SELECT documents.id` of every document `user` may see at `now`, to filter other queries.
 
-    Use it as `query.where(Document.id.in_(visible_documents(session, user, now)))`.
+    Use it as `query.where(Document.id.in_(visible_documents(session, user, now)))`. With `only`,
+    the same rule for that one document: each subquery is narrowed to it (an index probe each,
+    instead of hashing every document the user's desks ever reached, for each document page).
     """
     if user is None or not user.active or user.role is Role.PLATFORM:
         return select(Document.id).where(false())
     ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
+    if only is not None:
+        ids = ids.where(Document.id == only)
     if user.role in READ_ALL_ROLES:
         return ids
     desk_ids = [desk.id for desk in user.desks]
@@ -64,24 +69,32 @@ def visible_documents(session: Session, user: User | None, now: datetime) -> Sel
         StepAction.actor_id == user.id,
         StepAction.desk_id.in_(desk_ids),
         StepAction.on_behalf_of_desk_id.in_(desk_ids)))
+    if only is not None:
+        acted = acted.where(StepAction.document_id == only)
     conditions = [Document.author_id == user.id, Document.id.in_(acted)]
     if slugs:
-        conditions.append(Document.id.in_(
-            select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))))
-    conditions.extend(_waiting_for_delegates(session, user, now))
+        reached = select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))
+        if only is not None:
+            reached = reached.where(ReachedDesk.document_id == only)
+        conditions.append(Document.id.in_(reached))
+    conditions.extend(_waiting_for_delegates(session, user, now, only=only))
     return ids.where(or_(*conditions))
 
 
-def _waiting_in(slugs: list[str]) -> ColumnElement[bool]:
+def _waiting_in(slugs: list[str], *, only: int | None = None) -> ColumnElement[bool]:
     """Documents waiting now for one of these desks (the waiting-desks index)."""
-    return Document.id.in_(select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs)))
+    waiting = select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs))
+    if only is not None:
+        waiting = waiting.where(WaitingDesk.document_id == only)
+    return Document.id.in_(waiting)
 
 
-def _waiting_for_delegates(session: Session, user: User, now: datetime) -> list[ColumnElement[bool]]:
+def _waiting_for_delegates(session: Session, user: User, now: datetime, *,
+                           only: int | None = None) -> list[ColumnElement[bool]]:
     """Documents waiting now for a desk delegating to one of the user's, of the delegated types."""
     conditions: list[ColumnElement[bool]] = []
     for delegation in delegated_desks(session, user, now=now):
-        waiting = _waiting_in([delegation.from_desk.slug])
+        waiting = _waiting_in([delegation.from_desk.slug], only=only)
         if delegation.document_types is not None:
             waiting = and_(waiting, Document.doc_type.in_(list(delegation.document_types)))
         conditions.append(waiting)
@@ -179,7 +192,8 @@ def get_visible(session: Session, user: User | None, document_id: int, *,
     """
     document = session.execute(
         select(Document).where(Document.id == document_id,
-                               Document.id.in_(visible_documents(session, user, now)))
+                               Document.id.in_(visible_documents(session, user, now,
+                                                                 only=document_id)))
         .options(*options)
     ).unique().scalar_one_or_none()
     if document is None:
@@ -191,7 +205,8 @@ def is_visible(session: Session, user: User | None, document_id: int, *, now: da
     """Whether `user` may see the document (same rule as `visible_documents`)."""
     return session.execute(
         select(Document.id).where(Document.id == document_id,
-                                  Document.id.in_(visible_documents(session, user, now)))
+                                  Document.id.in_(visible_documents(session, user, now,
+                                                                    only=document_id)))
     ).first() is not None
 
 
