@@ -20,7 +20,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from parapheur.db import Base, UTCDateTime, value_enum
-from parapheur.organisations.models import Organisation
+from parapheur.organisations.models import Membership, Organisation
 
 
 class Role(enum.StrEnum):
@@ -88,6 +88,9 @@ class User(Base):
                                                  order_by="Desk.name")
     credentials: Mapped[list[SigningCredential]] = relationship(back_populates="user",
                                                                 cascade="all, delete-orphan")
+    # Her memberships of other organisations, read with her at each request (load_user);
+    # organisations.scope is their rule, and they are written as Membership rows, not here.
+    memberships: Mapped[list[Membership]] = relationship(viewonly=True)
 
     # The working organisation (not stored: the session keeps it), as (organisation, role).
     _working = None  # tuple[Organisation, Role] | None

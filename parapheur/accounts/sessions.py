@@ -26,6 +26,7 @@ def load_user(user_id: str) -> User | None:
     from sqlalchemy.orm import joinedload
 
     from parapheur.db import get_session
+    from parapheur.organisations.models import Membership
 
     identifier, _, generation = user_id.partition(":")
     try:
@@ -33,13 +34,17 @@ def load_user(user_id: str) -> User | None:
         # desks (not one query per relationship the pages touch later).
         user = get_session().get(User, int(identifier),
                                  options=(joinedload(User.home_organisation),
-                                          joinedload(User.all_desks)))
+                                          joinedload(User.all_desks),
+                                          joinedload(User.memberships)
+                                          .joinedload(Membership.organisation)))
         expected = int(generation)
     except ValueError:
         return None
     if user is None or not user.active or user.session_generation != expected:
         return None
     from parapheur.organisations import scope
+
+    scope.memberships_loaded_with(get_session(), user)
 
     # The organisation she works in (organisations.scope): gone or refused, the session ends.
     if not scope.apply_session(get_session(), user, cookie):

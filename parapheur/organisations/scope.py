@@ -39,19 +39,30 @@ class Place:
 def memberships(session: Session, user: User) -> list[Place]:
     """Her home organisation first, then her other memberships by name."""
     def read() -> tuple[Place, ...]:
-        places = [Place(user.home_organisation, user.home_role)]
-        rows = session.execute(
+        return _places(user, session.execute(
             select(Membership).where(Membership.user_id == user.id)
             .join(Organisation, Organisation.id == Membership.organisation_id)
-            .options(contains_eager(Membership.organisation))
-            .order_by(Organisation.name)).scalars()
-        places.extend(Place(row.organisation, Role(row.role)) for row in rows
-                      if row.organisation_id != user.home_organisation_id)
-        return tuple(places)
+            .options(contains_eager(Membership.organisation))).scalars())
 
     # Read once per request (the working organisation and the header's switcher both ask).
-    return list(memoized(session, ("memberships", user.id, user.home_organisation_id,
-                                   user.home_role), read))
+    return list(memoized(session, _memberships_key(user), read))
+
+
+def memberships_loaded_with(session: Session, user: User) -> None:
+    """Her memberships as loaded with her (`User.memberships`, joined to her row): kept as this
+    unit of work's reading, so that `memberships` needs no query of its own until a write."""
+    memoized(session, _memberships_key(user), lambda: _places(user, user.memberships))
+
+
+def _memberships_key(user: User) -> tuple:
+    return ("memberships", user.id, user.home_organisation_id, user.home_role)
+
+
+def _places(user: User, rows) -> tuple[Place, ...]:
+    others = sorted((row for row in rows if row.organisation_id != user.home_organisation_id),
+                    key=lambda row: (row.organisation.name, row.organisation_id))
+    return (Place(user.home_organisation, user.home_role),
+            *(Place(row.organisation, Role(row.role)) for row in others))
 
 
 def place_in(session: Session, user: User, organisation_id: int) -> Place | None:
