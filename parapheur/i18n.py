@@ -8,6 +8,7 @@ catalogues have, else French. Times are shown in Paris time whatever the languag
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,8 @@ from babel import numbers as babel_numbers
 from flask import Flask, g, has_app_context, has_request_context, request
 from flask import session as cookie
 from flask_babel import Babel, get_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from parapheur import dates
 from parapheur.dates import PARIS
@@ -135,6 +138,32 @@ def _translations():
     return translations
 
 
+# Per catalogue, its strings as the templates' `_()` gave them once (the catalogues do not change
+# while the process runs; a catalogue dropped by Flask-Babel drops its entry).
+_TEMPLATE_STRINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@pass_context
+def _template_gettext(context, string: str, /, **variables):
+    """The templates' `_()` and `gettext()`, as Jinja's newstyle gettext gives them (translated,
+    marked safe when the template autoescapes, then `%`-formatted with its escaped variables),
+    the strings without variables kept once given: a tray page asks for a hundred and more."""
+    translations = _translations()
+    autoescape = context.eval_ctx.autoescape
+    if variables:
+        text = translations.ugettext(string)
+        return (Markup(text) if autoescape else text) % variables
+    strings = _TEMPLATE_STRINGS.get(translations)
+    if strings is None:
+        strings = _TEMPLATE_STRINGS[translations] = {}
+    key = (string, autoescape)
+    given = strings.get(key)
+    if given is None:
+        text = translations.ugettext(string)
+        given = strings[key] = (Markup(text) if autoescape else text) % {}
+    return given
+
+
 def init_app(app: Flask) -> None:
     """Flask-Babel with our catalogues, and the formatting filters every template uses."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
@@ -149,6 +178,7 @@ def init_app(app: Flask) -> None:
         pgettext=lambda c, s: _translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True)
+    app.jinja_env.globals["gettext"] = app.jinja_env.globals["_"] = _template_gettext
     app.jinja_env.filters["datetime_fr"] = format_datetime
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["number"] = format_number

@@ -11,6 +11,8 @@ from app_helpers import csrf_from, login, page_text
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import render_template_string
+from markupsafe import Markup
 from sqlalchemy import select
 
 from parapheur.accounts.models import User
@@ -80,6 +82,25 @@ def test_a_user_chooses_english_from_any_page_and_keeps_it(demo, client_for):
     assert "Se connecter" in other.get("/login").get_data(as_text=True)
     login(other, "maire")
     assert '<html lang="en">' in other.get("/").get_data(as_text=True)
+
+
+def test_templates_gettext_translates_escapes_and_formats_as_jinja_newstyle_does(app):
+    """The templates' `_()` keeps each string once given (parapheur.i18n): French and English
+    stay apart, variables are escaped, « %% » reads « % » with or without variables, and a
+    text template (no autoescape) gets plain text."""
+    template = ("{{ _('Se déconnecter') }}|{{ _('Taux : 100 %%') }}|"
+                "{{ _('Sélectionner « %(title)s »', title=title) }}")
+    expected = {"fr": "Se déconnecter|Taux : 100 %|Sélectionner « &lt;b&gt; »",
+                "en": "Log out|Taux : 100 %|Select “&lt;b&gt;”"}
+    for _ in range(2):  # the second time from the kept strings
+        for locale, text in expected.items():
+            with app.test_request_context("/", headers={"Accept-Language": locale}):
+                assert render_template_string(template, title="<b>") == text, locale
+    with app.test_request_context("/"):
+        plain = app.jinja_env.from_string(  # not autoescaped, as a mail's text part
+            "{% autoescape false %}" + template + "{% endautoescape %}")
+        assert plain.render(title="<b>") == "Se déconnecter|Taux : 100 %|Sélectionner « <b> »"
+        assert not isinstance(plain.render(title="x").split("|")[0], Markup)
 
 
 def test_an_unknown_language_is_refused(app):
