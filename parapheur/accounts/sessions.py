@@ -23,31 +23,20 @@ _SEEN_AT = "seen_at"
 
 def load_user(user_id: str) -> User | None:
     """The session's user, if the account is active and the session was not revoked since."""
-    from sqlalchemy.orm import joinedload
-
     from parapheur.db import get_session
-    from parapheur.organisations.models import Membership
+    from parapheur.organisations import scope
 
     identifier, _, generation = user_id.partition(":")
     try:
-        # With what every page reads of her, in the same query: her home organisation and her
-        # desks (not one query per relationship the pages touch later).
-        user = get_session().get(User, int(identifier),
-                                 options=(joinedload(User.home_organisation),
-                                          joinedload(User.all_desks),
-                                          joinedload(User.memberships)
-                                          .joinedload(Membership.organisation)))
-        expected = int(generation)
+        user_pk, expected = int(identifier), int(generation)
     except ValueError:
         return None
+    session = get_session()
+    user = scope.load_session_user(session, user_pk, cookie)
     if user is None or not user.active or user.session_generation != expected:
         return None
-    from parapheur.organisations import scope
-
-    scope.memberships_loaded_with(get_session(), user)
-
     # The organisation she works in (organisations.scope): gone or refused, the session ends.
-    if not scope.apply_session(get_session(), user, cookie):
+    if not scope.apply_session(session, user, cookie):
         return None
     return user
 

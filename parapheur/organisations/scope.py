@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import ColumnElement, Integer, func, literal, or_, select
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from parapheur.accounts.models import Role, User
 from parapheur.db import memoized
@@ -48,10 +48,31 @@ def memberships(session: Session, user: User) -> list[Place]:
     return list(memoized(session, _memberships_key(user), read))
 
 
-def memberships_loaded_with(session: Session, user: User) -> None:
-    """Her memberships as loaded with her (`User.memberships`, joined to her row): kept as this
-    unit of work's reading, so that `memberships` needs no query of its own until a write."""
+def load_session_user(session: Session, user_id: int, cookie) -> User | None:
+    """The user of a session with, in the same query, what every request of hers reads: her home
+    organisation, her desks, her memberships (`memberships`) and the identity provider of the
+    organisation the session works in (`may_work_in`), kept as this unit of work's readings."""
+    from parapheur.sso.models import IdentityProvider
+
+    try:
+        working = int(cookie[SESSION_KEY]) if cookie.get(SESSION_KEY) is not None else None
+    except (TypeError, ValueError):
+        working = None  # refused by apply_session; the home organisation's provider meanwhile
+    row = session.execute(
+        select(User, IdentityProvider)
+        .outerjoin(IdentityProvider, IdentityProvider.organisation_id == func.coalesce(
+            literal(working, Integer), User.home_organisation_id))
+        .where(User.id == user_id)
+        .options(joinedload(User.home_organisation), joinedload(User.all_desks),
+                 joinedload(User.memberships).joinedload(Membership.organisation))
+    ).unique().first()
+    if row is None:
+        return None
+    user, provider = row
     memoized(session, _memberships_key(user), lambda: _places(user, user.memberships))
+    organisation_id = working if working is not None else user.home_organisation_id
+    memoized(session, _provider_key(organisation_id), lambda: provider)
+    return user
 
 
 def _memberships_key(user: User) -> tuple:
@@ -82,11 +103,16 @@ def may_work_in(session: Session, organisation_id: int, auth: str | None) -> boo
     """Whether a session opened by `auth` (PASSWORD or « oidc:ISSUER ») may work there."""
     from parapheur.sso.models import IdentityProvider
 
-    provider = session.execute(select(IdentityProvider).where(
-        IdentityProvider.organisation_id == organisation_id)).scalar_one_or_none()
+    provider = memoized(session, _provider_key(organisation_id), lambda: session.execute(
+        select(IdentityProvider).where(IdentityProvider.organisation_id == organisation_id)
+    ).scalar_one_or_none())
     if provider is None or not provider.enabled or provider.local_passwords:
         return True
     return auth == f"oidc:{provider.issuer}"
+
+
+def _provider_key(organisation_id: int) -> tuple:
+    return ("identity_provider", organisation_id)
 
 
 def work_in(session: Session, user: User, organisation_id: int, auth: str | None) -> Place:
