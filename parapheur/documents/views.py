@@ -22,7 +22,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import and_, false, func, literal, select, true, union_all
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from parapheur.accounts.models import Desk, Role, User
 from parapheur.accounts.services import acting_rights
@@ -114,7 +114,9 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
         access.tray_page(actionable.whereclause, after=cursor, size=INBOX_PAGE_SIZE + 1,
                          sort=view.sort, descending=view.descending,
                          where=view.conditions(dialect))
-        .options(selectinload(Document.circuit_version))
+        # Its rows show neither the metadata nor the search text: not read, not decoded.
+        .options(selectinload(Document.circuit_version),
+                 defer(Document.meta), defer(Document.search_text))
     ).scalars().all()
     has_next = len(page) > INBOX_PAGE_SIZE
     page = page[:INBOX_PAGE_SIZE]
