@@ -147,21 +147,59 @@ _TEMPLATE_STRINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _template_gettext(context, string: str, /, **variables):
     """The templates' `_()` and `gettext()`, as Jinja's newstyle gettext gives them (translated,
     marked safe when the template autoescapes, then `%`-formatted with its escaped variables),
-    the strings without variables kept once given: a tray page asks for a hundred and more."""
-    translations = _translations()
+    each string kept once translated (and, without variables, formatted): a tray page asks for a
+    hundred and more."""
+    translations, strings = _render_catalogue(context)
     autoescape = context.eval_ctx.autoescape
-    if variables:
-        text = translations.ugettext(string)
-        return (Markup(text) if autoescape else text) % variables
-    strings = _TEMPLATE_STRINGS.get(translations)
-    if strings is None:
-        strings = _TEMPLATE_STRINGS[translations] = {}
-    key = (string, autoescape)
+    key = (string, autoescape, bool(variables))
     given = strings.get(key)
     if given is None:
         text = translations.ugettext(string)
-        given = strings[key] = (Markup(text) if autoescape else text) % {}
-    return given
+        text = Markup(text) if autoescape else text
+        given = strings[key] = text if variables else text % {}
+    return given % variables if variables else given
+
+
+def _render_catalogue(context) -> tuple:
+    """The catalogue of a template's render and its kept strings, found once per render (its
+    Jinja context), not at each string."""
+    found = getattr(context, "_parapheur_catalogue", None)
+    if found is None:
+        translations = _translations()
+        strings = _TEMPLATE_STRINGS.get(translations)
+        if strings is None:
+            strings = _TEMPLATE_STRINGS[translations] = {}
+        found = context._parapheur_catalogue = (translations, strings)
+    return found
+
+
+def render_locale(context) -> str:
+    """`current_locale()` of a template's render, found once per render (its Jinja context):
+    the filters of a tray page's hundred dates and amounts ask it."""
+    found = getattr(context, "_parapheur_locale", None)
+    if found is None:
+        found = context._parapheur_locale = current_locale()
+    return found
+
+
+@pass_context
+def _datetime_filter(context, value: datetime | None, with_seconds: bool = False) -> str:
+    return format_datetime(value, with_seconds, locale=render_locale(context))
+
+
+@pass_context
+def _amount_filter(context, value, currency: str = "EUR") -> str:
+    return format_amount(value, currency, locale=render_locale(context))
+
+
+@pass_context
+def _number_filter(context, value) -> str:
+    return format_number(value, locale=render_locale(context))
+
+
+@pass_context
+def _day_filter(context, value) -> str:
+    return format_date(value, locale=render_locale(context))
 
 
 def init_app(app: Flask) -> None:
@@ -179,9 +217,9 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True)
     app.jinja_env.globals["gettext"] = app.jinja_env.globals["_"] = _template_gettext
-    app.jinja_env.filters["datetime_fr"] = format_datetime
-    app.jinja_env.filters["amount"] = format_amount
-    app.jinja_env.filters["number"] = format_number
-    app.jinja_env.filters["day"] = format_date
+    app.jinja_env.filters["datetime_fr"] = _datetime_filter
+    app.jinja_env.filters["amount"] = _amount_filter
+    app.jinja_env.filters["number"] = _number_filter
+    app.jinja_env.filters["day"] = _day_filter
     app.jinja_env.globals["current_locale"] = current_locale
     app.jinja_env.globals["available_locales"] = LOCALES

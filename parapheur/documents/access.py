@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from parapheur.accounts.models import Role, User
 from parapheur.accounts.services import delegated_desks
 from parapheur.circuits.models import StepAction
+from parapheur.db import memoized
 from parapheur.documents.models import Document, DocumentStatus, ReachedDesk, WaitingDesk
 from parapheur.errors import N_, NotFound
 
@@ -58,6 +59,12 @@ def visible_documents(session: Session, user: User | None, now: datetime, *,
     """
     if user is None or not user.active or user.role is Role.PLATFORM:
         return select(Document.id).where(false())
+    # Built once per unit of work and user (a page's lists each ask; a write builds it again).
+    return memoized(session, ("visible_documents", user.id, user.organisation_id, now, only),
+                    lambda: _visible(session, user, now, only))
+
+
+def _visible(session: Session, user: User, now: datetime, only: int | None) -> Select:
     ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
     if only is not None:
         ids = ids.where(Document.id == only)

@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from jinja2 import pass_context
 from sqlalchemy import func, or_, select
 
 from parapheur.accounts.models import FINANCE_READERS, FINANCE_WRITERS
@@ -30,7 +31,7 @@ from parapheur.db import get_session, transaction
 from parapheur.documents.access import is_visible
 from parapheur.downloads import stored_file
 from parapheur.errors import Forbidden, ParapheurError, localized
-from parapheur.i18n import current_locale, format_amount
+from parapheur.i18n import format_amount, render_locale
 from parapheur.invoices import engagements, lifecycle
 from parapheur.invoices.checks import euros
 from parapheur.invoices.models import Invoice, InvoiceStatus
@@ -66,9 +67,11 @@ def _limits() -> Limits:
 
 
 @bp.app_template_filter("euros")
-def _euros(value):
+@pass_context
+def _euros(context, value):
     """French as before (« 1 234,50 € »); otherwise written for the reader's locale."""
-    return euros(value) if current_locale() == "fr" else format_amount(value)
+    locale = render_locale(context)
+    return euros(value) if locale == "fr" else format_amount(value, locale=locale)
 
 
 @bp.route("/")
