@@ -4,7 +4,7 @@ the platform administrator, and the health checks."""
 from __future__ import annotations
 
 import pytest
-from app_helpers import csrf_from, login, page_text
+from app_helpers import counting_queries, csrf_from, login, page_text
 from sqlalchemy import select
 from test_route_matrix import MATRIX, PARAMS
 
@@ -162,6 +162,26 @@ def test_a_member_of_both_switches_and_sees_only_where_she_works(territory):
                                                  "organisation_id": str(commune_id)})
     assert response.status_code == 404
     assert "n'en êtes pas membre" in page_text(response)
+
+
+def test_a_page_reads_the_session_in_one_query_wherever_she_works(territory):
+    """Her row, her desks, her memberships and the working organisation's identity provider
+    come in one query (scope.load_session_user), in her home organisation as in another."""
+    client = territory.test_client()
+    assert login(client, "dgs").status_code == 302
+    with territory.app_context():
+        commune_id = get_session().execute(select(Organisation.id).where(
+            Organisation.slug == "commune-demo")).scalar_one()
+    for switch_to in (None, commune_id):
+        if switch_to is not None:
+            token = csrf_from(client.get("/").get_data(as_text=True))
+            assert client.post("/organisation", data={
+                "csrf_token": token, "organisation_id": str(switch_to)}).status_code == 302
+        with counting_queries(territory) as statements:
+            page = page_text(client.get("/accessibilite"))
+        assert len(statements) == 1, statements
+        assert "identity_providers" in statements[0] and "organisation_memberships" in statements[0]
+        assert "Commune de Démo-sur-Loire" in page and "Se déconnecter" in page  # the switcher
 
 
 def test_the_platform_administrator_creates_an_organisation_and_its_first_administrator(
