@@ -7,6 +7,7 @@ importlib.resources finds them. An editable install reads the checkout's.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from parapheur.config import PROJECT_ROOT
 SHIPPED = ("templates", "workflows")
 
 
+@functools.cache
 def shipped_dir(name: str) -> Path:
-    """The directory of the shipped `templates` or `workflows`."""
+    """The directory of the shipped `templates` or `workflows` (where the code runs from: found
+    once per process, not at each page that reads the circuits)."""
     if name not in SHIPPED:
         raise ValueError(f"not a shipped directory: {name!r}")
     packaged = Path(str(resources.files("parapheur"))) / name

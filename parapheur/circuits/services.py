@@ -71,8 +71,8 @@ def catalogue(directory: Path) -> Catalogue:
     keep the frozen copy they started with.
     """
     directory = Path(directory)
-    signature = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                             for p in directory.glob("*.yaml")))
+    signature = tuple(sorted((p.name, stat.st_mtime_ns, stat.st_size)
+                             for p in directory.glob("*.yaml") for stat in (p.stat(),)))
     cached = _catalogue_cache.get(directory)
     if cached is not None and cached[0] == signature:
         return cached[1]
