@@ -16,7 +16,9 @@ document page, served by gunicorn with 2 workers one request at a time; the rati
 100,000 ÷ 1,000 (target ≤ 1.5). Then
 `BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
 document page, `BENCH_INBOX_REQUESTS` (default 600) requests in all: p50 and p95 of each page
-(target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it.
+(target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it,
+and what each page cost in CPU under that load (`CpuMeter`: gunicorn, PostgreSQL, the clients)
+with how busy the cores were: the most pages a second the machine can serve at that cost.
 
 gunicorn runs as the README's production layout has it: `gunicorn -w 2 --timeout 120
 parapheur.wsgi:app`, gunicorn's default synchronous workers, each answering one request at a
@@ -341,6 +343,68 @@ def _concurrent(port: int, document_id: int, clients: int, requests_count: int):
     return times, elapsed
 
 
+def _process_cpu(pids) -> float:
+    """CPU seconds (user + system) these processes used so far, from /proc (0 where gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _pids(*, parent: int | None = None, name: str | None = None) -> list[int]:
+    """Processes with that parent, or of that command name (Linux /proc; [] elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            comm = (entry / "comm").read_text().strip()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if (parent is not None and ppid == parent) or (name is not None and comm == name):
+            found.append(int(entry.name))
+    return found
+
+
+def _busy_and_total() -> tuple[int, int]:
+    """The machine's busy and total CPU ticks so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuMeter:
+    """Where the CPU went while the clients ran: gunicorn's processes, the local PostgreSQL
+    server's, this load generator's, and how busy the machine's cores were. The concurrent
+    figures are bounded by it: at most (cores × busy share) ÷ (CPU per page) pages a second."""
+
+    def __init__(self, server_pid: int):
+        self.available = Path("/proc/stat").exists()
+        if not self.available:
+            return
+        self.gunicorn = [server_pid, *_pids(parent=server_pid)]
+        self.postgres = _pids(name="postgres")
+        self.start = (_process_cpu(self.gunicorn), _process_cpu(self.postgres),
+                      time.process_time(), _busy_and_total())
+
+    def report(self, pages: int) -> str:
+        if not self.available or not pages:
+            return "CPU per page not measured here (no /proc)"
+        gunicorn, postgres, client, (busy, total) = self.start
+        busy_now, total_now = _busy_and_total()
+        share = (busy_now - busy) / max(1, total_now - total)
+        per_page = [(_process_cpu(self.gunicorn) - gunicorn) / pages,
+                    (_process_cpu(self.postgres) - postgres) / pages,
+                    (time.process_time() - client) / pages]
+        bound = (os.cpu_count() or 1) * share / max(sum(per_page), 1e-9)
+        return (f"CPU per page under load: gunicorn {1000 * per_page[0]:.1f} ms, PostgreSQL "
+                f"{1000 * per_page[1]:.1f} ms, the clients {1000 * per_page[2]:.1f} ms; the cores "
+                f"{100 * share:.0f} % busy, so at most {bound:.0f} pages/s at this cost")
+
+
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -414,8 +478,10 @@ def run() -> None:
                       + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in seq.items())
                       + f" (median of {SEQUENTIAL}, one client; {_load()})", flush=True)
                 if size == 100_000:
+                    meter = CpuMeter(server.process.pid)
                     times, elapsed = _concurrent(server.port, document_id, clients,
                                                  requests_count)
+                    cpu = meter.report(requests_count)
             finally:
                 server.stop()
         for label in ("inbox", "inbox page 2", "document"):
@@ -424,6 +490,7 @@ def run() -> None:
         kind = f"gthread, {threads} threads" if threads else "synchronous workers"
         print(f"   {clients} clients, {requests_count} requests against gunicorn -w 2 "
               f"({kind}): {requests_count / elapsed:.1f} pages/s")
+        print(f"   {cpu}")
         for label, values in times.items():
             p95 = _p(values, 0.95)
             print(f"   {label}: p50 {1000 * _p(values, 0.5):.0f} ms, p95 {1000 * p95:.0f} ms "
