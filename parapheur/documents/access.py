@@ -65,35 +65,35 @@ def visible_documents(session: Session, user: User | None, now: datetime, *,
 
 
 def _visible(session: Session, user: User, now: datetime, only: int | None) -> Select:
-    ids = select(Document.id).where(Document.organisation_id == user.organisation_id)
-    if only is not None:
-        ids = ids.where(Document.id == only)
+    ids = _narrowed(select(Document.id).where(Document.organisation_id == user.organisation_id),
+                    Document.id, only)
     if user.role in READ_ALL_ROLES:
         return ids
     desk_ids = [desk.id for desk in user.desks]
     slugs = [desk.slug for desk in user.desks]
-    acted = select(StepAction.document_id).where(or_(
+    acted = _narrowed(select(StepAction.document_id).where(or_(
         StepAction.actor_id == user.id,
         StepAction.desk_id.in_(desk_ids),
-        StepAction.on_behalf_of_desk_id.in_(desk_ids)))
-    if only is not None:
-        acted = acted.where(StepAction.document_id == only)
+        StepAction.on_behalf_of_desk_id.in_(desk_ids))), StepAction.document_id, only)
     conditions = [Document.author_id == user.id, Document.id.in_(acted)]
     if slugs:
-        reached = select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs))
-        if only is not None:
-            reached = reached.where(ReachedDesk.document_id == only)
-        conditions.append(Document.id.in_(reached))
+        conditions.append(Document.id.in_(_narrowed(
+            select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs)),
+            ReachedDesk.document_id, only)))
     conditions.extend(_waiting_for_delegates(session, user, now, only=only))
     return ids.where(or_(*conditions))
 
 
 def _waiting_in(slugs: list[str], *, only: int | None = None) -> ColumnElement[bool]:
     """Documents waiting now for one of these desks (the waiting-desks index)."""
-    waiting = select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs))
-    if only is not None:
-        waiting = waiting.where(WaitingDesk.document_id == only)
-    return Document.id.in_(waiting)
+    return Document.id.in_(_narrowed(
+        select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs)),
+        WaitingDesk.document_id, only))
+
+
+def _narrowed(query: Select, document_id_column, only: int | None) -> Select:
+    """`query` kept to the one document `only` (an index probe), or as it is without one."""
+    return query if only is None else query.where(document_id_column == only)
 
 
 def _waiting_for_delegates(session: Session, user: User, now: datetime, *,

@@ -55,7 +55,7 @@ def load_session_user(session: Session, user_id: int, cookie) -> User | None:
     from parapheur.sso.models import IdentityProvider
 
     try:
-        working = int(cookie[SESSION_KEY]) if cookie.get(SESSION_KEY) is not None else None
+        working = _session_organisation_id(cookie)
     except (TypeError, ValueError):
         working = None  # refused by apply_session; the home organisation's provider meanwhile
     row = session.execute(
@@ -137,14 +137,24 @@ def first_place(session: Session, user: User, auth: str) -> Place | None:
 
 def apply_session(session: Session, user: User, cookie) -> bool:
     """Work in the session's organisation; False when she no longer may (the session ends)."""
-    organisation_id = cookie.get(SESSION_KEY)
+    try:
+        organisation_id = _session_organisation_id(cookie)
+    except (TypeError, ValueError):
+        return False
     if organisation_id is None:
         return may_work_in(session, user.home_organisation_id, cookie.get(AUTH_KEY))
     try:
-        work_in(session, user, int(organisation_id), cookie.get(AUTH_KEY))
-    except (NotFound, Forbidden, TypeError, ValueError):
+        work_in(session, user, organisation_id, cookie.get(AUTH_KEY))
+    except (NotFound, Forbidden):
         return False
     return True
+
+
+def _session_organisation_id(cookie) -> int | None:
+    """The organisation the session chose (None: her home one); TypeError or ValueError when
+    the cookie holds no organisation id."""
+    chosen = cookie.get(SESSION_KEY)
+    return None if chosen is None else int(chosen)
 
 
 def current_organisation() -> Organisation:
