@@ -24,8 +24,8 @@ from pyhanko.sign.validation import async_add_validation_info
 from pyhanko_certvalidator import ValidationContext
 
 from signing.errors import N_, SignatureFieldError, SigningError, TimestampUnavailable
-from signing.fetching import SharedTlsSession, fetcher_backend
-from signing.pades import COLLECTION_TIME_TOLERANCE, Level, classify_failure, open_pdf, run_sync
+from signing.fetching import SharedTlsSession, collection_context
+from signing.pades import Level, classify_failure, open_pdf, run_sync
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,7 @@ def extend_document(pdf: bytes, level: Level, *, trust_roots: Sequence[Any],
 async def _extend(pdf: bytes, level: Level, roots: list[Any], timestamper: Any,
                   validation_context: ValidationContext | None) -> bytes:
     session = SharedTlsSession()
-    context = validation_context or ValidationContext(
-        trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-        time_tolerance=COLLECTION_TIME_TOLERANCE,
-        fetcher_backend=fetcher_backend(session))
+    context = validation_context or collection_context(roots, session=session)
     stamper = (HTTPTimeStamper(timestamper, timeout=10, session=session)
                if isinstance(timestamper, str) else timestamper)
     try:

@@ -29,9 +29,8 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from signing.errors import N_, SigningError
-from signing.fetching import SharedTlsSession, fetcher_backend
+from signing.fetching import SharedTlsSession, collection_context
 from signing.pades import (
-    COLLECTION_TIME_TOLERANCE,
     SignOptions,
     async_sign_prepared,
     classify_failure,
@@ -99,10 +98,7 @@ class BatchSigner:
         if context is None and self.options.level.needs_revocation_info:
             roots = list(self.trust_roots) if self.trust_roots else [
                 c for c in self.key.signer.cert_registry if c.self_signed]
-            context = ValidationContext(
-                trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-                time_tolerance=COLLECTION_TIME_TOLERANCE,
-                fetcher_backend=fetcher_backend(session))
+            context = collection_context(roots, session=session)
         return stamper, context, session
 
     async def _sign_one(self, source: Any, output: Any, stamper: TimeStamper | None,

@@ -13,7 +13,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
@@ -42,7 +42,7 @@ from signing.errors import (
     TimestampUnavailable,
     UnreadablePdf,
 )
-from signing.fetching import fetcher_backend
+from signing.fetching import collection_context
 from signing.keys import check_certificate_usable
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -267,12 +267,6 @@ def as_timestamper(timestamper: TimeStamper | str | None) -> TimeStamper | None:
     return timestamper
 
 
-# Validation data is collected while signing: an OCSP response or CRL the responder produces a
-# little after the context's moment (a slow batch, a loaded machine) is fresher, not wrong. pyHanko's
-# one-second tolerance made such signatures fail; the validator judges the embedded data later.
-COLLECTION_TIME_TOLERANCE = timedelta(minutes=10)
-
-
 def default_validation_context(key: Any, *, at: datetime | None = None) -> ValidationContext:
     """Revocation-fetching context trusting the self-signed roots in the key's own chain.
 
@@ -280,13 +274,7 @@ def default_validation_context(key: Any, *, at: datetime | None = None) -> Valid
     """
     certs = list(key.signer.cert_registry)
     roots = [c for c in certs if c.self_signed] or certs
-    # Revocation data fetched after `at` (the signing moment) is what B-LT collects: it tells whether
-    # the certificate was revoked at `at`. Without retroactive_revinfo an OCSP response issued more than
-    # a second after `at` (a slow TSA, a loaded server) was refused as "too recent".
-    return ValidationContext(trust_roots=roots, allow_fetching=True, moment=at,
-                             revocation_mode="hard-fail",
-                             time_tolerance=COLLECTION_TIME_TOLERANCE,
-                             fetcher_backend=fetcher_backend())
+    return collection_context(roots, at=at)
 
 
 def build_signer(key: Any, options: SignOptions, *, signed_at: datetime | None,

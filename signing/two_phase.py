@@ -48,7 +48,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.batch import DocumentOutcome
 from signing.errors import N_, CertificateNotUsable, SigningError, TimestampUnavailable
-from signing.fetching import SharedTlsSession, fetcher_backend
+from signing.fetching import SharedTlsSession, collection_context, fetcher_backend
 from signing.keys import check_certificate_usable, subject_common_name
 from signing.pades import (
     RESERVED_BYTES,
@@ -359,9 +359,7 @@ def finish_documents(items: Iterable[tuple[PreparedSignature, bytes, bytes]], *,
             roots = list(trust_roots) + [
                 c for s, _, _ in entries for c in ExternalKey.from_der(s.certificate, s.chain).chain
                 if c.self_signed]
-            context = ValidationContext(
-                trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail",
-                fetcher_backend=fetcher_backend(session))
+            context = collection_context(roots, session=session)
         outcomes = []
         try:
             for state, prepared_pdf, signature in entries:

@@ -530,13 +530,12 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
     """
     import asyncio
 
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
     from signing.errors import SigningError
-    from signing.fetching import fetcher_backend
+    from signing.fetching import collection_context
     from signing.keys import check_certificate_usable, subject_common_name
-    from signing.pades import COLLECTION_TIME_TOLERANCE
 
     certificate = key.certificate
     try:
@@ -549,10 +548,7 @@ def check_certificate_for(user: User, key, *, trust_roots: list, now: datetime,
                                 "(PARAPHEUR_TRUST_ANCHORS) : aucun certificat ne peut être "
                                 "vérifié."))
     chain = [c for c in key.signer.cert_registry if c.dump() != certificate.dump()]
-    context = ValidationContext(trust_roots=list(trust_roots), other_certs=chain,
-                                allow_fetching=True, revocation_mode="soft-fail",
-                                time_tolerance=COLLECTION_TIME_TOLERANCE,
-                                fetcher_backend=fetcher_backend())
+    context = collection_context(trust_roots, other_certs=chain, revocation_mode="soft-fail")
     validator = CertificateValidator(certificate, intermediate_certs=chain,
                                      validation_context=context)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from agent_helpers import load_p12
@@ -63,6 +64,35 @@ def test_each_level_is_finished_into_a_valid_signature(level, maire_key, maire_p
     assert signature_report.level.value == level.value
     assert signature_report.signer.common_name == "Martine Dupont"
     assert signature_report.indication is Indication.TOTAL_PASSED, signature_report.message
+
+
+def test_revocation_data_produced_after_the_finish_began_is_collected(
+        maire_key, maire_p12, pki_server, trust_roots, monkeypatch):
+    """OCSP and CRL answers dated a little later than the finish's start (a slow time stamp, a
+    loaded machine, a responder's clock ahead) are fresher data, not wrong data: the official's
+    B-LT signature is finished. (pyHanko's one-second tolerance refused them as "too recent".)"""
+    [prepared] = prepare_documents([("d", simple_pdf(), options(Level.B_LT))], maire_key)
+    signature = card_sign(maire_p12[0], prepared.state.to_sign)
+    responders = pki_server.responders
+    honest_clock = responders.clock
+
+    def dated_later(answer):
+        def run(*args):
+            responders.clock = lambda: honest_clock() + timedelta(seconds=90)
+            try:
+                return answer(*args)
+            finally:
+                responders.clock = honest_clock
+        return run
+
+    monkeypatch.setattr(responders, "ocsp", dated_later(responders.ocsp))
+    monkeypatch.setattr(responders, "crl", dated_later(responders.crl))
+    [finished] = finish_documents([(prepared.state, prepared.prepared_pdf, signature)],
+                                  timestamper=pki_server.tsa_url, trust_roots=trust_roots)
+    assert finished.ok, finished.error
+    report = validate_pdf(finished.signed, trust_roots=trust_roots).signatures[0]
+    assert report.level.value == "B-LT" and report.indication is Indication.TOTAL_PASSED, \
+        report.message
 
 
 def test_a_batch_prepares_each_document_and_reports_the_unfit_one(maire_key):
