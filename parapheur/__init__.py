@@ -32,6 +32,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     app.config["SESSION_COOKIE_HTTPONLY"] = overrides.get("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = overrides.get("SESSION_COOKIE_SAMESITE", "Lax")
+    # Only a response that changed the session sends it back: a page image or a JSON poll that
+    # started before a form was posted would otherwise answer with the session it read then and
+    # put it back in the browser, losing what the form stored (its flash message). The lifetimes
+    # are checked on each request (accounts.sessions), not by the cookie's expiry.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
     from parapheur import db, side_effects, web

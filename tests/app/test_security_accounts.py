@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from app_helpers import csrf_from, login, page_text, run_cli
+from app_helpers import csrf_from, first_waiting, login, page_text, run_cli
 from sqlalchemy import func, select
 
 from parapheur.accounts.models import Throttle, User
@@ -169,6 +169,25 @@ def test_staying_connected_restarts_the_idle_lifetime_but_never_the_absolute_one
     assert without_script.status_code == 302 and without_script.headers["Location"] == "/documents"
     clock.moment += timedelta(minutes=16)
     assert maire.get("/").status_code == 302  # 2 h 01 after login
+
+
+def test_a_request_that_changes_nothing_leaves_the_cookie_alone(demo, client_for):
+    """A page image that was already loading when the reader posted a comment answers after the
+    comment's redirect: it must not send back the session it read before the comment, which would
+    put the old cookie back in the browser and lose « Commentaire ajouté. »."""
+    document_id, _ = first_waiting(demo, "signature")
+    maire = client_for("maire")
+    page = maire.get(f"/documents/{document_id}").get_data(as_text=True)
+    loading = demo.test_client()  # the image request, sent with the cookie of that moment
+    _copy_session(maire, loading)
+    posted = maire.post(f"/documents/{document_id}/comments",
+                        data={"csrf_token": csrf_from(page), "body": "Vu en commission."})
+    assert posted.status_code == 302
+    image = loading.get(f"/documents/{document_id}/versions/1/pages/1.png")
+    assert image.status_code == 200
+    assert "Set-Cookie" not in image.headers
+    assert loading.get(f"/documents/{document_id}/reading").headers.get("Set-Cookie") is None
+    assert "Commentaire ajouté." in page_text(maire.get(f"/documents/{document_id}"))
 
 
 def test_staying_connected_needs_a_session_and_its_csrf_token(demo, client_for):
