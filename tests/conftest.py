@@ -119,11 +119,14 @@ def _share_url_builders() -> None:
     builders: dict = {}
 
     def shared_builder(self, append_unknown=True):
+        defaults = self.defaults or {}
+        # The generated code calls the converters at build time; only a dynamic part that has a
+        # default is converted while compiling, so only those converters are part of the key.
         converters = tuple(sorted(
             (name, type(converter).__qualname__,
              repr(sorted((k, v) for k, v in vars(converter).items() if k != "map")))
-            for name, converter in self._converters.items()))
-        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())),
+            for name, converter in self._converters.items() if name in defaults))
+        key = (self.rule, tuple(self._trace), repr(sorted(defaults.items())) if defaults else "",
                converters, append_unknown)
         builder = builders.get(key)
         if builder is None:

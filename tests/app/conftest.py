@@ -57,10 +57,17 @@ def _migrated_postgres(suffix: str) -> str:
 
 
 def _truncate_postgres(url: str) -> None:
+    """Empty every table of a test database and restart its sequences.
+
+    DELETE, in the order the foreign keys allow, not TRUNCATE: on tables of a few rows TRUNCATE
+    costs the server far more (it makes each table's and index's files anew)."""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for (name,) in connection.execute(text(
+                "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'")):
+            connection.execute(text(f"ALTER SEQUENCE {name} RESTART"))
     engine.dispose()
 
 
