@@ -35,9 +35,6 @@ from parapheur.documents.storage import ContentStore
 from parapheur.signatures.reports import validation_report
 from parapheur.signatures.seal import SealingFailed, seal_key
 from signing import errors as signing_errors
-from signing.batch import sign_document
-from signing.keys import Pkcs12Key
-from signing.pades import Level, SignOptions
 
 
 def event_to_json(event: AuditEvent) -> dict[str, Any]:
@@ -163,6 +160,12 @@ def export_document(session: Session, store: ContentStore, document: Document, *
 
 def seal_with_organisation_seal(config: Mapping[str, Any], pdf: bytes, *, now: datetime) -> bytes:
     """Sign `pdf` with the organisation's seal: B-LT with the configured TSA, B-B without one."""
+    # pyHanko and its HTTP client load when a bundle is sealed, not with every process that
+    # imports the journal (the web app, the worker, each command): half a second of start-up.
+    from signing.batch import sign_document
+    from signing.keys import Pkcs12Key
+    from signing.pades import Level, SignOptions
+
     key_source = seal_key(config)
     tsa_url = config.get("TSA_URL")
     level = Level.B_LT if tsa_url else Level.B_B
