@@ -7,11 +7,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from parapheur.accounts import throttle
@@ -275,6 +276,17 @@ def acting_capacity(session: Session, user: User, desk: Desk, *, doc_type: str,
     return acting_rights(session, user, now=now).capacity(desk.slug, doc_type)
 
 
+@cache
+def _delegations_in_force():
+    """The query of `delegated_desks`, built once (the inbox and the document page run it)."""
+    now = bindparam("now", type_=Delegation.starts_at.type)
+    return (select(Delegation)
+            .where(Delegation.to_desk_id.in_(bindparam("desk_ids", expanding=True)),
+                   Delegation.starts_at <= now, Delegation.ends_at > now)
+            .order_by(Delegation.id)
+            .options(selectinload(Delegation.from_desk), selectinload(Delegation.to_desk)))
+
+
 def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Delegation]:
     """Delegations currently in force towards one of the user's desks (oldest first)."""
     own_desk_ids = tuple(d.id for d in user.desks)
@@ -282,12 +294,8 @@ def delegated_desks(session: Session, user: User, *, now: datetime) -> list[Dele
         return []
     # Read once per request (the access query, the acting rights and the pages all ask).
     return list(memoized(session, ("delegated_desks", user.id, own_desk_ids, now), lambda: tuple(
-        session.execute(
-            select(Delegation).where(Delegation.to_desk_id.in_(own_desk_ids),
-                                     Delegation.starts_at <= now, Delegation.ends_at > now)
-            .order_by(Delegation.id)
-            .options(selectinload(Delegation.from_desk), selectinload(Delegation.to_desk))
-        ).scalars())))
+        session.execute(_delegations_in_force(),
+                        {"desk_ids": list(own_desk_ids), "now": now}).scalars())))
 
 
 def acting_desk_slugs(session: Session, user: User, *, now: datetime) -> set[str]:
