@@ -125,8 +125,8 @@ def test_without_the_agent_the_page_says_how_to_get_it(demo, live_server, browse
 
 
 def test_a_bordereau_signed_with_the_card_in_the_browser_carries_a_xades_xmlsec1_accepts(
-        demo, live_server, browser_page, softhsm_token, dev_pki, demo_pki, clock, system_tool,
-        tmp_path):
+        demo, live_server, browser_page, softhsm_token, dev_pki, pki_server, demo_pki, clock,
+        system_tool, tmp_path):
     """The same path as above for a bordereau de mandats: the card signs its PDF (PAdES) and its
     PES bordereau (XAdES) in one act; the exported PES passes `xmlsec1 --verify`."""
     from test_agent_xades import make_bordereau_documents
