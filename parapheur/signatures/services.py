@@ -6,10 +6,11 @@ import gc
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -82,13 +83,19 @@ class NoCredential(ParapheurError):
                             "contactez l'administrateur."))
 
 
+@cache
+def _active_credential_statement():
+    """The query of `active_credential`, built once (every page with a signature form runs it)."""
+    return (select(SigningCredential)
+            .where(SigningCredential.user_id == bindparam("user_id", type_=Integer),
+                   SigningCredential.active.is_(True))
+            .order_by(SigningCredential.id.desc()))
+
+
 def active_credential(session: Session, user: User) -> SigningCredential:
     """The user's signing credential, or NoCredential."""
-    credential = session.execute(
-        select(SigningCredential).where(SigningCredential.user_id == user.id,
-                                        SigningCredential.active.is_(True))
-        .order_by(SigningCredential.id.desc())
-    ).scalars().first()
+    credential = session.execute(_active_credential_statement(),
+                                 {"user_id": user.id}).scalars().first()
     usable = credential is not None and (
         (credential.kind == "pkcs12" and credential.pkcs12_path)
         or (credential.kind == "pkcs11" and credential.pkcs11_module))
