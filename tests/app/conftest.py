@@ -56,7 +56,7 @@ def _migrated_postgres(suffix: str) -> str:
     return url
 
 
-def _truncate_postgres(url: str) -> None:
+def _empty_postgres(url: str) -> None:
     """Empty every table of a test database and restart its sequences.
 
     DELETE, in the order the foreign keys allow, not TRUNCATE: on tables of a few rows TRUNCATE
@@ -138,7 +138,7 @@ def database_url(request, tmp_path, sqlite_template) -> str:
         path = tmp_path / "parapheur.sqlite3"
         shutil.copyfile(sqlite_template, path)
         return f"sqlite:///{path}"
-    _truncate_postgres(url)
+    _empty_postgres(url)
     return url
 
 
