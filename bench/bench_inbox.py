@@ -136,8 +136,11 @@ COPY_SQL = [
     FROM document_versions v, generate_series(1, :count) AS g WHERE v.document_id = :template
     """,
     """
-    INSERT INTO waiting_desks (document_id, desk_slug)
-    SELECT :base + g, w.desk_slug FROM waiting_desks w, generate_series(1, :count) AS g
+    INSERT INTO waiting_desks (document_id, desk_slug, organisation_id, due_at, author_id,
+        doc_type)
+    SELECT d.id, w.desk_slug, d.organisation_id, d.due_at, d.author_id, d.doc_type
+    FROM waiting_desks w, generate_series(1, :count) AS g
+    JOIN documents d ON d.id = :base + g
     WHERE w.document_id = :template
     """,
     """

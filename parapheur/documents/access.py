@@ -24,10 +24,11 @@ A document the user may not see is answered exactly like one that does not exist
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
@@ -108,30 +109,50 @@ def _waiting_for_delegates(session: Session, user: User, now: datetime, *,
     return conditions
 
 
-def actionable_documents(session: Session, user: User | None, now: datetime) -> Select:
-    """`SELECT documents.id` of every document `user` may act on now (the « À traiter » tray).
+@dataclass(frozen=True)
+class Tray:
+    """A user's « À traiter » tray: which `waiting_desks` rows are hers (`rows`, a condition on
+    that table alone); `single` when they are one desk's, so one row per document."""
 
-    In progress and waiting for one of the user's desks, or for a desk delegating to one of them
-    (of the delegated document types), in the user's organisation: the rule `capacity_for`
-    applies to one document, decided in SQL for all of them. Every such document is visible.
+    rows: ColumnElement[bool]
+    single: bool
+
+
+def actionable_tray(session: Session, user: User | None, now: datetime) -> Tray:
+    """The rows of `waiting_desks` of the documents `user` may act on now (« À traiter »).
+
+    Waiting for one of the user's desks, or for a desk delegating to one of them (of the
+    delegated document types), in the user's organisation: the rule `capacity_for` applies to one
+    document, decided in SQL for all of them. A row exists only while its document is in
+    progress; every such document is visible.
     """
     if user is None or not user.active:
-        return select(Document.id).where(false())
+        return Tray(false(), single=True)
+    conditions: list[ColumnElement[bool]] = []
+    for delegation in delegated_desks(session, user, now=now):
+        waiting = WaitingDesk.desk_slug == delegation.from_desk.slug
+        if delegation.document_types is not None:
+            waiting = and_(waiting, WaitingDesk.doc_type.in_(list(delegation.document_types)))
+        conditions.append(waiting)
     slugs = [desk.slug for desk in user.desks]
-    conditions = _waiting_for_delegates(session, user, now)
     if slugs:
-        conditions.append(_waiting_in(slugs))
+        conditions.append(WaitingDesk.desk_slug.in_(slugs))
     if not conditions:
-        return select(Document.id).where(false())
-    return select(Document.id).where(Document.organisation_id == user.organisation_id,
-                                     Document.status == DocumentStatus.IN_PROGRESS,
-                                     or_(*conditions))
+        return Tray(false(), single=True)
+    return Tray(and_(WaitingDesk.organisation_id == user.organisation_id, or_(*conditions)),
+                single=len(conditions) == 1 and len(slugs) <= 1)
 
 
+def actionable_documents(session: Session, user: User | None, now: datetime) -> Select:
+    """`SELECT` the ids of every document `user` may act on now (`actionable_tray`'s)."""
+    return select(WaitingDesk.document_id).where(actionable_tray(session, user, now).rows)
 
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """A document whose current step's deadline has passed (« en retard »), in SQL."""
-    return Document.due_at < now
+
+def overdue(now: datetime, due_at: Any = Document.due_at) -> ColumnElement[bool]:
+    """A document whose current step's deadline has passed (« en retard »), in SQL (of its
+    `waiting_desks` rows' copy of the deadline, with `due_at=WaitingDesk.due_at`)."""
+    return due_at < now
+
 
 def deposited_documents(session: Session, user: User | None, now: datetime) -> Select:
     """`SELECT documents.id` of the visible documents `user` deposited (« Mes dépôts »)."""
@@ -154,41 +175,66 @@ TRAY_SORTS = {"echeance": Document.due_at, "depot": Document.created_at,
               "montant": Document.amount, "titre": Document.title}
 
 
-def tray_page(among: ColumnElement[bool], *, after: tuple[Any, int] | None, size: int,
+def tray_page(tray: Tray, *, after: tuple[Any, int] | None, size: int,
               sort: str = "echeance", descending: bool = False,
               where: Sequence[ColumnElement[bool]] = ()) -> Select:
-    """`size` documents in progress among those `among` selects, keyset order.
-
-    `among` is a condition on `documents` alone, such as `actionable_documents(…).whereclause`:
-    applied to the page's rows directly, not as `id IN (SELECT id FROM documents …)` (on
-    PostgreSQL that self-join read every document of the tray twice, half the query's time).
+    """`size` documents of `tray` (`actionable_tray`), keyset order.
 
     By `sort` (TRAY_SORTS: deadline — the most overdue first —, deposit date, amount or title),
     ascending or descending, those without a value last, then id in the same direction; `after`
     is the (sort value, id) of the last document of the previous page. Never OFFSET: every page
-    costs the same, the index `ix_documents_status_<column>_id` gives the order. `where` adds the
-    tray's filters.
+    costs the same. By deadline and unfiltered, the page is read from the tray's own rows along
+    `ix_waiting_desks_tray` (the desk's rows in deadline order, no document read but the page's);
+    otherwise (`where`: the tray's filters) the rows are joined to their documents, whose
+    `ix_documents_status_<column>_id` give the other orders.
     """
-    key = TRAY_SORTS[sort]
-    query = select(Document.id, key.label("sort_key")).where(
-        Document.status == DocumentStatus.IN_PROGRESS, among, *where)
+    key = WaitingDesk.due_at if sort == "echeance" else TRAY_SORTS[sort]
+    document_id = WaitingDesk.document_id
+    query = select(document_id.label("id"), key.label("sort_key")).where(tray.rows)
+    if sort != "echeance" or where:
+        query = query.join(Document, Document.id == document_id).where(*where)
+    if not tray.single:  # a document waiting for two of the user's desks: listed once
+        query = query.distinct()
     if after is not None:
         last_value, last_id = after
-        beyond_id = Document.id < last_id if descending else Document.id > last_id
+        beyond_id = document_id < last_id if descending else document_id > last_id
         if last_value is None:
             query = query.where(key.is_(None), beyond_id)
         else:
             beyond = key < last_value if descending else key > last_value
             query = query.where(or_(beyond, and_(key == last_value, beyond_id), key.is_(None)))
     # The page's ids first, then their rows: the database sorts the tray's (key, id) pairs, not
-    # whole rows (their run state and search text); on PostgreSQL, half the query's time.
+    # whole rows (their run state and search text).
     if descending:
-        page = query.order_by(key.desc().nulls_last(), Document.id.desc()).limit(size).subquery()
+        page = query.order_by(key.desc().nulls_last(), document_id.desc()).limit(size).subquery()
         order = (page.c.sort_key.desc().nulls_last(), page.c.id.desc())
     else:
-        page = query.order_by(key.asc().nulls_last(), Document.id.asc()).limit(size).subquery()
+        page = query.order_by(key.asc().nulls_last(), document_id.asc()).limit(size).subquery()
         order = (page.c.sort_key.asc().nulls_last(), page.c.id.asc())
     return select(Document).join(page, page.c.id == Document.id).order_by(*order)
+
+
+def tray_by_author(tray: Tray, *, now: datetime,
+                   matching: ColumnElement[bool] | None = None) -> Select:
+    """(author id, full name, documents, late ones[, those `matching` the filters]) of `tray`,
+    one row per author by name: the « Déposé par » choices and, summed, the tray's counts.
+
+    One pass over the tray's own rows (their copies of author and deadline, along
+    `ix_waiting_desks_tray`); its documents are read only for a filter (`matching`).
+    """
+    rows = select(WaitingDesk.document_id, WaitingDesk.author_id, WaitingDesk.due_at,
+                  *([matching.label("matches")] if matching is not None else [])
+                  ).where(tray.rows)
+    if matching is not None:
+        rows = rows.join(Document, Document.id == WaitingDesk.document_id)
+    if not tray.single:  # a document waiting for two of the user's desks: counted once
+        rows = rows.distinct()
+    waiting = rows.subquery()
+    return (select(User.id, User.full_name, func.count(),
+                   func.count().filter(overdue(now, waiting.c.due_at)),
+                   *([func.count().filter(waiting.c.matches)] if matching is not None else []))
+            .select_from(waiting).join(User, User.id == waiting.c.author_id)
+            .group_by(User.id, User.full_name).order_by(User.full_name, User.id))
 
 
 def get_visible(session: Session, user: User | None, document_id: int, *,

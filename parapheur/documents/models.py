@@ -164,13 +164,25 @@ class DocumentVersion(Base):
 
 
 class WaitingDesk(Base):
-    """A desk the document waits for now: the index behind the inboxes (kept with the run state)."""
+    """A desk the document waits for now: the « À traiter » trays (kept with the run state).
+
+    A row exists only while the document is in progress. It carries copies of what the tray
+    reads of its document without a filter (organisation, deadline, author, type), kept equal by
+    `sync_waiting`, so that a desk's tray is read along one index in deadline order and counted
+    by author without reading its documents (parapheur.documents.access.tray_page).
+    """
 
     __tablename__ = "waiting_desks"
+    __table_args__ = (Index("ix_waiting_desks_tray", "organisation_id", "desk_slug", "due_at",
+                            "document_id", postgresql_include=["author_id", "doc_type"]),)
 
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
                                              primary_key=True)
     desk_slug: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    doc_type: Mapped[str] = mapped_column(String(100))
 
 
 class ReachedDesk(Base):
@@ -204,5 +216,13 @@ def sync_waiting(document: Document) -> None:
     document.waiting = [row for row in document.waiting if row.desk_slug in wanted]
     have = {row.desk_slug for row in document.waiting}
     document.waiting.extend(WaitingDesk(desk_slug=slug) for slug in sorted(wanted - have))
+    # (A document not flushed yet may name its author by the relationship only.)
+    author_id = document.author_id if document.author_id is not None else document.author.id
+    copies = {"organisation_id": document.organisation_id, "due_at": document.due_at,
+              "author_id": author_id, "doc_type": document.doc_type}
+    for row in document.waiting:
+        for name, value in copies.items():
+            if getattr(row, name) != value:  # (an equal value assigned would still be written)
+                setattr(row, name, value)
     reached = {row.desk_slug for row in document.reached}
     document.reached.extend(ReachedDesk(desk_slug=slug) for slug in sorted(wanted - reached))

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import and_, false, func, literal, select, true, union_all
 from sqlalchemy.orm import defer, joinedload, selectinload
 
-from parapheur.accounts.models import Desk, Role, User
+from parapheur.accounts.models import Desk, Role
 from parapheur.accounts.services import acting_rights
 from parapheur.audit import services as audit
 from parapheur.audit.evidence import export_document
@@ -100,7 +100,7 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     """The inbox page; after a refused batch, with its message and the ticks as they were."""
     session = get_session()
     moment = now()
-    actionable = access.actionable_documents(session, current_user, moment)
+    tray = access.actionable_tray(session, current_user, moment)
     filter_error = None
     try:
         view = trays.TrayQuery.from_args(request.args)
@@ -111,7 +111,7 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
         view, cursor = trays.TrayQuery(), None
     dialect = session.get_bind().dialect.name
     page = session.execute(
-        access.tray_page(actionable.whereclause, after=cursor, size=INBOX_PAGE_SIZE + 1,
+        access.tray_page(tray, after=cursor, size=INBOX_PAGE_SIZE + 1,
                          sort=view.sort, descending=view.descending,
                          where=view.conditions(dialect))
         # Its rows show neither the metadata nor the search text: not read, not decoded.
@@ -133,16 +133,10 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     # The tray counted by author, in one pass: the authors the « Déposé par » filter offers
     # (those of the documents waiting for the user) and, summed, the tray's total, its late
     # documents and those matching the filters (`count(*) FILTER (WHERE …)`, the same pass).
-    # (The access query's own condition on `documents`, not `id IN (…)`: one pass, no re-join.)
     conditions = view.conditions(dialect)
     filtered = (and_(true(), *conditions)) if view.filtered else None
     late = access.overdue(moment)
-    by_author = session.execute(
-        select(User.id, User.full_name, func.count(), func.count().filter(late),
-               *([func.count().filter(filtered)] if filtered is not None else []))
-        .select_from(Document).join(User, User.id == Document.author_id)
-        .where(actionable.whereclause).group_by(User.id, User.full_name)
-        .order_by(User.full_name, User.id)).all()
+    by_author = session.execute(access.tray_by_author(tray, now=moment, matching=filtered)).all()
     authors = [(row[0], row[1]) for row in by_author]
     tray_n = sum(row[2] for row in by_author)
     # Without a filter, the filtered count is the tray's.

@@ -151,7 +151,7 @@ def test_the_tray_queries_have_indexes_on_postgresql(demo, clock, database_url):
     with demo.app_context():
         session = get_session()
         dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
-        actionable = access.actionable_documents(session, dgs, now).whereclause
+        actionable = access.actionable_tray(session, dgs, now)
         visible = access.visible_documents(session, dgs, now)
         queries = {
             "à traiter": access.tray_page(actionable, after=None, size=51),
@@ -226,3 +226,43 @@ def test_the_other_trays_show_their_counts(demo, client_for, clock, sample_pdf):
     page = page_text(dgs.get("/"))
     assert 'Traités <span class="count">2</span>' in page
     assert 'À traiter <span class="count">6</span>' in page  # the demo's n° 2, the 5 deposited
+
+
+def test_a_document_waiting_for_two_of_her_desks_is_listed_and_counted_once(demo, client_for,
+                                                                             clock, sample_pdf):
+    """A contrat's parallel visas wait for finances and the DGS; the DGS also holds a delegation
+    from finances: two of the tray's rows are the same document, shown once, counted once."""
+    now = clock()
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
+            create_delegation(session, from_desk=desks["finances"], to_desk=desks["dgs"],
+                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=3),
+                              document_types=None, now=now)
+    (contrat,) = _deposit(demo, sample_pdf, clock, 1, doc_type="CONTRATS", doc_subtype="CONTRAT",
+                          montant_ht="95000", procedure="mapa")
+    with demo.app_context():
+        session = get_session()
+        dgs = session.execute(select(User).where(User.username == "dgs")).scalar_one()
+        tray = access.actionable_tray(session, dgs, now)
+        assert not tray.single
+        ids = list(session.execute(access.actionable_documents(session, dgs, now)).scalars())
+    assert ids.count(contrat) == 2  # its two rows (finances, dgs): both the DGS's
+    client = client_for("dgs")
+    for url in ("/", "/?tri=titre", "/?q=contrats"):
+        page = page_text(client.get(url))
+        rows = [int(n) for n in ROW.findall(_tray(page))]
+        assert rows.count(contrat) == 1, url
+    page = page_text(client.get("/"))
+    waiting = len(set(ids))
+    assert f'À traiter <span class="count">{waiting}</span>' in page
+    # The « Déposé par » filter counts it once too.
+    with demo.app_context():
+        session = get_session()
+        finances = session.execute(select(User.id).where(User.username == "finances")
+                                   ).scalar_one()
+        by_finances = {i for i in ids if session.get(Document, i).author_id == finances}
+    filtered = page_text(client.get(f"/?auteur={finances}"))
+    assert f"{len(by_finances)} document(s) correspondent aux filtres." in filtered
+    assert [int(n) for n in ROW.findall(_tray(filtered))].count(contrat) == 1
