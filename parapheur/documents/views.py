@@ -125,8 +125,8 @@ def render_inbox(*, status: int = 200, batch: BatchForm | None = None):
     for document in page:
         for pending, capacity in circuits.user_can_act(session, document, current_user,
                                                         now=moment, rights=rights):
-            late = pending.due is not None and moment > pending.due
-            to_process.append((document, pending, capacity, late))
+            is_late = pending.due is not None and moment > pending.due
+            to_process.append((document, pending, capacity, is_late))
     next_args = {**view.args(), **view.cursor_args(page[-1])} if has_next else None
     mine_query = access.deposited_documents(session, current_user, moment)
     processed_query = access.processed_documents(session, current_user, moment)
