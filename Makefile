@@ -26,10 +26,13 @@ AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# --no-compile: the suite reads compiled modules from .venv/pycache (below), never from the
+# __pycache__ directories pip would fill (a third of the install's time); a served app compiles
+# what it imports once, on its first start.
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the project and its test extras
