@@ -81,15 +81,12 @@ def _visible(session: Session, user: User, now: datetime, only: int | None) -> S
         conditions.append(Document.id.in_(_narrowed(
             select(ReachedDesk.document_id).where(ReachedDesk.desk_slug.in_(slugs)),
             ReachedDesk.document_id, only)))
-    conditions.extend(_waiting_for_delegates(session, user, now, only=only))
+    delegated = _delegated_rows(session, user, now)
+    if delegated:
+        conditions.append(Document.id.in_(_narrowed(
+            select(WaitingDesk.document_id).where(or_(*delegated)), WaitingDesk.document_id,
+            only)))
     return ids.where(or_(*conditions))
-
-
-def _waiting_in(slugs: list[str], *, only: int | None = None) -> ColumnElement[bool]:
-    """Documents waiting now for one of these desks (the waiting-desks index)."""
-    return Document.id.in_(_narrowed(
-        select(WaitingDesk.document_id).where(WaitingDesk.desk_slug.in_(slugs)),
-        WaitingDesk.document_id, only))
 
 
 def _narrowed(query: Select, document_id_column, only: int | None) -> Select:
@@ -97,14 +94,14 @@ def _narrowed(query: Select, document_id_column, only: int | None) -> Select:
     return query if only is None else query.where(document_id_column == only)
 
 
-def _waiting_for_delegates(session: Session, user: User, now: datetime, *,
-                           only: int | None = None) -> list[ColumnElement[bool]]:
-    """Documents waiting now for a desk delegating to one of the user's, of the delegated types."""
+def _delegated_rows(session: Session, user: User, now: datetime) -> list[ColumnElement[bool]]:
+    """The `waiting_desks` rows of a desk delegating now to one of the user's, of the delegated
+    types: one condition on that table per delegation in force."""
     conditions: list[ColumnElement[bool]] = []
     for delegation in delegated_desks(session, user, now=now):
-        waiting = _waiting_in([delegation.from_desk.slug], only=only)
+        waiting = WaitingDesk.desk_slug == delegation.from_desk.slug
         if delegation.document_types is not None:
-            waiting = and_(waiting, Document.doc_type.in_(list(delegation.document_types)))
+            waiting = and_(waiting, WaitingDesk.doc_type.in_(list(delegation.document_types)))
         conditions.append(waiting)
     return conditions
 
@@ -117,6 +114,15 @@ class Tray:
     rows: ColumnElement[bool]
     single: bool
 
+    def query(self, *columns: Any, documents: bool = False) -> Select:
+        """SELECT `columns` of the tray's rows (joined to their documents with `documents`),
+        each document once: DISTINCT when the rows are several desks' (a document may wait for
+        two of them)."""
+        query = select(*columns).where(self.rows)
+        if documents:
+            query = query.join(Document, Document.id == WaitingDesk.document_id)
+        return query if self.single else query.distinct()
+
 
 def actionable_tray(session: Session, user: User | None, now: datetime) -> Tray:
     """The rows of `waiting_desks` of the documents `user` may act on now (« À traiter »).
@@ -128,12 +134,7 @@ def actionable_tray(session: Session, user: User | None, now: datetime) -> Tray:
     """
     if user is None or not user.active:
         return Tray(false(), single=True)
-    conditions: list[ColumnElement[bool]] = []
-    for delegation in delegated_desks(session, user, now=now):
-        waiting = WaitingDesk.desk_slug == delegation.from_desk.slug
-        if delegation.document_types is not None:
-            waiting = and_(waiting, WaitingDesk.doc_type.in_(list(delegation.document_types)))
-        conditions.append(waiting)
+    conditions = _delegated_rows(session, user, now)
     slugs = [desk.slug for desk in user.desks]
     if slugs:
         conditions.append(WaitingDesk.desk_slug.in_(slugs))
@@ -190,11 +191,8 @@ def tray_page(tray: Tray, *, after: tuple[Any, int] | None, size: int,
     """
     key = WaitingDesk.due_at if sort == "echeance" else TRAY_SORTS[sort]
     document_id = WaitingDesk.document_id
-    query = select(document_id.label("id"), key.label("sort_key")).where(tray.rows)
-    if sort != "echeance" or where:
-        query = query.join(Document, Document.id == document_id).where(*where)
-    if not tray.single:  # a document waiting for two of the user's desks: listed once
-        query = query.distinct()
+    query = tray.query(document_id.label("id"), key.label("sort_key"),
+                       documents=sort != "echeance" or bool(where)).where(*where)
     if after is not None:
         last_value, last_id = after
         beyond_id = document_id < last_id if descending else document_id > last_id
@@ -222,14 +220,9 @@ def tray_by_author(tray: Tray, *, now: datetime,
     One pass over the tray's own rows (their copies of author and deadline, along
     `ix_waiting_desks_tray`); its documents are read only for a filter (`matching`).
     """
-    rows = select(WaitingDesk.document_id, WaitingDesk.author_id, WaitingDesk.due_at,
-                  *([matching.label("matches")] if matching is not None else [])
-                  ).where(tray.rows)
-    if matching is not None:
-        rows = rows.join(Document, Document.id == WaitingDesk.document_id)
-    if not tray.single:  # a document waiting for two of the user's desks: counted once
-        rows = rows.distinct()
-    waiting = rows.subquery()
+    waiting = tray.query(WaitingDesk.document_id, WaitingDesk.author_id, WaitingDesk.due_at,
+                         *([matching.label("matches")] if matching is not None else []),
+                         documents=matching is not None).subquery()
     return (select(User.id, User.full_name, func.count(),
                    func.count().filter(overdue(now, waiting.c.due_at)),
                    *([func.count().filter(waiting.c.matches)] if matching is not None else []))
