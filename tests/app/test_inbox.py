@@ -44,6 +44,17 @@ def _deposit(app, sample_pdf, clock, count: int, *, doc_type: str = "ACTES",
             return [d.id for d in made]
 
 
+def _delegate(app, now, from_slug: str, to_slug: str, document_types: list[str] | None) -> None:
+    """A delegation from one desk to another, in force from yesterday to three days from now."""
+    with app.app_context():
+        session = get_session()
+        with transaction(session):
+            desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
+            create_delegation(session, from_desk=desks[from_slug], to_desk=desks[to_slug],
+                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=3),
+                              document_types=document_types, now=now)
+
+
 def _tray(page: str) -> str:
     return page[page.index('id="a-traiter"'):page.index('id="mes-documents"')]
 
@@ -113,13 +124,7 @@ def test_pages_follow_the_deadline_late_first_without_gaps_or_repeats(demo, clie
 def test_delegates_see_only_the_delegated_types_and_act_for_the_holder(demo, client_for, clock,
                                                                        sample_pdf):
     now = clock()
-    with demo.app_context():
-        session = get_session()
-        with transaction(session):
-            desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
-            create_delegation(session, from_desk=desks["maire"], to_desk=desks["dgs"],
-                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=3),
-                              document_types=["FACTURES"], now=now)
+    _delegate(demo, now, "maire", "dgs", ["FACTURES"])
     facture = _deposit(demo, sample_pdf, clock, 1, doc_type="FACTURES", doc_subtype="FACTURE",
                        montant_ttc="1000", service_ordonnateur="maire")[0]
     page = client_for("dgs").get("/").get_data(as_text=True)
@@ -233,13 +238,7 @@ def test_a_document_waiting_for_two_of_her_desks_is_listed_and_counted_once(demo
     """A contrat's parallel visas wait for finances and the DGS; the DGS also holds a delegation
     from finances: two of the tray's rows are the same document, shown once, counted once."""
     now = clock()
-    with demo.app_context():
-        session = get_session()
-        with transaction(session):
-            desks = {d.slug: d for d in session.execute(select(Desk)).scalars()}
-            create_delegation(session, from_desk=desks["finances"], to_desk=desks["dgs"],
-                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=3),
-                              document_types=None, now=now)
+    _delegate(demo, now, "finances", "dgs", None)
     (contrat,) = _deposit(demo, sample_pdf, clock, 1, doc_type="CONTRATS", doc_subtype="CONTRAT",
                           montant_ht="95000", procedure="mapa")
     with demo.app_context():
