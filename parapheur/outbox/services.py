@@ -43,6 +43,16 @@ class DeliveryError(ParapheurError):
         self.permanent = permanent
 
 
+class NotYet(DeliveryError):
+    """A handler tried nothing: its work waits for something else, until `retry_at`.
+
+    The row is tried again then, and this turn is not counted among its attempts."""
+
+    def __init__(self, message: str, *, retry_at: datetime, **params: Any):
+        super().__init__(message, **params)
+        self.retry_at = retry_at
+
+
 class LeaseLost(Exception):
     """Another worker took the row over (our lease expired) before we finished."""
 
@@ -229,8 +239,10 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
             return DeliveryResult("done", kind=message.kind, details=details)
         except LeaseLost:
             return DeliveryResult("skipped")
+        except NotYet as exc:
+            reason, permanent, waiting_until = _describe(exc), False, exc.retry_at
         except Exception as exc:  # noqa: BLE001 - any failure of a handler is retried or given up
-            reason = _describe(exc)
+            reason, waiting_until = _describe(exc), None
             permanent = isinstance(exc, DeliveryError) and exc.permanent
             app.logger.warning("outbox message %s failed: %s", message_id, reason)
     with maker() as session, transaction(session):
@@ -240,6 +252,8 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
             return DeliveryResult("skipped", error=reason)
         message.last_error = reason
         message.lease_until = None
+        if waiting_until is not None:  # nothing was tried: the turn is given back
+            message.attempts -= 1
         base = {"kind": message.kind, "key": message.idempotency_key,
                 "attempt": message.attempts, "error": reason}
         if permanent or message.attempts >= (message.max_attempts or policy.max_attempts):
@@ -251,11 +265,14 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
                 _give_up(session, handler, Delivery(session, message, moment, app.config,
                                                     app.extensions), reason, app)
             return DeliveryResult("failed", kind=message.kind, error=reason)
-        next_at = moment + policy.backoff(message.attempts)
+        next_at = waiting_until or moment + policy.backoff(message.attempts)
         message.status = OutboxStatus.PENDING
         message.available_at = next_at
+        # The queue is asked for the row at its time; the minute's sweep is only the fallback.
+        session.info.setdefault(NEW_IDS_KEY, []).append((message.id, next_at))
         audit.record(session, "outbox:message:retried", document_id=message.document_id,
-                     details={**base, "next_attempt_at": next_at.isoformat()},
+                     details={**base, "next_attempt_at": next_at.isoformat(),
+                              **({"waiting": True} if waiting_until is not None else {})},
                      clock=lambda: moment)
         return DeliveryResult("retry", kind=message.kind, next_attempt_at=next_at, error=reason)
 

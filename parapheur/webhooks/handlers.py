@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +12,8 @@ from sqlalchemy import select
 from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
 from parapheur.outbox import services as outbox
-from parapheur.outbox.services import Delivery, DeliveryError, Handler
+from parapheur.outbox.models import OutboxStatus
+from parapheur.outbox.services import Delivery, DeliveryError, Handler, NotYet
 from parapheur.templating import render
 from parapheur.webhooks import signing
 from parapheur.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -22,12 +23,33 @@ TIMEOUT_SECONDS = 10
 USER_AGENT = "Parapheur-Webhooks/1"
 
 
-def _earlier_pending(delivery: Delivery, webhook: WebhookDelivery) -> int | None:
-    return delivery.session.execute(select(WebhookDelivery.id).where(
+#: How soon an event looks again for an earlier one of its object that is due or being sent.
+WAIT_AT_LEAST = timedelta(seconds=2)
+
+
+def _earlier_pending(delivery: Delivery, webhook: WebhookDelivery) -> WebhookDelivery | None:
+    return delivery.session.execute(select(WebhookDelivery).where(
         WebhookDelivery.subscription_id == webhook.subscription_id,
         WebhookDelivery.ordering_key == webhook.ordering_key,
         WebhookDelivery.status == DeliveryStatus.PENDING,
         WebhookDelivery.id < webhook.id).order_by(WebhookDelivery.id).limit(1)).scalar()
+
+
+def _wait_for(delivery: Delivery, earlier: WebhookDelivery) -> datetime | None:
+    """When to look again for an earlier event of the same object (None: it is not on its way).
+
+    Its own retry time when it waits for one (we go a second after it); a short while when it is
+    due or being sent (its worker wakes us once it is through, unless we were busy then: this
+    is for that case), longer the longer its worker holds it."""
+    row = outbox.find_by_key(delivery.session, earlier.outbox_key)
+    if row is None or row.status not in (OutboxStatus.PENDING, OutboxStatus.CLAIMED):
+        return None
+    now = delivery.now
+    if row.status is OutboxStatus.PENDING:
+        return max(row.available_at + timedelta(seconds=1), now + WAIT_AT_LEAST)
+    lease = outbox.RetryPolicy.from_config(delivery.config).lease
+    held_for = now - (row.lease_until - lease) if row.lease_until is not None else lease
+    return now + min(lease, max(WAIT_AT_LEAST, held_for))
 
 
 def _wake_next(delivery: Delivery, webhook: WebhookDelivery) -> None:
@@ -58,10 +80,14 @@ def deliver(delivery: Delivery) -> dict[str, Any]:
     earlier = _earlier_pending(delivery, webhook)
     if earlier is not None:
         if delivery.now >= until:
-            raise DeliveryError(f"La livraison n° {earlier} du même objet n'est jamais passée.",
+            raise DeliveryError(f"La livraison n° {earlier.id} du même objet n'est jamais passée.",
                                 permanent=True)
-        raise DeliveryError(f"En attente de la livraison n° {earlier} (les événements d'un même "
-                            f"objet partent dans l'ordre).")
+        message = (f"En attente de la livraison n° {earlier.id} (les événements d'un même objet "
+                   f"partent dans l'ordre).")
+        retry_at = _wait_for(delivery, earlier)
+        if retry_at is None:
+            raise DeliveryError(message)
+        raise NotYet(message, retry_at=min(retry_at, until))
     body = body_of(webhook)
     timestamp = int(delivery.now.timestamp())
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,

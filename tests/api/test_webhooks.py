@@ -128,6 +128,80 @@ def test_a_documents_events_keep_their_order_when_the_first_fails(
     assert seqs == sorted(seqs)
 
 
+def _scheduled(app) -> list[tuple[int, object]]:
+    """The nudges the app's queue holds with a time: (outbox row, time), in UTC (a consumer moves
+    them from the queue to its schedule)."""
+    from parapheur.outbox.tasks import QUEUE_KEY
+
+    huey = app.extensions[QUEUE_KEY].huey
+    return sorted((task.args[0], task.eta) for task in huey.pending() + huey.scheduled()
+                  if task.eta is not None)
+
+
+def _utc_naive(moment):
+    from datetime import UTC
+
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def test_an_event_whose_earlier_one_is_being_sent_looks_again_within_seconds(
+        webhooks_app, api, token_for, receiver, clock, sample_pdf):
+    from parapheur.outbox import services as outbox
+
+    _subscribe(api, token_for, receiver, ["document.created", "document.step_entered"])
+    deposit(api(token_for("finances")), sample_pdf)
+    first, second = _deliveries(webhooks_app)
+    with webhooks_app.app_context():
+        session = get_session()
+        rows = {w.id: outbox.find_by_key(session, w.outbox_key).id for w in (first, second)}
+        # Another worker is sending the first event right now.
+        with transaction(session):
+            assert outbox.claim(session, rows[first.id], worker="other", now=clock(),
+                                lease=timedelta(minutes=5))
+    waited = outbox.deliver(webhooks_app, rows[second.id])
+    assert waited.outcome == "retry" and f"livraison n° {first.id}" in waited.error
+    # Not the backoff of a failure (30 s, then more): a look again in two seconds, asked of the
+    # queue for that time; and nothing was tried, so no attempt is counted.
+    assert waited.next_attempt_at == clock() + timedelta(seconds=2)
+    assert (rows[second.id], _utc_naive(waited.next_attempt_at)) in _scheduled(webhooks_app)
+    with webhooks_app.app_context():
+        row = get_session().get(OutboxMessage, rows[second.id])
+        assert row.attempts == 0 and row.available_at == waited.next_attempt_at
+    assert receiver.requests == []
+    # The first one goes through; the second one is then sent, after it.
+    with webhooks_app.app_context():
+        assert outbox.deliver_claimed(webhooks_app, rows[first.id],
+                                      worker="other").outcome == "done"
+    clock.moment = waited.next_attempt_at
+    assert outbox.deliver(webhooks_app, rows[second.id]).outcome == "done"
+    assert [e["type"] for e in receiver.events()] == ["document.created", "document.step_entered"]
+    assert [d.attempts for d in _deliveries(webhooks_app)] == [1, 1]
+
+
+def test_an_event_waiting_behind_a_failed_one_goes_right_after_its_retry(
+        webhooks_app, api, token_for, receiver, clock, sample_pdf):
+    from parapheur.outbox import services as outbox
+
+    _subscribe(api, token_for, receiver, ["document.created", "document.step_entered"])
+    receiver.statuses = [500]
+    deposit(api(token_for("finances")), sample_pdf)
+    first, second = _deliveries(webhooks_app)
+    with webhooks_app.app_context():
+        session = get_session()
+        rows = [outbox.find_by_key(session, w.outbox_key).id for w in (first, second)]
+    failed = outbox.deliver(webhooks_app, rows[0])
+    assert failed.outcome == "retry" and "HTTP 500" in failed.error
+    # The failed row is asked of the queue at its retry time, not left to the minute's sweep.
+    assert (rows[0], _utc_naive(failed.next_attempt_at)) in _scheduled(webhooks_app)
+    waited = outbox.deliver(webhooks_app, rows[1])
+    assert waited.outcome == "retry"
+    assert waited.next_attempt_at == failed.next_attempt_at + timedelta(seconds=1)
+    clock.moment = waited.next_attempt_at
+    run_worker(webhooks_app)
+    assert [e["type"] for e in receiver.events()] == ["document.created", "document.step_entered"]
+    assert [d.attempts for d in _deliveries(webhooks_app)] == [2, 1]
+
+
 @pytest.mark.postgres
 def test_a_rolled_back_transaction_never_sends_anything(webhooks_app, api, token_for, receiver,
                                                         sample_pdf):
