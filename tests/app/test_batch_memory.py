@@ -28,8 +28,8 @@ from parapheur.documents.models import Document, DocumentStatus, DocumentVersion
 pytestmark = pytest.mark.slow
 
 DOCUMENTS = 6
-IMAGE_BYTES = 32 * 1024 * 1024  # each document: a 32 MB uncompressed image on its page
-BUDGET = 160 * 1024 * 1024  # above the process's own size: less than the batch's originals
+IMAGE_BYTES = 16 * 1024 * 1024  # each document: a 16 MB uncompressed image on its page
+BUDGET = 88 * 1024 * 1024  # above the process's own size: less than the batch's originals (96 MB)
 
 
 def _large_pdf(seed: int) -> bytes:
