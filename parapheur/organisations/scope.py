@@ -22,6 +22,7 @@ from parapheur.accounts.models import Role, User
 from parapheur.db import memoized
 from parapheur.errors import Forbidden, NotFound
 from parapheur.organisations.models import Membership, Organisation
+from parapheur.signatures import agent_policy
 
 #: Session keys: the organisation the user works in, and how she authenticated.
 SESSION_KEY = "organisation_id"
@@ -53,11 +54,14 @@ def memberships(session: Session, user: User) -> list[Place]:
 def _session_user_statement():
     """The query of `load_session_user`, built once: every request runs it, and building it and
     its cache key again took a fifth of a plain page's CPU."""
+    from parapheur.signatures.agent_models import OrganisationSigningPolicy
     from parapheur.sso.models import IdentityProvider
 
-    return (select(User, IdentityProvider)
-            .outerjoin(IdentityProvider, IdentityProvider.organisation_id == func.coalesce(
-                bindparam("working", type_=Integer), User.home_organisation_id))
+    working = func.coalesce(bindparam("working", type_=Integer), User.home_organisation_id)
+    return (select(User, IdentityProvider, OrganisationSigningPolicy)
+            .outerjoin(IdentityProvider, IdentityProvider.organisation_id == working)
+            .outerjoin(OrganisationSigningPolicy,
+                       OrganisationSigningPolicy.organisation_id == working)
             .where(User.id == bindparam("user_id", type_=Integer))
             .options(joinedload(User.home_organisation), joinedload(User.all_desks),
                      joinedload(User.memberships).joinedload(Membership.organisation)))
@@ -65,8 +69,10 @@ def _session_user_statement():
 
 def load_session_user(session: Session, user_id: int, cookie) -> User | None:
     """The user of a session with, in the same query, what every request of hers reads: her home
-    organisation, her desks, her memberships (`memberships`) and the identity provider of the
-    organisation the session works in (`may_work_in`), kept as this unit of work's readings."""
+    organisation, her desks, her memberships (`memberships`), the identity provider of the
+    organisation the session works in (`may_work_in`) and its signing policy (the signing forms'
+    `agent_policy.officials_card_only`), kept as this unit of work's readings."""
+
     try:
         working = _session_organisation_id(cookie)
     except (TypeError, ValueError):
@@ -75,10 +81,11 @@ def load_session_user(session: Session, user_id: int, cookie) -> User | None:
                           {"working": working, "user_id": user_id}).unique().first()
     if row is None:
         return None
-    user, provider = row
+    user, provider, policy = row
     memoized(session, _memberships_key(user), lambda: _places(user, user.memberships))
     organisation_id = working if working is not None else user.home_organisation_id
     memoized(session, _provider_key(organisation_id), lambda: provider)
+    agent_policy.remember_policy(session, organisation_id, policy)
     return user
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from parapheur.accounts.models import Role, User
 from parapheur.audit import services as audit
+from parapheur.db import memoized
 from parapheur.errors import N_, Forbidden, ParapheurError
 from parapheur.signatures.agent_models import OrganisationSigningPolicy
 
@@ -28,9 +29,27 @@ class ServerKeyForbidden(ParapheurError):
                             "local). Aucune clé conservée par le serveur ne signe pour vous."))
 
 
+def _card_only_key(organisation_id: int) -> tuple:
+    return ("officials_card_only", organisation_id)
+
+
 def officials_card_only(session: Session, organisation_id: int | None) -> bool:
-    """Whether the organisation keeps its elected officials to their card."""
-    policy = session.get(OrganisationSigningPolicy, organisation_id) if organisation_id else None
+    """Whether the organisation keeps its elected officials to their card (read once per unit of
+    work: the pages with a signing form ask it; the session user's load reads it beside her)."""
+    if not organisation_id:
+        return False
+    return memoized(session, _card_only_key(organisation_id), lambda: _card_only(
+        session.get(OrganisationSigningPolicy, organisation_id)))
+
+
+def remember_policy(session: Session, organisation_id: int,
+                    policy: OrganisationSigningPolicy | None) -> None:
+    """The organisation's policy as another query of this unit of work read it (None: it has
+    none), kept for `officials_card_only`."""
+    memoized(session, _card_only_key(organisation_id), lambda: _card_only(policy))
+
+
+def _card_only(policy: OrganisationSigningPolicy | None) -> bool:
     return bool(policy is not None and policy.officials_card_only)
 
 
