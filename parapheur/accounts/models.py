@@ -198,7 +198,8 @@ class SigningCredential(Base):
     __tablename__ = "signing_credentials"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Indexed: every request of a session reads its user's credential (organisations.scope).
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # "pkcs12" or "pkcs11" (the local agent later)
     label: Mapped[str] = mapped_column(String(200))
     pkcs12_path: Mapped[str | None] = mapped_column(Text)

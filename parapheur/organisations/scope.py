@@ -18,11 +18,11 @@ from functools import cache
 from sqlalchemy import ColumnElement, Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from parapheur.accounts.models import Role, User
+from parapheur.accounts.models import Role, SigningCredential, User
 from parapheur.db import memoized
 from parapheur.errors import Forbidden, NotFound
 from parapheur.organisations.models import Membership, Organisation
-from parapheur.signatures import agent_policy
+from parapheur.signatures import agent_policy, credentials
 
 #: Session keys: the organisation the user works in, and how she authenticated.
 SESSION_KEY = "organisation_id"
@@ -58,10 +58,12 @@ def _session_user_statement():
     from parapheur.sso.models import IdentityProvider
 
     working = func.coalesce(bindparam("working", type_=Integer), User.home_organisation_id)
-    return (select(User, IdentityProvider, OrganisationSigningPolicy)
+    return (select(User, IdentityProvider, OrganisationSigningPolicy, SigningCredential)
             .outerjoin(IdentityProvider, IdentityProvider.organisation_id == working)
             .outerjoin(OrganisationSigningPolicy,
                        OrganisationSigningPolicy.organisation_id == working)
+            .outerjoin(SigningCredential, SigningCredential.id == credentials.latest_active_id(
+                User.id))
             .where(User.id == bindparam("user_id", type_=Integer))
             .options(joinedload(User.home_organisation), joinedload(User.all_desks),
                      joinedload(User.memberships).joinedload(Membership.organisation)))
@@ -70,8 +72,9 @@ def _session_user_statement():
 def load_session_user(session: Session, user_id: int, cookie) -> User | None:
     """The user of a session with, in the same query, what every request of hers reads: her home
     organisation, her desks, her memberships (`memberships`), the identity provider of the
-    organisation the session works in (`may_work_in`) and its signing policy (the signing forms'
-    `agent_policy.officials_card_only`), kept as this unit of work's readings."""
+    organisation the session works in (`may_work_in`), its signing policy and her signing
+    credential (what the signing forms ask: `agent_policy.officials_card_only`,
+    `credentials.active_credential`), kept as this unit of work's readings."""
 
     try:
         working = _session_organisation_id(cookie)
@@ -81,11 +84,12 @@ def load_session_user(session: Session, user_id: int, cookie) -> User | None:
                           {"working": working, "user_id": user_id}).unique().first()
     if row is None:
         return None
-    user, provider, policy = row
+    user, provider, policy, credential = row
     memoized(session, _memberships_key(user), lambda: _places(user, user.memberships))
     organisation_id = working if working is not None else user.home_organisation_id
     memoized(session, _provider_key(organisation_id), lambda: provider)
     agent_policy.remember_policy(session, organisation_id, policy)
+    credentials.remember(session, user.id, credential)
     return user
 
 

@@ -6,11 +6,9 @@ import gc
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -31,6 +29,7 @@ from parapheur.documents.storage import ContentStore
 from parapheur.errors import N_, ParapheurError, localized
 from parapheur.signatures.agent_policy import check_server_key_allowed
 from parapheur.signatures.annexes import annex_companion, companions
+from parapheur.signatures.credentials import NoCredential, active_credential
 from parapheur.signatures.options import (
     SigningSetup,
     TimestampNotConfigured,
@@ -71,38 +70,6 @@ def refusal(exc: SigningError) -> SigningRefused:
     refused = kind(exc.template, **exc.params)
     refused.reason = exc.code  # the signing layer's code: wrong_passphrase, unreadable_pdf…
     return refused
-
-
-class NoCredential(ParapheurError):
-    """The user has no signing certificate configured."""
-
-    status = 400
-
-    def __init__(self) -> None:
-        super().__init__(N_("Aucun certificat de signature n'est configuré pour votre compte : "
-                            "contactez l'administrateur."))
-
-
-@cache
-def _active_credential_statement():
-    """The query of `active_credential`, built once (every page with a signature form runs it)."""
-    return (select(SigningCredential)
-            .where(SigningCredential.user_id == bindparam("user_id", type_=Integer),
-                   SigningCredential.active.is_(True))
-            .order_by(SigningCredential.id.desc()))
-
-
-def active_credential(session: Session, user: User) -> SigningCredential:
-    """The user's signing credential, or NoCredential."""
-    credential = session.execute(_active_credential_statement(),
-                                 {"user_id": user.id}).scalars().first()
-    usable = credential is not None and (
-        (credential.kind == "pkcs12" and credential.pkcs12_path)
-        or (credential.kind == "pkcs11" and credential.pkcs11_module))
-    if not usable:
-        raise NoCredential()
-    assert credential is not None
-    return credential
 
 
 def key_spec(credential: SigningCredential, secret: str):

@@ -100,6 +100,35 @@ def test_the_inbox_runs_as_many_queries_at_10_as_at_60_waiting_documents(demo, c
     assert len(at_10) == len(at_60), (len(at_10), len(at_60))
 
 
+def test_the_signing_forms_readings_come_with_the_sessions_user(demo, client_for):
+    """The maire's inbox shows the batch signing form: her credential and her organisation's
+    policy are read with her, in the session's first query, and again at every request."""
+    from parapheur.accounts.models import SigningCredential
+
+    maire = client_for("maire")
+    maire.get("/")
+    with counting_queries(demo) as statements:
+        page = page_text(maire.get("/"))
+    assert "Signer la sélection" in page and "Code de votre certificat" in page
+    signing = [s for s in statements
+               if "signing_credentials" in s or "organisation_signing_policies" in s]
+    assert len(signing) == 1 and "FROM users" in signing[0], signing
+    with demo.app_context():
+        session = get_session()
+        with transaction(session):
+            for credential in session.execute(select(SigningCredential).join(User).where(
+                    User.username == "maire")).scalars():
+                credential.active = False
+    [item] = re.findall(r'name="items" value="([^"]+)" id="item-\d+" data-action="signature"',
+                        maire.get("/").get_data(as_text=True))[:1]
+    document_id, step = item.split(":")
+    token = csrf_from(maire.get(f"/documents/{document_id}").get_data(as_text=True))
+    refused = maire.post(f"/documents/{document_id}/steps/{step}/sign",
+                         data={"csrf_token": token, "passphrase": "1234"})
+    assert refused.status_code == 400
+    assert "Aucun certificat de signature" in page_text(refused)
+
+
 def test_pages_follow_the_deadline_late_first_without_gaps_or_repeats(demo, client_for, clock,
                                                                       sample_pdf):
     start = clock.moment
