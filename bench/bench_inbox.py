@@ -10,11 +10,13 @@ each with its own title, search text, deposit date and deadline (the run state's
 to `due_at`). Journal events are not copied: a hash chain cannot be duplicated, and neither page
 measured reads the journal.
 
-First 1,000 documents (100 waiting for the maire), then 100,000 (2,000 waiting for her):
-the median time of the maire's inbox page (first page and the page « Suivante » leads to) and of a
-document page, served by gunicorn with 2 workers one request at a time; the ratio
-100,000 ÷ 1,000 (target ≤ 1.5). Then
-`BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
+First 1,000 documents (100 waiting for the maire), kept in a copy of the database
+(`…_1000`, dropped at the end), then 100,000 (2,000 waiting for her): the median time of the
+maire's inbox page (first page and the page « Suivante » leads to) and of a document page,
+each size served by its own gunicorn with 2 workers, one request at a time, the two sizes in
+turn (so that both are measured at the same moments: the machine's speed changes from one
+minute to the next by more than the ratio's margin); the ratio 100,000 ÷ 1,000 (target ≤ 1.5).
+Then, on 100,000 documents, `BENCH_INBOX_CLIENTS` (default 50) concurrent clients, each asking in turn the inbox and a
 document page, `BENCH_INBOX_REQUESTS` (default 600) requests in all: p50 and p95 of each page
 (target p95 < 1 s), with the machine's load average and CPU count, since the figures depend on it,
 and what each page cost in CPU under that load (`CpuMeter`: gunicorn, PostgreSQL, the clients)
@@ -66,6 +68,34 @@ def _recreate_database(url: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def _clone_database(url: str, suffix: str) -> str:
+    """A copy of the database as it is now (`CREATE DATABASE … TEMPLATE`), beside it; its URL.
+    Nobody may be connected to it meanwhile."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    copy = parsed.set(database=f"{parsed.database}{suffix}")
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE '
+                                f'"{parsed.database}"'))
+    admin.dispose()
+    return copy.render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     admin.dispose()
 
 
@@ -240,7 +270,7 @@ class Client:
 class Server:
     """gunicorn serving parapheur.wsgi:app with 2 workers on loopback."""
 
-    def __init__(self, url: str, data_dir: Path, threads: int):
+    def __init__(self, url: str, data_dir: Path, threads: int, name: str = "gunicorn"):
         self.port = _free_port()
         env = {**os.environ, "PARAPHEUR_DATABASE_URL": url, "PARAPHEUR_DATA_DIR": str(data_dir),
                "PARAPHEUR_SECRET_KEY": "bench", "PARAPHEUR_LOGIN_RATE_LIMIT": "100000 per minute",
@@ -251,7 +281,7 @@ class Server:
         # is reset (as behind a proxy, keep longer).
         worker = (["-k", "gthread", "--threads", str(threads), "--keep-alive", "75"]
                   if threads else [])
-        self.log = (data_dir / "gunicorn.log").open("wb")
+        self.log = (data_dir / f"{name}.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", *worker, "-b", f"127.0.0.1:{self.port}",
              "--timeout", "120", "parapheur.wsgi:app"], env=env, stdout=self.log,
@@ -299,21 +329,32 @@ def _get(client: Client, path: str) -> tuple[float, str]:
     return elapsed, data.decode()
 
 
-def _sequential(port: int, document_id: int) -> dict[str, float]:
-    """Median seconds of the inbox's first page, the next page and a document page."""
-    client = _login(port)
-    _, first = _get(client, "/")  # warm each worker's caches a little
-    _get(client, "/")
-    match = NEXT_RE.search(first)
-    if match is None:
-        raise RuntimeError("the maire's inbox has no « Suivante » page")
-    following = match.group(1).replace("&amp;", "&")
-    result = {}
-    for label, path in (("inbox", "/"), ("inbox page 2", following),
-                        ("document", f"/documents/{document_id}")):
-        _get(client, path)
-        result[label] = statistics.median(_get(client, path)[0] for _ in range(SEQUENTIAL))
-    client.close()
+def _sequential(ports: dict[int, int], documents: dict[int, int]) -> dict[int, dict[str, float]]:
+    """Median seconds of the inbox's first page, the next page and a document page, for each
+    size's server (`ports`: size → port), asked in turn, one request at a time: both sizes are
+    measured at the same moments, whatever the machine's speed does meanwhile."""
+    clients, paths = {}, {}
+    for size, port in ports.items():
+        client = clients[size] = _login(port)
+        _, first = _get(client, "/")  # warm each worker's caches a little
+        _get(client, "/")
+        match = NEXT_RE.search(first)
+        if match is None:
+            raise RuntimeError("the maire's inbox has no « Suivante » page")
+        paths[size] = {"inbox": "/", "inbox page 2": match.group(1).replace("&amp;", "&"),
+                       "document": f"/documents/{documents[size]}"}
+    result: dict[int, dict[str, float]] = {size: {} for size in ports}
+    for label in ("inbox", "inbox page 2", "document"):
+        times: dict[int, list[float]] = {size: [] for size in ports}
+        for size in ports:
+            _get(clients[size], paths[size][label])
+        for _ in range(SEQUENTIAL):
+            for size in ports:
+                times[size].append(_get(clients[size], paths[size][label])[0])
+        for size in ports:
+            result[size][label] = statistics.median(times[size])
+    for client in clients.values():
+        client.close()
     return result
 
 
@@ -442,6 +483,7 @@ def run() -> None:
     threads = int(os.environ.get("BENCH_INBOX_THREADS", "0"))
     _recreate_database(url)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    urls = {1000: "", 100_000: url}
     try:
         pdf = _pdf()
         app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url, "SECRET_KEY": "bench"})
@@ -454,45 +496,55 @@ def run() -> None:
             existing = connection.execute(select(func.count(Document.id))).scalar_one()
         started = time.perf_counter()
         _copy(engine, templates, {"maire": 99, "dgs": 100, "rejected": 1000 - 199 - existing})
-        small_seed = time.perf_counter() - started
-        figures = {}
-        for size, counts in ((1000, None), (100_000, {"maire": 1900, "dgs": 7900,
-                                                      "rejected": 89_200})):
-            if counts is not None:
-                started = time.perf_counter()
-                _copy(engine, templates, counts)
-                print(f"   seeded {size:,} documents in {time.perf_counter() - started:.1f} s "
-                      "(SQL copies)", flush=True)
-            else:
-                print(f"   seeded {size:,} documents in {small_seed:.1f} s (SQL copies)",
-                      flush=True)
-            with engine.connect() as connection:
+        print(f"   seeded 1,000 documents in {time.perf_counter() - started:.1f} s "
+              "(SQL copies)", flush=True)
+        # The 1,000 documents kept in a copy of the database: both sizes are then served at
+        # once and measured in turn (the machine's speed may change between two measurements
+        # made one after the other by more than the ratio's margin).
+        engine.dispose()
+        urls[1000] = _clone_database(url, "_1000")
+        started = time.perf_counter()
+        _copy(engine, templates, {"maire": 1900, "dgs": 7900, "rejected": 89_200})
+        print(f"   seeded 100,000 documents in {time.perf_counter() - started:.1f} s "
+              "(SQL copies)", flush=True)
+        described, documents = {}, {}
+        for size, size_url in urls.items():
+            size_engine = create_engine(size_url)
+            with size_engine.connect() as connection:
                 total = connection.execute(select(func.count(Document.id))).scalar_one()
                 waiting = connection.execute(select(func.count()).where(
                     WaitingDesk.desk_slug == "maire")).scalar_one()
-                document_id = connection.execute(text(
+                documents[size] = connection.execute(text(
                     "SELECT max(document_id) FROM waiting_desks WHERE desk_slug = 'maire'")
                 ).scalar_one()
-            server = Server(url, data_dir, threads)
-            try:
-                seq = _sequential(server.port, document_id)
-                figures[size] = seq
-                print(f"   {total:,} documents, {waiting:,} waiting for the maire: "
+            size_engine.dispose()
+            described[size] = f"{total:,} documents, {waiting:,} waiting for the maire"
+        servers: dict[int, Server] = {}
+        try:
+            for size, size_url in urls.items():
+                servers[size] = Server(size_url, data_dir, threads, name=f"gunicorn-{size}")
+            figures = _sequential({size: server.port for size, server in servers.items()},
+                                  documents)
+            load = _load()
+            servers.pop(1000).stop()
+            for size, seq in figures.items():
+                print(f"   {described[size]}: "
                       + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in seq.items())
-                      + f" (median of {SEQUENTIAL}, one client; {_load()})", flush=True)
-                if size == 100_000:
-                    meter = CpuMeter(server.process.pid)
-                    times, elapsed = _concurrent(server.port, document_id, clients,
-                                                 requests_count)
-                    cpu = meter.report(requests_count)
-            finally:
+                      + f" (median of {SEQUENTIAL}, one client, the two sizes in turn; {load})",
+                      flush=True)
+            for label in ("inbox", "inbox page 2", "document"):
+                ratio = figures[100_000][label] / figures[1000][label]
+                print(f"   {label}: 100,000 ÷ 1,000 documents = {ratio:.2f}x (target ≤ 1.5)")
+            meter = CpuMeter(servers[100_000].process.pid)
+            times, elapsed = _concurrent(servers[100_000].port, documents[100_000], clients,
+                                         requests_count)
+            cpu = meter.report(requests_count)
+        finally:
+            for server in servers.values():
                 server.stop()
-        for label in ("inbox", "inbox page 2", "document"):
-            ratio = figures[100_000][label] / figures[1000][label]
-            print(f"   {label}: 100,000 ÷ 1,000 documents = {ratio:.2f}x (target ≤ 1.5)")
         kind = f"gthread, {threads} threads" if threads else "synchronous workers"
         print(f"   {clients} clients, {requests_count} requests against gunicorn -w 2 "
-              f"({kind}): {requests_count / elapsed:.1f} pages/s")
+              f"({kind}) on 100,000 documents: {requests_count / elapsed:.1f} pages/s")
         print(f"   {cpu}")
         for label, values in times.items():
             p95 = _p(values, 0.95)
@@ -501,4 +553,6 @@ def run() -> None:
         print(f"   after: {_load()}")
         engine.dispose()
     finally:
+        if urls[1000]:
+            _drop_database(urls[1000])
         shutil.rmtree(data_dir, ignore_errors=True)
