@@ -18,7 +18,7 @@ from babel import numbers as babel_numbers
 from flask import Flask, g, has_app_context, has_request_context, request
 from flask import session as cookie
 from flask_babel import Babel, get_locale, get_translations
-from jinja2 import pass_context
+from jinja2 import pass_context, pass_eval_context
 from markupsafe import Markup
 
 from parapheur import dates
@@ -143,14 +143,15 @@ def _translations():
 _TEMPLATE_STRINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-@pass_context
-def _template_gettext(context, string: str, /, **variables):
+@pass_eval_context
+def _template_gettext(eval_ctx, string: str, /, **variables):
     """The templates' `_()` and `gettext()`, as Jinja's newstyle gettext gives them (translated,
     marked safe when the template autoescapes, then `%`-formatted with its escaped variables),
     each string kept once translated (and, without variables, formatted): a tray page asks for a
-    hundred and more."""
-    translations, strings = _render_catalogue(context)
-    autoescape = context.eval_ctx.autoescape
+    hundred and more. It takes the render's evaluation context, not its context: Jinja copies
+    the whole context for a function taking it that is called in a loop (a table's rows)."""
+    translations, strings = _render_catalogue(eval_ctx)
+    autoescape = eval_ctx.autoescape
     key = (string, autoescape, bool(variables))
     given = strings.get(key)
     if given is None:
@@ -161,8 +162,8 @@ def _template_gettext(context, string: str, /, **variables):
 
 
 def _render_catalogue(context) -> tuple:
-    """The catalogue of a template's render and its kept strings, found once per render (its
-    Jinja context), not at each string."""
+    """The catalogue of a template's render and its kept strings, found once per render (kept on
+    its Jinja evaluation context), not at each string."""
     found = getattr(context, "_parapheur_catalogue", None)
     if found is None:
         translations = _translations()
