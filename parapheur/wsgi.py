@@ -2,6 +2,9 @@
 
 import gc
 
+# The signing layer (pyHanko and its HTTP stack) is imported here, once per process, rather than
+# by the first page with a signing form, which waited almost a second for it.
+import signing.keys  # noqa: F401
 from parapheur import create_app
 
 app = create_app()
