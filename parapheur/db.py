@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -185,8 +186,9 @@ def _close_session(exc: BaseException | None) -> None:
         if (exc is None and session.in_transaction() and not session.info.get(WROTE_KEY)
                 and not (session.new or session.dirty or session.deleted)):
             session.commit()
-    except Exception:  # noqa: BLE001 - a read that cannot commit is rolled back by close()
-        pass
+    except Exception as error:  # noqa: BLE001 - a read that cannot commit is rolled back
+        logging.getLogger(__name__).warning("a read-only request's transaction did not commit "
+                                            "(rolled back): %s", type(error).__name__)
     finally:
         session.close()
 
