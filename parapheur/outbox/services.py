@@ -128,8 +128,14 @@ def enqueue(session: Session, kind: str, payload: Mapping[str, Any], *, key: str
     # at flush, and it is retried (by the user, or by the queue for a handler) and finds the row.
     session.add(message)
     session.flush()
-    session.info.setdefault(NEW_IDS_KEY, []).append((message.id, message.available_at))
+    _nudge_after_commit(session, message.id, message.available_at)
     return message
+
+
+def _nudge_after_commit(session: Session, message_id: int, available_at: datetime) -> None:
+    """Once the session commits, the queue is asked to deliver the row at `available_at`
+    (`outbox.tasks` reads this list after the commit; a rollback forgets it)."""
+    session.info.setdefault(NEW_IDS_KEY, []).append((message_id, available_at))
 
 
 def find_by_key(session: Session, key: str) -> OutboxMessage | None:
@@ -143,7 +149,7 @@ def reschedule(session: Session, message: OutboxMessage, available_at: datetime)
     if message.status is OutboxStatus.PENDING:
         message.available_at = available_at
         session.flush()
-        session.info.setdefault(NEW_IDS_KEY, []).append((message.id, available_at))
+        _nudge_after_commit(session, message.id, available_at)
 
 
 def cancel(session: Session, message: OutboxMessage, reason: str, *, now: datetime) -> None:
@@ -269,7 +275,7 @@ def deliver_claimed(app: Flask, message_id: int, *, worker: str) -> DeliveryResu
         message.status = OutboxStatus.PENDING
         message.available_at = next_at
         # The queue is asked for the row at its time; the minute's sweep is only the fallback.
-        session.info.setdefault(NEW_IDS_KEY, []).append((message.id, next_at))
+        _nudge_after_commit(session, message.id, next_at)
         audit.record(session, "outbox:message:retried", document_id=message.document_id,
                      details={**base, "next_attempt_at": next_at.isoformat(),
                               **({"waiting": True} if waiting_until is not None else {})},
