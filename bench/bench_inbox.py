@@ -59,44 +59,43 @@ NEXT_RE = re.compile(r'href="(/\?[^"]*apres=[^"]*)"')
 SEQUENTIAL = 15
 
 
-def _recreate_database(url: str) -> None:
+def _on_server(url: str, *statements: str) -> None:
+    """Run `statements` on the database server of `url`, outside any database of the bench
+    (connected to `postgres`, autocommit: CREATE and DROP DATABASE)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        for statement in statements:
+            connection.execute(text(statement))
     admin.dispose()
+
+
+def _drop_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    _on_server(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _recreate_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    _drop_database(url)
+    _on_server(url, f'CREATE DATABASE "{make_url(url).database}"')
 
 
 def _clone_database(url: str, suffix: str) -> str:
     """A copy of the database as it is now (`CREATE DATABASE … TEMPLATE`), beside it; its URL.
     Nobody may be connected to it meanwhile."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    copy = parsed.set(database=f"{parsed.database}{suffix}")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE '
-                                f'"{parsed.database}"'))
-    admin.dispose()
-    return copy.render_as_string(hide_password=False)
-
-
-def _drop_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+    copy = parsed.set(database=f"{parsed.database}{suffix}").render_as_string(
+        hide_password=False)
+    _drop_database(copy)
+    _on_server(url, f'CREATE DATABASE "{parsed.database}{suffix}" TEMPLATE "{parsed.database}"')
+    return copy
 
 
 def _templates(app) -> dict[str, int]:
