@@ -75,7 +75,6 @@ def load_session_user(session: Session, user_id: int, cookie) -> User | None:
     organisation the session works in (`may_work_in`), its signing policy and her signing
     credential (what the signing forms ask: `agent_policy.officials_card_only`,
     `credentials.active_credential`), kept as this unit of work's readings."""
-
     try:
         working = _session_organisation_id(cookie)
     except (TypeError, ValueError):
